@@ -1,0 +1,1 @@
+"""Benchmarks behind `mcp-ledger bench …`: printed as a table and written as JSON."""

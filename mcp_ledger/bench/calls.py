@@ -1,0 +1,208 @@
+"""`mcp-ledger bench calls`: tool-call latency and throughput through the gateway's paths
+against a plain SDK server, measured in one run with the same client.
+
+Each target runs in its own process(es); the driver is the official MCP client. Latency
+comes from sequential calls (p50/p99), throughput from concurrent clients (calls/s). After
+each gateway target the event store is checked: every call must be stored with its outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from mcp_ledger.eventstore.sql import open_event_store
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PathResult:
+    target: str
+    calls: int
+    p50_ms: float
+    p99_ms: float
+    calls_per_s: float
+    concurrency: int
+    stored_outcomes: int | None = None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _wait_healthy(port: int, path: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"benchmark target exited with {proc.returncode}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1.0)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise TimeoutError(f"benchmark target on port {port} not ready within {timeout}s")
+
+
+@contextmanager
+def _processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def _sequential(url: str, calls: int) -> list[float]:
+    latencies = []
+    async with httpx2.AsyncClient(timeout=30.0) as http, Client(streamable_http_client(url, http_client=http)) as client:
+        for _ in range(max(10, calls // 10)):  # warm-up: connections, consumer fetch loops, caches
+            await client.call_tool("echo", {"text": "warm"})
+        for index in range(calls):
+            started = time.perf_counter()
+            result = await client.call_tool("echo", {"text": f"call {index}"})
+            latencies.append((time.perf_counter() - started) * 1000)
+            if result.is_error:
+                raise RuntimeError(f"benchmark call failed: {result.content}")
+    return latencies
+
+
+async def _concurrent(url: str, calls: int, concurrency: int) -> float:
+    async def one_client(count: int) -> None:
+        async with httpx2.AsyncClient(timeout=30.0) as http, Client(
+            streamable_http_client(url, http_client=http)
+        ) as client:
+            for index in range(count):
+                await client.call_tool("echo", {"text": f"c{index}"})
+
+    per_client = max(1, calls // concurrency)
+    started = time.perf_counter()
+    await asyncio.gather(*(one_client(per_client) for _ in range(concurrency)))
+    return per_client * concurrency / (time.perf_counter() - started)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def measure(target: str, url: str, calls: int, concurrency: int) -> PathResult:
+    """Latency from sequential calls, throughput from concurrent clients."""
+    latencies = await _sequential(url, calls)
+    rate = await _concurrent(url, calls, concurrency)
+    return PathResult(
+        target,
+        calls,
+        round(statistics.median(latencies), 3),
+        round(_percentile(latencies, 0.99), 3),
+        round(rate, 1),
+        concurrency,
+    )
+
+
+async def _count_outcomes(store_url: str, tenant: str) -> int:
+    store = await open_event_store(store_url)
+    try:
+        count, position = 0, 0
+        while batch := await store.read_all(after_position=position, limit=5000):
+            count += sum(1 for e in batch if e.event_type == "ToolSucceeded" and e.metadata.get("tenant") == tenant)
+            position = batch[-1].position
+        return count
+    finally:
+        await store.close()
+
+
+def _ledger(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mcp_ledger.cli", *args]
+
+
+async def bench_plain(calls: int, concurrency: int, work: Path) -> PathResult:
+    with _processes() as procs:
+        port = _free_port()
+        procs.append(_spawn([sys.executable, "-m", "mcp_ledger.bench.plain_server", str(port)], {}, work / "plain.log"))
+        _wait_healthy(port, "/", procs[0])
+        return await measure("plain-sdk", f"http://127.0.0.1:{port}/mcp", calls, concurrency)
+
+
+async def bench_gateway(
+    target: str, calls: int, concurrency: int, work: Path, env: dict[str, str], distributed: bool
+) -> PathResult:
+    tenant = f"bench-{uuid.uuid4().hex[:8]}"
+    env = {**env, "LEDGER_LOCAL_TENANT": tenant, "LEDGER_DATA_DIR": str(work / target)}
+    with _processes() as procs:
+        port = _free_port()
+        if distributed:
+            procs.append(_spawn(_ledger("worker"), env, work / f"{target}-worker.log"))
+            procs.append(_spawn(_ledger("api", "--port", str(port)), env, work / f"{target}-api.log"))
+        else:
+            procs.append(_spawn(_ledger("serve", "--port", str(port)), env, work / f"{target}.log"))
+        _wait_healthy(port, "/healthz", procs[-1])
+        result = await measure(target, f"http://127.0.0.1:{port}/mcp", calls, concurrency)
+    store_url = env.get("LEDGER_STORE") or f"sqlite+aiosqlite:///{work / target / 'ledger.db'}"
+    stored = await _count_outcomes(store_url, tenant)
+    return PathResult(**{**asdict(result), "stored_outcomes": stored})
+
+
+def _ratios(base: PathResult, other: PathResult) -> dict[str, float]:
+    return {
+        "p50_ratio": round(other.p50_ms / base.p50_ms, 2),
+        "p99_ratio": round(other.p99_ms / base.p99_ms, 2),
+        "throughput_ratio": round(other.calls_per_s / base.calls_per_s, 2),
+    }
+
+
+async def run_calls_bench(
+    calls: int, concurrency: int, distributed_env: dict[str, str] | None, progress: Progress
+) -> dict[str, Any]:
+    """Measure every available path in one run; returns the JSON-ready report."""
+    results: list[PathResult] = []
+    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
+        work = Path(tmp)
+        progress("plain SDK server")
+        results.append(await bench_plain(calls, concurrency, work))
+        progress("embedded gateway (SQLite, in-process bus, memory state)")
+        results.append(await bench_gateway("embedded", calls, concurrency, work, {}, distributed=False))
+        if distributed_env is not None:
+            progress("distributed gateway (Kafka, PostgreSQL, Redis)")
+            prefix = f"bench{uuid.uuid4().hex[:8]}."
+            env = {**distributed_env, "LEDGER_TOPIC_PREFIX": prefix, "LEDGER_STATE_PREFIX": f"ledger-{prefix}"}
+            results.append(await bench_gateway("distributed", calls, concurrency, work, env, distributed=True))
+    base = results[0]
+    return {
+        "benchmark": "calls",
+        "tool": "echo",
+        "cpu_count": os.cpu_count(),
+        "results": [asdict(r) for r in results],
+        "ratios_vs_plain_sdk": {r.target: _ratios(base, r) for r in results[1:]},
+    }

@@ -1,0 +1,38 @@
+"""The baseline: a plain official-SDK MCP server with the same echo tool and transport settings.
+
+Run as `python -m mcp_ledger.bench.plain_server PORT`. Used only by `mcp-ledger bench calls`
+to measure what the gateway costs over the SDK alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import mcp_types as types
+import uvicorn
+from mcp.server import Server, ServerRequestContext
+
+from mcp_ledger.domain.tools import builtin_catalog
+from mcp_ledger.mcp_api.server import tool_listing
+
+ECHO = builtin_catalog()["echo"]
+
+
+async def _list_tools(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+    return types.ListToolsResult(tools=[tool_listing(ECHO)])
+
+
+async def _call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+    text = str((params.arguments or {})["text"])
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content={"text": text})
+
+
+def main() -> None:
+    server: Server[Any] = Server("plain-sdk", on_list_tools=_list_tools, on_call_tool=_call_tool)
+    app = server.streamable_http_app(stateless_http=True, json_response=True)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""The `mcp-ledger` command: serve, api, worker, migrate, projections, bench.
+
+Flags override LEDGER_* variables; each command is one exception boundary that prints a
+clear message instead of a traceback for configuration and connection errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from mcp_ledger.bench.calls import run_calls_bench
+from mcp_ledger.bootstrap import ConfigurationError, make_views, running
+from mcp_ledger.eventstore.migrations import upgrade_to_head
+from mcp_ledger.eventstore.sql import open_event_store
+from mcp_ledger.projections.projector import SessionProjector
+from mcp_ledger.settings import Settings
+
+app = typer.Typer(help="Event-sourced MCP gateway.", no_args_is_help=True, add_completion=False)
+projections_app = typer.Typer(help="Read models.", no_args_is_help=True)
+app.add_typer(projections_app, name="projections")
+bench_app = typer.Typer(help="Benchmarks: printed, and written as JSON.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+console = Console(stderr=True)
+
+BusOpt = Annotated[str | None, typer.Option("--bus", help="kafka://host:port or memory:// (LEDGER_BUS)")]
+StoreOpt = Annotated[str | None, typer.Option("--store", help="event store URL (LEDGER_STORE)")]
+StateOpt = Annotated[str | None, typer.Option("--state", help="redis://… or memory:// (LEDGER_STATE)")]
+HostOpt = Annotated[str | None, typer.Option("--host", help="listen address (LEDGER_HOST)")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="listen port (LEDGER_PORT)")]
+DataOpt = Annotated[Path | None, typer.Option("--data-dir", help="embedded data directory (LEDGER_DATA_DIR)")]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with the flags that were given on top."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**given)
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mcp_ledger").setLevel(settings.log_level.upper())
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=2)
+
+
+async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
+    async with running(settings, api=api, worker=worker) as runtime:
+        if runtime.app is None:
+            await _wait_for_signal()
+            return
+        url = f"http://{settings.host}:{settings.port}/mcp"
+        mode = "embedded" if settings.embedded else f"bus {settings.bus}"
+        console.print(f"mcp-ledger listening on [bold]{url}[/bold] ({mode}, store {settings.store_url})")
+        console.print(f"connect an MCP client to {url}; sessions: call session_open, send Ledger-Session")
+        config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, log_level="warning")
+        await uvicorn.Server(config).serve()
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    console.print("worker running; SIGTERM or Ctrl-C drains in-flight commands and stops")
+    await stop.wait()
+
+
+def _run(settings: Settings, *, api: bool, worker: bool) -> None:
+    _configure_logging(settings)
+    try:
+        asyncio.run(_serve(settings, api=api, worker=worker))
+    except ConfigurationError as error:
+        raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(f"cannot start: {error}") from None
+
+
+@app.command()
+def serve(
+    bus: BusOpt = None,
+    store: StoreOpt = None,
+    state: StateOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Run API and worker in one process (embedded default: SQLite, in-process bus, memory state)."""
+    settings = load_settings(bus=bus, store=store, state=state, host=host, port=port, data_dir=data_dir)
+    _run(settings, api=True, worker=True)
+
+
+@app.command()
+def api(bus: BusOpt = None, state: StateOpt = None, host: HostOpt = None, port: PortOpt = None) -> None:
+    """Run only the MCP API (needs Kafka and Redis); scale out with more replicas."""
+    _run(load_settings(bus=bus, state=state, host=host, port=port), api=True, worker=False)
+
+
+@app.command()
+def worker(bus: BusOpt = None, store: StoreOpt = None, state: StateOpt = None) -> None:
+    """Run only command handling, projections and the outbox relay; scale out in one group."""
+    _run(load_settings(bus=bus, store=store, state=state), api=False, worker=True)
+
+
+@app.command()
+def migrate(store: StoreOpt = None, data_dir: DataOpt = None) -> None:
+    """Apply the event store's Alembic migrations (idempotent)."""
+    settings = load_settings(store=store, data_dir=data_dir)
+    if settings.store_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade_to_head(settings.store_url)
+    except Exception as error:  # boundary: any driver error becomes one clear line
+        raise _fail(f"migration failed: {error}") from None
+    console.print(f"event store at head: {settings.store_url}")
+
+
+async def _rebuild(settings: Settings) -> int:
+    store = await open_event_store(settings.store_url)
+    views = make_views(settings)
+    try:
+        total = await store.last_position()
+        console.print(f"replaying {total} events into {settings.state}")
+        return await SessionProjector(views).rebuild(store)
+    finally:
+        await views.close()
+        await store.close()
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(store: StoreOpt = None, state: StateOpt = None) -> None:
+    """Drop the session views and rebuild them by replaying the event store."""
+    settings = load_settings(store=store, state=state)
+    if settings.state.startswith("memory"):
+        raise _fail("in-memory projections are rebuilt at every start; give --state redis://…")
+    try:
+        count = asyncio.run(_rebuild(settings))
+    except Exception as error:  # boundary
+        raise _fail(f"rebuild failed: {error}") from None
+    console.print(f"rebuilt session views from {count} events")
+
+
+def _print_calls_report(report: dict[str, Any]) -> None:
+    table = Table(title="tool-call latency and throughput (echo)")
+    for column in ("target", "calls", "p50 ms", "p99 ms", "calls/s", "stored"):
+        table.add_column(column, justify="right")
+    for row in report["results"]:
+        stored = "-" if row["stored_outcomes"] is None else str(row["stored_outcomes"])
+        table.add_row(
+            row["target"], str(row["calls"]), f"{row['p50_ms']:.2f}", f"{row['p99_ms']:.2f}",
+            f"{row['calls_per_s']:.0f}", stored,
+        )
+    Console().print(table)
+    for target, ratios in report["ratios_vs_plain_sdk"].items():
+        Console().print(f"{target} vs plain SDK: {ratios}")
+
+
+@bench_app.command("calls")
+def bench_calls(
+    calls: Annotated[int, typer.Option(min=20, max=100_000, help="calls per measurement")] = 500,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="concurrent clients for calls/s")] = 8,
+    output: Annotated[Path, typer.Option(help="where to write the JSON report")] = Path("bench-calls.json"),
+) -> None:
+    """Tool-call p50/p99 and calls/s: plain SDK server, embedded gateway, and (when LEDGER_BUS,
+    LEDGER_STORE and LEDGER_STATE name Kafka, PostgreSQL and Redis) the distributed gateway."""
+    settings = load_settings()
+    distributed = None
+    if settings.bus.startswith("kafka://") and settings.store and settings.state.startswith("redis"):
+        upgrade_to_head(settings.store)
+        distributed = {"LEDGER_BUS": settings.bus, "LEDGER_STORE": settings.store, "LEDGER_STATE": settings.state}
+    else:
+        console.print("LEDGER_BUS/STORE/STATE do not name Kafka/PostgreSQL/Redis: distributed path skipped")
+    report = asyncio.run(run_calls_bench(calls, concurrency, distributed, lambda text: console.print(f"… {text}")))
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    _print_calls_report(report)
+    console.print(f"written to {output}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

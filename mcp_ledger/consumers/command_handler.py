@@ -1,0 +1,120 @@
+"""The command handler: decide a CallTool, run the tool, append the outcome exactly once.
+
+Owns the loop load -> admit -> run -> append with optimistic concurrency and idempotency by
+command id. A command that was already recorded appends nothing (redelivery after a crash
+or a rebalance). Publishing the appended events is the outbox relay's job; the handler only
+hands them over through `on_appended` so the fast path does not wait for a sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from mcp_ledger.argument_check import argument_problem
+from mcp_ledger.consumers.mapping import to_domain, to_new_events
+from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
+from mcp_ledger.domain.commands import CallTool, CommandEnvelope
+from mcp_ledger.domain.decisions import admit, opening_events, outcome_events, refusal_events
+from mcp_ledger.domain.events import DomainEvent
+from mcp_ledger.domain.session import Session
+from mcp_ledger.domain.streams import call_stream
+from mcp_ledger.domain.tools import ToolSpec
+from mcp_ledger.eventstore.ports import AppendResult, ConcurrencyError, EventStore, StoredEvent
+
+log = logging.getLogger(__name__)
+
+AppendedCallback = Callable[[Sequence[StoredEvent]], Awaitable[None]]
+
+
+class CommandConflictError(Exception):
+    """The stream kept moving under the handler; the command will be redelivered."""
+
+
+class CommandHandler:
+    """Handles commands from ledger.commands for one worker."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        catalog: Mapping[str, ToolSpec],
+        runners: Mapping[str, ToolRunner],
+        on_appended: AppendedCallback,
+        *,
+        max_attempts: int = 5,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._runners = runners
+        self._on_appended = on_appended
+        self._max_attempts = max_attempts
+
+    async def handle_payload(self, payload: bytes) -> None:
+        """Handle one message from the commands topic; a malformed one is logged and dropped
+        because no worker could ever decide it."""
+        try:
+            command = CommandEnvelope.model_validate_json(payload).command
+        except ValueError:
+            log.error("dropping malformed command message (%d bytes)", len(payload))
+            return
+        await self.handle(command)
+
+    async def handle(self, command: CallTool) -> AppendResult:
+        """Decide and record one command; idempotent by command id.
+
+        Raises:
+            CommandConflictError: concurrent writers kept winning; redeliver later.
+        """
+        recorded = await self._store.events_for_command(command.command_id)
+        if recorded:
+            return AppendResult(events=tuple(recorded), duplicate=True)
+        log.debug("command %s started: %s", command.command_id, command.tool_name)
+        for _ in range(self._max_attempts):
+            session = await self._load(command.stream_id)
+            stream_id, events = await self._decide(command, session)
+            expected = session.version if stream_id == session.stream_id else 0
+            try:
+                result = await self._store.append(
+                    stream_id, expected, to_new_events(command, events), command_id=command.command_id
+                )
+            except ConcurrencyError:
+                continue
+            if not result.duplicate:
+                await self._on_appended(result.events)
+            return result
+        raise CommandConflictError(f"command {command.command_id} lost {self._max_attempts} races")
+
+    async def _load(self, stream_id: str) -> Session:
+        stored = await self._store.read_stream(stream_id)
+        return Session.replay(stream_id, (to_domain(event) for event in stored))
+
+    async def _decide(self, command: CallTool, session: Session) -> tuple[str, list[DomainEvent]]:
+        spec = self._catalog.get(command.tool_name)
+        refusal = admit(command, spec, session)
+        if refusal is not None:
+            target = session.stream_id if refusal.in_session else call_stream(command.tenant, command.command_id)
+            return target, refusal_events(command, refusal)
+        assert spec is not None
+        problem = argument_problem(spec.input_schema, command.arguments)
+        if problem is not None:
+            return session.stream_id, outcome_events(command, (), [], None, ("invalid_arguments", problem))
+        outcome = await self._run(command, session)
+        if isinstance(outcome, ToolExecutionError):
+            error = (outcome.code, outcome.message)
+            return session.stream_id, outcome_events(command, (), [], None, error)
+        effects = list(outcome.effects)
+        if spec.opens_session:
+            effects = opening_events(command) + effects
+        return session.stream_id, outcome_events(command, effects, outcome.content, outcome.structured)
+
+    async def _run(self, command: CallTool, session: Session) -> ToolOutcome | ToolExecutionError:
+        runner = self._runners.get(command.tool_name)
+        if runner is None:
+            return ToolExecutionError("tool_unavailable", f"no runner for {command.tool_name!r} on this worker")
+        try:
+            return await runner(ToolInvocation(command=command, session=session))
+        except ToolExecutionError as error:
+            return error
+        except Exception as error:  # boundary: a tool's bug becomes a recorded failure, not a crash
+            log.exception("tool %s failed", command.tool_name)
+            return ToolExecutionError("tool_error", f"{type(error).__name__}: {error}")

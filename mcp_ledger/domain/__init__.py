@@ -1,0 +1,4 @@
+"""The pure core: commands, events, the Session aggregate and the built-in tool catalog.
+
+Imports only the standard library and pydantic; knows nothing of Kafka, SQL, Redis or HTTP.
+"""

@@ -1,0 +1,72 @@
+"""Commands: what an agent asks the gateway to do, as they travel on ledger.commands.
+
+A command carries everything a worker needs to decide (who, which session, what), so that a
+redelivered command decides the same way. Ids are made at the edge, never by a worker.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mcp_ledger.domain.streams import call_stream, session_stream
+
+
+# Names that end up inside stream ids and Redis keys: no separators, no spaces.
+NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
+
+
+def new_command_id() -> str:
+    """A fresh, unique command id."""
+    return uuid.uuid4().hex
+
+
+def new_session_id() -> str:
+    """An unpredictable session id (CSPRNG, 128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+class Command(BaseModel):
+    """Fields every command has: identity of the caller and the command itself."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    command_id: str = Field(default_factory=new_command_id)
+    correlation_id: str = ""
+    tenant: str = Field(min_length=1, max_length=128, pattern=NAME_PATTERN)
+    subject: str = Field(min_length=1, max_length=256)
+    session_id: str | None = Field(default=None, min_length=8, max_length=128, pattern=NAME_PATTERN)
+    issued_at: float = Field(default_factory=time.time)
+
+    @property
+    def stream_id(self) -> str:
+        """The stream this command writes to: its session's, or its own when it has none."""
+        if self.session_id is None:
+            return call_stream(self.tenant, self.command_id)
+        return session_stream(self.tenant, self.session_id)
+
+    @property
+    def partition_key(self) -> str:
+        """The bus key: one session's commands are handled in order."""
+        return self.session_id or self.command_id
+
+
+class CallTool(Command):
+    """Run one tool with arguments, within the caller's session if it names one."""
+
+    kind: Literal["CallTool"] = "CallTool"
+    tool_name: str = Field(min_length=1, max_length=128)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+AnyCommand = Annotated[CallTool, Field(discriminator="kind")]
+
+
+class CommandEnvelope(BaseModel):
+    """The wire form on ledger.commands; a union so new command kinds slot in."""
+
+    command: AnyCommand

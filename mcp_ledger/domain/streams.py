@@ -1,0 +1,25 @@
+"""Stream and key naming: the one place that says how ids become stream ids.
+
+Tenant comes first in every name so that nothing of one tenant can be addressed through
+another's names.
+"""
+
+from __future__ import annotations
+
+
+def session_stream(tenant: str, session_id: str) -> str:
+    """The event stream of a session."""
+    return f"tenant:{tenant}:session:{session_id}"
+
+
+def call_stream(tenant: str, command_id: str) -> str:
+    """The stream of a call made outside any session (or refused before reaching one)."""
+    return f"tenant:{tenant}:call:{command_id}"
+
+
+def parse_session_stream(stream_id: str) -> tuple[str, str] | None:
+    """(tenant, session id) of a session stream id, None for any other stream."""
+    parts = stream_id.split(":")
+    if len(parts) != 4 or parts[0] != "tenant" or parts[2] != "session":
+        return None
+    return parts[1], parts[3]

@@ -1,0 +1,107 @@
+"""Tool descriptions as the gateway lists them, and the built-in catalog.
+
+A ToolSpec is data (name, JSON Schemas, whether it needs a session); the code that runs a
+tool lives in consumers/. Argument schemas are JSON Schema 2020-12, checked at the API edge
+before anything is published and again by the worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JSONSchema = dict[str, Any]
+
+NOTE_KEY_SCHEMA: JSONSchema = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\s]+$"}
+
+
+class ToolSpec(BaseModel):
+    """How a tool is presented to agents and what it requires."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    title: str
+    description: str
+    input_schema: JSONSchema
+    output_schema: JSONSchema | None = None
+    needs_session: bool = False
+    opens_session: bool = False
+    read_only: bool = True
+    annotations: dict[str, Any] = Field(default_factory=dict)
+
+
+def _object(properties: dict[str, JSONSchema], required: list[str]) -> JSONSchema:
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+BUILTIN_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="echo",
+        title="Echo",
+        description="Return the given text unchanged.",
+        input_schema=_object({"text": {"type": "string", "maxLength": 10000}}, ["text"]),
+        output_schema=_object({"text": {"type": "string"}}, ["text"]),
+    ),
+    ToolSpec(
+        name="session_open",
+        title="Open a session",
+        description=(
+            "Open a new conversation session owned by the caller. Send the returned session_id "
+            "in the Ledger-Session header of later requests to use it."
+        ),
+        input_schema=_object({}, []),
+        output_schema=_object({"session_id": {"type": "string"}}, ["session_id"]),
+        opens_session=True,
+        read_only=False,
+    ),
+    ToolSpec(
+        name="note_set",
+        title="Write a session note",
+        description="Remember a JSON value under a key in the current session.",
+        input_schema=_object({"key": NOTE_KEY_SCHEMA, "value": {}}, ["key", "value"]),
+        output_schema=_object({"key": {"type": "string"}}, ["key"]),
+        needs_session=True,
+        read_only=False,
+    ),
+    ToolSpec(
+        name="note_get",
+        title="Read a session note",
+        description="Read the value remembered under a key in the current session.",
+        input_schema=_object({"key": NOTE_KEY_SCHEMA}, ["key"]),
+        output_schema=_object(
+            {"key": {"type": "string"}, "found": {"type": "boolean"}, "value": {}}, ["key", "found"]
+        ),
+        needs_session=True,
+    ),
+    ToolSpec(
+        name="note_delete",
+        title="Forget a session note",
+        description="Forget the value remembered under a key in the current session.",
+        input_schema=_object({"key": NOTE_KEY_SCHEMA}, ["key"]),
+        output_schema=_object({"key": {"type": "string"}, "deleted": {"type": "boolean"}}, ["key", "deleted"]),
+        needs_session=True,
+        read_only=False,
+    ),
+    ToolSpec(
+        name="note_list",
+        title="List session notes",
+        description="All notes of the current session.",
+        input_schema=_object({}, []),
+        output_schema=_object({"notes": {"type": "object"}}, ["notes"]),
+        needs_session=True,
+    ),
+    ToolSpec(
+        name="sleep",
+        title="Sleep",
+        description="Wait the given number of milliseconds, then answer (for client timeouts and tests).",
+        input_schema=_object({"ms": {"type": "integer", "minimum": 0, "maximum": 30000}}, ["ms"]),
+        output_schema=_object({"slept_ms": {"type": "integer"}}, ["slept_ms"]),
+    ),
+)
+
+
+def builtin_catalog() -> dict[str, ToolSpec]:
+    """The built-in tools by name."""
+    return {spec.name: spec for spec in BUILTIN_TOOLS}

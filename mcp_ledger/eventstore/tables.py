@@ -1,0 +1,101 @@
+"""The event store's schema as SQLAlchemy Core tables, shared by PostgreSQL and SQLite.
+
+Owns the table definitions the store queries and the column types that differ per backend
+(BIGINT positions that are the rowid on SQLite, JSONB on PostgreSQL, UTC timestamps).
+Does not create anything: the Alembic migrations in migrations/versions do, with their own
+frozen copy of this schema.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+# INTEGER PRIMARY KEY is SQLite's rowid, the only autoincrementing integer key it has.
+Position = BigInteger().with_variant(Integer(), "sqlite")
+Document = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC that always comes back timezone-aware.
+
+    SQLite keeps no offset, so values are written as naive UTC and marked UTC on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("recorded_at must be timezone-aware")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        stamp: datetime = value
+        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+metadata = MetaData()
+
+events = Table(
+    "events",
+    metadata,
+    Column("position", Position, primary_key=True, autoincrement=True),
+    Column("stream_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("data", Document, nullable=False),
+    Column("metadata", Document, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("command_id", Text, nullable=True),
+    UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
+    Index("ix_events_command_id", "command_id"),
+    # AUTOINCREMENT: a position is never handed out twice, even after the newest row is gone.
+    sqlite_autoincrement=True,
+)
+
+# The idempotency record. Positions are null for a command that appended no events.
+commands = Table(
+    "commands",
+    metadata,
+    Column("command_id", Text, primary_key=True),
+    Column("stream_id", Text, nullable=False),
+    Column("first_position", Position, nullable=True),
+    Column("last_position", Position, nullable=True),
+    Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column(
+        "position",
+        Position,
+        ForeignKey("events.position", name="fk_outbox_position"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+)

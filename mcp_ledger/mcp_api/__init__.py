@@ -1,0 +1,1 @@
+"""The MCP API: Streamable HTTP endpoint, identity, and the command gateway."""

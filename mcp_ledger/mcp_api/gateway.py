@@ -1,0 +1,61 @@
+"""The command gateway: publish a command, wait for the event that ends it.
+
+Every API replica holds a broadcast subscription to ledger.events and resolves the waiters
+of its own commands; so any replica can serve any session, and nothing about a command's
+outcome lives only in the worker that ran it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from mcp_ledger.domain.commands import CallTool, CommandEnvelope
+from mcp_ledger.domain.events import is_terminal
+from mcp_ledger.producers.ports import Message, MessageBus
+
+log = logging.getLogger(__name__)
+
+
+class CommandTimeoutError(Exception):
+    """The command was accepted but its outcome did not arrive in time."""
+
+
+class CommandGateway:
+    """Sends commands to the bus and awaits their terminal events."""
+
+    def __init__(self, bus: MessageBus, commands_topic: str, *, timeout: float = 30.0) -> None:
+        self._bus = bus
+        self._topic = commands_topic
+        self._timeout = timeout
+        self._waiters: dict[str, asyncio.Future[dict[str, object]]] = {}
+
+    async def on_event(self, message: Message) -> None:
+        """Broadcast handler for ledger.events: resolve a waiter on its terminal event."""
+        command_id = message.headers.get("command_id", "")
+        waiter = self._waiters.get(command_id)
+        if waiter is None or waiter.done() or not is_terminal(message.headers.get("event_type", "")):
+            return
+        waiter.set_result(json.loads(message.value))
+
+    async def call(self, command: CallTool) -> dict[str, object]:
+        """Publish the command and return its terminal stored event (wire form).
+
+        Raises:
+            CommandTimeoutError: no outcome within the timeout (the command may still run).
+            BusError: the command could not be published.
+        """
+        waiter: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+        self._waiters[command.command_id] = waiter
+        try:
+            envelope = CommandEnvelope(command=command).model_dump_json().encode()
+            headers = {"command_id": command.command_id, "correlation_id": command.correlation_id}
+            await self._bus.publish(self._topic, command.partition_key, envelope, headers)
+            return await asyncio.wait_for(waiter, timeout=self._timeout)
+        except TimeoutError as error:
+            raise CommandTimeoutError(
+                f"command {command.command_id} was accepted; no outcome within {self._timeout:.0f}s"
+            ) from error
+        finally:
+            self._waiters.pop(command.command_id, None)

@@ -1,0 +1,162 @@
+"""The MCP server: tools/list from the catalog, tools/call through the command gateway,
+session state as resources from the projection.
+
+Bad input is refused here, before a command exists: unknown tool and oversized arguments
+are protocol errors; arguments that do not fit the input schema are a tool error the model
+can correct. Either way nothing is published and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import mcp_types as types
+from mcp.server import Server, ServerRequestContext
+from mcp.shared.exceptions import MCPError
+
+from mcp_ledger.argument_check import argument_problem, argument_size
+from mcp_ledger.domain.commands import CallTool, new_session_id
+from mcp_ledger.domain.tools import ToolSpec
+from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
+from mcp_ledger.mcp_api.identity import BadSessionHeaderError, IdentityResolver, session_from_headers
+from mcp_ledger.producers.ports import BusError
+from mcp_ledger.projections.ports import SessionViewStore
+
+SESSION_URI_PREFIX = "ledger://sessions/"
+
+
+def tool_listing(spec: ToolSpec) -> types.Tool:
+    """The MCP description of a tool."""
+    return types.Tool(
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        input_schema=spec.input_schema,
+        output_schema=spec.output_schema,
+        annotations=types.ToolAnnotations(read_only_hint=spec.read_only),
+    )
+
+
+def result_from_event(event: Mapping[str, Any]) -> types.CallToolResult:
+    """The agent's answer from a terminal event (wire form)."""
+    data = event["data"]
+    if event["event_type"] == "ToolFailed":
+        text = f"{data['error_code']}: {data['message']}"
+        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+    content = [types.TextContent(type="text", text=block["text"]) for block in data["content"]]
+    return types.CallToolResult(content=list(content), structured_content=data.get("structured"))
+
+
+def _tool_error(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+
+class LedgerMcp:
+    """Builds the SDK `Server` whose handlers turn requests into commands and reads."""
+
+    def __init__(
+        self,
+        catalog: Mapping[str, ToolSpec],
+        gateway: CommandGateway,
+        views: SessionViewStore,
+        identities: IdentityResolver,
+        *,
+        max_argument_bytes: int,
+    ) -> None:
+        self._catalog = catalog
+        self._gateway = gateway
+        self._views = views
+        self._identities = identities
+        self._max_argument_bytes = max_argument_bytes
+
+    def build(self) -> Server[Any]:
+        """The low-level SDK server with this gateway's handlers."""
+        return Server(
+            "mcp-ledger",
+            version="0.1.0",
+            instructions="Event-sourced MCP gateway: every call is recorded. Open a session with session_open.",
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_templates,
+            on_read_resource=self._read_resource,
+        )
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=[tool_listing(spec) for spec in self._catalog.values()])
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        spec = self._catalog.get(params.name)
+        if spec is None:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
+        arguments = dict(params.arguments or {})
+        size = argument_size(arguments)
+        if size > self._max_argument_bytes:
+            raise MCPError(
+                types.INVALID_PARAMS, f"arguments are {size} bytes; the limit is {self._max_argument_bytes}"
+            )
+        problem = argument_problem(spec.input_schema, arguments)
+        if problem is not None:
+            return _tool_error(problem)
+        try:
+            session_id = new_session_id() if spec.opens_session else session_from_headers(ctx.request)
+        except BadSessionHeaderError as error:
+            raise MCPError(types.INVALID_PARAMS, str(error)) from error
+        identity = self._identities.resolve(ctx.request)
+        command = CallTool(
+            tenant=identity.tenant,
+            subject=identity.subject,
+            session_id=session_id,
+            tool_name=spec.name,
+            arguments=arguments,
+        )
+        try:
+            event = await self._gateway.call(command)
+        except CommandTimeoutError as error:
+            return _tool_error(str(error))
+        except BusError as error:
+            raise MCPError(types.INTERNAL_ERROR, "the command bus is unavailable; try again") from error
+        return result_from_event(event)
+
+    async def _list_resources(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        identity = self._identities.resolve(ctx.request)
+        ids = await self._views.sessions_of(identity.tenant, identity.subject)
+        resources = [
+            types.Resource(name=f"session {sid}", uri=f"{SESSION_URI_PREFIX}{sid}", mime_type="application/json")
+            for sid in ids
+        ]
+        return types.ListResourcesResult(resources=resources)
+
+    async def _list_templates(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        template = types.ResourceTemplate(
+            name="session state",
+            uri_template=SESSION_URI_PREFIX + "{session_id}",
+            description="State of one of your sessions: notes and call counts.",
+            mime_type="application/json",
+        )
+        return types.ListResourceTemplatesResult(resource_templates=[template])
+
+    async def _read_resource(
+        self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        if not uri.startswith(SESSION_URI_PREFIX):
+            raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}")
+        identity = self._identities.resolve(ctx.request)
+        view = await self._views.get(identity.tenant, uri.removeprefix(SESSION_URI_PREFIX))
+        if view is None or view.subject != identity.subject:
+            raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}")
+        text = json.dumps(view.model_dump(mode="json"), ensure_ascii=False)
+        return types.ReadResourceResult(
+            contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
+        )

@@ -1,0 +1,56 @@
+"""The message bus port: keyed topics, per-key order, at-least-once delivery.
+
+Two subscription kinds: a *group* subscription shares the topic's partitions among the
+members of the group (competing consumers, each message handled by one member), a
+*broadcast* subscription (group=None) sees every message published after it started.
+A handler that raises gets the message again (at-least-once); handlers must be idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message as delivered to a handler."""
+
+    topic: str
+    key: str
+    value: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Message], Awaitable[None]]
+
+
+class MessageBus(Protocol):
+    """Publish keyed messages and subscribe handlers to topics."""
+
+    async def start(self) -> None:
+        """Connect and start every subscription registered so far; returns when they are
+        ready to receive (a broadcast subscription sees everything published after this)."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop subscriptions (letting in-flight handlers finish) and disconnect."""
+        ...
+
+    def subscribe(self, topic: str, handler: Handler, *, group: str | None, concurrency: int = 1) -> None:
+        """Register a handler before start(). Messages with the same key are handled in
+        order; up to `concurrency` different keys (partitions) are handled at once."""
+        ...
+
+    async def publish(self, topic: str, key: str, value: bytes, headers: Mapping[str, str] | None = None) -> None:
+        """Publish one message; returns once the bus has durably accepted it.
+
+        Raises:
+            BusError: the message could not be published.
+        """
+        ...
+
+
+class BusError(Exception):
+    """A message could not be published or a subscription could not start."""

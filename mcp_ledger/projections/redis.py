@@ -1,0 +1,71 @@
+"""Session views in Redis: one hash per session, a set per subject, CAS by a Lua script.
+
+Keys: {prefix}tenant:{tenant}:session:{id} (fields `pos` and `view`) and
+{prefix}tenant:{tenant}:subject:{subject}:sessions. The prefix lets a rebuild write beside
+the live views for comparison.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+
+from mcp_ledger.projections.session_view import SessionView
+
+_CAS = """
+local current = redis.call('HGET', KEYS[1], 'pos') or '0'
+if current ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'pos', ARGV[2], 'view', ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[4])
+return 1
+"""
+
+
+class RedisSessionViewStore:
+    """Session views shared by every API replica."""
+
+    def __init__(self, client: Redis, *, prefix: str = "ledger:") -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._cas: Any = client.register_script(_CAS)
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "ledger:") -> RedisSessionViewStore:
+        """A store on a redis:// URL (connects lazily)."""
+        return cls(Redis.from_url(url), prefix=prefix)
+
+    def _session_key(self, tenant: str, session_id: str) -> str:
+        return f"{self._prefix}tenant:{tenant}:session:{session_id}"
+
+    def _subject_key(self, tenant: str, subject: str) -> str:
+        return f"{self._prefix}tenant:{tenant}:subject:{subject}:sessions"
+
+    async def get(self, tenant: str, session_id: str) -> SessionView | None:
+        raw = await self._redis.hget(self._session_key(tenant, session_id), "view")  # type: ignore[misc]
+        return None if raw is None else SessionView.model_validate_json(raw)
+
+    async def compare_and_set(self, view: SessionView, expected_position: int) -> bool:
+        keys = [self._session_key(view.tenant, view.session_id), self._subject_key(view.tenant, view.subject)]
+        args = [str(expected_position), str(view.last_position), view.model_dump_json(), view.session_id]
+        return bool(await self._cas(keys=keys, args=args))
+
+    async def sessions_of(self, tenant: str, subject: str) -> list[str]:
+        members = await self._redis.smembers(self._subject_key(tenant, subject))  # type: ignore[misc]
+        return sorted(m.decode() for m in members)
+
+    async def all_views(self, tenant: str | None = None) -> list[SessionView]:
+        pattern = f"{self._prefix}tenant:{tenant or '*'}:session:*"
+        views = []
+        async for key in self._redis.scan_iter(match=pattern, count=500):
+            raw = await self._redis.hget(key, "view")  # type: ignore[misc]
+            if raw is not None:
+                views.append(SessionView.model_validate_json(raw))
+        return sorted(views, key=lambda v: (v.tenant, v.session_id))
+
+    async def clear(self) -> None:
+        async for key in self._redis.scan_iter(match=f"{self._prefix}tenant:*", count=500):
+            await self._redis.delete(key)
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole check on a fresh machine: install the locked environment, start PostgreSQL,
+# Redis and Kafka on loopback (scripts/services.sh), lint, type-check, and run every test
+# (unit, contracts, e2e and integration against the real services).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v uv >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check uv
+fi
+UV="$(command -v uv || python3 -c 'import shutil,sys; print(shutil.which("uv") or sys.exit(1))')"
+
+"$UV" sync --frozen --quiet
+eval "$(bash scripts/services.sh start)"
+export LEDGER_BUS LEDGER_STORE LEDGER_STATE
+
+"$UV" run --frozen ruff check .
+"$UV" run --frozen ruff format --check .
+"$UV" run --frozen mypy
+"$UV" run --frozen lint-imports
+"$UV" run --frozen pytest "$@"

@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Start the backing services of mcp-ledger (PostgreSQL, Redis, Kafka) as
+# private, loopback-only instances on a bare Debian 12 machine, without Docker.
+#
+#   eval "$(scripts/services.sh)"            # start (default) + export URLs
+#   scripts/services.sh status | stop
+#   scripts/services.sh start-kafka | stop-kafka | restart-kafka   (also: postgres, redis)
+#
+# Idempotent: running instances are reused, so a second run takes well under a
+# second. All state lives under $LEDGER_SERVICES_DIR; progress goes to stderr
+# and only `export` lines go to stdout. Stops only what this script started.
+set -euo pipefail
+
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SERVICES_DIR=${LEDGER_SERVICES_DIR:-$HOME/.cache/mcp-ledger/services}
+PG_PORT=${LEDGER_PG_PORT:-55432}
+REDIS_PORT=${LEDGER_REDIS_PORT:-56379}
+KAFKA_PORT=${LEDGER_KAFKA_PORT:-59092}
+CONTROLLER_PORT=${LEDGER_KAFKA_CONTROLLER_PORT:-59093}
+KAFKA_VERSION=4.3.1
+LOG4J_VERSION=2.25.4 # the log4j-core kafka_2.13 pulls in; the slf4j binding must match
+WAIT_SECONDS=90
+PG_DIR=${LEDGER_PG_DIR:-$SERVICES_DIR/postgres}
+REDIS_DIR=$SERVICES_DIR/redis
+KAFKA_DIR=$SERVICES_DIR/kafka
+KAFKA_CP="$KAFKA_DIR/libs/*" # expanded by java, not by the shell
+
+log() { printf 'services: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A pid file is trusted only if the process is alive and its command line
+# still names our instance: pids get reused, and other brokers (e.g. a
+# developer's own Kafka) may run on this machine. Zombies (exited, not yet
+# reaped) still pass kill -0 but have an empty cmdline.
+pid_alive() { # pidfile pattern
+  local pid
+  [[ -s $1 ]] && pid=$(<"$1") && kill -0 "$pid" 2>/dev/null &&
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
+}
+
+wait_for() { # name logfile check-command...
+  local name=$1 logfile=$2 deadline=$((SECONDS + WAIT_SECONDS))
+  shift 2
+  until "$@"; do
+    if ((SECONDS >= deadline)); then
+      log "$name not ready after ${WAIT_SECONDS}s; last lines of $logfile:"
+      tail -n 30 "$logfile" >&2 2>/dev/null || true
+      die "$name failed to start"
+    fi
+    sleep 0.5
+  done
+  log "$name ready"
+}
+
+# ---------------------------------------------------------------- packages
+ensure_packages() {
+  local missing=() p
+  for p in postgresql redis-server; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null || missing+=(maven)
+  ((${#missing[@]})) || return 0
+  ((EUID == 0)) || die "missing packages (${missing[*]}); run as root or install them"
+  log "installing ${missing[*]}"
+  # Another apt/dpkg may be running (e.g. provisioning); wait for its lock, bounded.
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >&2
+}
+
+# ---------------------------------------------------------------- postgres
+# initdb/postgres refuse to run as root, so as root run them as the `postgres`
+# user created by the Debian package; from / so that it never lacks a cwd.
+as_pg() {
+  if ((EUID == 0)); then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+}
+pg_bin() { # false if PostgreSQL is not installed
+  PG_BIN=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
+  [[ -x $PG_BIN/initdb ]] || return 1
+  # A private cluster, not Debian's `main` one: its port and config are not ours.
+  # Root's home is usually mode 700, which the postgres user cannot enter.
+  if ((EUID == 0)) && ! as_pg test -x "$SERVICES_DIR"; then
+    [[ -n ${LEDGER_PG_DIR:-} ]] || PG_DIR=/var/lib/postgresql/mcp-ledger
+  fi
+}
+pg_running() { as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; }
+
+start_postgres() {
+  pg_bin || die "no PostgreSQL binaries under /usr/lib/postgresql"
+  if pg_running; then
+    log "postgres already running ($PG_DIR)"
+  else
+    port_open "$PG_PORT" && die "port $PG_PORT is in use by something else (set LEDGER_PG_PORT)"
+    mkdir -p "$PG_DIR"
+    ((EUID == 0)) && chown postgres:postgres "$PG_DIR"
+    if [[ ! -s $PG_DIR/data/PG_VERSION ]]; then
+      log "initdb $PG_DIR/data"
+      as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -E UTF8 --locale=C \
+        --auth-local=trust --auth-host=scram-sha-256 >"$PG_DIR/initdb.log" 2>&1 ||
+        { tail -n 20 "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+      echo "include_if_exists = 'ledger.conf'" | as_pg tee -a "$PG_DIR/data/postgresql.conf" >/dev/null
+    fi
+    # Rewritten on every start so that LEDGER_PG_PORT changes take effect.
+    as_pg tee "$PG_DIR/data/ledger.conf" >/dev/null <<EOF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_DIR'
+max_connections = 200
+EOF
+    log "starting postgres on 127.0.0.1:$PG_PORT"
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t "$WAIT_SECONDS" start >/dev/null 9>&- ||
+      { tail -n 30 "$PG_DIR/postgres.log" >&2; die "postgres failed to start"; }
+  fi
+  wait_for postgres "$PG_DIR/postgres.log" "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"
+  # Superuser over the private socket (trust); the app uses TCP + password.
+  # CREATEDB lets tests create throwaway databases.
+  as_pg "$PG_BIN/psql" -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres -qAt -v ON_ERROR_STOP=1 >/dev/null <<'EOF'
+SELECT 'CREATE ROLE ledger LOGIN CREATEDB PASSWORD ''ledger'''
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ledger') \gexec
+SELECT 'CREATE DATABASE ledger OWNER ledger'
+  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'ledger') \gexec
+EOF
+}
+stop_postgres() {
+  if pg_bin && pg_running; then
+    log "stopping postgres"
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null
+  fi
+}
+
+# ---------------------------------------------------------------- redis
+redis_ping() { [[ $(redis-cli -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; }
+start_redis() {
+  if pid_alive "$REDIS_DIR/redis.pid" redis-server; then
+    log "redis already running"
+  else
+    port_open "$REDIS_PORT" && die "port $REDIS_PORT is in use by something else (set LEDGER_REDIS_PORT)"
+    mkdir -p "$REDIS_DIR"
+    log "starting redis on 127.0.0.1:$REDIS_PORT"
+    # Not the systemd unit: a throwaway, non-persistent instance of our own.
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes --dir "$REDIS_DIR" \
+      --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" --save '' --appendonly no 9>&-
+  fi
+  wait_for redis "$REDIS_DIR/redis.log" redis_ping
+}
+stop_redis() {
+  if pid_alive "$REDIS_DIR/redis.pid" redis-server; then
+    log "stopping redis"
+    # SIGTERM to our pid rather than `redis-cli shutdown`, which would stop
+    # whatever redis listens on $REDIS_PORT now. Nothing is saved (save '').
+    kill -TERM "$(<"$REDIS_DIR/redis.pid")" 2>/dev/null || true
+    local deadline=$((SECONDS + 30))
+    while pid_alive "$REDIS_DIR/redis.pid" redis-server && ((SECONDS < deadline)); do sleep 0.2; done
+  fi
+}
+
+# ---------------------------------------------------------------- kafka
+kafka_running() { pid_alive "$KAFKA_DIR/kafka.pid" "$KAFKA_DIR/server.properties"; }
+
+# Ready = the broker answers a Kafka ApiVersions (key 18, v0) request; an
+# open port alone is not enough, the socket is bound early during startup.
+kafka_answers() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+    printf "\x00\x00\x00\x0f\x00\x12\x00\x00\x00\x00\x00\x01\x00\x05probe" >&3 &&
+    [[ $(head -c 4 <&3 | wc -c) -eq 4 ]]' _ "$KAFKA_PORT" 2>/dev/null
+}
+kafka_ready() {
+  kafka_running || { tail -n 30 "$KAFKA_DIR/kafka.out" >&2; die "kafka exited during startup"; }
+  kafka_answers
+}
+
+fetch_kafka() {
+  [[ -f $KAFKA_DIR/libs/kafka_2.13-$KAFKA_VERSION.jar && -f $KAFKA_DIR/libs/log4j-slf4j-impl-$LOG4J_VERSION.jar ]] && return
+  log "fetching Kafka $KAFKA_VERSION jars from Maven Central"
+  # Into a temporary dir first so that an interrupted fetch is never mistaken for a complete one.
+  rm -rf "$KAFKA_DIR/libs.tmp"
+  mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_DIR/libs.tmp" \
+    -Dkafka.version="$KAFKA_VERSION" -Dlog4j.version="$LOG4J_VERSION" -f "$REPO_DIR/scripts/kafka/pom.xml" \
+    >"$KAFKA_DIR/mvn.log" 2>&1 || { tail -n 30 "$KAFKA_DIR/mvn.log" >&2; die "maven could not fetch the Kafka jars"; }
+  rm -rf "$KAFKA_DIR/libs" && mv "$KAFKA_DIR/libs.tmp" "$KAFKA_DIR/libs"
+}
+
+start_kafka() {
+  if kafka_running; then
+    log "kafka already running"
+  else
+    port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is in use by something else (set LEDGER_KAFKA_PORT)"
+    port_open "$CONTROLLER_PORT" && die "port $CONTROLLER_PORT is in use (set LEDGER_KAFKA_CONTROLLER_PORT)"
+    mkdir -p "$KAFKA_DIR/logs"
+    fetch_kafka
+    sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
+      -e "s|@DATA_DIR@|$KAFKA_DIR/data|g" "$REPO_DIR/scripts/kafka/server.properties.in" >"$KAFKA_DIR/server.properties"
+    # Format once: re-formatting would give the broker a new cluster id and lose the topics.
+    if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
+      local uuid
+      uuid=$(java -cp "$KAFKA_CP" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+      [[ $uuid =~ ^[A-Za-z0-9_-]{22}$ ]] || die "could not generate a Kafka cluster id: $uuid"
+      log "formatting Kafka storage (cluster id $uuid)"
+      java -cp "$KAFKA_CP" kafka.tools.StorageTool format -t "$uuid" -c "$KAFKA_DIR/server.properties" \
+        --standalone >"$KAFKA_DIR/format.log" 2>&1 || { cat "$KAFKA_DIR/format.log" >&2; die "kafka format failed"; }
+    fi
+    log "starting kafka on 127.0.0.1:$KAFKA_PORT (controller $CONTROLLER_PORT)"
+    # setsid+nohup: survive the caller's terminal; all fds redirected so that a
+    # caller capturing our stdout (eval "$(...)", subprocess) does not hang.
+    setsid nohup java "-Xmx${LEDGER_KAFKA_HEAP:-512m}" \
+      -Dlog4j2.configurationFile="$REPO_DIR/scripts/kafka/log4j2.properties" \
+      -Dkafka.logs.dir="$KAFKA_DIR/logs" -cp "$KAFKA_CP" kafka.Kafka "$KAFKA_DIR/server.properties" \
+      </dev/null >"$KAFKA_DIR/kafka.out" 2>&1 9>&- &
+    echo $! >"$KAFKA_DIR/kafka.pid"
+    # Until the child has exec'd java its cmdline is ours, not the broker's.
+    for _ in {1..50}; do kafka_running && break; sleep 0.1; done
+  fi
+  wait_for kafka "$KAFKA_DIR/logs/server.log" kafka_ready
+}
+stop_kafka() {
+  kafka_running || return 0
+  log "stopping kafka"
+  local pid deadline=$((SECONDS + 60))
+  pid=$(<"$KAFKA_DIR/kafka.pid")
+  kill -TERM "$pid" # controlled shutdown; SIGKILL only if it hangs
+  while kafka_running && ((SECONDS < deadline)); do sleep 0.5; done
+  if kafka_running; then log "kafka did not stop in 60s; killing"; kill -KILL "$pid"; fi
+  rm -f "$KAFKA_DIR/kafka.pid"
+}
+
+# ---------------------------------------------------------------- main
+print_env() {
+  echo "export LEDGER_STORE=postgresql+asyncpg://ledger:ledger@127.0.0.1:$PG_PORT/ledger"
+  echo "export LEDGER_STATE=redis://127.0.0.1:$REDIS_PORT/0"
+  echo "export LEDGER_BUS=kafka://127.0.0.1:$KAFKA_PORT"
+}
+status() {
+  local pg=stopped redis=stopped kafka=stopped
+  pg_bin && pg_running && pg="running (pid $(head -n 1 "$PG_DIR/data/postmaster.pid"))"
+  pid_alive "$REDIS_DIR/redis.pid" redis-server && redis="running (pid $(<"$REDIS_DIR/redis.pid"))"
+  kafka_running && kafka="running (pid $(<"$KAFKA_DIR/kafka.pid"))"
+  printf '%-9s %-22s %s\n' postgres "127.0.0.1:$PG_PORT" "$pg" redis "127.0.0.1:$REDIS_PORT" "$redis" \
+    kafka "127.0.0.1:$KAFKA_PORT" "$kafka"
+}
+
+start_all() {
+  ensure_packages
+  # Separate statements, not `a && b`: errexit is suspended inside && lists.
+  start_postgres
+  start_redis
+  start_kafka
+  print_env
+}
+stop_all() {
+  stop_kafka
+  stop_redis
+  stop_postgres
+}
+
+mkdir -p "$SERVICES_DIR"
+# Serialise concurrent runs (e.g. parallel test workers all calling start).
+# Every daemon is started with 9>&- so that none of them inherits the lock.
+exec 9>"$SERVICES_DIR/.lock"
+flock -w 900 9 || die "another services.sh run holds $SERVICES_DIR/.lock"
+
+case ${1:-start} in
+  start) start_all ;;
+  stop) stop_all ;;
+  restart) stop_all; start_all ;;
+  status) status ;;
+  env) print_env ;;
+  start-postgres | start-redis | start-kafka) ensure_packages; "start_${1#start-}"; print_env ;;
+  stop-postgres | stop-redis | stop-kafka) "stop_${1#stop-}" ;;
+  restart-postgres | restart-redis | restart-kafka) "stop_${1#restart-}"; "start_${1#restart-}" ;;
+  *) die "usage: $0 [start|stop|restart|status|env|{start,stop,restart}-{postgres,redis,kafka}]" ;;
+esac

@@ -1,0 +1,104 @@
+"""KafkaBus on a real broker: the MessageBus contract, plus what only Kafka shows (other
+processes' members, a crashed member's uncommitted message, broadcasts starting at the end)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from mcp_ledger.producers.kafka import KafkaBus
+from mcp_ledger.producers.ports import BusError, Message
+from tests.contracts.bus_contract import BusContract, BusFactory, Inbox, fresh
+
+pytestmark = pytest.mark.integration
+
+# A group's first join and each rebalance take seconds; a crashed member's partitions move
+# once its consumer has left (or its 6 s session expired) and the survivors rejoined.
+WAIT_SECONDS = 30.0
+CRASH_WAIT_SECONDS = 40.0
+
+
+@pytest.fixture
+async def kafka_buses(services_env: dict[str, str]) -> AsyncIterator[Callable[[], KafkaBus]]:
+    """Makes buses on the test Kafka; stops them all after the test."""
+    made: list[KafkaBus] = []
+
+    def make() -> KafkaBus:
+        made.append(KafkaBus.from_url(services_env["LEDGER_BUS"], client_id="mcp-ledger-tests"))
+        return made[-1]
+
+    yield make
+    await asyncio.gather(*(bus.stop(drain_timeout=1.0) for bus in made))
+
+
+class TestKafkaBus(BusContract):
+    delivery_timeout = WAIT_SECONDS
+
+    @pytest.fixture
+    def make_bus(self, kafka_buses: Callable[[], KafkaBus]) -> BusFactory:
+        return kafka_buses
+
+    async def test_a_broadcast_subscriber_does_not_see_what_was_published_before_it_started(
+        self, make_bus: BusFactory, topic: str
+    ) -> None:
+        publisher, late, inbox = make_bus(), make_bus(), self.inbox()
+        await publisher.start()
+        await publisher.publish(topic, "one-key", b"before")
+        late.subscribe(topic, inbox, group=None)
+        await late.start()
+        await publisher.publish(topic, "one-key", b"after")
+        await inbox.wait_for_count(1)
+        # One key, one partition: had "before" been delivered, it would have come first.
+        assert inbox.values() == [b"after"]
+
+    async def test_a_message_published_by_one_bus_reaches_a_group_member_on_another(
+        self, make_bus: BusFactory, topic: str
+    ) -> None:
+        publisher, worker, inbox = make_bus(), make_bus(), self.inbox()
+        worker.subscribe(topic, inbox, group=fresh("group"))
+        await asyncio.gather(publisher.start(), worker.start())
+        await publisher.publish(topic, "session-1", b"payload", {"command_id": "c1"})
+        await inbox.wait_for_count(1)
+        assert inbox.messages == [Message(topic, "session-1", b"payload", {"command_id": "c1"})]
+
+    async def test_the_uncommitted_message_of_a_crashed_member_goes_to_another_member(
+        self, kafka_buses: Callable[[], KafkaBus], topic: str
+    ) -> None:
+        doomed_bus, survivor_bus = kafka_buses(), kafka_buses()
+        inbox, group = Inbox(CRASH_WAIT_SECONDS), fresh("group")
+        record_doomed = inbox.member("doomed")
+
+        async def never_finishes(message: Message) -> None:
+            await record_doomed(message)
+            await asyncio.Event().wait()
+
+        doomed_bus.subscribe(topic, never_finishes, group=group)
+        survivor_bus.subscribe(topic, inbox.member("survivor"), group=group)
+        await asyncio.gather(doomed_bus.start(), survivor_bus.start())
+        async with asyncio.timeout(CRASH_WAIT_SECONDS):
+            while not inbox.values(member="doomed"):  # until a message lands on the doomed member
+                handled = len(inbox.deliveries)
+                await survivor_bus.publish(topic, fresh("key"), fresh("value").encode())
+                await inbox.wait_for_count(handled + 1)
+        (stuck,) = inbox.values(member="doomed")
+        # The handler never finishes: after the drain timeout it is cancelled, nothing committed.
+        await asyncio.wait_for(doomed_bus.stop(drain_timeout=0.5), CRASH_WAIT_SECONDS)
+        await inbox.wait_until(lambda: stuck in inbox.values(member="survivor"))
+
+
+def test_a_kafka_url_names_one_or_more_bootstrap_servers() -> None:
+    KafkaBus.from_url("kafka://127.0.0.1:9092")
+    KafkaBus.from_url("kafka://broker-1:9092,broker-2:9092")
+    with pytest.raises(ValueError, match="kafka://"):
+        KafkaBus.from_url("redis://127.0.0.1:6379")
+    with pytest.raises(ValueError, match="kafka://"):
+        KafkaBus.from_url("kafka://")
+
+
+async def test_starting_without_a_reachable_broker_raises_bus_error() -> None:
+    bus = KafkaBus("127.0.0.1:1")
+    with pytest.raises(BusError):
+        await asyncio.wait_for(bus.start(), WAIT_SECONDS)
+    await bus.stop(drain_timeout=0)

@@ -1,0 +1,48 @@
+"""The official MCP client, pointed at a gateway, optionally inside a ledger session."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx2
+import mcp_types as types
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+
+@asynccontextmanager
+async def mcp_client(url: str, *, session: str | None = None, mode: str = "legacy") -> AsyncIterator[Client]:
+    """An official-SDK client over Streamable HTTP; `mode` picks the protocol era."""
+    headers = {"Ledger-Session": session} if session else {}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30.0) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
+    ):
+        yield client
+
+
+def structured(result: types.CallToolResult) -> dict[str, Any]:
+    """The structured content of a successful result (fails loudly on an error result)."""
+    assert not result.is_error, result.content
+    assert isinstance(result.structured_content, dict)
+    return result.structured_content
+
+
+def text_of(result: types.CallToolResult) -> str:
+    """All text content of a result."""
+    return "".join(block.text for block in result.content if isinstance(block, types.TextContent))
+
+
+async def open_session(url: str, mode: str = "legacy") -> str:
+    """A new ledger session id, opened through the gateway."""
+    async with mcp_client(url, mode=mode) as client:
+        session_id = structured(await client.call_tool("session_open", {}))["session_id"]
+    assert isinstance(session_id, str)
+    return session_id
+
+
+def parse_json(text: str) -> Any:
+    return json.loads(text)
