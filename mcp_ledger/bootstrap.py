@@ -71,7 +71,9 @@ def make_views(settings: Settings) -> SessionViewStore:
         return MemorySessionViewStore()
     if settings.state.startswith(("redis://", "rediss://", "unix://")):
         return RedisSessionViewStore.from_url(settings.state, prefix=settings.state_prefix)
-    raise ConfigurationError(f"LEDGER_STATE must be redis://host:port/db or memory://, not {settings.state!r}")
+    raise ConfigurationError(
+        f"LEDGER_STATE must be redis://host:port/db or memory://, not {settings.state!r}"
+    )
 
 
 def check_roles(settings: Settings, *, api: bool, worker: bool) -> None:
@@ -85,7 +87,9 @@ def check_roles(settings: Settings, *, api: bool, worker: bool) -> None:
     if settings.embedded:
         raise ConfigurationError("running api and worker apart needs a shared bus: set LEDGER_BUS=kafka://…")
     if settings.state.startswith("memory"):
-        raise ConfigurationError("running api and worker apart needs shared state: set LEDGER_STATE=redis://…")
+        raise ConfigurationError(
+            "running api and worker apart needs shared state: set LEDGER_STATE=redis://…"
+        )
 
 
 def _publishing(relay: OutboxRelay) -> Any:

@@ -159,8 +159,12 @@ def _print_calls_report(report: dict[str, Any]) -> None:
     for row in report["results"]:
         stored = "-" if row["stored_outcomes"] is None else str(row["stored_outcomes"])
         table.add_row(
-            row["target"], str(row["calls"]), f"{row['p50_ms']:.2f}", f"{row['p99_ms']:.2f}",
-            f"{row['calls_per_s']:.0f}", stored,
+            row["target"],
+            str(row["calls"]),
+            f"{row['p50_ms']:.2f}",
+            f"{row['p99_ms']:.2f}",
+            f"{row['calls_per_s']:.0f}",
+            stored,
         )
     Console().print(table)
     for target, ratios in report["ratios_vs_plain_sdk"].items():
@@ -179,10 +183,16 @@ def bench_calls(
     distributed = None
     if settings.bus.startswith("kafka://") and settings.store and settings.state.startswith("redis"):
         upgrade_to_head(settings.store)
-        distributed = {"LEDGER_BUS": settings.bus, "LEDGER_STORE": settings.store, "LEDGER_STATE": settings.state}
+        distributed = {
+            "LEDGER_BUS": settings.bus,
+            "LEDGER_STORE": settings.store,
+            "LEDGER_STATE": settings.state,
+        }
     else:
         console.print("LEDGER_BUS/STORE/STATE do not name Kafka/PostgreSQL/Redis: distributed path skipped")
-    report = asyncio.run(run_calls_bench(calls, concurrency, distributed, lambda text: console.print(f"… {text}")))
+    report = asyncio.run(
+        run_calls_bench(calls, concurrency, distributed, lambda text: console.print(f"… {text}"))
+    )
     output.write_text(json.dumps(report, indent=2) + "\n")
     _print_calls_report(report)
     console.print(f"written to {output}")

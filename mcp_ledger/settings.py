@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
 
     bus: str = Field("memory://", description="kafka://host:port[,host:port] or memory://")
-    store: str = Field("", description="postgresql+asyncpg://… or sqlite+aiosqlite:///…; empty: SQLite in data_dir")
+    store: str = Field(
+        "", description="postgresql+asyncpg://… or sqlite+aiosqlite:///…; empty: SQLite in data_dir"
+    )
     state: str = Field("memory://", description="redis://host:port/db or memory://")
     data_dir: Path = Field(default_factory=default_data_dir)
     host: str = "127.0.0.1"

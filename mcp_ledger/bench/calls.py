@@ -86,7 +86,10 @@ def _processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 async def _sequential(url: str, calls: int) -> list[float]:
     latencies = []
-    async with httpx2.AsyncClient(timeout=30.0) as http, Client(streamable_http_client(url, http_client=http)) as client:
+    async with (
+        httpx2.AsyncClient(timeout=30.0) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
         for _ in range(max(10, calls // 10)):  # warm-up: connections, consumer fetch loops, caches
             await client.call_tool("echo", {"text": "warm"})
         for index in range(calls):
@@ -100,9 +103,10 @@ async def _sequential(url: str, calls: int) -> list[float]:
 
 async def _concurrent(url: str, calls: int, concurrency: int) -> float:
     async def one_client(count: int) -> None:
-        async with httpx2.AsyncClient(timeout=30.0) as http, Client(
-            streamable_http_client(url, http_client=http)
-        ) as client:
+        async with (
+            httpx2.AsyncClient(timeout=30.0) as http,
+            Client(streamable_http_client(url, http_client=http)) as client,
+        ):
             for index in range(count):
                 await client.call_tool("echo", {"text": f"c{index}"})
 
@@ -136,7 +140,9 @@ async def _count_outcomes(store_url: str, tenant: str) -> int:
     try:
         count, position = 0, 0
         while batch := await store.read_all(after_position=position, limit=5000):
-            count += sum(1 for e in batch if e.event_type == "ToolSucceeded" and e.metadata.get("tenant") == tenant)
+            count += sum(
+                1 for e in batch if e.event_type == "ToolSucceeded" and e.metadata.get("tenant") == tenant
+            )
             position = batch[-1].position
         return count
     finally:
@@ -150,7 +156,9 @@ def _ledger(*args: str) -> list[str]:
 async def bench_plain(calls: int, concurrency: int, work: Path) -> PathResult:
     with _processes() as procs:
         port = _free_port()
-        procs.append(_spawn([sys.executable, "-m", "mcp_ledger.bench.plain_server", str(port)], {}, work / "plain.log"))
+        procs.append(
+            _spawn([sys.executable, "-m", "mcp_ledger.bench.plain_server", str(port)], {}, work / "plain.log")
+        )
         _wait_healthy(port, "/", procs[0])
         return await measure("plain-sdk", f"http://127.0.0.1:{port}/mcp", calls, concurrency)
 
@@ -192,12 +200,19 @@ async def run_calls_bench(
         progress("plain SDK server")
         results.append(await bench_plain(calls, concurrency, work))
         progress("embedded gateway (SQLite, in-process bus, memory state)")
-        results.append(await bench_gateway("embedded", calls, concurrency, work, {}, distributed=False))
+        embedded = {"LEDGER_BUS": "memory://", "LEDGER_STORE": "", "LEDGER_STATE": "memory://"}
+        results.append(await bench_gateway("embedded", calls, concurrency, work, embedded, distributed=False))
         if distributed_env is not None:
             progress("distributed gateway (Kafka, PostgreSQL, Redis)")
             prefix = f"bench{uuid.uuid4().hex[:8]}."
-            env = {**distributed_env, "LEDGER_TOPIC_PREFIX": prefix, "LEDGER_STATE_PREFIX": f"ledger-{prefix}"}
-            results.append(await bench_gateway("distributed", calls, concurrency, work, env, distributed=True))
+            env = {
+                **distributed_env,
+                "LEDGER_TOPIC_PREFIX": prefix,
+                "LEDGER_STATE_PREFIX": f"ledger-{prefix}",
+            }
+            results.append(
+                await bench_gateway("distributed", calls, concurrency, work, env, distributed=True)
+            )
     base = results[0]
     return {
         "benchmark": "calls",

@@ -19,13 +19,19 @@ from mcp_ledger.mcp_api.server import tool_listing
 ECHO = builtin_catalog()["echo"]
 
 
-async def _list_tools(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+async def _list_tools(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListToolsResult:
     return types.ListToolsResult(tools=[tool_listing(ECHO)])
 
 
-async def _call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+async def _call_tool(
+    ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+) -> types.CallToolResult:
     text = str((params.arguments or {})["text"])
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content={"text": text})
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)], structured_content={"text": text}
+    )
 
 
 def main() -> None:

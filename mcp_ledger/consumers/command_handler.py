@@ -8,6 +8,7 @@ hands them over through `on_appended` so the fast path does not wait for a sweep
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
@@ -65,12 +66,16 @@ class CommandHandler:
         Raises:
             CommandConflictError: concurrent writers kept winning; redeliver later.
         """
-        recorded = await self._store.events_for_command(command.command_id)
+        # Both reads at once: the redelivery check and the state the decision needs.
+        recorded, session = await asyncio.gather(
+            self._store.events_for_command(command.command_id), self._load(command.stream_id)
+        )
         if recorded:
             return AppendResult(events=tuple(recorded), duplicate=True)
         log.debug("command %s started: %s", command.command_id, command.tool_name)
-        for _ in range(self._max_attempts):
-            session = await self._load(command.stream_id)
+        for attempt in range(self._max_attempts):
+            if attempt:
+                session = await self._load(command.stream_id)
             stream_id, events = await self._decide(command, session)
             expected = session.version if stream_id == session.stream_id else 0
             try:
@@ -92,7 +97,9 @@ class CommandHandler:
         spec = self._catalog.get(command.tool_name)
         refusal = admit(command, spec, session)
         if refusal is not None:
-            target = session.stream_id if refusal.in_session else call_stream(command.tenant, command.command_id)
+            target = (
+                session.stream_id if refusal.in_session else call_stream(command.tenant, command.command_id)
+            )
             return target, refusal_events(command, refusal)
         assert spec is not None
         problem = argument_problem(spec.input_schema, command.arguments)
@@ -110,7 +117,9 @@ class CommandHandler:
     async def _run(self, command: CallTool, session: Session) -> ToolOutcome | ToolExecutionError:
         runner = self._runners.get(command.tool_name)
         if runner is None:
-            return ToolExecutionError("tool_unavailable", f"no runner for {command.tool_name!r} on this worker")
+            return ToolExecutionError(
+                "tool_unavailable", f"no runner for {command.tool_name!r} on this worker"
+            )
         try:
             return await runner(ToolInvocation(command=command, session=session))
         except ToolExecutionError as error:

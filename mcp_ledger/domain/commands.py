@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_ledger.domain.streams import call_stream, session_stream
 
-
 # Names that end up inside stream ids and Redis keys: no separators, no spaces.
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 

@@ -84,10 +84,14 @@ def outcome_events(
     error: tuple[str, str] | None = None,
 ) -> list[DomainEvent]:
     """ToolCalled, the tool's effects, then the terminal event (success or failure)."""
-    called = ToolCalled(command_id=command.command_id, tool_name=command.tool_name, arguments=command.arguments)
+    called = ToolCalled(
+        command_id=command.command_id, tool_name=command.tool_name, arguments=command.arguments
+    )
     if error is not None:
         code, message = error
-        failed = ToolFailed(command_id=command.command_id, tool_name=command.tool_name, error_code=code, message=message)
+        failed = ToolFailed(
+            command_id=command.command_id, tool_name=command.tool_name, error_code=code, message=message
+        )
         return [called, failed]
     done = ToolSucceeded(
         command_id=command.command_id, tool_name=command.tool_name, content=content, structured=structured

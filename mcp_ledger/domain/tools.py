@@ -80,7 +80,9 @@ BUILTIN_TOOLS: tuple[ToolSpec, ...] = (
         title="Forget a session note",
         description="Forget the value remembered under a key in the current session.",
         input_schema=_object({"key": NOTE_KEY_SCHEMA}, ["key"]),
-        output_schema=_object({"key": {"type": "string"}, "deleted": {"type": "boolean"}}, ["key", "deleted"]),
+        output_schema=_object(
+            {"key": {"type": "string"}, "deleted": {"type": "boolean"}}, ["key", "deleted"]
+        ),
         needs_session=True,
         read_only=False,
     ),

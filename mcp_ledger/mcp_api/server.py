@@ -76,7 +76,9 @@ class LedgerMcp:
         return Server(
             "mcp-ledger",
             version="0.1.0",
-            instructions="Event-sourced MCP gateway: every call is recorded. Open a session with session_open.",
+            instructions=(
+                "Event-sourced MCP gateway: every call is recorded. Open a session with session_open."
+            ),
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
             on_list_resources=self._list_resources,
@@ -130,7 +132,9 @@ class LedgerMcp:
         identity = self._identities.resolve(ctx.request)
         ids = await self._views.sessions_of(identity.tenant, identity.subject)
         resources = [
-            types.Resource(name=f"session {sid}", uri=f"{SESSION_URI_PREFIX}{sid}", mime_type="application/json")
+            types.Resource(
+                name=f"session {sid}", uri=f"{SESSION_URI_PREFIX}{sid}", mime_type="application/json"
+            )
             for sid in ids
         ]
         return types.ListResourcesResult(resources=resources)

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition  # type: ignore[import-untyped]
+from aiokafka import (  # type: ignore[import-untyped]
+    AIOKafkaConsumer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code  # type: ignore[import-untyped]
 from faststream import AckPolicy
-from faststream.exceptions import IncorrectState, NackMessage
+from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker, KafkaMessage, Topic
 from faststream.message import StreamMessage
 
@@ -34,6 +39,10 @@ REPLICATION_FACTOR = 1
 # The broker's group.min.session.timeout.ms: a crashed member's partitions move after 6 s.
 SESSION_TIMEOUT_MS = 6000
 HEARTBEAT_INTERVAL_MS = 1500
+# How long a rebalance waits for a member to finish the record in hand before moving its
+# partitions anyway; the group waits a little longer than that for the member to rejoin.
+REVOKE_WAIT = 10.0
+REBALANCE_TIMEOUT_MS = 15000
 METADATA_TIMEOUT = 10.0
 
 
@@ -55,8 +64,8 @@ class KafkaBus:
             # FastStream logs every message received and processed: debug noise, not service news.
             log_level=logging.DEBUG,
         )
+        self._members: list[tuple[str, str, _GroupMember]] = []  # (topic, group, member)
         self._broadcasts: list[_Broadcast] = []
-        self._topics: set[str] = set()
         self._created: set[str] = set()
         self._admin: Any = None
         self._started = False
@@ -85,33 +94,17 @@ class KafkaBus:
             raise BusError("subscribe() must be called before start()")
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-        self._topics.add(topic)
         if group is None:
             self._broadcasts.append(_Broadcast(topic, handler, concurrency))
-            return
-        # Separate one-consumer subscribers rather than max_workers: FastStream's concurrent
-        # subscriber leaves the group before its in-flight handlers finish and commit.
-        for _ in range(concurrency):
-            subscriber = self._broker.subscriber(
-                Topic(topic, declare=False),  # created by start() with PARTITIONS partitions
-                group_id=group,
-                auto_offset_reset="earliest",
-                ack_policy=AckPolicy.NACK_ON_ERROR,
-                session_timeout_ms=SESSION_TIMEOUT_MS,
-                heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
-            )
-            subscriber(_group_member(handler), decoder=_undecoded)
-
-    def _broadcast_consumer(self) -> Any:
-        return AIOKafkaConsumer(
-            bootstrap_servers=self._servers,
-            client_id=self._client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-        )
+        else:
+            # One-consumer members rather than FastStream's max_workers: its concurrent subscriber
+            # leaves the group before its in-flight handlers finish and commit, and shares one
+            # rebalance listener among its consumers.
+            self._members += [(topic, group, _GroupMember(handler)) for _ in range(concurrency)]
 
     async def start(self) -> None:
-        """Create the subscribed topics, start the broker and the broadcast consumers.
+        """Create the subscribed topics, connect, and return once every group member has its
+        partitions and every broadcast consumer its start offsets.
 
         Raises:
             BusError: Kafka is unreachable or a topic could not be created.
@@ -122,14 +115,46 @@ class KafkaBus:
         try:
             self._admin = AIOKafkaAdminClient(bootstrap_servers=self._servers, client_id=self._client_id)
             await self._admin.start()
-            await self._create_topics(self._topics)
+            await self._create_topics({t for t, _, _ in self._members} | {b.topic for b in self._broadcasts})
             await self._broker.start()
-            for broadcast in self._broadcasts:
-                await broadcast.start(self._broadcast_consumer(), await self._partitions_of(broadcast.topic))
+            # Handlers may publish as soon as their member has partitions, before start() returns.
+            self._running = True
+            await self._start_subscriptions()
         except (KafkaError, TimeoutError, BusError) as exc:
             await self._close(drain_timeout=0)
             raise BusError(f"cannot start the Kafka bus on {self._servers}: {exc!r}") from exc
-        self._running = True
+
+    async def _start_subscriptions(self) -> None:
+        # aiokafka's start() returns once the consumer has joined its group; members started one
+        # after another would each trigger a rebalance of their own, so all start together.
+        starting = [self._group_subscriber(*member).start() for member in self._members]
+        starting += [self._start_broadcast(broadcast) for broadcast in self._broadcasts]
+        for outcome in await asyncio.gather(*starting, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    def _group_subscriber(self, topic: str, group: str, member: _GroupMember) -> Any:
+        subscriber = self._broker.subscriber(
+            Topic(topic, declare=False),  # created by start() with PARTITIONS partitions
+            group_id=group,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
+            listener=member,
+        )
+        subscriber(member.consume, decoder=_undecoded)
+        return subscriber
+
+    async def _start_broadcast(self, broadcast: _Broadcast) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._servers,
+            client_id=self._client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+        )
+        await broadcast.start(consumer, await self._partitions_of(broadcast.topic))
 
     async def _create_topics(self, topics: Iterable[str]) -> None:
         missing = sorted(set(topics) - self._created)
@@ -174,7 +199,6 @@ class KafkaBus:
         """Let in-flight handlers finish (up to `drain_timeout` seconds, then cancel them
         uncommitted), leave the groups and disconnect."""
         await self._close(drain_timeout)
-        self._running = False
 
     async def _close(self, drain_timeout: float) -> None:
         # FastStream reads its graceful timeout when it stops, not when it is built.
@@ -185,6 +209,7 @@ class KafkaBus:
         if self._admin is not None:
             await self._admin.close()
             self._admin = None
+        self._running = False
 
 
 def _to_message(record: Any) -> Message:
@@ -202,34 +227,55 @@ async def _undecoded(message: StreamMessage[Any]) -> Any:
     return message.body
 
 
-def _group_member(handler: Handler) -> Callable[[KafkaMessage], Awaitable[None]]:
-    """The FastStream handler of one group member: on failure, back off, then nack.
+class _GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]
+    """One member of a consumer group: one consumer, one record at a time.
 
-    Nacking seeks the partition back to the failed record, so it comes next again and the
-    partition stays in order; the offset is committed only after the handler succeeded.
+    Commits a record's offset only after its handler succeeded; on failure backs off, then
+    seeks back to the record, so it comes next again and its partition stays in order. When a
+    rebalance takes partitions away, it first lets the record in hand finish and commit:
+    otherwise the partition's next owner would handle that record at the same time.
     """
-    failing: dict[int, tuple[int, int]] = {}  # partition -> (offset, failures in a row)
 
-    async def consume(message: KafkaMessage) -> None:
-        record: ConsumerRecord = message.raw_message
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self._in_hand = asyncio.Lock()
+        self._failing: dict[int, tuple[int, int]] = {}  # partition -> (offset, failures in a row)
+
+    async def consume(self, message: KafkaMessage) -> None:
+        """FastStream's handler for this member (ack policy MANUAL: the acks are all here)."""
+        async with self._in_hand:
+            record: ConsumerRecord = message.raw_message
+            try:
+                await self._handler(_to_message(record))
+            except Exception:
+                await self._back_off(record)
+                await message.nack()
+            else:
+                self._failing.pop(record.partition, None)
+                await message.ack()
+
+    async def _back_off(self, record: Any) -> None:
+        offset, failures = self._failing.get(record.partition, (record.offset, 0))
+        failures = failures + 1 if offset == record.offset else 1
+        self._failing[record.partition] = (record.offset, failures)
+        _log.exception(
+            "handler failed on %s partition %d offset %d (failure %d); redelivering",
+            record.topic,
+            record.partition,
+            record.offset,
+            failures,
+        )
+        await asyncio.sleep(retry_delay(failures))
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
         try:
-            await handler(_to_message(record))
-        except Exception as exc:
-            offset, failures = failing.get(record.partition, (record.offset, 0))
-            failures = failures + 1 if offset == record.offset else 1
-            failing[record.partition] = (record.offset, failures)
-            _log.exception(
-                "handler failed on %s partition %d offset %d (failure %d); redelivering",
-                record.topic,
-                record.partition,
-                record.offset,
-                failures,
-            )
-            await asyncio.sleep(retry_delay(failures))
-            raise NackMessage from exc
-        failing.pop(record.partition, None)
+            async with asyncio.timeout(REVOKE_WAIT), self._in_hand:
+                pass
+        except TimeoutError:
+            _log.warning("handing over partitions %s with a record still being handled", revoked)
 
-    return consume
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        pass
 
 
 class _Broadcast:

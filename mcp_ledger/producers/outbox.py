@@ -2,9 +2,10 @@
 
 Events and their outbox rows are written in one transaction by the command handler; this
 relay publishes them and then clears the rows. The fast path publishes right after the
-append; the sweep publishes whatever a crash left behind (rows older than a grace period,
-so it does not race the fast path). Publication is at-least-once: readers dedupe by
-global position.
+append and queues the rows for clearing, which the relay's loop does in batches off the
+caller's critical path; the sweep publishes whatever a crash left behind (rows older than a
+grace period, so it does not race the fast path). Publication is at-least-once: readers
+dedupe by global position.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ class OutboxRelay:
         self._bus = bus
         self._topic = topic
         self._grace = timedelta(seconds=grace)
+        self._published: list[int] = []
+        self._marks_waiting = asyncio.Event()
 
     async def publish(self, events: Sequence[StoredEvent]) -> None:
-        """Publish events in order, then clear their outbox rows.
+        """Publish events in order and queue their outbox rows for clearing.
 
         Raises:
             BusError: publishing failed; the rows stay for the sweep.
@@ -49,25 +52,52 @@ class OutboxRelay:
         for event in events:
             value = json.dumps(event.to_json(), separators=(",", ":")).encode()
             await self._bus.publish(self._topic, event.stream_id, value, event_headers(event))
-        await self._store.mark_published([event.position for event in events])
+        self._published.extend(event.position for event in events)
+        self._marks_waiting.set()
+
+    async def flush_marks(self) -> int:
+        """Clear the outbox rows of everything published so far; returns how many."""
+        positions, self._published = self._published, []
+        self._marks_waiting.clear()
+        if positions:
+            try:
+                await self._store.mark_published(positions)
+            except Exception:
+                self._published.extend(positions)  # keep them for the next flush
+                raise
+        return len(positions)
 
     async def sweep_once(self) -> int:
         """Publish pending events older than the grace period; returns how many."""
+        await self.flush_marks()
         cutoff = datetime.now(UTC) - self._grace
         pending = [e for e in await self._store.pending_outbox() if e.recorded_at <= cutoff]
         if pending:
             await self.publish(pending)
+            await self.flush_marks()
             log.info("outbox sweep published %d events", len(pending))
         return len(pending)
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
-        """Sweep every `interval` seconds until `stop` is set."""
+        """Clear published rows as they come and sweep every `interval` seconds, until `stop`."""
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time()
         while not stop.is_set():
             try:
-                await self.sweep_once()
-            except Exception:  # boundary: a failed sweep is retried on the next tick
-                log.exception("outbox sweep failed")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass
+                if loop.time() >= next_sweep:
+                    await self.sweep_once()
+                    next_sweep = loop.time() + interval
+                else:
+                    await self.flush_marks()
+            except Exception:  # boundary: a failed sweep or flush is retried on the next tick
+                log.exception("outbox relay tick failed")
+            await self._wait_for_work(stop, until=next_sweep - loop.time())
+        await self.flush_marks()
+
+    async def _wait_for_work(self, stop: asyncio.Event, *, until: float) -> None:
+        waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._marks_waiting.wait())}
+        try:
+            await asyncio.wait(waiters, timeout=max(until, 0.0), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()

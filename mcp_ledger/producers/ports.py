@@ -43,7 +43,9 @@ class MessageBus(Protocol):
         order; up to `concurrency` different keys (partitions) are handled at once."""
         ...
 
-    async def publish(self, topic: str, key: str, value: bytes, headers: Mapping[str, str] | None = None) -> None:
+    async def publish(
+        self, topic: str, key: str, value: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
         """Publish one message; returns once the bus has durably accepted it.
 
         Raises:

@@ -42,7 +42,7 @@ class RedisSessionViewStore:
         return f"{self._prefix}tenant:{tenant}:subject:{subject}:sessions"
 
     async def get(self, tenant: str, session_id: str) -> SessionView | None:
-        raw = await self._redis.hget(self._session_key(tenant, session_id), "view")  # type: ignore[misc]
+        raw = await self._redis.hget(self._session_key(tenant, session_id), "view")
         return None if raw is None else SessionView.model_validate_json(raw)
 
     async def compare_and_set(self, view: SessionView, expected_position: int) -> bool:
@@ -51,14 +51,14 @@ class RedisSessionViewStore:
         return bool(await self._cas(keys=keys, args=args))
 
     async def sessions_of(self, tenant: str, subject: str) -> list[str]:
-        members = await self._redis.smembers(self._subject_key(tenant, subject))  # type: ignore[misc]
-        return sorted(m.decode() for m in members)
+        members = await self._redis.smembers(self._subject_key(tenant, subject))
+        return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
 
     async def all_views(self, tenant: str | None = None) -> list[SessionView]:
         pattern = f"{self._prefix}tenant:{tenant or '*'}:session:*"
         views = []
         async for key in self._redis.scan_iter(match=pattern, count=500):
-            raw = await self._redis.hget(key, "view")  # type: ignore[misc]
+            raw = await self._redis.hget(key, "view")
             if raw is not None:
                 views.append(SessionView.model_validate_json(raw))
         return sorted(views, key=lambda v: (v.tenant, v.session_id))

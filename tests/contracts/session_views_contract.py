@@ -8,9 +8,16 @@ from mcp_ledger.projections.ports import SessionViewStore
 from mcp_ledger.projections.session_view import SessionView
 
 
-def view(session_id: str, position: int, subject: str = "alice", tenant: str = "acme", **notes: object) -> SessionView:
+def view(
+    session_id: str, position: int, subject: str = "alice", tenant: str = "acme", **notes: object
+) -> SessionView:
     return SessionView(
-        tenant=tenant, session_id=session_id, subject=subject, opened_at=1.0, notes=notes, last_position=position
+        tenant=tenant,
+        session_id=session_id,
+        subject=subject,
+        opened_at=1.0,
+        notes=notes,
+        last_position=position,
     )
 
 

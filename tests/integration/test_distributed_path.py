@@ -85,7 +85,12 @@ async def test_a_tool_call_travels_through_kafka_postgres_and_redis(
         stream = await store.read_stream(session_stream(env["LEDGER_LOCAL_TENANT"], session_id))
     finally:
         await store.close()
-    assert [e.event_type for e in stream][:4] == ["ToolCalled", "SessionOpened", "ToolSucceeded", "ToolCalled"]
+    assert [e.event_type for e in stream][:4] == [
+        "ToolCalled",
+        "SessionOpened",
+        "ToolSucceeded",
+        "ToolCalled",
+    ]
     view = await _view_when(env, env["LEDGER_LOCAL_TENANT"], session_id, "fruit")
     assert view.notes == {"fruit": "fig"}
 

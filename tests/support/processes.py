@@ -92,7 +92,9 @@ def ledger_processes(env: Mapping[str, str], tmp: Path) -> Iterator[list[LedgerP
             proc.stop()
 
 
-def start_ledger(started: list[LedgerProcess], env: Mapping[str, str], tmp: Path, *args: str) -> LedgerProcess:
+def start_ledger(
+    started: list[LedgerProcess], env: Mapping[str, str], tmp: Path, *args: str
+) -> LedgerProcess:
     """Start `mcp-ledger ARGS…` (an API gets a free port) and record it in `started`."""
     port = free_port() if args[0] in {"api", "serve"} else None
     argv = [sys.executable, "-m", "mcp_ledger.cli", *args]

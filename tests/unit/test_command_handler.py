@@ -40,7 +40,9 @@ def _handler(store: EventStore, published: Published, **runners: object) -> Comm
 
 
 def _call(tool: str, session_id: str | None = None, **arguments: object) -> CallTool:
-    return CallTool(tenant="acme", subject="alice", session_id=session_id, tool_name=tool, arguments=arguments)
+    return CallTool(
+        tenant="acme", subject="alice", session_id=session_id, tool_name=tool, arguments=arguments
+    )
 
 
 async def _open(handler: CommandHandler) -> str:
@@ -118,5 +120,7 @@ async def test_a_malformed_message_is_dropped_without_writing(store: SqlEventSto
 async def test_commands_round_trip_through_their_wire_form(store: SqlEventStore) -> None:
     published = Published()
     command = _call("echo", text="wire")
-    await _handler(store, published).handle_payload(CommandEnvelope(command=command).model_dump_json().encode())
+    await _handler(store, published).handle_payload(
+        CommandEnvelope(command=command).model_dump_json().encode()
+    )
     assert published.events[-1].data["structured"] == {"text": "wire"}

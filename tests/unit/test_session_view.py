@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcp_ledger.domain.events import DomainEvent, SessionNoteDeleted, SessionNoteWritten, SessionOpened, to_record
+from mcp_ledger.domain.events import (
+    DomainEvent,
+    SessionNoteDeleted,
+    SessionNoteWritten,
+    SessionOpened,
+    to_record,
+)
 from mcp_ledger.domain.session import Session
 from mcp_ledger.domain.streams import session_stream
 from mcp_ledger.eventstore.ports import StoredEvent
@@ -66,5 +71,3 @@ async def test_the_subject_index_lists_the_subjects_sessions() -> None:
             await projector.apply(record)
     assert await views.sessions_of("t", "u") == ["s1", "s2"]
     assert await views.sessions_of("t", "someone-else") == []
-
-

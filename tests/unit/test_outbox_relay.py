@@ -1,0 +1,104 @@
+"""The outbox relay: stored events reach the bus, leftovers are swept, rows are cleared."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from mcp_ledger.eventstore.migrations import upgrade_to_head_async
+from mcp_ledger.eventstore.ports import NewEvent, StoredEvent
+from mcp_ledger.eventstore.sql import SqlEventStore, open_event_store
+from mcp_ledger.producers.inprocess import InProcessBus
+from mcp_ledger.producers.outbox import OutboxRelay
+from mcp_ledger.producers.ports import Message
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlEventStore]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    await upgrade_to_head_async(url)
+    opened = await open_event_store(url)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def received() -> AsyncIterator[tuple[InProcessBus, asyncio.Queue[Message]]]:
+    bus = InProcessBus()
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+
+    async def collect(message: Message) -> None:
+        inbox.put_nowait(message)
+
+    bus.subscribe("events", collect, group="readers")
+    await bus.start()
+    yield bus, inbox
+    await bus.stop()
+
+
+async def _append(store: SqlEventStore, stream: str, count: int) -> tuple[StoredEvent, ...]:
+    events = [NewEvent("Thing", {"n": n}, metadata={"command_id": f"c-{stream}"}) for n in range(count)]
+    return (await store.append(stream, 0, events, command_id=f"c-{stream}")).events
+
+
+async def _take(inbox: asyncio.Queue[Message], count: int) -> list[Message]:
+    async with asyncio.timeout(5):
+        return [await inbox.get() for _ in range(count)]
+
+
+async def test_the_fast_path_publishes_in_order_and_clears_rows_on_flush(
+    store: SqlEventStore, received: tuple[InProcessBus, asyncio.Queue[Message]]
+) -> None:
+    bus, inbox = received
+    relay = OutboxRelay(store, bus, "events")
+    stored = await _append(store, "s1", 3)
+    await relay.publish(stored)
+    messages = await _take(inbox, 3)
+    assert [m.headers["event_type"] for m in messages] == ["Thing"] * 3
+    assert [StoredEvent.from_json(json.loads(m.value)).position for m in messages] == [
+        e.position for e in stored
+    ]
+    assert len(await store.pending_outbox()) == 3  # cleared off the critical path
+    assert await relay.flush_marks() == 3
+    assert await store.pending_outbox() == []
+
+
+async def test_the_sweep_publishes_what_a_crash_left_in_the_outbox(
+    store: SqlEventStore, received: tuple[InProcessBus, asyncio.Queue[Message]]
+) -> None:
+    bus, inbox = received
+    stored = await _append(store, "crashed", 2)  # appended, never published
+    relay = OutboxRelay(store, bus, "events", grace=0.0)
+    assert await relay.sweep_once() == 2
+    messages = await _take(inbox, 2)
+    assert [m.key for m in messages] == ["crashed", "crashed"]
+    assert await store.pending_outbox() == []
+    assert stored[0].position < stored[1].position
+
+
+async def test_the_sweep_leaves_fresh_rows_to_the_fast_path(
+    store: SqlEventStore, received: tuple[InProcessBus, asyncio.Queue[Message]]
+) -> None:
+    bus, _ = received
+    await _append(store, "fresh", 1)
+    assert await OutboxRelay(store, bus, "events", grace=60.0).sweep_once() == 0
+
+
+async def test_the_relay_loop_clears_rows_and_stops_when_asked(
+    store: SqlEventStore, received: tuple[InProcessBus, asyncio.Queue[Message]]
+) -> None:
+    bus, inbox = received
+    relay = OutboxRelay(store, bus, "events")
+    stop = asyncio.Event()
+    loop = asyncio.create_task(relay.run(stop, interval=0.05))
+    await relay.publish(await _append(store, "looped", 2))
+    await _take(inbox, 2)
+    async with asyncio.timeout(5):
+        while await store.pending_outbox():
+            await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(loop, timeout=5)
