@@ -134,7 +134,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         settings.events_topic,
         _payload_handler(projector.handle_payload),
         group=settings.projection_group,
-        concurrency=settings.worker_concurrency,
+        concurrency=settings.projection_concurrency,
     )
     return relay
 

@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     state_prefix: str = Field("ledger:", description="prefix of every Redis key")
     worker_group: str = "ledger-workers"
     projection_group: str = "ledger-projections"
-    worker_concurrency: int = Field(8, ge=1, le=64)
+    worker_concurrency: int = Field(2, ge=1, le=64, description="command partitions handled at once")
+    projection_concurrency: int = Field(1, ge=1, le=64, description="event partitions projected at once")
     call_timeout: float = Field(30.0, gt=0)
     max_argument_bytes: int = Field(DEFAULT_MAX_ARGUMENT_BYTES, ge=1024)
     local_tenant: str = "local"

@@ -11,8 +11,9 @@ fi
 UV="$(command -v uv || python3 -c 'import shutil,sys; print(shutil.which("uv") or sys.exit(1))')"
 
 "$UV" sync --frozen --quiet
-eval "$(bash scripts/services.sh start)"
-export LEDGER_BUS LEDGER_STORE LEDGER_STATE
+# The integration fixtures ask the same script for the URLs; the suite never reads LEDGER_*
+# from this shell, so unit and e2e tests stay on the embedded adapters.
+bash scripts/services.sh start >/dev/null
 
 "$UV" run --frozen ruff check .
 "$UV" run --frozen ruff format --check .

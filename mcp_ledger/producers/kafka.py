@@ -29,7 +29,7 @@ from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker, KafkaMessage, Topic
 from faststream.message import StreamMessage
 
-from mcp_ledger.producers.inprocess import FIRST_RETRY_DELAY, MAX_RETRY_DELAY, deliver, retry_delay
+from mcp_ledger.producers.inprocess import deliver, retry_delay
 from mcp_ledger.producers.ports import BusError, Handler, Message
 
 _log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ HEARTBEAT_INTERVAL_MS = 1500
 REVOKE_WAIT = 10.0
 REBALANCE_TIMEOUT_MS = 15000
 METADATA_TIMEOUT = 10.0
+METADATA_POLL_INTERVAL = 0.05
+FETCH_RETRY_DELAY = 1.0
 
 
 class KafkaBus:
@@ -176,7 +178,7 @@ class KafkaBus:
                 (described,) = await self._admin.describe_topics([topic])
                 if not described["error_code"] and described["partitions"]:
                     return sorted(p["partition"] for p in described["partitions"])
-                await asyncio.sleep(FIRST_RETRY_DELAY)
+                await asyncio.sleep(METADATA_POLL_INTERVAL)
 
     async def publish(
         self, topic: str, key: str, value: bytes, headers: Mapping[str, str] | None = None
@@ -307,7 +309,7 @@ class _Broadcast:
                 batches = await self._consumer.getmany(timeout_ms=1000)
             except KafkaError:
                 _log.exception("broadcast consumer of %s failed to fetch; retrying", self.topic)
-                await asyncio.sleep(MAX_RETRY_DELAY)
+                await asyncio.sleep(FETCH_RETRY_DELAY)
                 continue
             self._handling = True
             # Partitions concurrently (bounded by the slots), each partition's records in order.

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 
+from pydantic import ValidationError
+
 from mcp_ledger.domain.events import UnknownEventError, from_record
 from mcp_ledger.domain.streams import parse_session_stream
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
@@ -45,8 +47,9 @@ class SessionProjector:
             return False
         try:
             event = from_record(stored.event_type, stored.schema_version, stored.data)
-        except UnknownEventError:
-            log.warning("skipping unknown event %s at %d", stored.event_type, stored.position)
+        except (UnknownEventError, ValidationError):
+            # Not ours to fold (another writer's stream or a newer schema): say so, keep going.
+            log.warning("skipping unreadable event %s at %d", stored.event_type, stored.position)
             return False
         tenant, session_id = names
         for _ in range(self._max_attempts):

@@ -12,14 +12,14 @@ from mcp.shared.exceptions import MCPError
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.settings import Settings
 from tests.support.clients import mcp_client, open_session, structured, text_of
-from tests.support.embedded import RunningGateway, gateway
+from tests.support.embedded import RunningGateway, embedded_settings, gateway
 
 ERAS = ["legacy", "2026-07-28"]
 
 
 @pytest.fixture
 async def embedded(tmp_path: Path) -> AsyncIterator[RunningGateway]:
-    async with gateway(Settings(data_dir=tmp_path)) as running_gateway:
+    async with gateway(embedded_settings(tmp_path)) as running_gateway:
         yield running_gateway
 
 
@@ -139,7 +139,7 @@ async def test_every_call_is_durably_stored_with_its_outcome(embedded: RunningGa
 
 
 async def test_state_survives_a_restart_of_the_embedded_gateway(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path)
+    settings = embedded_settings(tmp_path)
     async with gateway(settings) as first:
         session_id = await open_session(first.url)
         async with mcp_client(first.url, session=session_id) as client:

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 
@@ -18,6 +19,11 @@ from mcp_ledger.settings import Settings
 class RunningGateway:
     url: str
     runtime: Runtime
+
+
+def embedded_settings(data_dir: Path) -> Settings:
+    """Embedded-default settings that ignore any LEDGER_* of the calling shell."""
+    return Settings(bus="memory://", store="", state="memory://", data_dir=data_dir)
 
 
 class _QuietServer(uvicorn.Server):
