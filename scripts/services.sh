@@ -85,7 +85,12 @@ pg_bin() { # false if PostgreSQL is not installed
     [[ -n ${LEDGER_PG_DIR:-} ]] || PG_DIR=/var/lib/postgresql/mcp-ledger
   fi
 }
-pg_running() { as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; }
+pg_running() { # pg_ctl alone takes an unreaped zombie postmaster for a live one
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1 || return 1
+  local pid
+  pid=$(head -n 1 "$PG_DIR/data/postmaster.pid" 2>/dev/null) || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- postgres
+}
 
 start_postgres() {
   pg_bin || die "no PostgreSQL binaries under /usr/lib/postgresql"
@@ -109,6 +114,17 @@ port = $PG_PORT
 unix_socket_directories = '$PG_DIR'
 max_connections = 200
 EOF
+    # A postmaster killed with the session can leave its pid file behind, and as an
+    # unreaped zombie still pass PostgreSQL's own kill -0 check: no server answers
+    # (pg_running said so), so the file is stale.
+    local pidfile="$PG_DIR/data/postmaster.pid" stale
+    if [[ -s $pidfile ]]; then
+      stale=$(head -n 1 "$pidfile")
+      if ! tr '\0' ' ' <"/proc/$stale/cmdline" 2>/dev/null | grep -qF -- postgres; then
+        log "removing stale postmaster.pid and socket lock (pid $stale is gone)"
+        rm -f "$pidfile" "$PG_DIR/.s.PGSQL.$PG_PORT.lock" "$PG_DIR/.s.PGSQL.$PG_PORT"
+      fi
+    fi
     log "starting postgres on 127.0.0.1:$PG_PORT"
     as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t "$WAIT_SECONDS" start >/dev/null 9>&- ||
       { tail -n 30 "$PG_DIR/postgres.log" >&2; die "postgres failed to start"; }

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
-
-import pytest
+from collections.abc import Sequence
 
 from mcp_ledger.consumers.command_handler import CommandHandler
 from mcp_ledger.consumers.mapping import to_new_events
@@ -13,9 +10,8 @@ from mcp_ledger.consumers.tools import BUILTIN_RUNNERS, ToolInvocation, ToolOutc
 from mcp_ledger.domain.commands import CallTool, CommandEnvelope, new_session_id
 from mcp_ledger.domain.events import SessionNoteWritten
 from mcp_ledger.domain.tools import builtin_catalog
-from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
-from mcp_ledger.eventstore.sql import SqlEventStore, open_event_store
+from mcp_ledger.eventstore.sql import SqlEventStore
 
 
 class Published:
@@ -24,15 +20,6 @@ class Published:
 
     async def __call__(self, events: Sequence[StoredEvent]) -> None:
         self.events.extend(events)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlEventStore]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-    await upgrade_to_head_async(url)
-    opened = await open_event_store(url)
-    yield opened
-    await opened.close()
 
 
 def _handler(store: EventStore, published: Published, **runners: object) -> CommandHandler:

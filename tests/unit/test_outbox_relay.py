@@ -5,25 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import NewEvent, StoredEvent
-from mcp_ledger.eventstore.sql import SqlEventStore, open_event_store
+from mcp_ledger.eventstore.sql import SqlEventStore
 from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.outbox import OutboxRelay
 from mcp_ledger.producers.ports import Message
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlEventStore]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-    await upgrade_to_head_async(url)
-    opened = await open_event_store(url)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture
