@@ -1,10 +1,9 @@
 """The embedded message bus: Kafka's delivery semantics on asyncio queues, in one process.
 
 Owns key partitioning (crc32 of the key), the division of a topic's partitions among the
-members of a group, redelivery of a failed message with backoff, and draining on stop. It also
-owns the redelivery schedule (`retry_delay`, `deliver`) that the Kafka adapter reuses, so both
-buses retry alike. It does not persist anything: what is queued when the process dies is lost,
-which only the single-process embedded deployment accepts.
+members of a group, redelivery of a failed message (with the schedule in redelivery.py that
+the Kafka adapter shares), and draining on stop. It does not persist anything: what is queued
+when the process dies is lost, which only the single-process embedded deployment accepts.
 """
 
 from __future__ import annotations
@@ -16,40 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mcp_ledger.producers.ports import BusError, Handler, Message
+from mcp_ledger.producers.redelivery import deliver
 
 _log = logging.getLogger(__name__)
-
-FIRST_RETRY_DELAY = 0.01
-MAX_RETRY_DELAY = 1.0
-
-
-def retry_delay(failures: int) -> float:
-    """Seconds to wait before redelivering a message that has failed `failures` times in a row."""
-    return min(FIRST_RETRY_DELAY * 2.0 ** (failures - 1), MAX_RETRY_DELAY)
-
-
-async def deliver(handler: Handler, message: Message, slots: asyncio.Semaphore) -> None:
-    """Call `handler` with `message` until it succeeds, backing off between attempts.
-
-    A slot is held only while the handler runs, so a message waiting for its retry does not
-    keep other partitions from being handled.
-    """
-    failures = 0
-    while True:
-        async with slots:
-            try:
-                await handler(message)
-            except Exception:
-                failures += 1
-                _log.exception(
-                    "handler failed on %s key %r (failure %d); redelivering",
-                    message.topic,
-                    message.key,
-                    failures,
-                )
-            else:
-                return
-        await asyncio.sleep(retry_delay(failures))
 
 
 def partition_of(key: str, partitions: int) -> int:

@@ -29,8 +29,8 @@ from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker, KafkaMessage, Topic
 from faststream.message import StreamMessage
 
-from mcp_ledger.producers.inprocess import deliver, retry_delay
 from mcp_ledger.producers.ports import BusError, Handler, Message
+from mcp_ledger.producers.redelivery import deliver, retry_delay
 
 _log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mcp_ledger.producers.inprocess import InProcessBus, partition_of, retry_delay
+from mcp_ledger.producers.inprocess import InProcessBus, partition_of
 from mcp_ledger.producers.ports import BusError, Message
+from mcp_ledger.producers.redelivery import retry_delay
 from tests.contracts.bus_contract import BusContract, BusFactory, fresh
 
 WAIT_SECONDS = 5.0
