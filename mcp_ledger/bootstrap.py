@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mcp_ledger.consumers.command_handler import CommandHandler
+from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
 from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.eventstore.migrations import upgrade_to_head_async
@@ -30,7 +29,7 @@ from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.kafka import KafkaBus
 from mcp_ledger.producers.outbox import OutboxRelay
-from mcp_ledger.producers.ports import BusError, Message, MessageBus
+from mcp_ledger.producers.ports import BusError, Handler, Message, MessageBus
 from mcp_ledger.projections.memory import MemorySessionViewStore
 from mcp_ledger.projections.ports import SessionViewStore
 from mcp_ledger.projections.projector import SessionProjector
@@ -92,7 +91,7 @@ def check_roles(settings: Settings, *, api: bool, worker: bool) -> None:
         )
 
 
-def _publishing(relay: OutboxRelay) -> Any:
+def _publishing(relay: OutboxRelay) -> AppendedCallback:
     async def on_appended(events: Sequence[StoredEvent]) -> None:
         try:
             await relay.publish(events)
@@ -103,7 +102,7 @@ def _publishing(relay: OutboxRelay) -> Any:
     return on_appended
 
 
-def _payload_handler(handle: Any) -> Any:
+def _payload_handler(handle: Callable[[bytes], Awaitable[None]]) -> Handler:
     async def on_message(message: Message) -> None:
         await handle(message.value)
 

@@ -131,8 +131,8 @@ async def _rebuild(settings: Settings) -> int:
     store = await open_event_store(settings.store_url)
     views = make_views(settings)
     try:
-        total = await store.last_position()
-        console.print(f"replaying {total} events into {settings.state}")
+        last = await store.last_position()
+        console.print(f"replaying the event store up to position {last} into {settings.state}")
         return await SessionProjector(views).rebuild(store)
     finally:
         await views.close()
