@@ -40,6 +40,8 @@ class Command(BaseModel):
     subject: str = Field(min_length=1, max_length=256)
     session_id: str | None = Field(default=None, min_length=8, max_length=128, pattern=NAME_PATTERN)
     issued_at: float = Field(default_factory=time.time)
+    roles: tuple[str, ...] = ()
+    """The caller's roles from the validated token; the worker checks them per tool."""
 
     @property
     def stream_id(self) -> str:

@@ -11,10 +11,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import CallTool
-from mcp_ledger.domain.events import DomainEvent, SessionOpened, ToolCalled, ToolFailed, ToolSucceeded
+from mcp_ledger.domain.events import (
+    DomainEvent,
+    SessionOpened,
+    ToolCallDenied,
+    ToolCalled,
+    ToolFailed,
+    ToolSucceeded,
+)
 from mcp_ledger.domain.session import Session
 from mcp_ledger.domain.tools import ToolSpec
+
+FORBIDDEN = "forbidden"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +41,9 @@ def admit(command: CallTool, spec: ToolSpec | None, session: Session) -> Refusal
     """None when the command may run, else the refusal."""
     if spec is None:
         return Refusal("unknown_tool", f"unknown tool {command.tool_name!r}", in_session=False)
+    denied = access_problem(command.roles, spec.minimum_role, spec.allowed_roles)
+    if denied is not None:
+        return Refusal(FORBIDDEN, denied, in_session=False)
     if spec.opens_session:
         if command.session_id is None or session.exists:
             return Refusal("session_conflict", "session_open needs a fresh session id", in_session=False)
@@ -51,7 +64,16 @@ def admit(command: CallTool, spec: ToolSpec | None, session: Session) -> Refusal
 
 
 def refusal_events(command: CallTool, refusal: Refusal) -> list[DomainEvent]:
-    """The events recording a refused command."""
+    """The events recording a refused command; a denial never records the arguments."""
+    if refusal.error_code == FORBIDDEN:
+        return [
+            ToolCallDenied(
+                command_id=command.command_id,
+                tool_name=command.tool_name,
+                roles=list(command.roles),
+                reason=refusal.message,
+            )
+        ]
     return [
         ToolCalled(command_id=command.command_id, tool_name=command.tool_name, arguments=command.arguments),
         ToolFailed(

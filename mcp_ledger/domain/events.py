@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from mcp_ledger.domain.personal import Personal
+
 JSON = dict[str, Any]
 
 
@@ -35,12 +37,12 @@ class SessionOpened(DomainEvent):
 class ToolCalled(DomainEvent):
     command_id: str
     tool_name: str
-    arguments: JSON
+    arguments: Personal[JSON]
 
 
 class SessionNoteWritten(DomainEvent):
     key: str
-    value: Any
+    value: Personal[Any]
 
 
 class SessionNoteDeleted(DomainEvent):
@@ -51,8 +53,8 @@ class ToolSucceeded(DomainEvent):
     terminal: ClassVar[bool] = True
     command_id: str
     tool_name: str
-    content: list[JSON]
-    structured: JSON | None = None
+    content: Personal[list[JSON]]
+    structured: Personal[JSON | None] = None
 
 
 class ToolFailed(DomainEvent):
@@ -63,9 +65,27 @@ class ToolFailed(DomainEvent):
     message: str
 
 
+class ToolCallDenied(DomainEvent):
+    """The caller's roles do not allow the tool: recorded for auditors, the tool never ran."""
+
+    terminal: ClassVar[bool] = True
+    command_id: str
+    tool_name: str
+    roles: list[str]
+    reason: str
+
+
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls
-    for cls in (SessionOpened, ToolCalled, SessionNoteWritten, SessionNoteDeleted, ToolSucceeded, ToolFailed)
+    for cls in (
+        SessionOpened,
+        ToolCalled,
+        SessionNoteWritten,
+        SessionNoteDeleted,
+        ToolSucceeded,
+        ToolFailed,
+        ToolCallDenied,
+    )
 }
 
 Upcaster = Callable[[JSON], JSON]

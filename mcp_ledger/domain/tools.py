@@ -29,6 +29,10 @@ class ToolSpec(BaseModel):
     needs_session: bool = False
     opens_session: bool = False
     read_only: bool = True
+    minimum_role: str | None = None
+    """The lowest rung of domain.access.ROLE_LADDER allowed to call this tool."""
+    allowed_roles: frozenset[str] = frozenset()
+    """When not empty, the caller needs one of these roles as well."""
     annotations: dict[str, Any] = Field(default_factory=dict)
 
 

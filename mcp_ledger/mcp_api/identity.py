@@ -19,6 +19,7 @@ _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 class Identity:
     tenant: str
     subject: str
+    roles: tuple[str, ...] = ()
 
 
 class IdentityResolver(Protocol):
@@ -33,9 +34,10 @@ class LocalIdentityResolver:
 
     tenant: str
     subject: str
+    roles: tuple[str, ...] = ("admin",)
 
     def resolve(self, request: Any) -> Identity:
-        return Identity(self.tenant, self.subject)
+        return Identity(self.tenant, self.subject, self.roles)
 
 
 class BadSessionHeaderError(ValueError):

@@ -42,6 +42,8 @@ def tool_listing(spec: ToolSpec) -> types.Tool:
 def result_from_event(event: Mapping[str, Any]) -> types.CallToolResult:
     """The agent's answer from a terminal event (wire form)."""
     data = event["data"]
+    if event["event_type"] == "ToolCallDenied":
+        return _tool_error(f"forbidden: {data['reason']}")
     if event["event_type"] == "ToolFailed":
         text = f"{data['error_code']}: {data['message']}"
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
@@ -114,6 +116,7 @@ class LedgerMcp:
         command = CallTool(
             tenant=identity.tenant,
             subject=identity.subject,
+            roles=identity.roles,
             session_id=session_id,
             tool_name=spec.name,
             arguments=arguments,
