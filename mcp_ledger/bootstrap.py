@@ -11,21 +11,47 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from mcp_ledger.blobs.files import FileBlobStore
+from mcp_ledger.blobs.memory import MemoryReplayGuard
+from mcp_ledger.blobs.ports import BlobStore, ReplayGuard
+from mcp_ledger.blobs.redis import RedisReplayGuard
+from mcp_ledger.blobs.sql import SqlBlobStore
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
+from mcp_ledger.consumers.state_tools import state_runners
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
+from mcp_ledger.crypto.pointers import PointerSigner
+from mcp_ledger.crypto.sealed import StateSealer
+from mcp_ledger.crypto.secret import derive_key, master_secret
+from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
-from mcp_ledger.eventstore.sql import open_event_store
-from mcp_ledger.mcp_api.gateway import CommandGateway
-from mcp_ledger.mcp_api.identity import LocalIdentityResolver
+from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
+from mcp_ledger.mcp_api.auth import (
+    JwksKeys,
+    JwtVerifier,
+    KeySource,
+    StaticKeys,
+    TokenIdentityResolver,
+    load_key_file,
+)
+from mcp_ledger.mcp_api.blob_reads import BlobReader
+from mcp_ledger.mcp_api.dev_tokens import dev_public_keys
+from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
+from mcp_ledger.mcp_api.http_app import LOOPBACK, AuthSetup, build_http_app, install_request_state
+from mcp_ledger.mcp_api.identity import Identity, IdentityResolver, LocalIdentityResolver
+from mcp_ledger.mcp_api.notifications import NotificationHub
 from mcp_ledger.mcp_api.server import LedgerMcp
+from mcp_ledger.mcp_api.session_layer import SessionCloser, SessionOpener, SessionOpenError
+from mcp_ledger.mcp_api.transport_sessions import MemoryTransportSessions, TransportSessions
+from mcp_ledger.mcp_api.transport_sessions_redis import RedisTransportSessions
 from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.kafka import KafkaBus
 from mcp_ledger.producers.outbox import OutboxRelay
@@ -52,6 +78,7 @@ class Runtime:
     views: SessionViewStore
     store: EventStore | None = None
     app: Starlette | None = None
+    hub: NotificationHub | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -81,6 +108,8 @@ def check_roles(settings: Settings, *, api: bool, worker: bool) -> None:
     Raises:
         ConfigurationError: e.g. a separate API process with in-memory projections.
     """
+    if settings.no_auth and settings.host not in LOOPBACK:
+        raise ConfigurationError("--no-auth is only allowed when listening on loopback (127.0.0.1)")
     if api and worker:
         return
     if settings.embedded:
@@ -118,7 +147,10 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     stack.push_async_callback(store.close)
     runtime.store = store
     relay = OutboxRelay(store, runtime.bus, settings.events_topic)
-    handler = CommandHandler(store, builtin_catalog(), BUILTIN_RUNNERS, _publishing(relay))
+    runners = {**BUILTIN_RUNNERS, **_state_runners(settings, await _blob_store(settings, stack))}
+    handler = CommandHandler(
+        store, builtin_catalog(), runners, _publishing(relay), session_ttl=settings.session_ttl
+    )
     runtime.bus.subscribe(
         settings.commands_topic,
         _payload_handler(handler.handle_payload),
@@ -145,22 +177,135 @@ def _health(runtime: Runtime) -> Route:
     return Route("/healthz", healthz)
 
 
-def _build_api(settings: Settings, runtime: Runtime) -> Starlette:
+def _secret(settings: Settings, purpose: str) -> bytes:
+    return derive_key(master_secret(settings.secret_key, settings.data_dir), purpose)
+
+
+def _state_runners(settings: Settings, blobs: BlobStore) -> dict[str, Any]:
+    signer = PointerSigner(_secret(settings, "pointers/v1"))
+    sealer = StateSealer(_secret(settings, "sealed-state/v1"))
+    return state_runners(blobs, signer, sealer, pointer_ttl=settings.pointer_ttl)
+
+
+async def _blob_store(settings: Settings, stack: AsyncExitStack) -> BlobStore:
+    store: BlobStore
+    if settings.blobs == "store" or (settings.blobs == "" and not settings.store_url.startswith("sqlite")):
+        store = SqlBlobStore(create_store_engine(settings.store_url))
+    elif settings.blobs == "":
+        store = FileBlobStore(settings.data_dir / "blobs")
+    else:
+        raise ConfigurationError(
+            f"LEDGER_BLOBS must be empty (files in the data directory, or the PostgreSQL store when "
+            f"LEDGER_STORE is PostgreSQL) or 'store'; S3 is not supported yet, not {settings.blobs!r}"
+        )
+    stack.push_async_callback(store.close)
+    return store
+
+
+def _key_source(settings: Settings) -> KeySource:
+    if settings.auth_jwks_url:
+        return JwksKeys(settings.auth_jwks_url)
+    if settings.auth_keys_file is not None:
+        return StaticKeys(tuple(load_key_file(settings.auth_keys_file)))
+    return dev_public_keys(settings.data_dir)
+
+
+def _auth(settings: Settings) -> tuple[AuthSetup | None, IdentityResolver]:
+    if settings.no_auth:
+        return None, LocalIdentityResolver(settings.local_tenant, settings.local_subject)
+    verifier = JwtVerifier(
+        _key_source(settings),
+        issuer=settings.auth_issuer,
+        audience=settings.audience,
+        algorithms=settings.auth_algorithms,
+        tenant_claim=settings.tenant_claim,
+        roles_claim=settings.roles_claim,
+    )
+    servers = settings.authorization_servers or [
+        settings.auth_issuer if settings.auth_issuer.startswith("http") else settings.base_url
+    ]
+    setup = AuthSetup(verifier, settings.mcp_url, servers)
+    return setup, TokenIdentityResolver(settings.tenant_claim, settings.roles_claim)
+
+
+def _session_commands(gateway: CommandGateway) -> tuple[SessionOpener, SessionCloser]:
+    async def open_session(identity: Identity) -> str:
+        command = CallTool(
+            tenant=identity.tenant,
+            subject=identity.subject,
+            roles=identity.roles,
+            session_id=new_session_id(),
+            tool_name="session_open",
+        )
+        try:
+            event = await gateway.call(command)
+        except (CommandTimeoutError, BusError) as error:
+            raise SessionOpenError(f"could not open a session: {error}") from error
+        if event.get("event_type") != "ToolSucceeded" or command.session_id is None:
+            raise SessionOpenError("could not open a session")
+        return command.session_id
+
+    async def close_session(identity: Identity, session_id: str) -> None:
+        command = CallTool(
+            tenant=identity.tenant,
+            subject=identity.subject,
+            roles=identity.roles,
+            session_id=session_id,
+            tool_name="session_close",
+        )
+        try:
+            await gateway.call(command)
+        except (CommandTimeoutError, BusError):
+            log.warning("session %s: close not confirmed; its transport session ends anyway", session_id)
+
+    return open_session, close_session
+
+
+def _transport_sessions(settings: Settings) -> TransportSessions:
+    if settings.state.startswith("memory"):
+        return MemoryTransportSessions()
+    return RedisTransportSessions.from_url(settings.state, settings.state_prefix)
+
+
+def _replay_guard(settings: Settings) -> ReplayGuard:
+    if settings.state.startswith("memory"):
+        return MemoryReplayGuard()
+    return RedisReplayGuard.from_url(settings.state, settings.state_prefix)
+
+
+async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> Starlette:
     gateway = CommandGateway(runtime.bus, settings.commands_topic, timeout=settings.call_timeout)
     runtime.bus.subscribe(settings.events_topic, gateway.on_event, group=None)
-    ledger = LedgerMcp(
+    hub = NotificationHub(runtime.store.read_stream if runtime.store is not None else None)
+    runtime.hub = hub
+    runtime.bus.subscribe(settings.events_topic, hub.on_event, group=None)
+    auth, identities = _auth(settings)
+    replays = _replay_guard(settings)
+    stack.push_async_callback(replays.close)
+    sessions = _transport_sessions(settings)
+    stack.push_async_callback(sessions.close)
+    blobs = BlobReader(
+        PointerSigner(_secret(settings, "pointers/v1")), await _blob_store(settings, stack), replays
+    )
+    server = LedgerMcp(
         builtin_catalog(),
         gateway,
         runtime.views,
-        LocalIdentityResolver(settings.local_tenant, settings.local_subject),
+        identities,
+        blobs=blobs,
         max_argument_bytes=settings.max_argument_bytes,
-    )
-    return ledger.build().streamable_http_app(
-        stateless_http=True,
-        json_response=True,
-        host=settings.host,
-        custom_starlette_routes=[_health(runtime)],
-    )
+    ).build()
+    install_request_state(server, _secret(settings, "request-state/v1"), ttl=settings.pointer_ttl)
+    open_session, close_session = _session_commands(gateway)
+    layer = {
+        "identities": identities,
+        "sessions": sessions,
+        "ttl": settings.session_ttl,
+        "hub": hub,
+        "open_session": open_session,
+        "close_session": close_session,
+    }
+    return build_http_app(server, host=settings.host, auth=auth, session_layer=layer, routes=[_health(runtime)])
 
 
 @asynccontextmanager
@@ -176,7 +321,10 @@ async def running(settings: Settings, *, api: bool, worker: bool) -> AsyncIterat
         stack.push_async_callback(runtime.views.close)
         relay = await _start_worker(settings, runtime, stack) if worker else None
         if api:
-            runtime.app = _build_api(settings, runtime)
+            if runtime.store is None and not settings.store_url.startswith("sqlite"):
+                runtime.store = await open_event_store(settings.store_url)
+                stack.push_async_callback(runtime.store.close)
+            runtime.app = await _build_api(settings, runtime, stack)
         await runtime.bus.start()
         stack.push_async_callback(runtime.bus.stop)
         if relay is not None:

@@ -43,10 +43,39 @@ class Settings(BaseSettings):
     local_subject: str = "local-user"
     log_level: str = "INFO"
 
+    no_auth: bool = Field(False, description="serve everyone as the local user (loopback only)")
+    public_url: str = Field("", description="this server's public base URL; default http://host:port")
+    auth_issuer: str = Field("mcp-ledger-dev", description="required `iss` of access tokens")
+    auth_audience: str = Field("", description="required `aud`; default the MCP endpoint URL")
+    auth_jwks_url: str = Field("", description="JWKS URL of the authorization server")
+    auth_keys_file: Path | None = Field(None, description="PEM public key or JWKS JSON file")
+    auth_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "PS256", "ES256", "EdDSA"])
+    authorization_servers: list[str] = Field(default_factory=list, description="for RFC 9728 metadata")
+    tenant_claim: str = "tenant"
+    roles_claim: str = "roles"
+    session_ttl: float = Field(1800.0, gt=0, description="idle seconds before a session expires")
+    pointer_ttl: float = Field(600.0, ge=300, le=900, description="lifetime of signed blob pointers")
+    secret_key: str = Field("", description="base64 secret (>= 32 bytes) for pointers and sealed state")
+    blobs: str = Field("", description="blob store: empty for files in data_dir/blobs, or 'store'")
+
     @property
     def store_url(self) -> str:
         """The event store URL, defaulting to a SQLite file in the data directory."""
         return self.store or f"sqlite+aiosqlite:///{self.data_dir / 'ledger.db'}"
+
+    @property
+    def base_url(self) -> str:
+        """Where clients reach this server (no trailing slash)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.base_url}/mcp"
+
+    @property
+    def audience(self) -> str:
+        """The audience access tokens must carry: this MCP endpoint unless configured."""
+        return self.auth_audience or self.mcp_url
 
     @property
     def commands_topic(self) -> str:

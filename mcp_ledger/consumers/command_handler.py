@@ -43,8 +43,10 @@ class CommandHandler:
         on_appended: AppendedCallback,
         *,
         max_attempts: int = 5,
+        session_ttl: float | None = None,
     ) -> None:
         self._store = store
+        self._session_ttl = session_ttl
         self._catalog = catalog
         self._runners = runners
         self._on_appended = on_appended
@@ -95,7 +97,7 @@ class CommandHandler:
 
     async def _decide(self, command: CallTool, session: Session) -> tuple[str, list[DomainEvent]]:
         spec = self._catalog.get(command.tool_name)
-        refusal = admit(command, spec, session)
+        refusal = admit(command, spec, session, self._session_ttl)
         if refusal is not None:
             target = (
                 session.stream_id if refusal.in_session else call_stream(command.tenant, command.command_id)

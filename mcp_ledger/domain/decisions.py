@@ -37,8 +37,10 @@ class Refusal:
     in_session: bool
 
 
-def admit(command: CallTool, spec: ToolSpec | None, session: Session) -> Refusal | None:
-    """None when the command may run, else the refusal."""
+def admit(
+    command: CallTool, spec: ToolSpec | None, session: Session, session_ttl: float | None = None
+) -> Refusal | None:
+    """None when the command may run, else the refusal. `session_ttl` is the idle limit in seconds."""
     if spec is None:
         return Refusal("unknown_tool", f"unknown tool {command.tool_name!r}", in_session=False)
     denied = access_problem(command.roles, spec.minimum_role, spec.allowed_roles)
@@ -57,9 +59,13 @@ def admit(command: CallTool, spec: ToolSpec | None, session: Session) -> Refusal
                 in_session=False,
             )
         return None
-    if not session.is_owned_by(command.tenant, command.subject):
-        # Foreign and missing sessions get the same answer: existence is not disclosed.
+    if not session.is_owned_by(command.tenant, command.subject) or session.closed:
+        # Foreign, missing and closed sessions get the same answer: existence is not disclosed.
         return Refusal("unknown_session", "unknown session", in_session=False)
+    if session.is_expired(command.issued_at, session_ttl):
+        return Refusal(
+            "session_expired", "the session expired after being idle; open a new one", in_session=False
+        )
     return None
 
 
@@ -75,7 +81,7 @@ def refusal_events(command: CallTool, refusal: Refusal) -> list[DomainEvent]:
             )
         ]
     return [
-        ToolCalled(command_id=command.command_id, tool_name=command.tool_name, arguments=command.arguments),
+        _called(command),
         ToolFailed(
             command_id=command.command_id,
             tool_name=command.tool_name,
@@ -106,9 +112,7 @@ def outcome_events(
     error: tuple[str, str] | None = None,
 ) -> list[DomainEvent]:
     """ToolCalled, the tool's effects, then the terminal event (success or failure)."""
-    called = ToolCalled(
-        command_id=command.command_id, tool_name=command.tool_name, arguments=command.arguments
-    )
+    called = _called(command)
     if error is not None:
         code, message = error
         failed = ToolFailed(
@@ -119,3 +123,12 @@ def outcome_events(
         command_id=command.command_id, tool_name=command.tool_name, content=content, structured=structured
     )
     return [called, *effects, done]
+
+
+def _called(command: CallTool) -> ToolCalled:
+    return ToolCalled(
+        command_id=command.command_id,
+        tool_name=command.tool_name,
+        arguments=command.arguments,
+        issued_at=command.issued_at,
+    )

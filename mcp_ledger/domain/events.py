@@ -38,6 +38,14 @@ class ToolCalled(DomainEvent):
     command_id: str
     tool_name: str
     arguments: Personal[JSON]
+    issued_at: float | None = None
+    """When the agent asked; None in events recorded before it was kept."""
+
+
+class SessionClosed(DomainEvent):
+    """The session ended (the client deleted it); later commands naming it are refused."""
+
+    reason: str
 
 
 class SessionNoteWritten(DomainEvent):
@@ -79,6 +87,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls
     for cls in (
         SessionOpened,
+        SessionClosed,
         ToolCalled,
         SessionNoteWritten,
         SessionNoteDeleted,

@@ -12,9 +12,11 @@ from typing import Any
 
 from mcp_ledger.domain.events import (
     DomainEvent,
+    SessionClosed,
     SessionNoteDeleted,
     SessionNoteWritten,
     SessionOpened,
+    ToolCalled,
     ToolFailed,
     ToolSucceeded,
 )
@@ -33,6 +35,8 @@ class Session:
     notes: dict[str, Any] = field(default_factory=dict)
     calls_succeeded: int = 0
     calls_failed: int = 0
+    last_active_at: float | None = None
+    closed: bool = False
 
     @property
     def exists(self) -> bool:
@@ -43,12 +47,23 @@ class Session:
         """Whether this session belongs to that tenant and subject."""
         return self.exists and self.tenant == tenant and self.subject == subject
 
+    def is_expired(self, now: float, ttl: float | None) -> bool:
+        """Whether the session sat idle longer than `ttl` seconds before `now`."""
+        if ttl is None or self.last_active_at is None:
+            return False
+        return now - self.last_active_at > ttl
+
     def apply(self, event: DomainEvent) -> None:
         """Fold one event into the state."""
         self.version += 1
         if isinstance(event, SessionOpened):
             self.session_id, self.tenant, self.subject = event.session_id, event.tenant, event.subject
-            self.opened_at = event.opened_at
+            self.opened_at = self.last_active_at = event.opened_at
+        elif isinstance(event, ToolCalled):
+            if event.issued_at is not None:
+                self.last_active_at = max(self.last_active_at or 0.0, event.issued_at)
+        elif isinstance(event, SessionClosed):
+            self.closed = True
         elif isinstance(event, SessionNoteWritten):
             self.notes[event.key] = event.value
         elif isinstance(event, SessionNoteDeleted):

@@ -108,6 +108,63 @@ BUILTIN_TOOLS: tuple[ToolSpec, ...] = (
 )
 
 
+STATE_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="session_close",
+        title="Close the session",
+        description="End the current session; later requests naming it are refused.",
+        input_schema=_object({}, []),
+        output_schema=_object({"closed": {"type": "boolean"}}, ["closed"]),
+        needs_session=True,
+        read_only=False,
+    ),
+    ToolSpec(
+        name="blob_put",
+        title="Store a document",
+        description=(
+            "Keep a text document server-side and return a signed, expiring resource_link to it, "
+            "readable with resources/read by you in this session only (optionally once)."
+        ),
+        input_schema=_object(
+            {
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "text": {"type": "string", "maxLength": 60000},
+                "mime_type": {"type": "string", "maxLength": 100, "default": "text/plain"},
+                "one_time": {"type": "boolean", "default": False},
+            },
+            ["name", "text"],
+        ),
+        output_schema=_object(
+            {"uri": {"type": "string"}, "expires_at": {"type": "number"}, "size": {"type": "integer"}},
+            ["uri", "expires_at", "size"],
+        ),
+        needs_session=True,
+        read_only=False,
+    ),
+    ToolSpec(
+        name="state_seal",
+        title="Seal state",
+        description=(
+            "Encrypt a JSON state (AES-GCM) bound to you and an expiry; keep the token and pass it "
+            "to state_open later. Tokens are at most 64 KB."
+        ),
+        input_schema=_object(
+            {"state": {}, "ttl_seconds": {"type": "integer", "minimum": 1, "maximum": 86400}}, ["state"]
+        ),
+        output_schema=_object(
+            {"sealed": {"type": "string"}, "expires_at": {"type": "number"}}, ["sealed", "expires_at"]
+        ),
+    ),
+    ToolSpec(
+        name="state_open",
+        title="Open sealed state",
+        description="Decrypt a token from state_seal; refused when tampered with, expired or not yours.",
+        input_schema=_object({"sealed": {"type": "string", "maxLength": 65536}}, ["sealed"]),
+        output_schema=_object({"state": {}}, ["state"]),
+    ),
+)
+
+
 def builtin_catalog() -> dict[str, ToolSpec]:
     """The built-in tools by name."""
-    return {spec.name: spec for spec in BUILTIN_TOOLS}
+    return {spec.name: spec for spec in (*BUILTIN_TOOLS, *STATE_TOOLS)}

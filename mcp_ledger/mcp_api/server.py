@@ -13,14 +13,25 @@ from collections.abc import Mapping
 from typing import Any
 
 import mcp_types as types
+from pydantic import TypeAdapter
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from mcp_ledger.argument_check import argument_problem, argument_size
+from mcp_ledger.crypto.pointers import POINTER_PREFIX, PointerError
+from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.domain.tools import ToolSpec
+from mcp_ledger.mcp_api.auth import UnauthenticatedError
+from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
-from mcp_ledger.mcp_api.identity import BadSessionHeaderError, IdentityResolver, session_from_headers
+from mcp_ledger.mcp_api.identity import (
+    BadSessionHeaderError,
+    Identity,
+    IdentityResolver,
+    session_from_headers,
+)
+from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.producers.ports import BusError
 from mcp_ledger.projections.ports import SessionViewStore
 
@@ -39,6 +50,9 @@ def tool_listing(spec: ToolSpec) -> types.Tool:
     )
 
 
+_CONTENT = TypeAdapter(list[types.ContentBlock])
+
+
 def result_from_event(event: Mapping[str, Any]) -> types.CallToolResult:
     """The agent's answer from a terminal event (wire form)."""
     data = event["data"]
@@ -47,8 +61,8 @@ def result_from_event(event: Mapping[str, Any]) -> types.CallToolResult:
     if event["event_type"] == "ToolFailed":
         text = f"{data['error_code']}: {data['message']}"
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
-    content = [types.TextContent(type="text", text=block["text"]) for block in data["content"]]
-    return types.CallToolResult(content=list(content), structured_content=data.get("structured"))
+    content = _CONTENT.validate_python(data["content"])
+    return types.CallToolResult(content=content, structured_content=data.get("structured"))
 
 
 def _tool_error(text: str) -> types.CallToolResult:
@@ -65,12 +79,14 @@ class LedgerMcp:
         views: SessionViewStore,
         identities: IdentityResolver,
         *,
+        blobs: BlobReader,
         max_argument_bytes: int,
     ) -> None:
         self._catalog = catalog
         self._gateway = gateway
         self._views = views
         self._identities = identities
+        self._blobs = blobs
         self._max_argument_bytes = max_argument_bytes
 
     def build(self) -> Server[Any]:
@@ -86,12 +102,26 @@ class LedgerMcp:
             on_list_resources=self._list_resources,
             on_list_resource_templates=self._list_templates,
             on_read_resource=self._read_resource,
+            on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
         )
+
+    def _identity(self, ctx: ServerRequestContext[Any]) -> Identity:
+        try:
+            return self._identities.resolve(ctx.request)
+        except UnauthenticatedError as error:
+            raise MCPError(types.INVALID_REQUEST, "authentication required") from error
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=[tool_listing(spec) for spec in self._catalog.values()])
+        roles = self._identity(ctx).roles
+        visible = [
+            tool_listing(spec)
+            for spec in self._catalog.values()
+            if access_problem(roles, spec.minimum_role, spec.allowed_roles) is None
+        ]
+        return types.ListToolsResult(tools=visible)
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
@@ -112,7 +142,7 @@ class LedgerMcp:
             session_id = new_session_id() if spec.opens_session else session_from_headers(ctx.request)
         except BadSessionHeaderError as error:
             raise MCPError(types.INVALID_PARAMS, str(error)) from error
-        identity = self._identities.resolve(ctx.request)
+        identity = self._identity(ctx)
         command = CallTool(
             tenant=identity.tenant,
             subject=identity.subject,
@@ -132,7 +162,7 @@ class LedgerMcp:
     async def _list_resources(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
-        identity = self._identities.resolve(ctx.request)
+        identity = self._identity(ctx)
         ids = await self._views.sessions_of(identity.tenant, identity.subject)
         resources = [
             types.Resource(
@@ -157,9 +187,14 @@ class LedgerMcp:
         self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
+        identity = self._identity(ctx)
+        if uri.startswith(POINTER_PREFIX):
+            try:
+                return await self._blobs.read(uri, identity, session_from_headers(ctx.request))
+            except (PointerError, BadSessionHeaderError) as error:
+                raise MCPError(types.INVALID_PARAMS, f"pointer refused: {error}") from error
         if not uri.startswith(SESSION_URI_PREFIX):
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}")
-        identity = self._identities.resolve(ctx.request)
         view = await self._views.get(identity.tenant, uri.removeprefix(SESSION_URI_PREFIX))
         if view is None or view.subject != identity.subject:
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}")
@@ -167,3 +202,13 @@ class LedgerMcp:
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
         )
+
+    async def _list_prompts(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=list(PROMPTS))
+
+    async def _get_prompt(
+        self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        return render_prompt(params.name, dict(params.arguments or {}))

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_ledger.domain.events import (
     DomainEvent,
+    SessionClosed,
     SessionNoteDeleted,
     SessionNoteWritten,
     SessionOpened,
@@ -35,6 +36,7 @@ class SessionView(BaseModel):
     calls_failed: int = 0
     last_tool: str | None = None
     last_position: int = 0
+    closed: bool = False
 
 
 def fold(view: SessionView | None, event: DomainEvent, position: int) -> SessionView | None:
@@ -58,4 +60,6 @@ def fold(view: SessionView | None, event: DomainEvent, position: int) -> Session
         changes.update(calls_succeeded=view.calls_succeeded + 1, last_tool=event.tool_name)
     elif isinstance(event, ToolFailed):
         changes.update(calls_failed=view.calls_failed + 1, last_tool=event.tool_name)
+    elif isinstance(event, SessionClosed):
+        changes["closed"] = True
     return view.model_copy(update=changes)

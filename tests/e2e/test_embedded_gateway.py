@@ -82,7 +82,7 @@ async def test_an_unknown_session_is_refused_without_revealing_anything(embedded
 
 
 async def test_note_tools_without_a_session_say_how_to_get_one(embedded: RunningGateway) -> None:
-    async with mcp_client(embedded.url) as client:
+    async with mcp_client(embedded.url, mode="2026-07-28") as client:
         result = await client.call_tool("note_get", {"key": "k"})
     assert result.is_error
     assert "session_open" in text_of(result)
@@ -92,31 +92,41 @@ async def test_note_tools_without_a_session_say_how_to_get_one(embedded: Running
 async def test_an_unknown_tool_is_a_clear_protocol_error_and_writes_nothing(
     embedded: RunningGateway, mode: str
 ) -> None:
-    before = await _stored_event_count(embedded.runtime.settings)
     async with mcp_client(embedded.url, mode=mode) as client:
+        before = await _stored_event_count(embedded.runtime.settings)
         with pytest.raises(MCPError, match="Unknown tool: rm_rf"):
             await client.call_tool("rm_rf", {})
-    assert await _stored_event_count(embedded.runtime.settings) == before
+        assert await _stored_event_count(embedded.runtime.settings) == before
 
 
 @pytest.mark.parametrize("mode", ERAS)
 async def test_arguments_against_the_schema_get_a_readable_error_and_write_nothing(
     embedded: RunningGateway, mode: str
 ) -> None:
-    before = await _stored_event_count(embedded.runtime.settings)
     async with mcp_client(embedded.url, mode=mode) as client:
+        before = await _stored_event_count(embedded.runtime.settings)
         result = await client.call_tool("echo", {"text": 42})
+        assert await _stored_event_count(embedded.runtime.settings) == before
     assert result.is_error
     assert text_of(result) == "invalid arguments at text: 42 is not of type 'string'"
-    assert await _stored_event_count(embedded.runtime.settings) == before
 
 
 async def test_oversized_arguments_are_refused_before_anything_is_written(embedded: RunningGateway) -> None:
-    before = await _stored_event_count(embedded.runtime.settings)
     async with mcp_client(embedded.url) as client:
+        before = await _stored_event_count(embedded.runtime.settings)
         with pytest.raises(MCPError, match="the limit is 65536"):
             await client.call_tool("echo", {"text": "x" * 70_000})
-    assert await _stored_event_count(embedded.runtime.settings) == before
+        assert await _stored_event_count(embedded.runtime.settings) == before
+
+
+async def test_a_2025_client_gets_a_fresh_server_side_session_at_initialize(embedded: RunningGateway) -> None:
+    async with mcp_client(embedded.url) as client:
+        await client.call_tool("note_set", {"key": "k", "value": "v"})
+        got = structured(await client.call_tool("note_get", {"key": "k"}))
+    async with mcp_client(embedded.url) as client:
+        again = structured(await client.call_tool("note_get", {"key": "k"}))
+    assert got["value"] == "v"
+    assert again == {"key": "k", "found": False}
 
 
 async def test_a_malformed_session_header_is_refused(embedded: RunningGateway) -> None:

@@ -14,9 +14,13 @@ from mcp.client.streamable_http import streamable_http_client
 
 
 @asynccontextmanager
-async def mcp_client(url: str, *, session: str | None = None, mode: str = "legacy") -> AsyncIterator[Client]:
+async def mcp_client(
+    url: str, *, session: str | None = None, mode: str = "legacy", token: str | None = None
+) -> AsyncIterator[Client]:
     """An official-SDK client over Streamable HTTP; `mode` picks the protocol era."""
     headers = {"Ledger-Session": session} if session else {}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     async with (
         httpx2.AsyncClient(headers=headers, timeout=30.0) as http,
         Client(streamable_http_client(url, http_client=http), mode=mode) as client,

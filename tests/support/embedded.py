@@ -21,9 +21,10 @@ class RunningGateway:
     runtime: Runtime
 
 
-def embedded_settings(data_dir: Path) -> Settings:
-    """Embedded-default settings that ignore any LEDGER_* of the calling shell."""
-    return Settings(bus="memory://", store="", state="memory://", data_dir=data_dir)
+def embedded_settings(data_dir: Path, *, no_auth: bool = True) -> Settings:
+    """Embedded-default settings that ignore any LEDGER_* of the calling shell; tests about
+    tools run as the local user (loopback --no-auth), tests about auth pass no_auth=False."""
+    return Settings(bus="memory://", store="", state="memory://", data_dir=data_dir, no_auth=no_auth)
 
 
 class _QuietServer(uvicorn.Server):

@@ -1,0 +1,49 @@
+"""The blob store and replay-guard ports.
+
+Blobs are documents a tool keeps server-side for the client to read later through a
+signed pointer (crypto/pointers.py). They belong to a tenant, a subject and a session, so
+erasure can find all of a subject's blobs. The replay guard remembers which one-time
+pointers were read. Adapters: files.py and sql.py for blobs; memory.py and redis.py for
+the guard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    blob_id: str
+    tenant: str
+    subject: str
+    session_id: str
+    name: str
+    mime_type: str
+    data: bytes
+    created_at: float
+
+
+class BlobStore(Protocol):
+    async def put(self, blob: Blob) -> None:
+        """Store (or overwrite, for a re-run tool) one blob."""
+        ...
+
+    async def get(self, tenant: str, blob_id: str) -> Blob | None:
+        """The blob, or None when there is none (or it was purged)."""
+        ...
+
+    async def purge_subject(self, tenant: str, subject: str) -> int:
+        """Delete every blob of a subject; returns how many."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class ReplayGuard(Protocol):
+    async def first_use(self, nonce: str, ttl: float) -> bool:
+        """True the first time a nonce is seen within `ttl` seconds, False after."""
+        ...
+
+    async def close(self) -> None: ...

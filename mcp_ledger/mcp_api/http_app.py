@@ -1,0 +1,124 @@
+"""The API's HTTP application: auth, MCP transport sessions, the SDK server, metadata.
+
+Layers, outermost first: the SDK's bearer authentication (JWT → request.user), RFC 9728
+protected-resource metadata, then on /mcp: 401 with WWW-Authenticate for anonymous
+requests, our SessionLayer (Mcp-Session-Id, GET stream, DELETE), and the SDK's stateless
+Streamable HTTP app with the requestState boundary. With `no_auth` (loopback only) every
+request is the configured local user and no bearer layer is installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server import Server
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
+from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
+from mcp.server.request_state import AESGCMRequestStateCodec, InvalidRequestState, RequestStateBoundary
+from mcp.server.request_state import RequestStateSecurity
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import AnyHttpUrl
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.routing import BaseRoute, Route
+
+from mcp_ledger.crypto.sealed import MAX_SEALED_BYTES
+from mcp_ledger.mcp_api.auth import JwtVerifier
+from mcp_ledger.mcp_api.session_layer import SessionLayer
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class LimitedRequestStateCodec:
+    """The SDK's AES-256-GCM requestState codec under our key, refusing tokens over 64 KB."""
+
+    def __init__(self, key: bytes) -> None:
+        self._codec = AESGCMRequestStateCodec([key])
+
+    def seal(self, payload: bytes) -> str:
+        token = self._codec.seal(payload)
+        if len(token) > MAX_SEALED_BYTES:
+            raise InvalidRequestState("request state over 64 KB")
+        return token
+
+    def unseal(self, token: str) -> bytes:
+        if len(token) > MAX_SEALED_BYTES:
+            raise InvalidRequestState("request state over 64 KB")
+        return self._codec.unseal(token)
+
+
+def install_request_state(server: Server[Any], key: bytes, *, ttl: float) -> None:
+    """Seal MCP 2026-07-28 requestState with our key, bound to the caller and an expiry."""
+    security = RequestStateSecurity(codec=LimitedRequestStateCodec(key), ttl=ttl, audience="mcp-ledger")
+    server.middleware.append(RequestStateBoundary(security, default_audience="mcp-ledger"))
+
+
+@dataclass(frozen=True)
+class AuthSetup:
+    verifier: JwtVerifier
+    resource_url: str
+    authorization_servers: list[str]
+
+
+def _transport_security(host: str) -> TransportSecuritySettings | None:
+    if host not in LOOPBACK:
+        return None
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
+        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+    )
+
+
+def build_http_app(
+    server: Server[Any],
+    *,
+    host: str,
+    auth: AuthSetup | None,
+    session_layer: dict[str, Any],
+    routes: list[BaseRoute],
+) -> Starlette:
+    """The Starlette app serving /mcp, the RFC 9728 metadata and `routes`.
+
+    `session_layer` holds SessionLayer's keyword arguments except the wrapped app.
+    """
+    manager = StreamableHTTPSessionManager(
+        app=server,
+        stateless=True,
+        json_response=True,
+        security_settings=_transport_security(host),
+    )
+    mcp_app = SessionLayer(StreamableHTTPASGIApp(manager), **session_layer)
+    middleware: list[Middleware] = []
+    all_routes: list[BaseRoute] = []
+    if auth is None:
+        all_routes.append(Route("/mcp", endpoint=mcp_app, methods=["GET", "POST", "DELETE"]))
+    else:
+        resource = AnyHttpUrl(auth.resource_url)
+        middleware = [
+            Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(auth.verifier)),
+            Middleware(AuthContextMiddleware),
+        ]
+        guarded = RequireAuthMiddleware(mcp_app, [], build_resource_metadata_url(resource))
+        all_routes.append(Route("/mcp", endpoint=guarded, methods=["GET", "POST", "DELETE"]))
+        all_routes.extend(
+            create_protected_resource_routes(
+                resource_url=resource,
+                authorization_servers=[AnyHttpUrl(url) for url in auth.authorization_servers],
+                resource_name="mcp-ledger",
+            )
+        )
+    all_routes.extend(routes)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with manager.run():
+            yield
+
+    return Starlette(routes=all_routes, middleware=middleware, lifespan=lifespan)

@@ -1,0 +1,105 @@
+"""Server-to-client notifications on a session's GET stream, fed by ledger.events.
+
+Every API replica holds a broadcast subscription to ledger.events, so whichever replica a
+client's GET stream landed on sees the events of that client's session. Each SSE event's
+id is the stored event's global position: a client reconnecting with Last-Event-ID gets
+what it missed replayed from the event store, then the live feed, with no gap and no
+duplicate. This module maps events to notifications; it never decides anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from mcp_ledger.domain.streams import parse_session_stream, session_stream
+from mcp_ledger.eventstore.ports import StoredEvent
+from mcp_ledger.producers.ports import Message
+
+log = logging.getLogger(__name__)
+
+SESSION_URI_PREFIX = "ledger://sessions/"
+QUEUE_LIMIT = 1000
+_STATE_EVENTS = frozenset({"SessionNoteWritten", "SessionNoteDeleted", "SessionClosed", "ToolSucceeded"})
+TOOL_SET_EVENTS = frozenset({"ToolRegistered", "ToolUpdated", "ToolRemoved"})
+
+Notification = dict[str, Any]
+StreamReader = Callable[[str], Awaitable[list[StoredEvent]]]
+
+
+def notifications_for(event: dict[str, Any]) -> list[Notification]:
+    """The JSON-RPC notifications one stored event (wire form) means for its session."""
+    located = parse_session_stream(str(event.get("stream_id", "")))
+    if located is None:
+        return []
+    event_type = event.get("event_type")
+    if event_type in TOOL_SET_EVENTS:
+        return [{"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}]
+    if event_type in _STATE_EVENTS:
+        uri = f"{SESSION_URI_PREFIX}{located[1]}"
+        return [{"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": uri}}]
+    return []
+
+
+class NotificationHub:
+    """Routes events to the GET streams open on this replica."""
+
+    def __init__(self, read_stream: StreamReader | None) -> None:
+        self._read_stream = read_stream
+        self._listeners: dict[tuple[str, str], set[asyncio.Queue[tuple[int, Notification]]]] = defaultdict(set)
+
+    @property
+    def listeners(self) -> int:
+        return sum(len(queues) for queues in self._listeners.values())
+
+    async def on_event(self, message: Message) -> None:
+        """Broadcast handler for ledger.events."""
+        located = parse_session_stream(message.key)
+        if located is None or located not in self._listeners:
+            return
+        event = json.loads(message.value)
+        for notification in notifications_for(event):
+            self._deliver(located, int(event["position"]), notification)
+
+    def tools_changed(self, tenant: str, session_id: str | None) -> None:
+        """Tell the clients of one session (or of every session of a tenant) to list tools again."""
+        notification: Notification = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+        for key in list(self._listeners):
+            if key[0] == tenant and (session_id is None or key[1] == session_id):
+                self._deliver(key, 0, notification)
+
+    def _deliver(self, key: tuple[str, str], position: int, notification: Notification) -> None:
+        for queue in self._listeners.get(key, ()):
+            if queue.full():
+                log.warning("notification queue full for a session stream; dropping the oldest")
+                queue.get_nowait()
+            queue.put_nowait((position, notification))
+
+    @contextmanager
+    def listening(self, tenant: str, session_id: str) -> Iterator[asyncio.Queue[tuple[int, Notification]]]:
+        """A queue receiving the live notifications of one session while the block runs."""
+        key = (tenant, session_id)
+        queue: asyncio.Queue[tuple[int, Notification]] = asyncio.Queue(QUEUE_LIMIT)
+        self._listeners[key].add(queue)
+        try:
+            yield queue
+        finally:
+            self._listeners[key].discard(queue)
+            if not self._listeners[key]:
+                del self._listeners[key]
+
+    async def missed(self, tenant: str, session_id: str, last_event_id: int) -> list[tuple[int, Notification]]:
+        """(position, notification) of the session's stored events after `last_event_id`."""
+        if self._read_stream is None:
+            return []
+        return [
+            (stored.position, notification)
+            for stored in await self._read_stream(session_stream(tenant, session_id))
+            if stored.position > last_event_id
+            for notification in notifications_for(stored.to_json())
+        ]

@@ -1,0 +1,63 @@
+"""Which MCP transport sessions (Mcp-Session-Id) exist, whose they are, until when.
+
+The id is the ledger session's id, minted at `initialize` for the authenticated caller
+(a client-chosen id is never adopted: no fixation). Records expire after the idle TTL and
+every use slides it. The Redis adapter (transport_sessions_redis.py) lets any API replica
+serve any session; `MemoryTransportSessions` serves the embedded gateway.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class TransportSession:
+    session_id: str
+    tenant: str
+    subject: str
+
+
+class TransportSessions(Protocol):
+    async def create(self, session: TransportSession, ttl: float) -> None:
+        """Record a new session for `ttl` idle seconds."""
+        ...
+
+    async def touch(self, session_id: str, ttl: float) -> TransportSession | None:
+        """The live session (its TTL restarted), or None when unknown or expired."""
+        ...
+
+    async def end(self, session_id: str) -> None:
+        """Forget the session (DELETE, erasure)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryTransportSessions:
+    def __init__(self, max_sessions: int = 100_000) -> None:
+        self._sessions: dict[str, tuple[TransportSession, float]] = {}
+        self._max_sessions = max_sessions
+
+    async def create(self, session: TransportSession, ttl: float) -> None:
+        now = time.monotonic()
+        if len(self._sessions) >= self._max_sessions:
+            self._sessions = {k: v for k, v in self._sessions.items() if v[1] > now}
+        self._sessions[session.session_id] = (session, now + ttl)
+
+    async def touch(self, session_id: str, ttl: float) -> TransportSession | None:
+        entry = self._sessions.get(session_id)
+        now = time.monotonic()
+        if entry is None or entry[1] <= now:
+            self._sessions.pop(session_id, None)
+            return None
+        self._sessions[session_id] = (entry[0], now + ttl)
+        return entry[0]
+
+    async def end(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
+
+    async def close(self) -> None:
+        return None
