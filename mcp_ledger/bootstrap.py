@@ -305,7 +305,9 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
         "open_session": open_session,
         "close_session": close_session,
     }
-    return build_http_app(server, host=settings.host, auth=auth, session_layer=layer, routes=[_health(runtime)])
+    return build_http_app(
+        server, host=settings.host, auth=auth, session_layer=layer, routes=[_health(runtime)]
+    )
 
 
 @asynccontextmanager

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import logging
+import re
 import signal
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,9 +21,12 @@ from rich.console import Console
 from rich.table import Table
 
 from mcp_ledger.bench.calls import run_calls_bench
+from mcp_ledger.bench.state import run_state_bench
 from mcp_ledger.bootstrap import ConfigurationError, make_views, running
+from mcp_ledger.domain.commands import NAME_PATTERN
 from mcp_ledger.eventstore.migrations import upgrade_to_head
 from mcp_ledger.eventstore.sql import open_event_store
+from mcp_ledger.mcp_api.dev_tokens import mint_token
 from mcp_ledger.projections.projector import SessionProjector
 from mcp_ledger.settings import Settings
 
@@ -38,6 +43,10 @@ StateOpt = Annotated[str | None, typer.Option("--state", help="redis://… or me
 HostOpt = Annotated[str | None, typer.Option("--host", help="listen address (LEDGER_HOST)")]
 PortOpt = Annotated[int | None, typer.Option("--port", help="listen port (LEDGER_PORT)")]
 DataOpt = Annotated[Path | None, typer.Option("--data-dir", help="embedded data directory (LEDGER_DATA_DIR)")]
+NoAuthOpt = Annotated[
+    bool | None,
+    typer.Option("--no-auth", help="serve everyone as the local user; loopback only (LEDGER_NO_AUTH)"),
+]
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -64,9 +73,28 @@ async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
         url = f"http://{settings.host}:{settings.port}/mcp"
         mode = "embedded" if settings.embedded else f"bus {settings.bus}"
         console.print(f"mcp-ledger listening on [bold]{url}[/bold] ({mode}, store {settings.store_url})")
-        console.print(f"connect an MCP client to {url}; sessions: call session_open, send Ledger-Session")
+        _print_how_to_connect(settings, url)
         config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, log_level="warning")
         await uvicorn.Server(config).serve()
+
+
+def _print_how_to_connect(settings: Settings, url: str) -> None:
+    if settings.no_auth:
+        console.print(
+            "[yellow]no authentication[/yellow]: every client is "
+            f"{settings.local_subject}@{settings.local_tenant}"
+        )
+        console.print(f"connect an MCP client (Streamable HTTP) to {url}")
+        return
+    trusted = settings.auth_jwks_url or settings.auth_keys_file or "the local development key"
+    console.print(
+        f"access tokens: issuer {settings.auth_issuer}, audience {settings.audience}, keys: {trusted}"
+    )
+    if not (settings.auth_jwks_url or settings.auth_keys_file):
+        console.print("mint one:  mcp-ledger token --sub alice --tenant acme --role data-analyst")
+    console.print(
+        f"connect an MCP client (Streamable HTTP) to {url} with header  Authorization: Bearer <token>"
+    )
 
 
 async def _wait_for_signal() -> None:
@@ -96,16 +124,56 @@ def serve(
     host: HostOpt = None,
     port: PortOpt = None,
     data_dir: DataOpt = None,
+    no_auth: NoAuthOpt = None,
 ) -> None:
     """Run API and worker in one process (embedded default: SQLite, in-process bus, memory state)."""
-    settings = load_settings(bus=bus, store=store, state=state, host=host, port=port, data_dir=data_dir)
+    settings = load_settings(
+        bus=bus, store=store, state=state, host=host, port=port, data_dir=data_dir, no_auth=no_auth
+    )
     _run(settings, api=True, worker=True)
 
 
 @app.command()
-def api(bus: BusOpt = None, state: StateOpt = None, host: HostOpt = None, port: PortOpt = None) -> None:
+def api(
+    bus: BusOpt = None,
+    state: StateOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    no_auth: NoAuthOpt = None,
+) -> None:
     """Run only the MCP API (needs Kafka and Redis); scale out with more replicas."""
-    _run(load_settings(bus=bus, state=state, host=host, port=port), api=True, worker=False)
+    _run(load_settings(bus=bus, state=state, host=host, port=port, no_auth=no_auth), api=True, worker=False)
+
+
+@app.command()
+def token(
+    sub: Annotated[str, typer.Option("--sub", help="the subject (user id)")],
+    tenant: Annotated[str, typer.Option("--tenant", help="the tenant")],
+    role: Annotated[list[str] | None, typer.Option("--role", help="a role; repeat for more")] = None,
+    lifetime: Annotated[int, typer.Option("--lifetime", help="seconds until it expires")] = 3600,
+    data_dir: DataOpt = None,
+) -> None:
+    """Print an access token signed with the local development key (for development only)."""
+    settings = load_settings(data_dir=data_dir)
+    if settings.auth_jwks_url or settings.auth_keys_file:
+        raise _fail("this gateway trusts an authorization server's keys; get tokens from it, not from here")
+    if not 0 < lifetime <= 86400:
+        raise _fail("--lifetime must be between 1 and 86400 seconds")
+    if not re.match(NAME_PATTERN, tenant):
+        raise _fail("--tenant may hold only letters, digits, '.', '_' and '-'")
+    print(
+        mint_token(
+            settings.data_dir,
+            subject=sub,
+            tenant=tenant,
+            roles=role or [],
+            issuer=settings.auth_issuer,
+            audience=settings.audience,
+            lifetime=lifetime,
+            tenant_claim=settings.tenant_claim,
+            roles_claim=settings.roles_claim,
+        )
+    )
 
 
 @app.command()
@@ -195,6 +263,44 @@ def bench_calls(
     )
     output.write_text(json.dumps(report, indent=2) + "\n")
     _print_calls_report(report)
+    console.print(f"written to {output}")
+
+
+@bench_app.command("state")
+def bench_state(
+    operations: Annotated[int, typer.Option(min=100, max=1_000_000, help="puts and gets each")] = 5000,
+    state: StateOpt = None,
+    output: Annotated[Path, typer.Option(help="where to write the JSON report")] = Path("bench-state.json"),
+) -> None:
+    """Session state get/put p50/p99 through the configured state store (Redis: LEDGER_STATE)."""
+    settings = load_settings(state=state)
+    if settings.state.startswith("memory"):
+        console.print("LEDGER_STATE is memory://: measuring the in-memory store, not Redis")
+
+    async def measure() -> dict[str, Any]:
+        # Its own key prefix, removed afterwards: the bench never touches live sessions.
+        scratch = settings.model_copy(update={"state_prefix": f"{settings.state_prefix}bench-{os.getpid()}:"})
+        views = make_views(scratch)
+        try:
+            return await run_state_bench(views, operations)
+        finally:
+            await views.clear()
+            await views.close()
+
+    report = {"state": settings.state, **asyncio.run(measure())}
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    table = Table(
+        "operation", "count", "p50 ms", "p99 ms", "max ms", title=f"session state via {settings.state}"
+    )
+    for row in report["results"]:
+        table.add_row(
+            row["operation"],
+            str(row["count"]),
+            f"{row['p50_ms']:.3f}",
+            f"{row['p99_ms']:.3f}",
+            f"{row['max_ms']:.3f}",
+        )
+    Console().print(table)
     console.print(f"written to {output}")
 
 

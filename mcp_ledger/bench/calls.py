@@ -29,6 +29,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_ledger.eventstore.sql import open_event_store
+from mcp_ledger.mcp_api.dev_tokens import mint_token
 
 Progress = Callable[[str], None]
 
@@ -84,10 +85,10 @@ def _processes() -> Iterator[list[subprocess.Popen[bytes]]]:
                 proc.kill()
 
 
-async def _sequential(url: str, calls: int) -> list[float]:
+async def _sequential(url: str, calls: int, headers: dict[str, str]) -> list[float]:
     latencies = []
     async with (
-        httpx2.AsyncClient(timeout=30.0) as http,
+        httpx2.AsyncClient(timeout=30.0, headers=headers) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
         for _ in range(max(10, calls // 10)):  # warm-up: connections, consumer fetch loops, caches
@@ -101,10 +102,10 @@ async def _sequential(url: str, calls: int) -> list[float]:
     return latencies
 
 
-async def _concurrent(url: str, calls: int, concurrency: int) -> float:
+async def _concurrent(url: str, calls: int, concurrency: int, headers: dict[str, str]) -> float:
     async def one_client(count: int) -> None:
         async with (
-            httpx2.AsyncClient(timeout=30.0) as http,
+            httpx2.AsyncClient(timeout=30.0, headers=headers) as http,
             Client(streamable_http_client(url, http_client=http)) as client,
         ):
             for index in range(count):
@@ -121,10 +122,12 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def measure(target: str, url: str, calls: int, concurrency: int) -> PathResult:
+async def measure(
+    target: str, url: str, calls: int, concurrency: int, headers: dict[str, str] | None = None
+) -> PathResult:
     """Latency from sequential calls, throughput from concurrent clients."""
-    latencies = await _sequential(url, calls)
-    rate = await _concurrent(url, calls, concurrency)
+    latencies = await _sequential(url, calls, headers or {})
+    rate = await _concurrent(url, calls, concurrency, headers or {})
     return PathResult(
         target,
         calls,
@@ -176,7 +179,17 @@ async def bench_gateway(
         else:
             procs.append(_spawn(_ledger("serve", "--port", str(port)), env, work / f"{target}.log"))
         _wait_healthy(port, "/healthz", procs[-1])
-        result = await measure(target, f"http://127.0.0.1:{port}/mcp", calls, concurrency)
+        url = f"http://127.0.0.1:{port}/mcp"
+        # Authenticated like a real agent: every request's JWT is verified.
+        token = mint_token(
+            work / target,
+            subject="bench",
+            tenant=tenant,
+            roles=["admin"],
+            issuer="mcp-ledger-dev",
+            audience=url,
+        )
+        result = await measure(target, url, calls, concurrency, {"Authorization": f"Bearer {token}"})
     store_url = env.get("LEDGER_STORE") or f"sqlite+aiosqlite:///{work / target / 'ledger.db'}"
     stored = await _count_outcomes(store_url, tenant)
     return PathResult(**{**asdict(result), "stored_outcomes": stored})

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 
 class RedisReplayGuard:
-    def __init__(self, client: "Redis", prefix: str) -> None:
+    def __init__(self, client: Redis, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
 
@@ -18,7 +18,9 @@ class RedisReplayGuard:
         return cls(Redis.from_url(url), prefix)
 
     async def first_use(self, nonce: str, ttl: float) -> bool:
-        stored = await self._client.set(f"{self._prefix}pointer-used:{nonce}", b"1", nx=True, ex=max(1, math.ceil(ttl)))
+        stored = await self._client.set(
+            f"{self._prefix}pointer-used:{nonce}", b"1", nx=True, ex=max(1, math.ceil(ttl))
+        )
         return bool(stored)
 
     async def close(self) -> None:

@@ -11,7 +11,13 @@ import hashlib
 import time
 
 from mcp_ledger.blobs.ports import Blob, BlobStore
-from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner, structured_outcome
+from mcp_ledger.consumers.tools import (
+    ToolExecutionError,
+    ToolInvocation,
+    ToolOutcome,
+    ToolRunner,
+    structured_outcome,
+)
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.crypto.sealed import SealedStateError, StateSealer
 from mcp_ledger.domain.events import SessionClosed
@@ -71,7 +77,10 @@ def state_runners(
         expires_at = command.issued_at + int(command.arguments.get("ttl_seconds", DEFAULT_SEAL_SECONDS))
         try:
             sealed = sealer.seal(
-                command.arguments["state"], tenant=command.tenant, subject=command.subject, expires_at=expires_at
+                command.arguments["state"],
+                tenant=command.tenant,
+                subject=command.subject,
+                expires_at=expires_at,
             )
         except SealedStateError as error:
             raise ToolExecutionError(error.code, str(error)) from error
@@ -81,7 +90,10 @@ def state_runners(
         command = call.command
         try:
             state = sealer.open(
-                str(command.arguments["sealed"]), tenant=command.tenant, subject=command.subject, now=time.time()
+                str(command.arguments["sealed"]),
+                tenant=command.tenant,
+                subject=command.subject,
+                now=time.time(),
             )
         except SealedStateError as error:
             raise ToolExecutionError(error.code, str(error)) from error

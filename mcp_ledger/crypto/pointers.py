@@ -54,7 +54,9 @@ class PointerSigner:
 
     def subject_tag(self, tenant: str, subject: str) -> str:
         """A keyed digest naming the subject without revealing it."""
-        return _b64(hmac.new(self._key, f"subject\0{tenant}\0{subject}".encode(), hashlib.sha256).digest()[:12])
+        return _b64(
+            hmac.new(self._key, f"subject\0{tenant}\0{subject}".encode(), hashlib.sha256).digest()[:12]
+        )
 
     def issue(
         self, *, blob_id: str, tenant: str, subject: str, session_id: str, expires_at: float, one_time: bool
@@ -68,7 +70,12 @@ class PointerSigner:
             expires_at=int(expires_at),
             nonce=secrets.token_urlsafe(12) if one_time else None,
         )
-        query = {"t": pointer.tenant, "s": pointer.session_id, "u": pointer.subject_tag, "e": pointer.expires_at}
+        query = {
+            "t": pointer.tenant,
+            "s": pointer.session_id,
+            "u": pointer.subject_tag,
+            "e": pointer.expires_at,
+        }
         if pointer.nonce is not None:
             query["n"] = pointer.nonce
         query["sig"] = self._signature(pointer)
@@ -85,7 +92,9 @@ class PointerSigner:
             raise PointerError("tampered", "the pointer's signature does not match: it was altered")
         if now >= pointer.expires_at:
             raise PointerError("expired", "the pointer has expired; ask the tool for a new one")
-        if pointer.tenant != tenant or not hmac.compare_digest(pointer.subject_tag, self.subject_tag(tenant, subject)):
+        if pointer.tenant != tenant or not hmac.compare_digest(
+            pointer.subject_tag, self.subject_tag(tenant, subject)
+        ):
             raise PointerError("foreign_subject", "the pointer was issued to someone else")
         if session_id != pointer.session_id:
             raise PointerError("foreign_session", "the pointer belongs to another session")

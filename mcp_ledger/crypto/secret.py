@@ -55,4 +55,6 @@ def master_secret(configured: str, data_dir: Path) -> bytes:
 
 def derive_key(secret: bytes, purpose: str) -> bytes:
     """A 256-bit key for one purpose (e.g. "pointers/v1")."""
-    return HKDF(algorithm=SHA256(), length=32, salt=None, info=f"mcp-ledger/{purpose}".encode()).derive(secret)
+    return HKDF(algorithm=SHA256(), length=32, salt=None, info=f"mcp-ledger/{purpose}".encode()).derive(
+        secret
+    )

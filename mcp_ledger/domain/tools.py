@@ -120,6 +120,7 @@ STATE_TOOLS: tuple[ToolSpec, ...] = (
     ),
     ToolSpec(
         name="blob_put",
+        minimum_role="viewer",
         title="Store a document",
         description=(
             "Keep a text document server-side and return a signed, expiring resource_link to it, "
@@ -143,6 +144,7 @@ STATE_TOOLS: tuple[ToolSpec, ...] = (
     ),
     ToolSpec(
         name="state_seal",
+        minimum_role="viewer",
         title="Seal state",
         description=(
             "Encrypt a JSON state (AES-GCM) bound to you and an expiry; keep the token and pass it "
@@ -157,6 +159,7 @@ STATE_TOOLS: tuple[ToolSpec, ...] = (
     ),
     ToolSpec(
         name="state_open",
+        minimum_role="viewer",
         title="Open sealed state",
         description="Decrypt a token from state_seal; refused when tampered with, expired or not yours.",
         input_schema=_object({"sealed": {"type": "string", "maxLength": 65536}}, ["sealed"]),

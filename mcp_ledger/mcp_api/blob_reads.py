@@ -33,7 +33,9 @@ class BlobReader:
         pointer = self._signer.check(
             uri, tenant=identity.tenant, subject=identity.subject, session_id=session_id, now=now
         )
-        if pointer.nonce is not None and not await self._replays.first_use(pointer.nonce, pointer.expires_at - now):
+        if pointer.nonce is not None and not await self._replays.first_use(
+            pointer.nonce, pointer.expires_at - now
+        ):
             raise PointerError("replayed", "this one-time pointer was already read")
         blob = await self._blobs.get(pointer.tenant, pointer.blob_id)
         if blob is None:

@@ -51,7 +51,9 @@ class NotificationHub:
 
     def __init__(self, read_stream: StreamReader | None) -> None:
         self._read_stream = read_stream
-        self._listeners: dict[tuple[str, str], set[asyncio.Queue[tuple[int, Notification]]]] = defaultdict(set)
+        self._listeners: dict[tuple[str, str], set[asyncio.Queue[tuple[int, Notification]]]] = defaultdict(
+            set
+        )
 
     @property
     def listeners(self) -> int:
@@ -93,7 +95,9 @@ class NotificationHub:
             if not self._listeners[key]:
                 del self._listeners[key]
 
-    async def missed(self, tenant: str, session_id: str, last_event_id: int) -> list[tuple[int, Notification]]:
+    async def missed(
+        self, tenant: str, session_id: str, last_event_id: int
+    ) -> list[tuple[int, Notification]]:
         """(position, notification) of the session's stored events after `last_event_id`."""
         if self._read_stream is None:
             return []

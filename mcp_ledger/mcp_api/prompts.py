@@ -16,7 +16,9 @@ PROMPTS: tuple[types.Prompt, ...] = (
         name="resume_session",
         title="Resume a session",
         description="Read the session state resource and continue where the conversation left off.",
-        arguments=[types.PromptArgument(name="session_id", description="The session to resume", required=True)],
+        arguments=[
+            types.PromptArgument(name="session_id", description="The session to resume", required=True)
+        ],
     ),
 )
 

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import mcp_types as types
-from pydantic import TypeAdapter
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
+from pydantic import TypeAdapter
 
 from mcp_ledger.argument_check import argument_problem, argument_size
 from mcp_ledger.crypto.pointers import POINTER_PREFIX, PointerError

@@ -159,7 +159,9 @@ class SessionLayer:
         else:
             await self._app(_with_headers(scope, session_id), receive, _announcing(send, session_id))
 
-    async def _post_without_session(self, identity: Identity, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _post_without_session(
+        self, identity: Identity, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         body, complete = await _read_body(receive)
         receive = _replaying(body, complete, receive)
         if not (complete and _is_initialize(body)):
@@ -170,7 +172,9 @@ class SessionLayer:
         except SessionOpenError as error:
             await _error(503, -32603, str(error))(scope, receive, send)
             return
-        await self._sessions.create(TransportSession(session_id, identity.tenant, identity.subject), self._ttl)
+        await self._sessions.create(
+            TransportSession(session_id, identity.tenant, identity.subject), self._ttl
+        )
         await self._app(_with_headers(scope, session_id), receive, _announcing(send, session_id))
 
     def _notification_stream(self, request: Request, session: TransportSession) -> Response:

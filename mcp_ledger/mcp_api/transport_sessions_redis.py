@@ -10,7 +10,7 @@ from mcp_ledger.mcp_api.transport_sessions import TransportSession
 
 
 class RedisTransportSessions:
-    def __init__(self, client: "Redis", prefix: str) -> None:
+    def __init__(self, client: Redis, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
 

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mcp_ledger.domain.streams import session_stream
@@ -143,9 +144,10 @@ async def test_a_projection_rebuilt_from_scratch_equals_the_live_one(
     start_ledger(procs, env, tmp_path, "worker")
     api = _api(procs, env, tmp_path)
     tenant = env["LEDGER_LOCAL_TENANT"]
-    sessions = [await open_session(api.url) for _ in range(3)]
+    # The stateless era: no transport sessions, so exactly these three sessions exist.
+    sessions = [await open_session(api.url, mode="2026-07-28") for _ in range(3)]
     for index, session_id in enumerate(sessions):
-        async with mcp_client(api.url, session=session_id) as client:
+        async with mcp_client(api.url, session=session_id, mode="2026-07-28") as client:
             await client.call_tool("note_set", {"key": "n", "value": index})
             await client.call_tool("note_set", {"key": "done", "value": True})
             await client.call_tool("note_delete", {"key": "n"})
@@ -165,3 +167,39 @@ async def test_a_projection_rebuilt_from_scratch_equals_the_live_one(
         await rebuilt.close()
     assert len(live_views) == 3
     assert rebuilt_views == live_views
+
+
+async def test_an_mcp_session_opened_on_one_replica_is_served_and_ended_on_another(
+    procs: list[LedgerProcess], env: dict[str, str], tmp_path: Path
+) -> None:
+    start_ledger(procs, env, tmp_path, "worker")
+    first, second = _api(procs, env, tmp_path), _api(procs, env, tmp_path)
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    async with httpx.AsyncClient(timeout=30) as http:
+        session_id = (await http.post(first.url, json=init, headers=headers)).headers["mcp-session-id"]
+        on_session = {**headers, "mcp-session-id": session_id}
+        call = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "blob_put", "arguments": {"name": "r.txt", "text": "shared blob"}},
+        }
+        put = (await http.post(second.url, json=call, headers=on_session)).json()
+        uri = put["result"]["structuredContent"]["uri"]
+        read = {"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": uri}}
+        got = (await http.post(first.url, json=read, headers=on_session)).json()
+        deleted = await http.delete(second.url, headers=on_session)
+        after = await http.post(first.url, json=read, headers=on_session)
+    assert got["result"]["contents"][0]["text"] == "shared blob"
+    assert deleted.status_code == 204
+    assert after.status_code == 404
