@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import logging
+import os
 import re
 import signal
 from pathlib import Path

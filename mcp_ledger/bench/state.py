@@ -10,7 +10,6 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp_ledger.projections.ports import SessionViewStore
@@ -32,12 +31,6 @@ def _summary(name: str, latencies: list[float]) -> dict[str, Any]:
     }
 
 
-async def _timed(operation: Callable[[], Awaitable[object]]) -> float:
-    started = time.perf_counter()
-    await operation()
-    return (time.perf_counter() - started) * 1000
-
-
 async def run_state_bench(views: SessionViewStore, operations: int, sessions: int = 100) -> dict[str, Any]:
     """Put and get latencies (ms) of `operations` each, on `sessions` distinct sessions."""
     tenant = f"bench-{uuid.uuid4().hex[:8]}"
@@ -52,7 +45,11 @@ async def run_state_bench(views: SessionViewStore, operations: int, sessions: in
         view = current[index]
         notes = {**view.notes, f"k{step % 20}": {"step": step, "text": "x" * 64}}
         changed = view.model_copy(update={"notes": notes, "last_position": view.last_position + 1})
-        puts.append(await _timed(lambda: views.compare_and_set(changed, view.last_position)))
+        started = time.perf_counter()
+        await views.compare_and_set(changed, view.last_position)
+        puts.append((time.perf_counter() - started) * 1000)
         current[index] = changed
-        gets.append(await _timed(lambda: views.get(tenant, changed.session_id)))
+        started = time.perf_counter()
+        await views.get(tenant, changed.session_id)
+        gets.append((time.perf_counter() - started) * 1000)
     return {"tenant": tenant, "sessions": sessions, "results": [_summary("put", puts), _summary("get", gets)]}
