@@ -42,11 +42,26 @@ class Settings(BaseSettings):
     local_tenant: str = "local"
     local_subject: str = "local-user"
     log_level: str = "INFO"
+    registering_role: str = Field("admin", description="role needed to register tools tenant-wide")
+    registry_allowed_hosts: str = Field(
+        "", description="comma-separated hosts tools may call: host[:port], *.domain"
+    )
+    data_source_allowlist: str = Field(
+        "", description="comma-separated database URLs (no credentials) to connect"
+    )
+    data_source_sqlite_dir: Path | None = Field(None, description="SQLite data sources must lie under it")
+    http_client_cert: Path | None = Field(None, description="client certificate for mTLS tools (PEM)")
+    http_client_key: Path | None = Field(None, description="its private key (PEM)")
+    http_ca_bundle: Path | None = Field(None, description="CA bundle to verify tool endpoints")
 
     @property
     def store_url(self) -> str:
         """The event store URL, defaulting to a SQLite file in the data directory."""
         return self.store or f"sqlite+aiosqlite:///{self.data_dir / 'ledger.db'}"
+
+    @property
+    def allowed_hosts(self) -> tuple[str, ...]:
+        return tuple(h.strip() for h in self.registry_allowed_hosts.split(",") if h.strip())
 
     @property
     def commands_topic(self) -> str:
