@@ -37,13 +37,17 @@ def openapi_document(base_url: str) -> dict[str, Any]:
         "components": {"schemas": {"Pet": pet}},
         "paths": {
             "/pets/{petId}": {
-                "parameters": [{"name": "petId", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "parameters": [
+                    {"name": "petId", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
                 "get": {
                     "operationId": "getPet",
                     "summary": "Read one pet",
                     "x-mcp-tool": {"category": "pets", "pipeability": {"produces": ["pet"]}},
                     "responses": {
-                        "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}}
+                        "200": {
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}
+                        }
                     },
                 },
             },
@@ -72,7 +76,9 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                 },
             },
             "/flaky": {"get": {"operationId": "flakyGet", "responses": {"200": {"description": "ok"}}}},
-            "/flaky-post": {"post": {"operationId": "flakyPost", "responses": {"200": {"description": "ok"}}}},
+            "/flaky-post": {
+                "post": {"operationId": "flakyPost", "responses": {"200": {"description": "ok"}}}
+            },
         },
     }
 
