@@ -100,7 +100,11 @@ async def run_registry_bench(
     """Measure register -> visible; returns the JSON-ready report."""
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
         work = Path(tmp)
-        env = {"LEDGER_LOCAL_TENANT": f"bench-{uuid.uuid4().hex[:8]}", "LEDGER_DATA_DIR": str(work)}
+        env = {
+            "LEDGER_LOCAL_TENANT": f"bench-{uuid.uuid4().hex[:8]}",
+            "LEDGER_DATA_DIR": str(work),
+            "LEDGER_REGISTRY_ALLOWED_HOSTS": "127.0.0.1",  # the benchmark tools point at loopback
+        }
         with _processes() as procs:
             ports = [_free_port(), _free_port()]
             if distributed_env is not None:
