@@ -33,6 +33,7 @@ from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.mcp_api.gateway import CommandGateway
 from mcp_ledger.mcp_api.identity import LocalIdentityResolver
+from mcp_ledger.mcp_api.registration_http import RegistrationHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.kafka import KafkaBus
@@ -225,11 +226,13 @@ def _build_api(settings: Settings, runtime: Runtime) -> Starlette:
         await watcher.on_event(message.headers.get("event_type", ""), message.value)
 
     runtime.bus.subscribe(settings.events_topic, watch, group=None)
+    identities = LocalIdentityResolver(settings.local_tenant, settings.local_subject)
+    registration = RegistrationHttp(gateway, catalog, runtime.views, identities)
     ledger = LedgerMcp(
         tool_specs(settings),
         gateway,
         runtime.views,
-        LocalIdentityResolver(settings.local_tenant, settings.local_subject),
+        identities,
         max_argument_bytes=settings.max_argument_bytes,
         registry=catalog,
     )
@@ -237,7 +240,7 @@ def _build_api(settings: Settings, runtime: Runtime) -> Starlette:
         stateless_http=True,
         json_response=True,
         host=settings.host,
-        custom_starlette_routes=[_health(runtime)],
+        custom_starlette_routes=[_health(runtime), *registration.routes()],
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
@@ -156,3 +157,47 @@ async def test_a_database_outside_the_allowed_directory_is_refused(
     assert result.is_error
     assert "not in the allowed directory" in text_of(result)
     assert not {name for name in names if name.startswith("shop_")}
+
+
+async def test_the_http_registration_api_registers_and_lists_capabilities(
+    embedded: RunningGateway, pets: PetService
+) -> None:
+    base = embedded.url.removesuffix("/mcp")
+    tool: dict[str, Any] = {
+        "name": "pet_by_id",
+        "description": "One pet.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"petId": {"type": "integer"}},
+            "required": ["petId"],
+        },
+        "binding": {
+            "kind": "http",
+            "method": "GET",
+            "base_url": pets.base_url,
+            "path": "/pets/{petId}",
+            "parameters": {"petId": "path"},
+        },
+    }
+    ssrf = {**tool, "name": "meta", "binding": {**tool["binding"], "base_url": "http://169.254.169.254"}}
+    intranet = {**tool, "name": "intranet", "binding": {**tool["binding"], "base_url": "http://10.9.9.9"}}
+    async with httpx.AsyncClient(timeout=30) as http:
+        created = await http.post(f"{base}/v1/tools", json={"tools": [tool]})
+        invalid = await http.post(f"{base}/v1/tools", json={"tools": [{**tool, "input_schema": {"type": 5}}]})
+        metadata = await http.post(f"{base}/v1/tools", json={"tools": [ssrf]})
+        off_allowlist = await http.post(f"{base}/v1/tools", json={"tools": [intranet]})
+        listed = (await http.get(f"{base}/v1/capabilities")).json()
+    async with mcp_client(embedded.url) as client:
+        pet = structured(await client.call_tool("pet_by_id", {"petId": 1}))
+    assert created.status_code == 201, created.text
+    assert created.json()["registered"] == ["pet_by_id"]
+    assert invalid.status_code == 400
+    assert "invalid JSON Schema" in invalid.text
+    assert metadata.status_code == 400
+    assert "link-local or metadata" in metadata.text
+    assert off_allowlist.status_code == 422
+    assert "not on the gateway's allowlist" in off_allowlist.text
+    names = {entry["name"] for entry in listed["tools"]}
+    assert "pet_by_id" in names
+    assert not {"meta", "intranet"} & names
+    assert pet == {"id": 1, "name": "Rex"}
