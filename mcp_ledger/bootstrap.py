@@ -24,13 +24,21 @@ from mcp_ledger.blobs.ports import BlobStore, ReplayGuard
 from mcp_ledger.blobs.redis import RedisReplayGuard
 from mcp_ledger.blobs.sql import SqlBlobStore
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
+from mcp_ledger.consumers.data_sources import DataSourcePolicy
+from mcp_ledger.consumers.http_runner import HttpRunnerConfig, HttpToolRunner
+from mcp_ledger.consumers.registered_tools import RegisteredTools
+from mcp_ledger.consumers.registry_tools import RegistryTools
+from mcp_ledger.consumers.registry_writer import RegistryWriter
+from mcp_ledger.consumers.sql_runner import SqlToolRunner
 from mcp_ledger.consumers.state_tools import state_runners
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.crypto.sealed import StateSealer
 from mcp_ledger.crypto.secret import derive_key, master_secret
 from mcp_ledger.domain.commands import CallTool, new_session_id
-from mcp_ledger.domain.tools import builtin_catalog
+from mcp_ledger.domain.registration import RegistrationPolicy
+from mcp_ledger.domain.registry_tools import registry_tool_specs
+from mcp_ledger.domain.tools import ToolSpec, builtin_catalog
 from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
@@ -48,6 +56,7 @@ from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.http_app import LOOPBACK, AuthSetup, build_http_app, install_request_state
 from mcp_ledger.mcp_api.identity import Identity, IdentityResolver, LocalIdentityResolver
 from mcp_ledger.mcp_api.notifications import NotificationHub
+from mcp_ledger.mcp_api.registration_http import RegistrationHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.session_layer import SessionCloser, SessionOpener, SessionOpenError
 from mcp_ledger.mcp_api.transport_sessions import MemoryTransportSessions, TransportSessions
@@ -56,10 +65,16 @@ from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.kafka import KafkaBus
 from mcp_ledger.producers.outbox import OutboxRelay
 from mcp_ledger.producers.ports import BusError, Handler, Message, MessageBus
+from mcp_ledger.projections.catalog import ToolCatalog
 from mcp_ledger.projections.memory import MemorySessionViewStore
 from mcp_ledger.projections.ports import SessionViewStore
 from mcp_ledger.projections.projector import SessionProjector
 from mcp_ledger.projections.redis import RedisSessionViewStore
+from mcp_ledger.projections.registry_memory import MemoryRegistryViewStore
+from mcp_ledger.projections.registry_ports import RegistryViewStore
+from mcp_ledger.projections.registry_projector import RegistryProjector
+from mcp_ledger.projections.registry_redis import RedisRegistryViewStore
+from mcp_ledger.projections.registry_watcher import RegistryWatcher, ToolsChanged
 from mcp_ledger.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,10 +91,20 @@ class Runtime:
     settings: Settings
     bus: MessageBus
     views: SessionViewStore
+    registry_views: RegistryViewStore
     store: EventStore | None = None
     app: Starlette | None = None
     hub: NotificationHub | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    tools_changed: list[ToolsChanged] = field(default_factory=list)
+    """Called with (tenant, session id or None for all its sessions) when a tool set changed."""
+
+    async def notify_tools_changed(self, tenant: str, session_id: str | None) -> None:
+        for listener in self.tools_changed:
+            try:
+                await listener(tenant, session_id)
+            except Exception:  # boundary: one listener's failure must not starve the others
+                log.exception("tools-changed listener failed")
 
 
 def make_bus(settings: Settings) -> MessageBus:
@@ -100,6 +125,40 @@ def make_views(settings: Settings) -> SessionViewStore:
     raise ConfigurationError(
         f"LEDGER_STATE must be redis://host:port/db or memory://, not {settings.state!r}"
     )
+
+
+def make_registry_views(settings: Settings) -> RegistryViewStore:
+    """The registry view store beside the session views (same backend, same prefix)."""
+    if settings.state.startswith("memory"):
+        return MemoryRegistryViewStore()
+    return RedisRegistryViewStore.from_url(settings.state, prefix=settings.state_prefix)
+
+
+def tool_specs(settings: Settings) -> dict[str, ToolSpec]:
+    """Built-in tools and the registry's own tools."""
+    return {**builtin_catalog(), **registry_tool_specs(settings.registering_role)}
+
+
+def _registered_tools(settings: Settings, catalog: ToolCatalog) -> RegisteredTools:
+    config = HttpRunnerConfig(
+        allowed_hosts=settings.allowed_hosts,
+        client_cert=str(settings.http_client_cert) if settings.http_client_cert else None,
+        client_key=str(settings.http_client_key) if settings.http_client_key else None,
+        ca_bundle=str(settings.http_ca_bundle) if settings.http_ca_bundle else None,
+    )
+    return RegisteredTools(catalog, HttpToolRunner(config), SqlToolRunner())
+
+
+def _registry_tools(
+    settings: Settings, store: EventStore, projector: RegistryProjector, relay: OutboxRelay
+) -> RegistryTools:
+    policy = RegistrationPolicy(allowed_hosts=settings.allowed_hosts)
+    writer = RegistryWriter(store, projector, _publishing(relay), policy, tool_specs(settings))
+    sources = DataSourcePolicy(
+        allowlist=tuple(d.strip() for d in settings.data_source_allowlist.split(",") if d.strip()),
+        sqlite_dir=settings.data_source_sqlite_dir,
+    )
+    return RegistryTools(writer, settings.allowed_hosts, sources)
 
 
 def check_roles(settings: Settings, *, api: bool, worker: bool) -> None:
@@ -147,9 +206,21 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     stack.push_async_callback(store.close)
     runtime.store = store
     relay = OutboxRelay(store, runtime.bus, settings.events_topic)
-    runners = {**BUILTIN_RUNNERS, **_state_runners(settings, await _blob_store(settings, stack))}
+    registry_projector = RegistryProjector(runtime.registry_views)
+    registered = _registered_tools(settings, ToolCatalog(tool_specs(settings), runtime.registry_views))
+    stack.push_async_callback(registered.close)
+    runners = {
+        **BUILTIN_RUNNERS,
+        **_state_runners(settings, await _blob_store(settings, stack)),
+        **_registry_tools(settings, store, registry_projector, relay).runners(),
+    }
     handler = CommandHandler(
-        store, builtin_catalog(), runners, _publishing(relay), session_ttl=settings.session_ttl
+        store,
+        tool_specs(settings),
+        runners,
+        _publishing(relay),
+        registered=registered,
+        session_ttl=settings.session_ttl,
     )
     runtime.bus.subscribe(
         settings.commands_topic,
@@ -160,10 +231,16 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     projector = SessionProjector(runtime.views)
     if isinstance(runtime.views, MemorySessionViewStore):
         count = await projector.rebuild(store)
+        await registry_projector.rebuild(store)
         log.info("projections rebuilt from %d stored events", count)
+
+    async def project(payload: bytes) -> None:
+        await projector.handle_payload(payload)
+        await registry_projector.handle_payload(payload)
+
     runtime.bus.subscribe(
         settings.events_topic,
-        _payload_handler(projector.handle_payload),
+        _payload_handler(project),
         group=settings.projection_group,
         concurrency=settings.projection_concurrency,
     )
@@ -273,12 +350,29 @@ def _replay_guard(settings: Settings) -> ReplayGuard:
     return RedisReplayGuard.from_url(settings.state, settings.state_prefix)
 
 
+def _notify_clients(hub: NotificationHub) -> Callable[[str, str | None], Awaitable[None]]:
+    async def tools_changed(tenant: str, session_id: str | None) -> None:
+        hub.tools_changed(tenant, session_id)
+
+    return tools_changed
+
+
 async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> Starlette:
     gateway = CommandGateway(runtime.bus, settings.commands_topic, timeout=settings.call_timeout)
     runtime.bus.subscribe(settings.events_topic, gateway.on_event, group=None)
     hub = NotificationHub(runtime.store.read_stream if runtime.store is not None else None)
     runtime.hub = hub
     runtime.bus.subscribe(settings.events_topic, hub.on_event, group=None)
+    runtime.tools_changed.append(_notify_clients(hub))
+    catalog = ToolCatalog(tool_specs(settings), runtime.registry_views)
+    watcher = RegistryWatcher(
+        RegistryProjector(runtime.registry_views), catalog, runtime.notify_tools_changed
+    )
+
+    async def watch(message: Message) -> None:
+        await watcher.on_event(message.headers.get("event_type", ""), message.value)
+
+    runtime.bus.subscribe(settings.events_topic, watch, group=None)
     auth, identities = _auth(settings)
     replays = _replay_guard(settings)
     stack.push_async_callback(replays.close)
@@ -287,13 +381,15 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
     blobs = BlobReader(
         PointerSigner(_secret(settings, "pointers/v1")), await _blob_store(settings, stack), replays
     )
+    registration = RegistrationHttp(gateway, catalog, runtime.views, identities)
     server = LedgerMcp(
-        builtin_catalog(),
+        tool_specs(settings),
         gateway,
         runtime.views,
         identities,
         blobs=blobs,
         max_argument_bytes=settings.max_argument_bytes,
+        registry=catalog,
     ).build()
     install_request_state(server, _secret(settings, "request-state/v1"), ttl=settings.pointer_ttl)
     open_session, close_session = _session_commands(gateway)
@@ -305,9 +401,8 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
         "open_session": open_session,
         "close_session": close_session,
     }
-    return build_http_app(
-        server, host=settings.host, auth=auth, session_layer=layer, routes=[_health(runtime)]
-    )
+    routes = [_health(runtime), *registration.routes()]
+    return build_http_app(server, host=settings.host, auth=auth, session_layer=layer, routes=routes)
 
 
 @asynccontextmanager
@@ -318,9 +413,15 @@ async def running(settings: Settings, *, api: bool, worker: bool) -> AsyncIterat
         ConfigurationError: settings that cannot work for these roles.
     """
     check_roles(settings, api=api, worker=worker)
-    runtime = Runtime(settings=settings, bus=make_bus(settings), views=make_views(settings))
+    runtime = Runtime(
+        settings=settings,
+        bus=make_bus(settings),
+        views=make_views(settings),
+        registry_views=make_registry_views(settings),
+    )
     async with AsyncExitStack() as stack:
         stack.push_async_callback(runtime.views.close)
+        stack.push_async_callback(runtime.registry_views.close)
         relay = await _start_worker(settings, runtime, stack) if worker else None
         if api:
             if runtime.store is None and not settings.store_url.startswith("sqlite"):

@@ -20,6 +20,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from mcp_ledger import cli_registry
 from mcp_ledger.bench.calls import run_calls_bench
 from mcp_ledger.bench.state import run_state_bench
 from mcp_ledger.bootstrap import ConfigurationError, make_views, running
@@ -36,6 +37,7 @@ app.add_typer(projections_app, name="projections")
 bench_app = typer.Typer(help="Benchmarks: printed, and written as JSON.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 console = Console(stderr=True)
+cli_registry.register(app, bench_app)
 
 BusOpt = Annotated[str | None, typer.Option("--bus", help="kafka://host:port or memory:// (LEDGER_BUS)")]
 StoreOpt = Annotated[str | None, typer.Option("--store", help="event store URL (LEDGER_STORE)")]

@@ -42,6 +42,17 @@ class Settings(BaseSettings):
     local_tenant: str = "local"
     local_subject: str = "local-user"
     log_level: str = "INFO"
+    registering_role: str = Field("admin", description="role needed to register tools tenant-wide")
+    registry_allowed_hosts: str = Field(
+        "", description="comma-separated hosts tools may call: host[:port], *.domain"
+    )
+    data_source_allowlist: str = Field(
+        "", description="comma-separated database URLs (no credentials) to connect"
+    )
+    data_source_sqlite_dir: Path | None = Field(None, description="SQLite data sources must lie under it")
+    http_client_cert: Path | None = Field(None, description="client certificate for mTLS tools (PEM)")
+    http_client_key: Path | None = Field(None, description="its private key (PEM)")
+    http_ca_bundle: Path | None = Field(None, description="CA bundle to verify tool endpoints")
 
     no_auth: bool = Field(False, description="serve everyone as the local user (loopback only)")
     public_url: str = Field("", description="this server's public base URL; default http://host:port")
@@ -76,6 +87,10 @@ class Settings(BaseSettings):
     def audience(self) -> str:
         """The audience access tokens must carry: this MCP endpoint unless configured."""
         return self.auth_audience or self.mcp_url
+
+    @property
+    def allowed_hosts(self) -> tuple[str, ...]:
+        return tuple(h.strip() for h in self.registry_allowed_hosts.split(",") if h.strip())
 
     @property
     def commands_topic(self) -> str:

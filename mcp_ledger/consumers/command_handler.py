@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from mcp_ledger.argument_check import argument_problem
 from mcp_ledger.consumers.mapping import to_domain, to_new_events
+from mcp_ledger.consumers.registered_tools import ToolSource
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
 from mcp_ledger.domain.commands import CallTool, CommandEnvelope
 from mcp_ledger.domain.decisions import admit, opening_events, outcome_events, refusal_events
@@ -44,11 +45,13 @@ class CommandHandler:
         *,
         max_attempts: int = 5,
         session_ttl: float | None = None,
+        registered: ToolSource | None = None,
     ) -> None:
         self._store = store
         self._session_ttl = session_ttl
         self._catalog = catalog
         self._runners = runners
+        self._registered = registered
         self._on_appended = on_appended
         self._max_attempts = max_attempts
 
@@ -96,7 +99,9 @@ class CommandHandler:
         return Session.replay(stream_id, (to_domain(event) for event in stored))
 
     async def _decide(self, command: CallTool, session: Session) -> tuple[str, list[DomainEvent]]:
-        spec = self._catalog.get(command.tool_name)
+        spec, runner = self._catalog.get(command.tool_name), self._runners.get(command.tool_name)
+        if spec is None and self._registered is not None:
+            spec, runner = await self._registered.resolve(command) or (None, None)
         refusal = admit(command, spec, session, self._session_ttl)
         if refusal is not None:
             target = (
@@ -107,7 +112,7 @@ class CommandHandler:
         problem = argument_problem(spec.input_schema, command.arguments)
         if problem is not None:
             return session.stream_id, outcome_events(command, (), [], None, ("invalid_arguments", problem))
-        outcome = await self._run(command, session)
+        outcome = await self._run(command, session, runner)
         if isinstance(outcome, ToolExecutionError):
             error = (outcome.code, outcome.message)
             return session.stream_id, outcome_events(command, (), [], None, error)
@@ -116,8 +121,9 @@ class CommandHandler:
             effects = opening_events(command) + effects
         return session.stream_id, outcome_events(command, effects, outcome.content, outcome.structured)
 
-    async def _run(self, command: CallTool, session: Session) -> ToolOutcome | ToolExecutionError:
-        runner = self._runners.get(command.tool_name)
+    async def _run(
+        self, command: CallTool, session: Session, runner: ToolRunner | None
+    ) -> ToolOutcome | ToolExecutionError:
         if runner is None:
             return ToolExecutionError(
                 "tool_unavailable", f"no runner for {command.tool_name!r} on this worker"

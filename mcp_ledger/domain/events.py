@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from mcp_ledger.domain.personal import Personal
+from mcp_ledger.domain.registry_model import ToolDefinition
 
 JSON = dict[str, Any]
 
@@ -83,6 +84,32 @@ class ToolCallDenied(DomainEvent):
     reason: str
 
 
+class ToolRegistered(DomainEvent):
+    """A tool joined a registry (tenant-wide or one session's, by the stream) at version 1."""
+
+    definition: ToolDefinition
+    version: int
+
+
+class ToolUpdated(DomainEvent):
+    definition: ToolDefinition
+    version: int
+
+
+class ToolRemoved(DomainEvent):
+    name: str
+    version: int
+
+
+class DataSourceConnected(DomainEvent):
+    """A session connected a SQL data source; its DSN may hold credentials, hence personal."""
+
+    source: str
+    dialect: str
+    dsn: Personal[str]
+    tables: list[str]
+
+
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls
     for cls in (
@@ -94,6 +121,10 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         ToolSucceeded,
         ToolFailed,
         ToolCallDenied,
+        ToolRegistered,
+        ToolUpdated,
+        ToolRemoved,
+        DataSourceConnected,
     )
 }
 

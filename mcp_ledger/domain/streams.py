@@ -23,3 +23,20 @@ def parse_session_stream(stream_id: str) -> tuple[str, str] | None:
     if len(parts) != 4 or parts[0] != "tenant" or parts[2] != "session":
         return None
     return parts[1], parts[3]
+
+
+def registry_stream(tenant: str, session_id: str | None = None) -> str:
+    """The tool registry stream of a tenant, or of one of its sessions (session-scoped tools)."""
+    if session_id is None:
+        return f"tenant:{tenant}:registry"
+    return f"tenant:{tenant}:registry:session:{session_id}"
+
+
+def parse_registry_stream(stream_id: str) -> tuple[str, str | None] | None:
+    """(tenant, session id or None for the tenant-wide registry), None for any other stream."""
+    parts = stream_id.split(":")
+    if len(parts) == 3 and parts[0] == "tenant" and parts[2] == "registry":
+        return parts[1], None
+    if len(parts) == 5 and parts[0] == "tenant" and parts[2] == "registry" and parts[3] == "session":
+        return parts[1], parts[4]
+    return None

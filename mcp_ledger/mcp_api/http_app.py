@@ -9,7 +9,7 @@ request is the configured local user and no bearer layer is installed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -86,7 +86,7 @@ def build_http_app(
     host: str,
     auth: AuthSetup | None,
     session_layer: dict[str, Any],
-    routes: list[BaseRoute],
+    routes: Sequence[BaseRoute],
 ) -> Starlette:
     """The Starlette app serving /mcp, the RFC 9728 metadata and `routes`.
 

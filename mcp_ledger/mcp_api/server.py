@@ -33,6 +33,7 @@ from mcp_ledger.mcp_api.identity import (
 )
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.producers.ports import BusError
+from mcp_ledger.projections.catalog import ToolCatalog
 from mcp_ledger.projections.ports import SessionViewStore
 
 SESSION_URI_PREFIX = "ledger://sessions/"
@@ -81,8 +82,10 @@ class LedgerMcp:
         *,
         blobs: BlobReader,
         max_argument_bytes: int,
+        registry: ToolCatalog | None = None,
     ) -> None:
         self._catalog = catalog
+        self._registry = registry
         self._gateway = gateway
         self._views = views
         self._identities = identities
@@ -115,18 +118,45 @@ class LedgerMcp:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        roles = self._identity(ctx).roles
+        identity = self._identity(ctx)
+        specs = list(self._catalog.values())
+        if self._registry is not None:
+            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            seen = set(self._catalog)
+            specs += [
+                s for s in await self._registry.visible(identity.tenant, session_id) if s.name not in seen
+            ]
         visible = [
             tool_listing(spec)
-            for spec in self._catalog.values()
-            if access_problem(roles, spec.minimum_role, spec.allowed_roles) is None
+            for spec in specs
+            if access_problem(identity.roles, spec.minimum_role, spec.allowed_roles) is None
         ]
         return types.ListToolsResult(tools=visible)
+
+    async def _own_session(self, ctx: ServerRequestContext[Any], tenant: str, subject: str) -> str | None:
+        """The request's session if it is the caller's: another's session tools stay hidden."""
+        try:
+            session_id = session_from_headers(ctx.request)
+        except BadSessionHeaderError as error:
+            raise MCPError(types.INVALID_PARAMS, str(error)) from error
+        if session_id is None:
+            return None
+        view = await self._views.get(tenant, session_id)
+        return session_id if view is not None and view.subject == subject else None
+
+    async def _find(self, ctx: ServerRequestContext[Any], name: str) -> ToolSpec | None:
+        spec = self._catalog.get(name)
+        if spec is not None or self._registry is None:
+            return spec
+        identity = self._identity(ctx)
+        session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+        entry = await self._registry.find(identity.tenant, session_id, name)
+        return None if entry is None else entry.spec
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        spec = self._catalog.get(params.name)
+        spec = await self._find(ctx, params.name)
         if spec is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         arguments = dict(params.arguments or {})

@@ -1,0 +1,57 @@
+"""The worker's view of registered tools: spec and runner for a name in a (tenant, session).
+
+`ToolSource` is the port the command handler asks for tools it does not have built in;
+`RegisteredTools` answers from the tool catalog (registry projection) and runs bindings
+with the HTTP and SQL runners.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mcp_ledger.consumers.http_runner import HttpToolRunner
+from mcp_ledger.consumers.sql_runner import SqlToolRunner
+from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
+from mcp_ledger.domain.bindings import HttpBinding
+from mcp_ledger.domain.commands import CallTool
+from mcp_ledger.domain.tools import ToolSpec
+from mcp_ledger.projections.catalog import CatalogEntry, ToolCatalog
+
+
+class ToolSource(Protocol):
+    async def resolve(self, command: CallTool) -> tuple[ToolSpec, ToolRunner] | None:
+        """The spec and runner of the command's tool in its scope, None when unknown there."""
+        ...
+
+
+class RegisteredTools:
+    """Registered tools from the catalog, run by their bindings."""
+
+    def __init__(self, catalog: ToolCatalog, http: HttpToolRunner, sql: SqlToolRunner) -> None:
+        self._catalog = catalog
+        self._http = http
+        self._sql = sql
+
+    async def resolve(self, command: CallTool) -> tuple[ToolSpec, ToolRunner] | None:
+        entry = await self._catalog.find(command.tenant, command.session_id, command.tool_name)
+        if entry is None:
+            return None
+        return entry.spec, self._runner(entry)
+
+    def _runner(self, entry: CatalogEntry) -> ToolRunner:
+        binding = entry.tool.definition.binding
+
+        async def run(call: ToolInvocation) -> ToolOutcome:
+            if isinstance(binding, HttpBinding):
+                return await self._http.run(binding, call.command.arguments)
+            if entry.data_source is None:
+                raise ToolExecutionError(
+                    "tool_unavailable", f"data source {binding.source!r} is not connected"
+                )
+            return await self._sql.run(binding, entry.data_source.dsn, call.command.arguments)
+
+        return run
+
+    async def close(self) -> None:
+        await self._http.close()
+        await self._sql.close()

@@ -1,0 +1,73 @@
+"""Tool bindings: how a registered tool runs, as data. Never code.
+
+A binding names an HTTP operation (method, URL template, where each argument goes) or a
+SQL table operation (data source, table, columns). Runners in consumers/ interpret them;
+nothing in a binding is ever evaluated, imported or executed. Unknown fields are refused,
+so a registration cannot smuggle anything a runner might later pick up.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+"""SQL identifiers we accept in bindings: plain names only, so quoting is never in question."""
+
+HttpMethod = Literal["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
+IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+"""Methods a runner may retry (RFC 9110 section 9.2.2); POST and PATCH are never retried."""
+
+
+class HttpBinding(BaseModel):
+    """One HTTP operation. `path` is a template whose {names} come from path arguments."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["http"] = "http"
+    method: HttpMethod
+    base_url: str = Field(min_length=1, max_length=2048)
+    path: str = Field("/", max_length=2048, pattern=r"^/[^\s]*$")
+    parameters: dict[str, Literal["path", "query", "header"]] = Field(default_factory=dict)
+    body_argument: str | None = None
+    """The input property sent as the JSON request body, if any."""
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    retries: int = Field(2, ge=0, le=5)
+    mtls: bool = False
+    """Present the gateway's configured client certificate (settings), never one named here."""
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method in IDEMPOTENT_METHODS
+
+
+SqlOperation = Literal["read", "query", "insert", "update", "delete", "related"]
+WRITE_OPERATIONS: frozenset[str] = frozenset({"insert", "update", "delete"})
+
+
+class SqlBinding(BaseModel):
+    """One operation on one reflected table of a session's data source."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["sql"] = "sql"
+    source: str = Field(pattern=IDENTIFIER)
+    table: str = Field(pattern=IDENTIFIER)
+    schema_name: str | None = Field(None, pattern=IDENTIFIER)
+    operation: SqlOperation
+    columns: tuple[Annotated[str, Field(pattern=IDENTIFIER)], ...]
+    key_columns: tuple[Annotated[str, Field(pattern=IDENTIFIER)], ...] = ()
+    related_table: str | None = Field(None, pattern=IDENTIFIER)
+    """For `related`: the table whose foreign key points at `table`."""
+    related_columns: tuple[Annotated[str, Field(pattern=IDENTIFIER)], ...] = ()
+    related_foreign_key: tuple[Annotated[str, Field(pattern=IDENTIFIER)], ...] = ()
+    """For `related`: columns of related_table referring to key_columns of `table`, in order."""
+    max_rows: int = Field(100, ge=1, le=1000)
+
+    @property
+    def writes(self) -> bool:
+        return self.operation in WRITE_OPERATIONS
+
+
+ToolBinding = Annotated[HttpBinding | SqlBinding, Field(discriminator="kind")]

@@ -1,0 +1,150 @@
+"""A real local HTTP service for registry tests: a tiny pet store under uvicorn on a free port.
+
+It counts the requests each route gets, so tests can see retries (or their absence), and
+serves its own OpenAPI 3.1 description with x-mcp-tool extensions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+@dataclass
+class PetService:
+    base_url: str = ""
+    hits: Counter[str] = field(default_factory=Counter)
+    pets: dict[int, dict[str, Any]] = field(default_factory=lambda: {1: {"id": 1, "name": "Rex"}})
+
+
+def openapi_document(base_url: str) -> dict[str, Any]:
+    pet = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "pets", "version": "1"},
+        "servers": [{"url": base_url}],
+        "components": {"schemas": {"Pet": pet}},
+        "paths": {
+            "/pets/{petId}": {
+                "parameters": [
+                    {"name": "petId", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "get": {
+                    "operationId": "getPet",
+                    "summary": "Read one pet",
+                    "x-mcp-tool": {"category": "pets", "pipeability": {"produces": ["pet"]}},
+                    "responses": {
+                        "200": {
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}}
+                        }
+                    },
+                },
+            },
+            "/pets": {
+                "get": {
+                    "operationId": "listPets",
+                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                    "responses": {
+                        "200": {
+                            "content": {
+                                "application/json": {
+                                    "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Pet"}}
+                                }
+                            }
+                        }
+                    },
+                },
+                "post": {
+                    "operationId": "create pet!",
+                    "x-mcp-tool": {"security": {"minimum_role": "operator"}},
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Pet"}}},
+                    },
+                    "responses": {"201": {"content": {"application/json": {"schema": pet}}}},
+                },
+            },
+            "/flaky": {"get": {"operationId": "flakyGet", "responses": {"200": {"description": "ok"}}}},
+            "/flaky-post": {
+                "post": {"operationId": "flakyPost", "responses": {"200": {"description": "ok"}}}
+            },
+        },
+    }
+
+
+def _app(service: PetService) -> Starlette:
+    async def get_pet(request: Request) -> Response:
+        service.hits["get_pet"] += 1
+        pet = service.pets.get(int(request.path_params["pet_id"]))
+        return JSONResponse(pet) if pet else JSONResponse({"error": "no such pet"}, status_code=404)
+
+    async def pets(request: Request) -> Response:
+        if request.method == "POST":
+            service.hits["create_pet"] += 1
+            body = await request.json()
+            service.pets[int(body["id"])] = body
+            return JSONResponse(body, status_code=201)
+        service.hits["list_pets"] += 1
+        limit = int(request.query_params.get("limit", "100"))
+        return JSONResponse(list(service.pets.values())[:limit])
+
+    async def flaky(request: Request) -> Response:
+        service.hits["flaky"] += 1
+        if service.hits["flaky"] == 1:
+            return JSONResponse({"error": "warming up"}, status_code=503)
+        return JSONResponse({"ok": True, "attempt": service.hits["flaky"]})
+
+    async def flaky_post(request: Request) -> Response:
+        service.hits["flaky_post"] += 1
+        return JSONResponse({"error": "unavailable"}, status_code=503)
+
+    async def redirect(request: Request) -> Response:
+        return Response(status_code=302, headers={"location": "http://169.254.169.254/latest/meta-data/"})
+
+    async def document(request: Request) -> Response:
+        return JSONResponse(openapi_document(service.base_url))
+
+    return Starlette(
+        routes=[
+            Route("/pets/{pet_id:int}", get_pet),
+            Route("/pets", pets, methods=["GET", "POST"]),
+            Route("/flaky", flaky),
+            Route("/flaky-post", flaky_post, methods=["POST"]),
+            Route("/openapi.json", document),
+            Route("/redirect", redirect),
+        ]
+    )
+
+
+class _QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # the test runner owns signals
+        yield
+
+
+@asynccontextmanager
+async def pet_service() -> AsyncIterator[PetService]:
+    """The service on 127.0.0.1 and a free port, for the duration of the block."""
+    service = PetService()
+    server = _QuietServer(uvicorn.Config(_app(service), host="127.0.0.1", port=0, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:
+            await asyncio.sleep(0.01)
+    service.base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    try:
+        yield service
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
