@@ -188,6 +188,7 @@ class SessionLayer:
         # Listen before replaying, so nothing published during the replay is missed;
         # positions already sent are skipped.
         with self._hub.listening(session.tenant, session.session_id) as queue:
+            yield ": listening\n\n"  # tells the client that nothing from now on can be missed
             sent = last_event_id or 0
             if last_event_id is not None:
                 for position, notification in await self._hub.missed(

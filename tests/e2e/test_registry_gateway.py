@@ -201,3 +201,43 @@ async def test_the_http_registration_api_registers_and_lists_capabilities(
     assert "pet_by_id" in names
     assert not {"meta", "intranet"} & names
     assert pet == {"id": 1, "name": "Rex"}
+
+
+async def test_a_sessions_get_stream_hears_tools_list_changed_when_its_tool_set_changes(
+    embedded: RunningGateway, tmp_path: Path
+) -> None:
+    dsn = _shop(tmp_path / "data" / "shop.db")
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "connect_data_source", "arguments": {"name": "shop", "dsn": dsn}},
+    }
+    async with httpx.AsyncClient(timeout=10) as http:
+        session_id = (await http.post(embedded.url, json=init, headers=headers)).headers["mcp-session-id"]
+        on_session = {**headers, "mcp-session-id": session_id}
+        async with http.stream(
+            "GET", embedded.url, headers={**on_session, "accept": "text/event-stream"}
+        ) as stream:
+            lines = stream.aiter_lines()
+            assert await anext(lines) == ": listening"
+            connected = await http.post(embedded.url, json=call, headers=on_session)
+            heard = None
+            async for line in lines:
+                if line.startswith("data:") and "list_changed" in line:
+                    heard = line
+                    break
+    assert connected.json()["result"]["structuredContent"]["scope"] == "session"
+    assert heard is not None
+    assert '"notifications/tools/list_changed"' in heard
