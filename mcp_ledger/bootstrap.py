@@ -18,11 +18,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
+from mcp_ledger.consumers.erasure import ErasureHandler
+from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
+from mcp_ledger.crypto.cache import CachingKeyStore
+from mcp_ledger.crypto.kek import KekError
+from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 from mcp_ledger.eventstore.sql import open_event_store
+from mcp_ledger.mcp_api.admin import admin_routes
 from mcp_ledger.mcp_api.gateway import CommandGateway
 from mcp_ledger.mcp_api.identity import LocalIdentityResolver
 from mcp_ledger.mcp_api.server import LedgerMcp
@@ -33,7 +39,9 @@ from mcp_ledger.producers.ports import BusError, Handler, Message, MessageBus
 from mcp_ledger.projections.memory import MemorySessionViewStore
 from mcp_ledger.projections.ports import SessionViewStore
 from mcp_ledger.projections.projector import SessionProjector
+from mcp_ledger.projections.purge import SessionViewPurger
 from mcp_ledger.projections.redis import RedisSessionViewStore
+from mcp_ledger.protection import evict_on_erasure, open_sealer
 from mcp_ledger.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,9 @@ class Runtime:
     bus: MessageBus
     views: SessionViewStore
     store: EventStore | None = None
+    sealer: RecordSealer | None = None
+    keys: CachingKeyStore | None = None
+    erasure: ErasureHandler | None = None
     app: Starlette | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -69,7 +80,9 @@ def make_views(settings: Settings) -> SessionViewStore:
     if settings.state.startswith("memory"):
         return MemorySessionViewStore()
     if settings.state.startswith(("redis://", "rediss://", "unix://")):
-        return RedisSessionViewStore.from_url(settings.state, prefix=settings.state_prefix)
+        return RedisSessionViewStore.from_url(
+            settings.state, prefix=settings.state_prefix, ttl=settings.session_view_ttl
+        )
     raise ConfigurationError(
         f"LEDGER_STATE must be redis://host:port/db or memory://, not {settings.state!r}"
     )
@@ -89,6 +102,8 @@ def check_roles(settings: Settings, *, api: bool, worker: bool) -> None:
         raise ConfigurationError(
             "running api and worker apart needs shared state: set LEDGER_STATE=redis://…"
         )
+    if not settings.store:
+        raise ConfigurationError("running api and worker apart needs the shared key table: set LEDGER_STORE")
 
 
 def _publishing(relay: OutboxRelay) -> AppendedCallback:
@@ -109,23 +124,45 @@ def _payload_handler(handle: Callable[[bytes], Awaitable[None]]) -> Handler:
     return on_message
 
 
-async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> OutboxRelay:
-    if settings.store_url.startswith("sqlite"):
+async def _open_protection(
+    settings: Settings, runtime: Runtime, stack: AsyncExitStack, *, worker: bool
+) -> None:
+    if worker and settings.store_url.startswith("sqlite"):
         # The embedded store migrates itself; PostgreSQL is migrated by `mcp-ledger migrate`.
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await upgrade_to_head_async(settings.store_url)
+    try:
+        runtime.sealer, runtime.keys = open_sealer(settings)
+    except KekError as error:
+        raise ConfigurationError(f"key-encryption key: {error}") from error
+    stack.push_async_callback(runtime.keys.close)
+
+
+async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> OutboxRelay:
+    assert runtime.sealer is not None
+    assert runtime.keys is not None
     store = await open_event_store(settings.store_url)
     stack.push_async_callback(store.close)
     runtime.store = store
     relay = OutboxRelay(store, runtime.bus, settings.events_topic)
-    handler = CommandHandler(store, builtin_catalog(), BUILTIN_RUNNERS, _publishing(relay))
+    handler = CommandHandler(
+        store, builtin_catalog(), BUILTIN_RUNNERS, _publishing(relay), sealer=runtime.sealer
+    )
     runtime.bus.subscribe(
         settings.commands_topic,
         _payload_handler(handler.handle_payload),
         group=settings.worker_group,
         concurrency=settings.worker_concurrency,
     )
-    projector = SessionProjector(runtime.views)
+    runtime.erasure = ErasureHandler(
+        store, runtime.keys, [SessionViewPurger(runtime.views)], _publishing(relay)
+    )
+    runtime.bus.subscribe(
+        settings.compliance_topic,
+        _payload_handler(runtime.erasure.handle_payload),
+        group=settings.compliance_group,
+    )
+    projector = SessionProjector(runtime.views, opener=EventMapper(runtime.sealer).open)
     if isinstance(runtime.views, MemorySessionViewStore):
         count = await projector.rebuild(store)
         log.info("projections rebuilt from %d stored events", count)
@@ -146,20 +183,28 @@ def _health(runtime: Runtime) -> Route:
 
 
 def _build_api(settings: Settings, runtime: Runtime) -> Starlette:
-    gateway = CommandGateway(runtime.bus, settings.commands_topic, timeout=settings.call_timeout)
+    assert runtime.keys is not None
+    gateway = CommandGateway(
+        runtime.bus, settings.commands_topic, timeout=settings.call_timeout, sealer=runtime.sealer
+    )
     runtime.bus.subscribe(settings.events_topic, gateway.on_event, group=None)
+    runtime.bus.subscribe(settings.events_topic, evict_on_erasure(runtime.keys), group=None)
+    identities = LocalIdentityResolver(settings.local_tenant, settings.local_subject)
     ledger = LedgerMcp(
         builtin_catalog(),
         gateway,
         runtime.views,
-        LocalIdentityResolver(settings.local_tenant, settings.local_subject),
+        identities,
         max_argument_bytes=settings.max_argument_bytes,
     )
     return ledger.build().streamable_http_app(
         stateless_http=True,
         json_response=True,
         host=settings.host,
-        custom_starlette_routes=[_health(runtime)],
+        custom_starlette_routes=[
+            _health(runtime),
+            *admin_routes(gateway, settings.compliance_topic, identities),
+        ],
     )
 
 
@@ -174,6 +219,7 @@ async def running(settings: Settings, *, api: bool, worker: bool) -> AsyncIterat
     runtime = Runtime(settings=settings, bus=make_bus(settings), views=make_views(settings))
     async with AsyncExitStack() as stack:
         stack.push_async_callback(runtime.views.close)
+        await _open_protection(settings, runtime, stack, worker=worker)
         relay = await _start_worker(settings, runtime, stack) if worker else None
         if api:
             runtime.app = _build_api(settings, runtime)

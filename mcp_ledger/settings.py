@@ -42,6 +42,17 @@ class Settings(BaseSettings):
     local_tenant: str = "local"
     local_subject: str = "local-user"
     log_level: str = "INFO"
+    kek: str = Field("", description="base64 key-encryption key(s), comma-separated, current first")
+    kek_file: Path | None = Field(
+        None, description="file of base64 KEKs, current first (default data_dir/kek)"
+    )
+    key_cache_seconds: float = Field(5.0, ge=0, description="how long a process caches an unwrapped data key")
+    session_view_ttl: float = Field(
+        0.0, ge=0, description="seconds a Redis session view outlives its last change"
+    )
+    retention_days: dict[str, int] = Field(
+        default_factory=dict, description='per-tenant retention of session state, e.g. {"acme": 30}'
+    )
 
     @property
     def store_url(self) -> str:
@@ -55,6 +66,14 @@ class Settings(BaseSettings):
     @property
     def events_topic(self) -> str:
         return f"{self.topic_prefix}ledger.events"
+
+    @property
+    def compliance_topic(self) -> str:
+        return f"{self.topic_prefix}ledger.compliance"
+
+    @property
+    def compliance_group(self) -> str:
+        return f"{self.worker_group}.compliance"
 
     @property
     def embedded(self) -> bool:

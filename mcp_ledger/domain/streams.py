@@ -23,3 +23,8 @@ def parse_session_stream(stream_id: str) -> tuple[str, str] | None:
     if len(parts) != 4 or parts[0] != "tenant" or parts[2] != "session":
         return None
     return parts[1], parts[3]
+
+
+def erasure_stream(tenant: str, erasure_id: str) -> str:
+    """The stream recording one erasure of a subject (its id is the erase command's id)."""
+    return f"tenant:{tenant}:erasure:{erasure_id}"
