@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, update
 
 from mcp_ledger.eventstore.audit import SqlAuditLog
-from mcp_ledger.eventstore.ports import AuditQuery, NewEvent
+from mcp_ledger.eventstore.ports import AuditQuery, NewEvent, StoredEvent
 from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
 from mcp_ledger.eventstore.tables import events
 
@@ -52,8 +52,8 @@ class AuditLogContract:
             await store.append(f"{tenant}-3", 0, [_event(tenant, "bob", "echo", "c3")])
             await store.append(f"{tenant}-4", 0, [_event(f"{tenant}x", "alice", "echo", "c4")])
 
-            def ids(found: list[object]) -> list[str]:
-                return [e.metadata["correlation_id"] for e in found]  # type: ignore[attr-defined]
+            def ids(found: list[StoredEvent]) -> list[str]:
+                return [e.metadata["correlation_id"] for e in found]
 
             assert ids(await audit.query(AuditQuery(tenant=tenant))) == ["c1", "c2", "c3"]
             assert ids(await audit.query(AuditQuery(tenant=tenant, subject="alice"))) == ["c1", "c2"]
