@@ -18,6 +18,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from mcp_ledger import cli_compliance
 from mcp_ledger.bench.calls import run_calls_bench
 from mcp_ledger.bootstrap import ConfigurationError, make_views, running
 from mcp_ledger.eventstore.migrations import upgrade_to_head
@@ -30,6 +31,7 @@ projections_app = typer.Typer(help="Read models.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 bench_app = typer.Typer(help="Benchmarks: printed, and written as JSON.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+cli_compliance.register(app, bench_app)
 console = Console(stderr=True)
 
 BusOpt = Annotated[str | None, typer.Option("--bus", help="kafka://host:port or memory:// (LEDGER_BUS)")]

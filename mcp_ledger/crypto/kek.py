@@ -96,6 +96,19 @@ class KekRing:
             raise KekError("a KEK ring needs at least one key")
         self._keks = list(keks)
         self._source = source
+        self._stamp = self._source_stamp()
+
+    def _source_stamp(self) -> int | None:
+        try:
+            return None if self._source is None else self._source.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _refresh(self) -> None:
+        # A rotation rewrites the file: new keys must be wrapped by the new current KEK at once.
+        stamp = self._source_stamp()
+        if self._source is not None and stamp is not None and stamp != self._stamp:
+            self._keks, self._stamp = parse_keks(self._source.read_text()), stamp
 
     @classmethod
     def from_file(cls, path: Path) -> KekRing:
@@ -111,6 +124,7 @@ class KekRing:
 
     @property
     def current(self) -> Kek:
+        self._refresh()
         return self._keks[0]
 
     @property
@@ -130,9 +144,8 @@ class KekRing:
         for kek in self._keks:
             if kek.kek_id == kek_id:
                 return kek
-        if self._source is not None:
-            self._keks = parse_keks(self._source.read_text())
-            for kek in self._keks:
-                if kek.kek_id == kek_id:
-                    return kek
+        self._refresh()
+        for kek in self._keks:
+            if kek.kek_id == kek_id:
+                return kek
         raise KekError(f"no key-encryption key with id {kek_id} is configured")
