@@ -84,7 +84,8 @@ async def redis_values(url: str, prefix: str) -> dict[str, str]:
     try:
         async for raw in client.scan_iter(match=f"{prefix}*", count=500):
             key = raw.decode()
-            kind = (await client.type(key)).decode()
+            found_type = await client.type(key)
+            kind = found_type.decode() if isinstance(found_type, bytes) else str(found_type)
             if kind == "hash":
                 values[key] = repr(await client.hgetall(key))
             elif kind == "set":
