@@ -29,6 +29,7 @@ from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.mcp_api.admin import admin_routes
+from mcp_ledger.mcp_api.audit import AuditResource
 from mcp_ledger.mcp_api.gateway import CommandGateway
 from mcp_ledger.mcp_api.identity import LocalIdentityResolver
 from mcp_ledger.mcp_api.server import LedgerMcp
@@ -41,7 +42,7 @@ from mcp_ledger.projections.ports import SessionViewStore
 from mcp_ledger.projections.projector import SessionProjector
 from mcp_ledger.projections.purge import SessionViewPurger
 from mcp_ledger.projections.redis import RedisSessionViewStore
-from mcp_ledger.protection import evict_on_erasure, open_sealer
+from mcp_ledger.protection import SqlAuditReader, evict_on_erasure, open_sealer
 from mcp_ledger.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Runtime:
     store: EventStore | None = None
     sealer: RecordSealer | None = None
     keys: CachingKeyStore | None = None
+    audit: SqlAuditReader | None = None
     erasure: ErasureHandler | None = None
     app: Starlette | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -136,6 +138,8 @@ async def _open_protection(
     except KekError as error:
         raise ConfigurationError(f"key-encryption key: {error}") from error
     stack.push_async_callback(runtime.keys.close)
+    runtime.audit = SqlAuditReader(settings)
+    stack.push_async_callback(runtime.audit.close)
 
 
 async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> OutboxRelay:
@@ -196,6 +200,7 @@ def _build_api(settings: Settings, runtime: Runtime) -> Starlette:
         runtime.views,
         identities,
         max_argument_bytes=settings.max_argument_bytes,
+        audit=AuditResource(runtime.audit) if runtime.audit is not None else None,
     )
     return ledger.build().streamable_http_app(
         stateless_http=True,

@@ -35,7 +35,7 @@ from mcp_ledger.eventstore.ports import AuditQuery, StoredEvent
 from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
 from mcp_ledger.mcp_api.gateway import CommandGateway
 from mcp_ledger.projections.purge import SessionViewPurger
-from mcp_ledger.protection import kek_path, kek_ring, open_key_store
+from mcp_ledger.protection import audit_row, kek_path, kek_ring, open_key_store
 from mcp_ledger.settings import Settings
 
 console = Console(stderr=True)
@@ -194,20 +194,6 @@ def _summary(event: StoredEvent) -> str:
     return " ".join(parts)
 
 
-def _audit_row(event: StoredEvent) -> dict[str, Any]:
-    return {
-        "position": event.position,
-        "recorded_at": event.recorded_at.isoformat(),
-        "tenant": event.metadata.get("tenant"),
-        "subject": event.metadata.get("subject"),
-        "event_type": event.event_type,
-        "tool_name": event.data.get("tool_name"),
-        "correlation_id": event.metadata.get("correlation_id"),
-        "stream_id": event.stream_id,
-        "data": event.data,
-    }
-
-
 async def _query(settings: Settings, query: AuditQuery) -> list[StoredEvent]:
     audit = SqlAuditLog(create_store_engine(settings.store_url), owns_engine=True)
     try:
@@ -236,13 +222,13 @@ def audit(
     found = _run(_query(_prepared(), query))
     if as_json:
         for event in found:
-            typer.echo(json.dumps(_audit_row(event), ensure_ascii=False))
+            typer.echo(json.dumps(audit_row(event), ensure_ascii=False))
         return
     table = Table(title=f"audit log ({len(found)} events)")
     for column in ("pos", "recorded at", "tenant", "subject", "event", "tool", "correlation", "details"):
         table.add_column(column)
     for event in found:
-        row = _audit_row(event)
+        row = audit_row(event)
         table.add_row(
             str(row["position"]),
             row["recorded_at"][:23],

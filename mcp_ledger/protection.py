@@ -1,4 +1,4 @@
-"""Wiring of data protection: the KEK ring, the key store and the sealer, from settings.
+"""Wiring of data protection and audit: the KEK ring, key store, sealer and audit reader.
 
 Beside bootstrap (which calls it) because it picks concrete adapters too. The KEK comes from
 LEDGER_KEK, else LEDGER_KEK_FILE, else a file in the data directory made on first start
@@ -11,16 +11,23 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from mcp_ledger.crypto.cache import CachingKeyStore
 from mcp_ledger.crypto.kek import KekRing, ensure_kek_file, parse_keks
 from mcp_ledger.crypto.records import RecordSealer
+from mcp_ledger.crypto.sealing import is_sealed
 from mcp_ledger.crypto.sql import SqlKeyStore
+from mcp_ledger.eventstore.audit import SqlAuditLog
+from mcp_ledger.eventstore.ports import AuditQuery, StoredEvent
 from mcp_ledger.eventstore.sql import create_store_engine
+from mcp_ledger.mcp_api.audit import AuditFilters
 from mcp_ledger.producers.ports import Handler, Message
 from mcp_ledger.settings import Settings
 
 log = logging.getLogger(__name__)
+
+SEALED_TEXT = "[sealed]"
 
 
 def kek_path(settings: Settings) -> Path:
@@ -76,3 +83,45 @@ def evict_on_erasure(keys: CachingKeyStore) -> Handler:
             keys.evict(tenant, subject)
 
     return on_event
+
+
+def audit_row(event: StoredEvent) -> dict[str, Any]:
+    """An event as auditors see it: who, what, when; personal fields as "[sealed]"."""
+    return {
+        "position": event.position,
+        "recorded_at": event.recorded_at.isoformat(),
+        "tenant": event.metadata.get("tenant"),
+        "subject": event.metadata.get("subject"),
+        "event_type": event.event_type,
+        "tool_name": event.data.get("tool_name"),
+        "correlation_id": event.metadata.get("correlation_id"),
+        "command_id": event.metadata.get("command_id"),
+        "stream_id": event.stream_id,
+        "data": {name: SEALED_TEXT if is_sealed(value) else value for name, value in event.data.items()},
+    }
+
+
+class SqlAuditReader:
+    """The API's AuditReader on the event store's audit log."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._log = SqlAuditLog(create_store_engine(settings.store_url), owns_engine=True)
+
+    async def search(self, tenant: str, filters: AuditFilters) -> list[dict[str, Any]]:
+        query = AuditQuery(
+            tenant=tenant,
+            subject=filters.subject,
+            tool_name=filters.tool_name,
+            correlation_id=filters.correlation_id,
+            since=filters.since,
+            until=filters.until,
+            limit=filters.limit,
+        )
+        return [audit_row(event) for event in await self._log.query(query)]
+
+    async def verify(self) -> dict[str, Any]:
+        report = await self._log.verify_chain()
+        return {"checked": report.checked, "first_broken": report.first_broken, "reason": report.reason}
+
+    async def close(self) -> None:
+        await self._log.close()

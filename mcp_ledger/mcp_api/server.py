@@ -19,6 +19,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_ledger.argument_check import argument_problem, argument_size
 from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.domain.tools import ToolSpec
+from mcp_ledger.mcp_api.audit import AuditResource
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.identity import BadSessionHeaderError, IdentityResolver, session_from_headers
 from mcp_ledger.producers.ports import BusError
@@ -66,7 +67,9 @@ class LedgerMcp:
         identities: IdentityResolver,
         *,
         max_argument_bytes: int,
+        audit: AuditResource | None = None,
     ) -> None:
+        self._audit = audit
         self._catalog = catalog
         self._gateway = gateway
         self._views = views
@@ -151,12 +154,15 @@ class LedgerMcp:
             description="State of one of your sessions: notes and call counts.",
             mime_type="application/json",
         )
-        return types.ListResourceTemplatesResult(resource_templates=[template])
+        templates = [template] + ([self._audit.template()] if self._audit is not None else [])
+        return types.ListResourceTemplatesResult(resource_templates=templates)
 
     async def _read_resource(
         self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
+        if self._audit is not None and self._audit.handles(uri):
+            return await self._audit.read(self._identities.resolve(ctx.request), uri)
         if not uri.startswith(SESSION_URI_PREFIX):
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}")
         identity = self._identities.resolve(ctx.request)
