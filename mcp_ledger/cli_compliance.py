@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mcp_ledger.bench.erase import run_erase_bench
 from mcp_ledger.bootstrap import make_bus, make_views
 from mcp_ledger.consumers.erasure import ErasureHandler
 from mcp_ledger.consumers.export import export_subject
@@ -269,6 +271,37 @@ def audit_verify() -> None:
     raise typer.Exit(code=1)
 
 
+# ---------------------------------------------------------------- bench erase
+def bench_erase(
+    events: Annotated[int, typer.Option(min=1, max=1_000_000, help="events of the one big subject")] = 10_000,
+    subjects: Annotated[
+        int, typer.Option(min=1, max=100_000, help="subjects erased one after another")
+    ] = 1000,
+    output: Annotated[Path, typer.Option(help="where to write the JSON report")] = Path("bench-erase.json"),
+) -> None:
+    """Time to erase one subject with EVENTS events, and SUBJECTS subjects, on LEDGER_STORE
+    (a fresh tenant in it) or, when unset, a SQLite store in a temporary directory."""
+    settings = Settings()
+    with tempfile.TemporaryDirectory() as scratch:
+        url = settings.store or f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}"
+        upgrade_to_head(url)
+        report = _run(run_erase_bench(url, events, subjects, lambda text: console.print(f"… {text}")))
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    table = Table(title=f"erasure ({report['store']})")
+    for column in ("case", "events", "time", "rate"):
+        table.add_column(column, justify="right")
+    one, many = report["one_subject"], report["many_subjects"]
+    table.add_row("1 subject", str(one["events"]), f"{one['erase_ms']:.1f} ms", "")
+    table.add_row(
+        f"{many['subjects']} subjects",
+        str(many["subjects"] * many["events_each"]),
+        f"{many['total_s']:.2f} s (p50 {many['p50_ms']:.1f} ms, p99 {many['p99_ms']:.1f} ms)",
+        f"{many['subjects_per_s']:.0f} subjects/s",
+    )
+    Console().print(table)
+    console.print(f"erased data unreadable: {report['erased_data_unreadable']}; written to {output}")
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add the compliance commands to the `mcp-ledger` app."""
     app.add_typer(keys_app, name="keys")
@@ -278,3 +311,4 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     audit_app.callback(invoke_without_command=True)(audit)
     audit_app.command("verify")(audit_verify)
     app.add_typer(audit_app, name="audit")
+    bench_app.command("erase")(bench_erase)
