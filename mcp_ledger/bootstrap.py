@@ -83,7 +83,10 @@ def make_views(settings: Settings) -> SessionViewStore:
         return MemorySessionViewStore()
     if settings.state.startswith(("redis://", "rediss://", "unix://")):
         return RedisSessionViewStore.from_url(
-            settings.state, prefix=settings.state_prefix, ttl=settings.session_view_ttl
+            settings.state,
+            prefix=settings.state_prefix,
+            ttl=settings.session_view_ttl,
+            tenant_ttl={tenant: days * 86400.0 for tenant, days in settings.retention_days.items()},
         )
     raise ConfigurationError(
         f"LEDGER_STATE must be redis://host:port/db or memory://, not {settings.state!r}"

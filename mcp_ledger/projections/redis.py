@@ -8,6 +8,7 @@ last change: plaintext personal data in Redis never outlives its retention.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from redis.asyncio import Redis
@@ -39,17 +40,33 @@ return removed
 class RedisSessionViewStore:
     """Session views shared by every API replica."""
 
-    def __init__(self, client: Redis, *, prefix: str = "ledger:", ttl: float = 0.0) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        prefix: str = "ledger:",
+        ttl: float = 0.0,
+        tenant_ttl: Mapping[str, float] | None = None,
+    ) -> None:
         self._redis = client
         self._prefix = prefix
         self._ttl_ms = int(ttl * 1000)
+        self._tenant_ttl_ms = {tenant: int(seconds * 1000) for tenant, seconds in (tenant_ttl or {}).items()}
         self._cas: Any = client.register_script(_CAS)
         self._purge: Any = client.register_script(_PURGE)
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "ledger:", ttl: float = 0.0) -> RedisSessionViewStore:
-        """A store on a redis:// URL (connects lazily); `ttl` seconds (0: none) per view."""
-        return cls(Redis.from_url(url), prefix=prefix, ttl=ttl)
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "ledger:",
+        ttl: float = 0.0,
+        tenant_ttl: Mapping[str, float] | None = None,
+    ) -> RedisSessionViewStore:
+        """A store on a redis:// URL (connects lazily); `ttl` seconds (0: none) per view,
+        `tenant_ttl` overrides it per tenant (retention)."""
+        return cls(Redis.from_url(url), prefix=prefix, ttl=ttl, tenant_ttl=tenant_ttl)
 
     def _session_key(self, tenant: str, session_id: str) -> str:
         return f"{self._prefix}tenant:{tenant}:session:{session_id}"
@@ -68,7 +85,7 @@ class RedisSessionViewStore:
             str(view.last_position),
             view.model_dump_json(),
             view.session_id,
-            str(self._ttl_ms),
+            str(self._tenant_ttl_ms.get(view.tenant, self._ttl_ms)),
         ]
         return bool(await self._cas(keys=keys, args=args))
 

@@ -60,3 +60,21 @@ async def test_redis_session_views_expire_after_their_ttl(services_env: dict[str
     finally:
         await views.clear()
         await views.close()
+
+
+async def test_a_tenants_retention_overrides_the_default_ttl(
+    services_env: dict[str, str], unique: str
+) -> None:
+    views = RedisSessionViewStore.from_url(
+        services_env["LEDGER_STATE"], prefix=f"ret-{unique}:", ttl=0.0, tenant_ttl={"short": 0.2}
+    )
+    try:
+        assert await views.compare_and_set(view("s1", 1, tenant="short"), 0)
+        assert await views.compare_and_set(view("s2", 1, tenant="kept"), 0)
+        async with asyncio.timeout(5):
+            while await views.get("short", "s1") is not None:
+                await asyncio.sleep(0.05)
+        assert await views.get("kept", "s2") is not None
+    finally:
+        await views.clear()
+        await views.close()
