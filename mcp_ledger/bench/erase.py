@@ -17,6 +17,7 @@ from typing import Any
 
 from mcp_ledger.consumers.erasure import ErasureHandler
 from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.crypto.cache import CachingKeyStore
 from mcp_ledger.crypto.cipher import new_key
 from mcp_ledger.crypto.kek import Kek, KekRing
 from mcp_ledger.crypto.records import RecordSealer
@@ -40,7 +41,7 @@ async def _ignore(_events: object) -> None:
 
 
 class _Fixture:
-    def __init__(self, store: SqlEventStore, keys: SqlKeyStore, tenant: str) -> None:
+    def __init__(self, store: SqlEventStore, keys: CachingKeyStore, tenant: str) -> None:
         self.store, self.keys, self.tenant = store, keys, tenant
         self.mapper = EventMapper(RecordSealer(keys))
         self.views = MemorySessionViewStore()
@@ -88,7 +89,10 @@ async def _timed_erase(fixture: _Fixture, subject: str) -> float:
 async def run_erase_bench(store_url: str, events: int, subjects: int, progress: Progress) -> dict[str, Any]:
     """Measure both cases on `store_url` (migrated) and return the report."""
     store = await open_event_store(store_url)
-    keys = SqlKeyStore(create_store_engine(store_url), KekRing([Kek(new_key())]), owns_engine=True)
+    # Cached as in the worker: sealing looks the subject's key up once per event.
+    keys = CachingKeyStore(
+        SqlKeyStore(create_store_engine(store_url), KekRing([Kek(new_key())]), owns_engine=True)
+    )
     fixture = _Fixture(store, keys, f"bench-{uuid.uuid4().hex[:8]}")
     try:
         progress(f"writing {events} sealed events for one subject")
