@@ -3,7 +3,7 @@
 An erasure is recorded in its own stream: ErasureStarted, SubjectKeysDestroyed, then the
 terminal ErasureCompleted with what was erased and how much. None of these events holds
 personal data (no arguments, no free text), so they stay readable after the erasure and
-never need the erased subject's key. Also the CCPA opt-out flag. Registering the event types
+never need the erased subject's key. Registering the event types
 here keeps events.py free of compliance concerns; the package's __init__ imports this module.
 """
 
@@ -65,17 +65,9 @@ class ErasureCompleted(DomainEvent):
     completed_at: float
 
 
-class SubjectOptedOut(DomainEvent):
-    """CCPA: the subject opted out of sale/sharing of personal information (or back in)."""
-
-    opted_out: bool
-    at: float
-
-
 COMPLIANCE_EVENTS: tuple[type[DomainEvent], ...] = (
     ErasureStarted,
     SubjectKeysDestroyed,
     ErasureCompleted,
-    SubjectOptedOut,
 )
 EVENT_TYPES.update({cls.__name__: cls for cls in COMPLIANCE_EVENTS})
