@@ -78,6 +78,9 @@ class SqlKeyStore:
             .values(wrapped_key=None, kek_id=None, destroyed_at=datetime.now(UTC))
         )
         async with self._engine.begin() as conn:
+            if not self._postgres:
+                # SQLite then zeroes the freed wrapped bytes instead of leaving them in free pages.
+                await conn.exec_driver_sql("PRAGMA secure_delete=ON")
             result = await conn.execute(statement)
         return int(result.rowcount or 0)
 
