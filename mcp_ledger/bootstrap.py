@@ -21,18 +21,24 @@ from starlette.routing import Route
 from mcp_ledger.blobs.files import FileBlobStore
 from mcp_ledger.blobs.memory import MemoryReplayGuard
 from mcp_ledger.blobs.ports import BlobStore, ReplayGuard
+from mcp_ledger.blobs.purge import BlobPurger
 from mcp_ledger.blobs.redis import RedisReplayGuard
 from mcp_ledger.blobs.sql import SqlBlobStore
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
 from mcp_ledger.consumers.data_sources import DataSourcePolicy
+from mcp_ledger.consumers.erasure import ErasureHandler
 from mcp_ledger.consumers.http_runner import HttpRunnerConfig, HttpToolRunner
+from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.registered_tools import RegisteredTools
 from mcp_ledger.consumers.registry_tools import RegistryTools
 from mcp_ledger.consumers.registry_writer import RegistryWriter
 from mcp_ledger.consumers.sql_runner import SqlToolRunner
 from mcp_ledger.consumers.state_tools import state_runners
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
+from mcp_ledger.crypto.cache import CachingKeyStore
+from mcp_ledger.crypto.kek import KekError
 from mcp_ledger.crypto.pointers import PointerSigner
+from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.crypto.sealed import StateSealer
 from mcp_ledger.crypto.secret import derive_key, master_secret
 from mcp_ledger.domain.commands import CallTool, new_session_id
@@ -42,6 +48,8 @@ from mcp_ledger.domain.tools import ToolSpec, builtin_catalog
 from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
+from mcp_ledger.mcp_api.admin import admin_routes
+from mcp_ledger.mcp_api.audit import AuditResource
 from mcp_ledger.mcp_api.auth import (
     JwksKeys,
     JwtVerifier,
@@ -69,12 +77,14 @@ from mcp_ledger.projections.catalog import ToolCatalog
 from mcp_ledger.projections.memory import MemorySessionViewStore
 from mcp_ledger.projections.ports import SessionViewStore
 from mcp_ledger.projections.projector import SessionProjector
+from mcp_ledger.projections.purge import SessionViewPurger
 from mcp_ledger.projections.redis import RedisSessionViewStore
 from mcp_ledger.projections.registry_memory import MemoryRegistryViewStore
 from mcp_ledger.projections.registry_ports import RegistryViewStore
 from mcp_ledger.projections.registry_projector import RegistryProjector
 from mcp_ledger.projections.registry_redis import RedisRegistryViewStore
 from mcp_ledger.projections.registry_watcher import RegistryWatcher, ToolsChanged
+from mcp_ledger.protection import SqlAuditReader, evict_on_erasure, open_sealer
 from mcp_ledger.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,6 +103,10 @@ class Runtime:
     views: SessionViewStore
     registry_views: RegistryViewStore
     store: EventStore | None = None
+    sealer: RecordSealer | None = None
+    keys: CachingKeyStore | None = None
+    audit: SqlAuditReader | None = None
+    erasure: ErasureHandler | None = None
     app: Starlette | None = None
     hub: NotificationHub | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -121,7 +135,12 @@ def make_views(settings: Settings) -> SessionViewStore:
     if settings.state.startswith("memory"):
         return MemorySessionViewStore()
     if settings.state.startswith(("redis://", "rediss://", "unix://")):
-        return RedisSessionViewStore.from_url(settings.state, prefix=settings.state_prefix)
+        return RedisSessionViewStore.from_url(
+            settings.state,
+            prefix=settings.state_prefix,
+            ttl=settings.session_view_ttl,
+            tenant_ttl={tenant: days * 86400.0 for tenant, days in settings.retention_days.items()},
+        )
     raise ConfigurationError(
         f"LEDGER_STATE must be redis://host:port/db or memory://, not {settings.state!r}"
     )
@@ -177,6 +196,8 @@ def check_roles(settings: Settings, *, api: bool, worker: bool) -> None:
         raise ConfigurationError(
             "running api and worker apart needs shared state: set LEDGER_STATE=redis://…"
         )
+    if not settings.store:
+        raise ConfigurationError("running api and worker apart needs the shared key table: set LEDGER_STORE")
 
 
 def _publishing(relay: OutboxRelay) -> AppendedCallback:
@@ -197,11 +218,25 @@ def _payload_handler(handle: Callable[[bytes], Awaitable[None]]) -> Handler:
     return on_message
 
 
-async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> OutboxRelay:
-    if settings.store_url.startswith("sqlite"):
+async def _open_protection(
+    settings: Settings, runtime: Runtime, stack: AsyncExitStack, *, worker: bool
+) -> None:
+    if worker and settings.store_url.startswith("sqlite"):
         # The embedded store migrates itself; PostgreSQL is migrated by `mcp-ledger migrate`.
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await upgrade_to_head_async(settings.store_url)
+    try:
+        runtime.sealer, runtime.keys = open_sealer(settings)
+    except KekError as error:
+        raise ConfigurationError(f"key-encryption key: {error}") from error
+    stack.push_async_callback(runtime.keys.close)
+    runtime.audit = SqlAuditReader(settings)
+    stack.push_async_callback(runtime.audit.close)
+
+
+async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> OutboxRelay:
+    assert runtime.sealer is not None
+    assert runtime.keys is not None
     store = await open_event_store(settings.store_url)
     stack.push_async_callback(store.close)
     runtime.store = store
@@ -209,9 +244,10 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     registry_projector = RegistryProjector(runtime.registry_views)
     registered = _registered_tools(settings, ToolCatalog(tool_specs(settings), runtime.registry_views))
     stack.push_async_callback(registered.close)
+    blobs = await _blob_store(settings, stack)
     runners = {
         **BUILTIN_RUNNERS,
-        **_state_runners(settings, await _blob_store(settings, stack)),
+        **_state_runners(settings, blobs),
         **_registry_tools(settings, store, registry_projector, relay).runners(),
     }
     handler = CommandHandler(
@@ -221,6 +257,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         _publishing(relay),
         registered=registered,
         session_ttl=settings.session_ttl,
+        sealer=runtime.sealer,
     )
     runtime.bus.subscribe(
         settings.commands_topic,
@@ -228,7 +265,15 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         group=settings.worker_group,
         concurrency=settings.worker_concurrency,
     )
-    projector = SessionProjector(runtime.views)
+    runtime.erasure = ErasureHandler(
+        store, runtime.keys, [SessionViewPurger(runtime.views), BlobPurger(blobs)], _publishing(relay)
+    )
+    runtime.bus.subscribe(
+        settings.compliance_topic,
+        _payload_handler(runtime.erasure.handle_payload),
+        group=settings.compliance_group,
+    )
+    projector = SessionProjector(runtime.views, opener=EventMapper(runtime.sealer).open)
     if isinstance(runtime.views, MemorySessionViewStore):
         count = await projector.rebuild(store)
         await registry_projector.rebuild(store)
@@ -358,8 +403,12 @@ def _notify_clients(hub: NotificationHub) -> Callable[[str, str | None], Awaitab
 
 
 async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> Starlette:
-    gateway = CommandGateway(runtime.bus, settings.commands_topic, timeout=settings.call_timeout)
+    assert runtime.keys is not None
+    gateway = CommandGateway(
+        runtime.bus, settings.commands_topic, timeout=settings.call_timeout, sealer=runtime.sealer
+    )
     runtime.bus.subscribe(settings.events_topic, gateway.on_event, group=None)
+    runtime.bus.subscribe(settings.events_topic, evict_on_erasure(runtime.keys), group=None)
     hub = NotificationHub(runtime.store.read_stream if runtime.store is not None else None)
     runtime.hub = hub
     runtime.bus.subscribe(settings.events_topic, hub.on_event, group=None)
@@ -390,6 +439,7 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
         blobs=blobs,
         max_argument_bytes=settings.max_argument_bytes,
         registry=catalog,
+        audit=AuditResource(runtime.audit) if runtime.audit is not None else None,
     ).build()
     install_request_state(server, _secret(settings, "request-state/v1"), ttl=settings.pointer_ttl)
     open_session, close_session = _session_commands(gateway)
@@ -401,7 +451,11 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
         "open_session": open_session,
         "close_session": close_session,
     }
-    routes = [_health(runtime), *registration.routes()]
+    routes = [
+        _health(runtime),
+        *registration.routes(),
+        *admin_routes(gateway, settings.compliance_topic, identities),
+    ]
     return build_http_app(server, host=settings.host, auth=auth, session_layer=layer, routes=routes)
 
 
@@ -422,6 +476,7 @@ async def running(settings: Settings, *, api: bool, worker: bool) -> AsyncIterat
     async with AsyncExitStack() as stack:
         stack.push_async_callback(runtime.views.close)
         stack.push_async_callback(runtime.registry_views.close)
+        await _open_protection(settings, runtime, stack, worker=worker)
         relay = await _start_worker(settings, runtime, stack) if worker else None
         if api:
             if runtime.store is None and not settings.store_url.startswith("sqlite"):

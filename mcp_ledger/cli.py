@@ -20,15 +20,17 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from mcp_ledger import cli_registry
+from mcp_ledger import cli_compliance, cli_registry
 from mcp_ledger.bench.calls import run_calls_bench
 from mcp_ledger.bench.state import run_state_bench
 from mcp_ledger.bootstrap import ConfigurationError, make_views, running
+from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.domain.commands import NAME_PATTERN
 from mcp_ledger.eventstore.migrations import upgrade_to_head
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.mcp_api.dev_tokens import mint_token
 from mcp_ledger.projections.projector import SessionProjector
+from mcp_ledger.protection import open_sealer
 from mcp_ledger.settings import Settings
 
 app = typer.Typer(help="Event-sourced MCP gateway.", no_args_is_help=True, add_completion=False)
@@ -36,6 +38,7 @@ projections_app = typer.Typer(help="Read models.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 bench_app = typer.Typer(help="Benchmarks: printed, and written as JSON.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+cli_compliance.register(app, bench_app)
 console = Console(stderr=True)
 cli_registry.register(app, bench_app)
 
@@ -200,11 +203,13 @@ def migrate(store: StoreOpt = None, data_dir: DataOpt = None) -> None:
 async def _rebuild(settings: Settings) -> int:
     store = await open_event_store(settings.store_url)
     views = make_views(settings)
+    sealer, keys = open_sealer(settings)  # personal fields are sealed in the store
     try:
         last = await store.last_position()
         console.print(f"replaying the event store up to position {last} into {settings.state}")
-        return await SessionProjector(views).rebuild(store)
+        return await SessionProjector(views, opener=EventMapper(sealer).open).rebuild(store)
     finally:
+        await keys.close()
         await views.close()
         await store.close()
 

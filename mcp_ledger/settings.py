@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     pointer_ttl: float = Field(600.0, ge=300, le=900, description="lifetime of signed blob pointers")
     secret_key: str = Field("", description="base64 secret (>= 32 bytes) for pointers and sealed state")
     blobs: str = Field("", description="blob store: empty for files in data_dir/blobs, or 'store'")
+    kek: str = Field("", description="base64 key-encryption key(s), comma-separated, current first")
+    kek_file: Path | None = Field(
+        None, description="file of base64 KEKs, current first (default data_dir/kek)"
+    )
+    key_cache_seconds: float = Field(5.0, ge=0, description="how long a process caches an unwrapped data key")
+    session_view_ttl: float = Field(
+        0.0, ge=0, description="seconds a Redis session view outlives its last change"
+    )
+    retention_days: dict[str, int] = Field(
+        default_factory=dict, description='per-tenant retention of session state, e.g. {"acme": 30}'
+    )
 
     @property
     def store_url(self) -> str:
@@ -99,6 +110,14 @@ class Settings(BaseSettings):
     @property
     def events_topic(self) -> str:
         return f"{self.topic_prefix}ledger.events"
+
+    @property
+    def compliance_topic(self) -> str:
+        return f"{self.topic_prefix}ledger.compliance"
+
+    @property
+    def compliance_group(self) -> str:
+        return f"{self.worker_group}.compliance"
 
     @property
     def embedded(self) -> bool:

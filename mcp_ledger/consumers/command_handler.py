@@ -13,9 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from mcp_ledger.argument_check import argument_problem
-from mcp_ledger.consumers.mapping import to_domain, to_new_events
+from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.registered_tools import ToolSource
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
+from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import CallTool, CommandEnvelope
 from mcp_ledger.domain.decisions import admit, opening_events, outcome_events, refusal_events
 from mcp_ledger.domain.events import DomainEvent
@@ -46,7 +47,10 @@ class CommandHandler:
         max_attempts: int = 5,
         session_ttl: float | None = None,
         registered: ToolSource | None = None,
+        sealer: RecordSealer | None = None,
     ) -> None:
+        self._sealer = sealer
+        self._mapper = EventMapper(sealer)
         self._store = store
         self._session_ttl = session_ttl
         self._catalog = catalog
@@ -63,6 +67,8 @@ class CommandHandler:
         except ValueError:
             log.error("dropping malformed command message (%d bytes)", len(payload))
             return
+        if self._sealer is not None:
+            command = await self._sealer.open_command(command)
         await self.handle(command)
 
     async def handle(self, command: CallTool) -> AppendResult:
@@ -84,9 +90,8 @@ class CommandHandler:
             stream_id, events = await self._decide(command, session)
             expected = session.version if stream_id == session.stream_id else 0
             try:
-                result = await self._store.append(
-                    stream_id, expected, to_new_events(command, events), command_id=command.command_id
-                )
+                records = await self._mapper.to_new_events(command, events, stream_id)
+                result = await self._store.append(stream_id, expected, records, command_id=command.command_id)
             except ConcurrencyError:
                 continue
             if not result.duplicate:
@@ -96,7 +101,7 @@ class CommandHandler:
 
     async def _load(self, stream_id: str) -> Session:
         stored = await self._store.read_stream(stream_id)
-        return Session.replay(stream_id, (to_domain(event) for event in stored))
+        return Session.replay(stream_id, [await self._mapper.to_domain(event) for event in stored])
 
     async def _decide(self, command: CallTool, session: Session) -> tuple[str, list[DomainEvent]]:
         spec, runner = self._catalog.get(command.tool_name), self._runners.get(command.tool_name)

@@ -1,26 +1,35 @@
 """Mapping between domain events and event-store records, with the command's metadata.
 
-This is where personal fields will be encrypted (crypto/) before they are stored; today
-every field is stored as the domain serialises it.
+`EventMapper` seals the fields the domain marks personal with the subject's data key before
+they are stored (so the events table, the outbox and ledger.events hold ciphertext for them)
+and opens them on load; an erased subject's fields load as placeholders. The plain functions
+below it do the mapping without any sealing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
+from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import Command
 from mcp_ledger.domain.events import DomainEvent, from_record, to_record
 from mcp_ledger.eventstore.ports import NewEvent, StoredEvent
 
 
-def to_new_events(command: Command, events: Sequence[DomainEvent]) -> list[NewEvent]:
-    """Records for the store, each carrying who caused it and why."""
-    metadata = {
+def command_metadata(command: Command) -> dict[str, str]:
+    """Who caused an event and why: stored beside every event a command appends."""
+    return {
         "command_id": command.command_id,
         "correlation_id": command.correlation_id or command.command_id,
         "tenant": command.tenant,
         "subject": command.subject,
     }
+
+
+def to_new_events(command: Command, events: Sequence[DomainEvent]) -> list[NewEvent]:
+    """Records for the store, each carrying who caused it and why (nothing sealed)."""
+    metadata = command_metadata(command)
     records = []
     for event in events:
         event_type, version, data = to_record(event)
@@ -29,9 +38,53 @@ def to_new_events(command: Command, events: Sequence[DomainEvent]) -> list[NewEv
 
 
 def to_domain(stored: StoredEvent) -> DomainEvent:
-    """The domain event a record holds.
+    """The domain event a record holds (already opened).
 
     Raises:
         UnknownEventError: the record's type or version is unknown.
     """
     return from_record(stored.event_type, stored.schema_version, stored.data)
+
+
+class EventMapper:
+    """The mapping with personal fields sealed; without a sealer it stores them as they are."""
+
+    def __init__(self, sealer: RecordSealer | None = None) -> None:
+        self._sealer = sealer
+
+    async def to_new_events(
+        self, command: Command, events: Sequence[DomainEvent], stream_id: str
+    ) -> list[NewEvent]:
+        """Records for `stream_id`, personal fields sealed for the command's subject."""
+        records = to_new_events(command, events)
+        if self._sealer is None:
+            return records
+        return [
+            NewEvent(
+                event_type=record.event_type,
+                data=await self._sealer.seal_event(
+                    record.event_type, record.data, record.metadata, stream_id
+                ),
+                schema_version=record.schema_version,
+                metadata=record.metadata,
+            )
+            for record in records
+        ]
+
+    async def open(self, stored: StoredEvent) -> StoredEvent:
+        """The stored event with its personal fields opened."""
+        if self._sealer is None:
+            return stored
+        data = await self._sealer.open_event(
+            stored.event_type, stored.data, stored.metadata, stored.stream_id
+        )
+        return replace(stored, data=data)
+
+    async def to_domain(self, stored: StoredEvent) -> DomainEvent:
+        """The domain event a stored (sealed) record holds.
+
+        Raises:
+            UnknownEventError: the record's type or version is unknown.
+            DecryptionError: a sealed value was altered or moved.
+        """
+        return to_domain(await self.open(stored))

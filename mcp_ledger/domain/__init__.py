@@ -2,3 +2,6 @@
 
 Imports only the standard library and pydantic; knows nothing of Kafka, SQL, Redis or HTTP.
 """
+
+# Registers the compliance event types wherever events are read or written.
+from mcp_ledger.domain import compliance as compliance

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mcp_ledger.domain.personal import Personal
 from mcp_ledger.domain.streams import call_stream, session_stream
 
 # Names that end up inside stream ids and Redis keys: no separators, no spaces.
@@ -61,7 +62,7 @@ class CallTool(Command):
 
     kind: Literal["CallTool"] = "CallTool"
     tool_name: str = Field(min_length=1, max_length=128)
-    arguments: dict[str, Any] = Field(default_factory=dict)
+    arguments: Personal[dict[str, Any]] = Field(default_factory=dict)
 
 
 AnyCommand = Annotated[CallTool, Field(discriminator="kind")]

@@ -71,7 +71,8 @@ class ToolFailed(DomainEvent):
     command_id: str
     tool_name: str
     error_code: str
-    message: str
+    message: Personal[str]
+    """May quote the arguments (schema errors do), so it is sealed like them."""
 
 
 class ToolCallDenied(DomainEvent):

@@ -40,3 +40,8 @@ def parse_registry_stream(stream_id: str) -> tuple[str, str | None] | None:
     if len(parts) == 5 and parts[0] == "tenant" and parts[2] == "registry" and parts[3] == "session":
         return parts[1], parts[4]
     return None
+
+
+def erasure_stream(tenant: str, erasure_id: str) -> str:
+    """The stream recording one erasure of a subject (its id is the erase command's id)."""
+    return f"tenant:{tenant}:erasure:{erasure_id}"

@@ -141,3 +141,38 @@ class EventStore(Protocol):
     async def close(self) -> None:
         """Release connections."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters of an audit query; None means any. Times are inclusive bounds on recorded_at."""
+
+    tenant: str | None = None
+    subject: str | None = None
+    tool_name: str | None = None
+    correlation_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_position: int = 0
+    limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """The result of checking the audit hash chain: `first_broken` is None when intact."""
+
+    checked: int
+    first_broken: int | None = None
+    reason: str = ""
+
+
+class AuditLog(Protocol):
+    """The event log as auditors see it: queries by who, what, when, and tamper evidence."""
+
+    async def query(self, query: AuditQuery) -> list[StoredEvent]:
+        """Matching events in global order (after `after_position`, at most `limit`)."""
+        ...
+
+    async def verify_chain(self) -> ChainReport:
+        """Recompute the hash chain over the global order; report the first row that breaks it."""
+        ...

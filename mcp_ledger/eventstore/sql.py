@@ -31,7 +31,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from mcp_ledger.eventstore.chain import GENESIS
 from mcp_ledger.eventstore.ports import AppendResult, ConcurrencyError, NewEvent, StoredEvent
+from mcp_ledger.eventstore.rows import audit_rows
 from mcp_ledger.eventstore.tables import commands, events, outbox
 
 # One lock for all appends (the key is the bytes of "ledger"): positions are drawn and
@@ -61,6 +63,8 @@ _CHECK = select(
     .scalar_subquery(),
     exists().where(commands.c.command_id == bindparam("command_id")),
 )
+# The audit chain's tip, read under the append lock so appends chain in global order.
+_TIP = select(events.c.chain_hash).order_by(events.c.position.desc()).limit(1)
 # RETURNING order is unspecified, so rows are matched by version. On PostgreSQL the ordered
 # form is an INSERT ... SELECT ... ORDER BY that draws positions in version order; SQLite
 # assigns rowids in VALUES order, and the ordered form would cost it one INSERT per row.
@@ -170,7 +174,9 @@ class SqlEventStore:
         if current != expected_version:
             raise ConcurrencyError(stream_id, expected_version, current)
         recorded_at = datetime.now(UTC)
-        stored = await self._insert_events(conn, stream_id, expected_version, new, command_id, recorded_at)
+        tip = (await conn.scalar(_TIP)) if new else None
+        rows = audit_rows(tip or GENESIS, stream_id, expected_version, new, command_id, recorded_at)
+        stored = await self._insert_events(conn, stream_id, rows, new, recorded_at)
         if command_id is not None:
             record = {
                 "command_id": command_id,
@@ -193,26 +199,12 @@ class SqlEventStore:
         self,
         conn: AsyncConnection,
         stream_id: str,
-        expected_version: int,
+        rows: list[dict[str, Any]],
         new: Sequence[NewEvent],
-        command_id: str | None,
         recorded_at: datetime,
     ) -> tuple[StoredEvent, ...]:
         if not new:
             return ()
-        rows: list[dict[str, Any]] = [
-            {
-                "stream_id": stream_id,
-                "version": expected_version + offset,
-                "event_type": item.event_type,
-                "schema_version": item.schema_version,
-                "data": item.data,
-                "metadata": item.metadata,
-                "recorded_at": recorded_at,
-                "command_id": command_id,
-            }
-            for offset, item in enumerate(new, start=1)
-        ]
         statement = _INSERT_EVENTS_ORDERED if self._postgres else _INSERT_EVENTS
         position_of = {version: position for version, position in (await conn.execute(statement, rows)).all()}
         return tuple(

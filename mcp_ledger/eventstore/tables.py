@@ -20,11 +20,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -71,8 +73,19 @@ events = Table(
     Column("metadata", Document, nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
     Column("command_id", Text, nullable=True),
+    # Audit columns (migration 0002): copied from metadata/data at append time so auditors can
+    # query by them; chain_hash links each row to the one before it in the global order.
+    Column("tenant", Text, nullable=True),
+    Column("subject", Text, nullable=True),
+    Column("correlation_id", Text, nullable=True),
+    Column("tool_name", Text, nullable=True),
+    Column("chain_hash", Text, nullable=True),
     UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
     Index("ix_events_command_id", "command_id"),
+    Index("ix_events_tenant_subject", "tenant", "subject"),
+    Index("ix_events_correlation_id", "correlation_id"),
+    Index("ix_events_tenant_tool", "tenant", "tool_name"),
+    Index("ix_events_recorded_at", "recorded_at"),
     # AUTOINCREMENT: a position is never handed out twice, even after the newest row is gone.
     sqlite_autoincrement=True,
 )
@@ -97,5 +110,28 @@ outbox = Table(
         ForeignKey("events.position", name="fk_outbox_position"),
         primary_key=True,
         autoincrement=False,
+    ),
+)
+
+# Per-subject data keys, wrapped by a key-encryption key; apart from the events on purpose.
+# Destroying a key nulls wrapped_key and stamps destroyed_at. At most one active key per subject.
+subject_keys = Table(
+    "subject_keys",
+    metadata,
+    Column("key_id", Text, primary_key=True),
+    Column("tenant", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("kek_id", Text, nullable=True),
+    Column("wrapped_key", LargeBinary, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("destroyed_at", UtcDateTime, nullable=True),
+    Index("ix_subject_keys_subject", "tenant", "subject"),
+    Index(
+        "uq_subject_keys_active",
+        "tenant",
+        "subject",
+        unique=True,
+        postgresql_where=text("destroyed_at IS NULL"),
+        sqlite_where=text("destroyed_at IS NULL"),
     ),
 )

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 
+from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import CallTool, CommandEnvelope
 from mcp_ledger.domain.events import is_terminal
 from mcp_ledger.producers.ports import Message, MessageBus
@@ -25,7 +27,15 @@ class CommandTimeoutError(Exception):
 class CommandGateway:
     """Sends commands to the bus and awaits their terminal events."""
 
-    def __init__(self, bus: MessageBus, commands_topic: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        bus: MessageBus,
+        commands_topic: str,
+        *,
+        timeout: float = 30.0,
+        sealer: RecordSealer | None = None,
+    ) -> None:
+        self._sealer = sealer
         self._bus = bus
         self._topic = commands_topic
         self._timeout = timeout
@@ -40,22 +50,38 @@ class CommandGateway:
         waiter.set_result(json.loads(message.value))
 
     async def call(self, command: CallTool) -> dict[str, object]:
-        """Publish the command and return its terminal stored event (wire form).
+        """Publish the command (personal fields sealed) and return its terminal stored event
+        (wire form, personal fields opened).
 
         Raises:
             CommandTimeoutError: no outcome within the timeout (the command may still run).
             BusError: the command could not be published.
         """
+        wire = command if self._sealer is None else await self._sealer.seal_command(command)
+        envelope = CommandEnvelope(command=wire).model_dump_json().encode()
+        headers = {"command_id": command.command_id, "correlation_id": command.correlation_id}
+        event = await self.submit(self._topic, command.partition_key, envelope, headers)
+        return event if self._sealer is None else await self._sealer.open_wire(event)
+
+    async def submit(
+        self, topic: str, key: str, payload: bytes, headers: Mapping[str, str]
+    ) -> dict[str, object]:
+        """Publish a message whose `command_id` header names the command it carries, and
+        return the command's terminal stored event as published (wire form, still sealed).
+
+        Raises:
+            CommandTimeoutError: no outcome within the timeout (the command may still run).
+            BusError: the message could not be published.
+        """
+        command_id = headers["command_id"]
         waiter: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
-        self._waiters[command.command_id] = waiter
+        self._waiters[command_id] = waiter
         try:
-            envelope = CommandEnvelope(command=command).model_dump_json().encode()
-            headers = {"command_id": command.command_id, "correlation_id": command.correlation_id}
-            await self._bus.publish(self._topic, command.partition_key, envelope, headers)
+            await self._bus.publish(topic, key, payload, headers)
             return await asyncio.wait_for(waiter, timeout=self._timeout)
         except TimeoutError as error:
             raise CommandTimeoutError(
-                f"command {command.command_id} was accepted; no outcome within {self._timeout:.0f}s"
+                f"command {command_id} was accepted; no outcome within {self._timeout:.0f}s"
             ) from error
         finally:
-            self._waiters.pop(command.command_id, None)
+            self._waiters.pop(command_id, None)

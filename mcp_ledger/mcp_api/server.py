@@ -22,6 +22,7 @@ from mcp_ledger.crypto.pointers import POINTER_PREFIX, PointerError
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.domain.tools import ToolSpec
+from mcp_ledger.mcp_api.audit import AuditResource
 from mcp_ledger.mcp_api.auth import UnauthenticatedError
 from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
@@ -83,7 +84,9 @@ class LedgerMcp:
         blobs: BlobReader,
         max_argument_bytes: int,
         registry: ToolCatalog | None = None,
+        audit: AuditResource | None = None,
     ) -> None:
+        self._audit = audit
         self._catalog = catalog
         self._registry = registry
         self._gateway = gateway
@@ -211,13 +214,17 @@ class LedgerMcp:
             description="State of one of your sessions: notes and call counts.",
             mime_type="application/json",
         )
-        return types.ListResourceTemplatesResult(resource_templates=[template])
+        templates = [template] + ([self._audit.template()] if self._audit is not None else [])
+        return types.ListResourceTemplatesResult(resource_templates=templates)
 
     async def _read_resource(
         self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
         identity = self._identity(ctx)
+        identity = self._identity(ctx)
+        if self._audit is not None and self._audit.handles(uri):
+            return await self._audit.read(identity, uri)
         if uri.startswith(POINTER_PREFIX):
             try:
                 return await self._blobs.read(uri, identity, session_from_headers(ctx.request))

@@ -29,6 +29,12 @@ class MemorySessionViewStore:
     async def sessions_of(self, tenant: str, subject: str) -> list[str]:
         return sorted(self._by_subject.get((tenant, subject), set()))
 
+    async def purge_subject(self, tenant: str, subject: str) -> int:
+        removed = 0
+        for session_id in self._by_subject.pop((tenant, subject), set()):
+            removed += self._views.pop((tenant, session_id), None) is not None
+        return removed
+
     async def all_views(self, tenant: str | None = None) -> list[SessionView]:
         views = [v for (t, _), v in self._views.items() if tenant is None or t == tenant]
         return sorted(views, key=lambda v: (v.tenant, v.session_id))

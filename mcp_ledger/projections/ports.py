@@ -26,6 +26,11 @@ class SessionViewStore(Protocol):
         """Ids of the subject's sessions (the per-subject index for export and erasure)."""
         ...
 
+    async def purge_subject(self, tenant: str, subject: str) -> int:
+        """Remove every view of the subject's sessions and their index (erasure); returns how
+        many views were removed. Idempotent."""
+        ...
+
     async def all_views(self, tenant: str | None = None) -> list[SessionView]:
         """Every stored view (of one tenant), for comparisons and exports."""
         ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
 
@@ -20,6 +21,13 @@ from mcp_ledger.projections.session_view import fold
 
 log = logging.getLogger(__name__)
 
+Opener = Callable[[StoredEvent], Awaitable[StoredEvent]]
+"""Opens an event's sealed personal fields (injected by bootstrap; projections know no crypto)."""
+
+
+async def _as_is(stored: StoredEvent) -> StoredEvent:
+    return stored
+
 
 class ProjectionRaceError(Exception):
     """The view kept changing under the projector; the event will be redelivered."""
@@ -28,8 +36,9 @@ class ProjectionRaceError(Exception):
 class SessionProjector:
     """Applies stored events to session views."""
 
-    def __init__(self, views: SessionViewStore, *, max_attempts: int = 5) -> None:
+    def __init__(self, views: SessionViewStore, *, max_attempts: int = 5, opener: Opener = _as_is) -> None:
         self._views = views
+        self._open = opener
         self._max_attempts = max_attempts
 
     async def handle_payload(self, payload: bytes) -> None:
@@ -46,7 +55,8 @@ class SessionProjector:
         if names is None:
             return False
         try:
-            event = from_record(stored.event_type, stored.schema_version, stored.data)
+            opened = await self._open(stored)
+            event = from_record(opened.event_type, opened.schema_version, opened.data)
         except (UnknownEventError, ValidationError):
             # Not ours to fold (another writer's stream or a newer schema): say so, keep going.
             log.warning("skipping unreadable event %s at %d", stored.event_type, stored.position)

@@ -58,3 +58,21 @@ class SessionViewStoreContract:
         await views.clear()
         assert await views.all_views() == []
         assert await views.sessions_of("acme", "alice") == []
+
+    async def test_purging_a_subject_removes_their_views_and_index_and_nothing_else(
+        self, views: SessionViewStore
+    ) -> None:
+        await views.compare_and_set(view("s1", 1, secret="x"), 0)
+        await views.compare_and_set(view("s2", 2), 0)
+        await views.compare_and_set(view("s3", 3, subject="bob"), 0)
+
+        assert await views.purge_subject("acme", "alice") == 2
+        assert await views.get("acme", "s1") is None
+        assert await views.get("acme", "s2") is None
+        assert await views.sessions_of("acme", "alice") == []
+        assert await views.get("acme", "s3") == view("s3", 3, subject="bob")
+
+    async def test_purging_twice_removes_nothing_the_second_time(self, views: SessionViewStore) -> None:
+        await views.compare_and_set(view("s1", 1), 0)
+        assert await views.purge_subject("acme", "alice") == 1
+        assert await views.purge_subject("acme", "alice") == 0

@@ -1,20 +1,45 @@
-"""Integration fixtures: real PostgreSQL, Redis and Kafka started by scripts/services.sh."""
+"""Integration fixtures: real PostgreSQL, Redis and Kafka started by scripts/services.sh.
+
+The session gets a PostgreSQL database of its own (created here, dropped at the end), so a
+branch's migrations never touch the database other checkouts share with it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.integration.services import ensure_services
 
 pytestmark = pytest.mark.integration
 
 
+async def _admin(url: str, statement: str) -> None:
+    engine = create_async_engine(make_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture(scope="session")
-def services_env() -> dict[str, str]:
-    """LEDGER_STORE, LEDGER_STATE and LEDGER_BUS of the running services (started if needed)."""
-    return ensure_services()
+def services_env() -> Iterator[dict[str, str]]:
+    """LEDGER_STORE (a fresh database), LEDGER_STATE and LEDGER_BUS of the running services."""
+    env = ensure_services()
+    shared = make_url(env["LEDGER_STORE"])
+    name = f"ledger_it_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(env["LEDGER_STORE"], f'CREATE DATABASE "{name}"'))
+    try:
+        yield {**env, "LEDGER_STORE": shared.set(database=name).render_as_string(hide_password=False)}
+    finally:
+        asyncio.run(_admin(env["LEDGER_STORE"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

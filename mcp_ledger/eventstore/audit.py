@@ -1,0 +1,90 @@
+"""SqlAuditLog: audit queries over the events table and verification of its hash chain.
+
+Owns the queries on the audit columns (tenant, subject, tool, correlation id, time range; see
+migration 0002) and walking the chain in global order. Does not open sealed fields: auditors
+see who did what and when, not the personal content (export does that for the subject).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mcp_ledger.eventstore.chain import GENESIS, canonical_row, link
+from mcp_ledger.eventstore.ports import AuditQuery, ChainReport, StoredEvent
+from mcp_ledger.eventstore.tables import events
+
+_BATCH = 2000
+_COLUMNS = (
+    events.c.position,
+    events.c.stream_id,
+    events.c.version,
+    events.c.event_type,
+    events.c.schema_version,
+    events.c.data,
+    events.c.metadata,
+    events.c.recorded_at,
+)
+
+
+class SqlAuditLog:
+    """The AuditLog port on the event store's database."""
+
+    def __init__(self, engine: AsyncEngine, *, owns_engine: bool = False) -> None:
+        self._engine = engine
+        self._owns_engine = owns_engine
+
+    async def query(self, query: AuditQuery) -> list[StoredEvent]:
+        statement = select(*_COLUMNS).where(events.c.position > query.after_position)
+        for column, value in (
+            (events.c.tenant, query.tenant),
+            (events.c.subject, query.subject),
+            (events.c.tool_name, query.tool_name),
+            (events.c.correlation_id, query.correlation_id),
+        ):
+            if value is not None:
+                statement = statement.where(column == value)
+        if query.since is not None:
+            statement = statement.where(events.c.recorded_at >= query.since)
+        if query.until is not None:
+            statement = statement.where(events.c.recorded_at <= query.until)
+        statement = statement.order_by(events.c.position).limit(query.limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [StoredEvent(**row._mapping) for row in rows]
+
+    async def verify_chain(self) -> ChainReport:
+        previous, after, checked = GENESIS, 0, 0
+        statement = select(*_COLUMNS, events.c.command_id, events.c.chain_hash).order_by(events.c.position)
+        async with self._engine.connect() as conn:
+            while True:
+                rows = (await conn.execute(statement.where(events.c.position > after).limit(_BATCH))).all()
+                if not rows:
+                    return ChainReport(checked)
+                for row in rows:
+                    values = row._mapping
+                    expected = link(previous, _canonical(values))
+                    if values["chain_hash"] != expected:
+                        reason = "hash missing" if values["chain_hash"] is None else "hash mismatch"
+                        return ChainReport(checked, values["position"], reason)
+                    previous, checked = expected, checked + 1
+                after = rows[-1]._mapping["position"]
+
+    async def close(self) -> None:
+        if self._owns_engine:
+            await self._engine.dispose()
+
+
+def _canonical(values: Any) -> bytes:
+    return canonical_row(
+        values["stream_id"],
+        values["version"],
+        values["event_type"],
+        values["schema_version"],
+        values["data"],
+        values["metadata"],
+        values["recorded_at"],
+        values["command_id"],
+    )
