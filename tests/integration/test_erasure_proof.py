@@ -107,6 +107,8 @@ def env(services_env: dict[str, str], unique: str) -> dict[str, str]:
         "LEDGER_WORKER_GROUP": f"workers-{unique}",
         "LEDGER_PROJECTION_GROUP": f"projections-{unique}",
         "LEDGER_STATE_PREFIX": f"proof-{unique}:",
+        "LEDGER_NO_AUTH": "true",  # these tests are about registry/erasure, not tokens
+        "LEDGER_SECRET_KEY": "bWNwLWxlZGdlci1pbnRlZ3JhdGlvbi10ZXN0cy1zZWNyZXQta2V5",
         "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
         "LEDGER_LOCAL_SUBJECT": f"subject-{unique}",
         "LEDGER_KEK": base64.b64encode(new_key()).decode(),

@@ -52,6 +52,8 @@ def env(migrated: dict[str, str]) -> dict[str, str]:
         "LEDGER_WORKER_GROUP": f"workers-{unique}",
         "LEDGER_PROJECTION_GROUP": f"projections-{unique}",
         "LEDGER_STATE_PREFIX": f"ledger-{unique}:",
+        "LEDGER_NO_AUTH": "true",  # these tests are about registry/erasure, not tokens
+        "LEDGER_SECRET_KEY": "bWNwLWxlZGdlci1pbnRlZ3JhdGlvbi10ZXN0cy1zZWNyZXQta2V5",
         "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
         "LEDGER_REGISTRY_ALLOWED_HOSTS": "127.0.0.1",
         "LEDGER_DATA_SOURCE_ALLOWLIST": database.set(username=None, password=None).render_as_string(),
