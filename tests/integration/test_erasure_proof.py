@@ -157,7 +157,8 @@ async def test_an_erased_subjects_marker_is_nowhere_in_the_clear_on_any_service(
     )
 
     assert erased["keys_destroyed"] == 1
-    assert erased["purged"] == {"session_views": 1}
+    assert erased["purged"]["session_views"] >= 1  # plus the sessions 2025-11-25 clients open at initialize
+    assert erased["purged"]["blobs"] == 0
     assert await postgres_rows_holding(env["LEDGER_STORE"], marker) == {}
     redis_after = await redis_values(env["LEDGER_STATE"], env["LEDGER_STATE_PREFIX"])
     assert marker not in repr(redis_after)
