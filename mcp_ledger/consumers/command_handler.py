@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from mcp_ledger.argument_check import argument_problem
 from mcp_ledger.consumers.mapping import to_domain, to_new_events
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
-from mcp_ledger.domain.commands import CallTool, CommandEnvelope
+from mcp_ledger.domain.commands import CallTool, Command, CommandEnvelope
 from mcp_ledger.domain.decisions import admit, opening_events, outcome_events, refusal_events
 from mcp_ledger.domain.events import DomainEvent
 from mcp_ledger.domain.session import Session
@@ -26,6 +26,7 @@ from mcp_ledger.eventstore.ports import AppendResult, ConcurrencyError, EventSto
 log = logging.getLogger(__name__)
 
 AppendedCallback = Callable[[Sequence[StoredEvent]], Awaitable[None]]
+OtherCommands = Callable[[Command], Awaitable[None]]
 
 
 class CommandConflictError(Exception):
@@ -43,12 +44,14 @@ class CommandHandler:
         on_appended: AppendedCallback,
         *,
         max_attempts: int = 5,
+        others: OtherCommands | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
         self._runners = runners
         self._on_appended = on_appended
         self._max_attempts = max_attempts
+        self._others = others
 
     async def handle_payload(self, payload: bytes) -> None:
         """Handle one message from the commands topic; a malformed one is logged and dropped
@@ -57,6 +60,13 @@ class CommandHandler:
             command = CommandEnvelope.model_validate_json(payload).command
         except ValueError:
             log.error("dropping malformed command message (%d bytes)", len(payload))
+            return
+        if not isinstance(command, CallTool):
+            # Plan commands have their own handler (consumers/plan_commands.py).
+            if self._others is None:
+                log.error("dropping %s: no handler for it on this worker", command.kind)
+                return
+            await self._others(command)
             return
         await self.handle(command)
 

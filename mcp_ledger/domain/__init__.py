@@ -2,3 +2,6 @@
 
 Imports only the standard library and pydantic; knows nothing of Kafka, SQL, Redis or HTTP.
 """
+
+# events registers the plan events it does not define: load it before any of them.
+from mcp_ledger.domain import events as _events  # noqa: F401

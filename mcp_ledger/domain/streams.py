@@ -23,3 +23,16 @@ def parse_session_stream(stream_id: str) -> tuple[str, str] | None:
     if len(parts) != 4 or parts[0] != "tenant" or parts[2] != "session":
         return None
     return parts[1], parts[3]
+
+
+def plan_stream(tenant: str, plan_id: str) -> str:
+    """The event stream of a plan: its acceptance, every task attempt and its end."""
+    return f"tenant:{tenant}:plan:{plan_id}"
+
+
+def parse_plan_stream(stream_id: str) -> tuple[str, str] | None:
+    """(tenant, plan id) of a plan stream id, None for any other stream."""
+    parts = stream_id.split(":")
+    if len(parts) != 4 or parts[0] != "tenant" or parts[2] != "plan":
+        return None
+    return parts[1], parts[3]
