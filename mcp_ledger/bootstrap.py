@@ -17,6 +17,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from mcp_ledger.bootstrap_plans import (
+    PlanWorker,
+    attach_calls,
+    make_plan_views,
+    plan_tools,
+    plan_worker,
+    project_plans,
+    resume_embedded_plans,
+)
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
 from mcp_ledger.domain.tools import builtin_catalog
@@ -31,6 +40,7 @@ from mcp_ledger.producers.kafka import KafkaBus
 from mcp_ledger.producers.outbox import OutboxRelay
 from mcp_ledger.producers.ports import BusError, Handler, Message, MessageBus
 from mcp_ledger.projections.memory import MemorySessionViewStore
+from mcp_ledger.projections.plan_ports import PlanViewStore
 from mcp_ledger.projections.ports import SessionViewStore
 from mcp_ledger.projections.projector import SessionProjector
 from mcp_ledger.projections.redis import RedisSessionViewStore
@@ -50,8 +60,10 @@ class Runtime:
     settings: Settings
     bus: MessageBus
     views: SessionViewStore
+    plan_views: PlanViewStore
     store: EventStore | None = None
     app: Starlette | None = None
+    plans: PlanWorker | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -118,7 +130,12 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     stack.push_async_callback(store.close)
     runtime.store = store
     relay = OutboxRelay(store, runtime.bus, settings.events_topic)
-    handler = CommandHandler(store, builtin_catalog(), BUILTIN_RUNNERS, _publishing(relay))
+    runtime.plans = plan_worker(settings, runtime.bus, store, _publishing(relay))
+    handler = CommandHandler(
+        store, builtin_catalog(), BUILTIN_RUNNERS, _publishing(relay), others=runtime.plans.commands.handle
+    )
+    attach_calls(runtime.plans, handler)
+    await project_plans(settings, runtime.bus, store, runtime.plan_views)
     runtime.bus.subscribe(
         settings.commands_topic,
         _payload_handler(handler.handle_payload),
@@ -148,12 +165,14 @@ def _health(runtime: Runtime) -> Route:
 def _build_api(settings: Settings, runtime: Runtime) -> Starlette:
     gateway = CommandGateway(runtime.bus, settings.commands_topic, timeout=settings.call_timeout)
     runtime.bus.subscribe(settings.events_topic, gateway.on_event, group=None)
+    identities = LocalIdentityResolver(settings.local_tenant, settings.local_subject)
     ledger = LedgerMcp(
         builtin_catalog(),
         gateway,
         runtime.views,
-        LocalIdentityResolver(settings.local_tenant, settings.local_subject),
+        identities,
         max_argument_bytes=settings.max_argument_bytes,
+        plans=plan_tools(settings, gateway, runtime.plan_views, identities),
     )
     return ledger.build().streamable_http_app(
         stateless_http=True,
@@ -171,9 +190,15 @@ async def running(settings: Settings, *, api: bool, worker: bool) -> AsyncIterat
         ConfigurationError: settings that cannot work for these roles.
     """
     check_roles(settings, api=api, worker=worker)
-    runtime = Runtime(settings=settings, bus=make_bus(settings), views=make_views(settings))
+    runtime = Runtime(
+        settings=settings,
+        bus=make_bus(settings),
+        views=make_views(settings),
+        plan_views=make_plan_views(settings),
+    )
     async with AsyncExitStack() as stack:
         stack.push_async_callback(runtime.views.close)
+        stack.push_async_callback(runtime.plan_views.close)
         relay = await _start_worker(settings, runtime, stack) if worker else None
         if api:
             runtime.app = _build_api(settings, runtime)
@@ -183,6 +208,8 @@ async def running(settings: Settings, *, api: bool, worker: bool) -> AsyncIterat
             stop = asyncio.Event()
             runtime.tasks.append(asyncio.create_task(relay.run(stop)))
             stack.push_async_callback(_stop_tasks, runtime.tasks, stop)
+        if runtime.plans is not None:
+            await resume_embedded_plans(settings, runtime.plans, runtime.plan_views)
         yield runtime
 
 

@@ -81,7 +81,8 @@ class PlanExecutor:
         self._catalog = catalog
         self._runners = runners
         self._on_appended = on_appended
-        self._calls = calls
+        self.calls = calls
+        """Runs session-bound tasks; set after construction when the handler needs this executor."""
         self._clock = clock
         self._poll = poll_interval
         self._max_conflicts = max_conflicts
@@ -250,13 +251,13 @@ class PlanExecutor:
         return TaskResult(output=output)
 
     async def _call_in_session(self, command: CallTool) -> TaskResult:
-        if self._calls is None:
+        if self.calls is None:
             return TaskResult(error_code="tool_unavailable", message="session tools need the command handler")
         if command.session_id is None:
             return TaskResult(
                 error_code="no_session", message=f"{command.tool_name} needs the plan to run in a session"
             )
-        recorded = await self._calls.handle(command)
+        recorded = await self.calls.handle(command)
         last = recorded.events[-1]
         if last.event_type == "ToolSucceeded":
             data = last.data

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 
-from mcp_ledger.domain.commands import CallTool, CommandEnvelope
+from mcp_ledger.domain.commands import AcceptPlan, CallTool, CancelPlan, CommandEnvelope, ExecutePlan
 from mcp_ledger.domain.events import is_terminal
 from mcp_ledger.producers.ports import Message, MessageBus
 
@@ -39,7 +39,7 @@ class CommandGateway:
             return
         waiter.set_result(json.loads(message.value))
 
-    async def call(self, command: CallTool) -> dict[str, object]:
+    async def call(self, command: CallTool | AcceptPlan | ExecutePlan | CancelPlan) -> dict[str, object]:
         """Publish the command and return its terminal stored event (wire form).
 
         Raises:

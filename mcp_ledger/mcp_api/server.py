@@ -21,6 +21,7 @@ from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.identity import BadSessionHeaderError, IdentityResolver, session_from_headers
+from mcp_ledger.mcp_api.plans import PLAN_SCHEMA_URI, PlanTools, plan_json_schema
 from mcp_ledger.producers.ports import BusError
 from mcp_ledger.projections.ports import SessionViewStore
 
@@ -66,7 +67,9 @@ class LedgerMcp:
         identities: IdentityResolver,
         *,
         max_argument_bytes: int,
+        plans: PlanTools | None = None,
     ) -> None:
+        self._plans = plans
         self._catalog = catalog
         self._gateway = gateway
         self._views = views
@@ -91,12 +94,23 @@ class LedgerMcp:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=[tool_listing(spec) for spec in self._catalog.values()])
+        plan_tools = list(self._plans.specs.values()) if self._plans is not None else []
+        return types.ListToolsResult(
+            tools=[tool_listing(spec) for spec in [*self._catalog.values(), *plan_tools]]
+        )
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         spec = self._catalog.get(params.name)
+        if spec is None and self._plans is not None and params.name in self._plans.specs:
+            # Plan tools run in the API (validation, planners by sampling); see mcp_api/plans.py.
+            problem = argument_problem(
+                self._plans.specs[params.name].input_schema, dict(params.arguments or {})
+            )
+            if problem is not None:
+                return _tool_error(problem)
+            return await self._plans.call(ctx, params)
         if spec is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         arguments = dict(params.arguments or {})
@@ -140,6 +154,10 @@ class LedgerMcp:
             )
             for sid in ids
         ]
+        if self._plans is not None:
+            resources.append(
+                types.Resource(name="plan schema", uri=PLAN_SCHEMA_URI, mime_type="application/json")
+            )
         return types.ListResourcesResult(resources=resources)
 
     async def _list_templates(
@@ -157,6 +175,11 @@ class LedgerMcp:
         self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
+        if uri == PLAN_SCHEMA_URI and self._plans is not None:
+            text = json.dumps(plan_json_schema(), ensure_ascii=False)
+            return types.ReadResourceResult(
+                contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
+            )
         if not uri.startswith(SESSION_URI_PREFIX):
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}")
         identity = self._identities.resolve(ctx.request)

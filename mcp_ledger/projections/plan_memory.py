@@ -26,6 +26,10 @@ class MemoryPlanViewStore:
         self._by_subject[(view.tenant, view.subject)].add(view.plan_id)
         return True
 
+    async def all_views(self) -> list[PlanView]:
+        """Every view, for resuming unfinished plans at start."""
+        return sorted(self._views.values(), key=lambda v: (v.tenant, v.plan_id))
+
     async def plans_of(self, tenant: str, subject: str) -> list[str]:
         return sorted(self._by_subject.get((tenant, subject), set()))
 

@@ -1,0 +1,362 @@
+"""The planner's MCP surface: create_plan, execute_plan, plan_status, cancel_plan, and the
+Plan Object's JSON Schema as the resource ledger://schemas/plan.
+
+create_plan takes a plan (JSON object, YAML-form object, or YAML text) or a goal for a
+planner (planners.py), validates it for this caller before anything is published, and sends
+AcceptPlan; the worker validates again and freezes it. Status is read from the plan-status
+projection, never from the event store. Long plans are "call now, fetch later": execute_plan
+answers once the plan is started (or, with wait_seconds, when it ends or the wait is over).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import mcp_types as types
+import yaml
+from mcp.server import ServerRequestContext
+from mcp.shared.message import ServerMessageMetadata
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from mcp_ledger.argument_check import plan_parameter_problems
+from mcp_ledger.domain.access import access_problem
+from mcp_ledger.domain.commands import AcceptPlan, CancelPlan, ExecutePlan
+from mcp_ledger.domain.plan_validation import plan_problems, with_derived_dependencies
+from mcp_ledger.domain.plans import Plan, PlanFormError, normalise_plan, plan_hash
+from mcp_ledger.domain.tools import ToolSpec
+from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
+from mcp_ledger.mcp_api.identity import (
+    BadSessionHeaderError,
+    Identity,
+    IdentityResolver,
+    session_from_headers,
+)
+from mcp_ledger.mcp_api.planners import (
+    MAX_REASKS,
+    EndpointPlanner,
+    PlannerError,
+    ask_again,
+    judge,
+    latest_answer,
+    sampled_text,
+    sampling_request,
+    too_many,
+)
+from mcp_ledger.projections.plan_ports import PlanViewStore
+from mcp_ledger.projections.plan_view import PlanView
+
+PLAN_SCHEMA_URI = "ledger://schemas/plan"
+FINISHED = frozenset(
+    {
+        "succeeded",
+        "completed_with_errors",
+        "failed",
+        "compensated",
+        "compensation_failed",
+        "cancelled",
+        "timed_out",
+    }
+)
+_PLAN_ID = {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,128}$"}
+
+
+def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+PLAN_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="create_plan",
+        title="Create a plan",
+        description=(
+            "Validate and freeze a multi-step plan (tasks calling this server's tools, with dependencies, "
+            "references like '${A.output.x}', retries, timeouts, on_error). Give `plan` (see the resource "
+            f"{PLAN_SCHEMA_URI}; YAML text is accepted) or a `goal` for the server's planner. "
+            "Set execute=true to start it at once."
+        ),
+        input_schema=_schema(
+            {
+                "plan": {"type": ["object", "string"]},
+                "goal": {"type": "string", "maxLength": 10000},
+                "execute": {"type": "boolean"},
+            },
+            [],
+        ),
+        read_only=False,
+    ),
+    ToolSpec(
+        name="execute_plan",
+        title="Execute a plan",
+        description="Start an accepted plan. It runs in the background; wait_seconds waits for its end.",
+        input_schema=_schema(
+            {"plan_id": _PLAN_ID, "wait_seconds": {"type": "number", "minimum": 0, "maximum": 300}},
+            ["plan_id"],
+        ),
+        read_only=False,
+    ),
+    ToolSpec(
+        name="plan_status",
+        title="Plan status",
+        description="Status of one of your plans: each task's status, attempts, error and output.",
+        input_schema=_schema(
+            {"plan_id": _PLAN_ID, "wait_seconds": {"type": "number", "minimum": 0, "maximum": 300}},
+            ["plan_id"],
+        ),
+    ),
+    ToolSpec(
+        name="cancel_plan",
+        title="Cancel a plan",
+        description="Stop a plan: running tasks are cancelled and nothing else starts.",
+        input_schema=_schema(
+            {"plan_id": _PLAN_ID, "reason": {"type": "string", "maxLength": 1000}}, ["plan_id"]
+        ),
+        read_only=False,
+    ),
+)
+
+
+def plan_json_schema() -> dict[str, Any]:
+    """The Plan Object's JSON Schema (the JSON form; the YAML form is described in it)."""
+    schema = Plan.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = PLAN_SCHEMA_URI
+    schema["description"] = (
+        "A plan: tasks calling tools. Parameters may hold whole-value references to upstream output: "
+        "{'$ref': 'tasks.A.output', 'path': '/x/0'} (RFC 6901) or '${A.output.x.0}'. Also accepted: "
+        "tasks as an object keyed by id, task_id for id, error_handling.on_error, and the YAML form "
+        "{nodes: [{id, tool, params, parallel_group}], edges: [{from, to, condition}], "
+        "error_handlers: [{node, on_error, compensate: {tool, params}}]}. Conditions: "
+        "\"A.output.n > 2 and A.status == 'succeeded'\" (==, !=, <, <=, >, >=, in, and, or, not)."
+    )
+    return schema
+
+
+def _text(payload: Any, *, error: bool = False) -> types.CallToolResult:
+    if error:
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=str(payload))], is_error=True
+        )
+    text = json.dumps(payload, ensure_ascii=False)
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)], structured_content=payload
+    )
+
+
+def status_payload(view: PlanView) -> dict[str, Any]:
+    """What plan_status returns for a view."""
+    return {
+        "plan_id": view.plan_id,
+        "status": view.status,
+        "plan_hash": view.plan_hash,
+        "counts": view.counts(),
+        "tasks": {tid: task.model_dump(mode="json", exclude_none=True) for tid, task in view.tasks.items()},
+    }
+
+
+class PlanTools:
+    """Handlers of the plan tools, hooked into the MCP server."""
+
+    def __init__(
+        self,
+        catalog: Mapping[str, ToolSpec],
+        gateway: CommandGateway,
+        views: PlanViewStore,
+        identities: IdentityResolver,
+        *,
+        planner: EndpointPlanner | None = None,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self._catalog = catalog
+        self._gateway = gateway
+        self._views = views
+        self._identities = identities
+        self._planner = planner
+        self._poll = poll_interval
+        self.specs = {spec.name: spec for spec in PLAN_TOOLS}
+
+    async def call(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """Run one plan tool for the caller of `ctx`."""
+        name, arguments = params.name, dict(params.arguments or {})
+        identity = self._identities.resolve(ctx.request)
+        try:
+            session_id = session_from_headers(ctx.request)
+        except BadSessionHeaderError as error:
+            return _text(str(error), error=True)
+        if name == "create_plan":
+            return await self._create(ctx, params, identity, session_id)
+        plan_id = str(arguments["plan_id"])
+        common = {
+            "tenant": identity.tenant,
+            "subject": identity.subject,
+            "roles": identity.roles,
+            "plan_id": plan_id,
+        }
+        if name == "plan_status":
+            return await self._status(identity, plan_id, float(arguments.get("wait_seconds", 0)))
+        if name == "cancel_plan":
+            cancel = CancelPlan(**common, session_id=session_id, reason=str(arguments.get("reason", "")))
+            return await self._send(cancel, lambda: self._status(identity, plan_id, 0))
+        execute = ExecutePlan(**common, session_id=session_id)
+        return await self._send(
+            execute, lambda: self._status(identity, plan_id, float(arguments.get("wait_seconds", 0)))
+        )
+
+    def visible_tools(self, identity: Identity) -> list[ToolSpec]:
+        """Catalog tools a plan of this caller may use (planners see only these)."""
+        return [
+            spec
+            for spec in self._catalog.values()
+            if not spec.opens_session
+            and access_problem(identity.roles, spec.minimum_role, spec.allowed_roles) is None
+        ]
+
+    async def make_plan(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, identity: Identity
+    ) -> dict[str, Any] | types.InputRequiredResult:
+        """The raw plan of a create_plan call: given, YAML text, or from a planner; or the
+        input_required result asking the client's LLM.
+
+        Raises:
+            PlannerError: no plan given and none could be made.
+        """
+        arguments = dict(params.arguments or {})
+        raw = arguments.get("plan")
+        if isinstance(raw, str):
+            try:
+                raw = yaml.safe_load(raw)
+            except yaml.YAMLError as error:
+                raise PlannerError(f"the plan is not valid YAML: {error}") from None
+        if raw is None:
+            goal = str(arguments.get("goal", "")).strip()
+            if not goal:
+                raise PlannerError("give a plan, or a goal for the planner")
+            tools = self.visible_tools(identity)
+
+            def problems_of(candidate: dict[str, Any]) -> list[str]:
+                return self.check(candidate, identity)[1]
+
+            if self._planner is not None:
+                return await self._planner.plan(goal, tools, problems_of)
+            return await self._sample(ctx, params, goal, tools, problems_of)
+        if not isinstance(raw, dict):
+            raise PlannerError("a plan is a JSON object")
+        return raw
+
+    async def _sample(
+        self,
+        ctx: ServerRequestContext[Any],
+        params: types.CallToolRequestParams,
+        goal: str,
+        tools: list[ToolSpec],
+        problems_of: Callable[[dict[str, Any]], list[str]],
+    ) -> dict[str, Any] | types.InputRequiredResult:
+        """Ask the client's LLM: input_required rounds on 2026-07-28, a request on the call's
+        stream before that."""
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            latest = latest_answer(params.input_responses)
+            if latest is None:
+                return ask_again(goal, tools, 1, [])
+            round_, answer = latest
+            raw, refused = judge(sampled_text(answer), problems_of)
+            if raw is not None:
+                return raw
+            if round_ > MAX_REASKS:
+                raise too_many(refused)
+            return ask_again(goal, tools, round_ + 1, refused)
+        if not ctx.session.can_send_request:
+            raise PlannerError(
+                "sampling needs the 2026-07-28 protocol or a connection that can carry requests"
+            )
+        problems: list[str] = []
+        for _ in range(1 + MAX_REASKS):
+            metadata = ServerMessageMetadata(related_request_id=ctx.request_id)
+            answer = await ctx.session.send_request(
+                sampling_request(goal, tools, problems), types.CreateMessageResult, metadata=metadata
+            )
+            raw, problems = judge(sampled_text(answer), problems_of)
+            if raw is not None:
+                return raw
+        raise too_many(problems)
+
+    def check(self, raw: dict[str, Any], identity: Identity) -> tuple[Plan | None, list[str]]:
+        """The frozen-to-be plan, or every problem with it for this caller."""
+        try:
+            plan = with_derived_dependencies(normalise_plan(raw, plan_id=f"plan-{uuid.uuid4().hex[:16]}"))
+        except PlanFormError as error:
+            return None, error.problems
+        problems = plan_problems(plan, self._catalog, identity.roles)
+        problems = problems or plan_parameter_problems(plan, self._catalog)
+        return (None, problems) if problems else (plan, [])
+
+    async def _create(
+        self,
+        ctx: ServerRequestContext[Any],
+        params: types.CallToolRequestParams,
+        identity: Identity,
+        session_id: str | None,
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        arguments = dict(params.arguments or {})
+        try:
+            raw = await self.make_plan(ctx, params, identity)
+        except PlannerError as error:
+            return _text(f"invalid_plan: {error}", error=True)
+        if isinstance(raw, types.InputRequiredResult):
+            return raw
+        plan, problems = self.check(raw, identity)
+        if plan is None:
+            return _text("invalid_plan: " + "; ".join(problems), error=True)
+        digest = plan_hash(plan)
+        command = AcceptPlan(
+            tenant=identity.tenant,
+            subject=identity.subject,
+            roles=identity.roles,
+            session_id=session_id,
+            plan_id=plan.plan_id,
+            plan=plan.model_dump(mode="json"),
+            plan_hash=digest,
+            execute=bool(arguments.get("execute", False)),
+        )
+
+        async def accepted() -> types.CallToolResult:
+            status = "running" if command.execute else "accepted"
+            payload = {"plan_id": plan.plan_id, "plan_hash": digest, "status": status, "plan": command.plan}
+            return _text(payload)
+
+        return await self._send(command, accepted)
+
+    async def _send(
+        self,
+        command: AcceptPlan | ExecutePlan | CancelPlan,
+        answer: Callable[[], Awaitable[types.CallToolResult]],
+    ) -> types.CallToolResult:
+        try:
+            event = await self._gateway.call(command)
+        except CommandTimeoutError as error:
+            return _text(str(error), error=True)
+        if event["event_type"] == "PlanCommandRefused":
+            data: Any = event["data"]
+            return _text(f"{data['error_code']}: {data['message']}", error=True)
+        return await answer()
+
+    async def _status(self, identity: Identity, plan_id: str, wait_seconds: float) -> types.CallToolResult:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            view = await self._views.get(identity.tenant, plan_id)
+            if view is not None and view.subject != identity.subject:
+                view = None  # another subject's plan is as unknown as a missing one
+            finished = view is not None and view.status in FINISHED
+            if finished or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(self._poll)
+        if view is None:
+            return _text(
+                "unknown_plan: unknown plan (a plan just created may take a moment to appear)", error=True
+            )
+        return _text(status_payload(view))
