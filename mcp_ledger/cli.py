@@ -20,6 +20,7 @@ from rich.table import Table
 
 from mcp_ledger.bench.calls import run_calls_bench
 from mcp_ledger.bootstrap import ConfigurationError, make_views, running
+from mcp_ledger.cli_plans import register as register_plan_commands
 from mcp_ledger.eventstore.migrations import upgrade_to_head
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.projections.projector import SessionProjector
@@ -30,6 +31,7 @@ projections_app = typer.Typer(help="Read models.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
 bench_app = typer.Typer(help="Benchmarks: printed, and written as JSON.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+register_plan_commands(bench_app)
 console = Console(stderr=True)
 
 BusOpt = Annotated[str | None, typer.Option("--bus", help="kafka://host:port or memory:// (LEDGER_BUS)")]
