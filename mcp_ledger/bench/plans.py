@@ -106,7 +106,7 @@ class PlanBench:
         catalog = {"fake": FAKE}
         commands = PlanCommandHandler(self._store, catalog, request_run, self._publish, time.time)
         command = AcceptPlan(
-            tenant="bench",
+            tenant=self.tenant,
             subject="bench",
             roles=("admin",),
             plan_id=plan.plan_id,

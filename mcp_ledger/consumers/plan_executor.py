@@ -205,6 +205,13 @@ class PlanExecutor:
             timeout = state.plan.task(attempt.task_id).timeout
         call = self._call(state, attempt, tool_name, parameters or {})
         live[asyncio.create_task(_bounded(call, timeout))] = attempt
+        log.debug(
+            "plan %s: task %s attempt %d runs %s",
+            state.stream_id,
+            attempt.task_id,
+            attempt.attempt,
+            tool_name,
+        )
 
     async def _call(
         self, state: PlanState, attempt: _Attempt, tool_name: str, parameters: dict[str, Any]
