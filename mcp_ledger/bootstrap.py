@@ -209,6 +209,8 @@ async def running(settings: Settings, *, api: bool, worker: bool) -> AsyncIterat
             runtime.tasks.append(asyncio.create_task(relay.run(stop)))
             stack.push_async_callback(_stop_tasks, runtime.tasks, stop)
         if runtime.plans is not None:
+            # Registered after bus.stop, so it runs first: plan runs end instead of draining.
+            stack.push_async_callback(runtime.plans.executor.stop)
             await resume_embedded_plans(settings, runtime.plans, runtime.plan_views)
         yield runtime
 

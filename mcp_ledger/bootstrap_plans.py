@@ -71,6 +71,7 @@ def plan_worker(
 
     commands = PlanCommandHandler(store, builtin_catalog(), request_run, on_appended, time.time)
     executor = PlanExecutor(store, builtin_catalog(), BUILTIN_RUNNERS, on_appended)
+    executor.redeliver_on_stop = not settings.embedded
     bus.subscribe(
         settings.plan_runs_topic,
         _handler(executor.handle_payload),

@@ -62,6 +62,11 @@ class _Finished:
     result: TaskResult
 
 
+class ExecutorStoppedError(Exception):
+    """The worker is shutting down: the plan is left to be resumed (the run message stays
+    unacknowledged, so the bus hands it to another worker)."""
+
+
 class PlanExecutor:
     """Runs plans to their end on one worker."""
 
@@ -86,6 +91,15 @@ class PlanExecutor:
         self._clock = clock
         self._poll = poll_interval
         self._max_conflicts = max_conflicts
+        self._stopped = asyncio.Event()
+        self.redeliver_on_stop = True
+        """Raise on stop so the bus redelivers the run to another worker (Kafka); an embedded
+        process instead resumes its unfinished plans at its next start."""
+
+    async def stop(self) -> None:
+        """Make every run return within a poll interval, cancelling its tasks in flight.
+        Plans are not drained: they may run for hours, and any worker can resume them."""
+        self._stopped.set()
 
     async def handle_payload(self, payload: bytes) -> None:
         """Handle one plan-run request ({"stream_id": …}) from the plan-runs topic."""
@@ -94,11 +108,23 @@ class PlanExecutor:
         except (ValueError, KeyError, TypeError):
             log.error("dropping malformed plan-run message (%d bytes)", len(payload))
             return
-        await self.run(stream_id)
+        try:
+            await self.run(stream_id)
+        except ExecutorStoppedError:
+            if self.redeliver_on_stop:
+                raise
+            log.info("plan %s left to resume at the next start", stream_id)
 
     async def run(self, stream_id: str) -> str | None:
         """Drive the plan to its end (or return at once when it is not runnable); returns
-        its final status, None when it was not started."""
+        its final status, None when it was not started.
+
+        Raises:
+            ExecutorStoppedError: the worker is stopping; the plan is left to be resumed.
+            ConcurrencyError: competing writers kept winning; the run message is redelivered.
+        """
+        if self._stopped.is_set():
+            raise ExecutorStoppedError(f"worker stopping; plan {stream_id} left to resume")
         state = await load_plan(self._store, stream_id)
         if not state.started or state.completed:
             return state.completion
@@ -116,6 +142,8 @@ class PlanExecutor:
         finished: list[_Finished] = []
         conflicts = 0
         while True:
+            if self._stopped.is_set():
+                raise ExecutorStoppedError(f"worker stopping; plan {state.stream_id} left to resume")
             now = self._clock()
             reason = stop_reason(state, now)
             if reason is not None:

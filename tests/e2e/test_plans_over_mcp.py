@@ -15,6 +15,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from mcp_ledger.eventstore.sql import open_event_store
 from tests.support.clients import mcp_client, open_session, structured, text_of
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
 
@@ -189,3 +190,41 @@ async def test_a_planner_that_keeps_failing_gets_a_clear_error_after_bounded_rea
     assert result.is_error
     assert "refused 3 times" in text_of(result)
     assert len(seen) == 3
+
+
+async def test_an_embedded_gateway_restarted_mid_plan_resumes_it_and_keeps_finished_work(
+    tmp_path: Path,
+) -> None:
+    settings = embedded_settings(tmp_path)
+    plan = {
+        "plan_id": "restart",
+        "tasks": [
+            {"id": "first", "tool_name": "echo", "parameters": {"text": "once"}},
+            {"id": "nap", "tool_name": "sleep", "parameters": {"ms": 1500}, "dependencies": ["first"]},
+            {
+                "id": "last",
+                "tool_name": "echo",
+                "parameters": {"text": "${first.output.text}"},
+                "dependencies": ["nap"],
+            },
+        ],
+    }
+    async with gateway(settings) as first_run, mcp_client(first_run.url) as client:
+        await client.call_tool("create_plan", {"plan": plan, "execute": True})
+        for _ in range(400):
+            status = structured(await client.call_tool("plan_status", {"plan_id": "restart"}))
+            if status["tasks"]["nap"]["status"] == "running":
+                break
+        assert status["tasks"]["nap"]["status"] == "running"
+    # Shut down with "nap" in flight; the next start resumes the plan from the store.
+    async with gateway(settings) as second_run, mcp_client(second_run.url) as client:
+        final = structured(await client.call_tool("plan_status", {"plan_id": "restart", "wait_seconds": 20}))
+    assert final["status"] == "succeeded"
+    assert final["tasks"]["last"]["output"] == {"text": "once"}
+    store = await open_event_store(settings.store_url)
+    try:
+        events = await store.read_stream("tenant:local:plan:restart")
+    finally:
+        await store.close()
+    started = [e.data["task_id"] for e in events if e.event_type == "TaskStarted"]
+    assert started == ["first", "nap", "last"]  # "first" never ran again; "nap" resumed its attempt
