@@ -138,8 +138,7 @@ class PlanExecutor:
                 await asyncio.gather(*live, return_exceptions=True)
 
     async def _drive(self, state: PlanState, live: dict[asyncio.Task[TaskResult], _Attempt]) -> str | None:
-        self._resume(state, live)
-        finished: list[_Finished] = []
+        finished = self._resume(state, live)
         conflicts = 0
         while True:
             if self._stopped.is_set():
@@ -196,8 +195,15 @@ class PlanExecutor:
             return []
         return [_Finished(live.pop(task), _result_of(task)) for task in done]
 
-    def _resume(self, state: PlanState, live: dict[asyncio.Task[TaskResult], _Attempt]) -> None:
-        """Relaunch attempts a dead worker left in flight: started, never finished."""
+    def _resume(self, state: PlanState, live: dict[asyncio.Task[TaskResult], _Attempt]) -> list[_Finished]:
+        """Relaunch attempts a dead worker left in flight (started, never finished), or,
+        when the plan is being stopped, record them as cancelled without running them."""
+        reason = stop_reason(state, self._clock())
+        if reason is not None:
+            cancelled = TaskResult(error_code="cancelled", message=f"not resumed: plan {reason}")
+            return [
+                _Finished(_Attempt(tid, state.tasks[tid].attempt), cancelled) for tid in sorted(state.running)
+            ]
         for task_id in sorted(state.running, key=state.order.__getitem__):
             task = state.tasks[task_id]
             log.info("plan %s: resuming task %s attempt %d", state.stream_id, task_id, task.attempt)
@@ -208,6 +214,7 @@ class PlanExecutor:
             call = state.tasks[state.compensating].compensation_call
             assert call is not None
             self._spawn(state, _Attempt(state.compensating, 0, compensation=True), call[0], call[1], live)
+        return []
 
     def _launch(
         self, state: PlanState, events: list[DomainEvent], live: dict[asyncio.Task[TaskResult], _Attempt]

@@ -51,6 +51,8 @@ from mcp_ledger.projections.plan_ports import PlanViewStore
 from mcp_ledger.projections.plan_view import PlanView
 
 PLAN_SCHEMA_URI = "ledger://schemas/plan"
+PLAN_SIZE_FACTOR = 16
+"""A plan carries many tasks' parameters: its size limit is this many times a tool call's."""
 FINISHED = frozenset(
     {
         "succeeded",

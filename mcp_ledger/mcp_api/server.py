@@ -21,7 +21,7 @@ from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.identity import BadSessionHeaderError, IdentityResolver, session_from_headers
-from mcp_ledger.mcp_api.plans import PLAN_SCHEMA_URI, PlanTools, plan_json_schema
+from mcp_ledger.mcp_api.plans import PLAN_SCHEMA_URI, PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.producers.ports import BusError
 from mcp_ledger.projections.ports import SessionViewStore
 
@@ -103,25 +103,24 @@ class LedgerMcp:
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         spec = self._catalog.get(params.name)
-        if spec is None and self._plans is not None and params.name in self._plans.specs:
-            # Plan tools run in the API (validation, planners by sampling); see mcp_api/plans.py.
-            problem = argument_problem(
-                self._plans.specs[params.name].input_schema, dict(params.arguments or {})
-            )
-            if problem is not None:
-                return _tool_error(problem)
-            return await self._plans.call(ctx, params)
+        # Plan tools run in the API (validation, planners by sampling); see mcp_api/plans.py.
+        plan_tool = self._plans is not None and spec is None and params.name in self._plans.specs
+        if plan_tool and self._plans is not None:
+            spec = self._plans.specs[params.name]
         if spec is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         arguments = dict(params.arguments or {})
-        size = argument_size(arguments)
-        if size > self._max_argument_bytes:
-            raise MCPError(
-                types.INVALID_PARAMS, f"arguments are {size} bytes; the limit is {self._max_argument_bytes}"
-            )
+        size, limit = (
+            argument_size(arguments),
+            self._max_argument_bytes * (PLAN_SIZE_FACTOR if plan_tool else 1),
+        )
+        if size > limit:
+            raise MCPError(types.INVALID_PARAMS, f"arguments are {size} bytes; the limit is {limit}")
         problem = argument_problem(spec.input_schema, arguments)
         if problem is not None:
             return _tool_error(problem)
+        if plan_tool and self._plans is not None:
+            return await self._plans.call(ctx, params)
         try:
             session_id = new_session_id() if spec.opens_session else session_from_headers(ctx.request)
         except BadSessionHeaderError as error:

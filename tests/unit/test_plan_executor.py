@@ -192,3 +192,26 @@ async def test_tool_output_that_gives_instructions_never_changes_which_calls_run
     assert tools.calls[1][1]["text"] == injection  # the output is data for a parameter, nothing more
     stored = await store.read_stream(stream)
     assert {e.data["tool_name"] for e in stored if e.event_type == "TaskStarted"} == {"read_page", "work"}
+
+
+async def test_a_plan_cancelled_while_its_worker_was_dead_is_not_resumed(store: SqlEventStore) -> None:
+    tools = Recorder(gate=asyncio.Event())
+    stream = await accept(store, CATALOG, {"plan_id": "dead", "tasks": [{"id": "w", "tool_name": "wait"}]})
+    first = asyncio.create_task(executor(store, CATALOG, tools.runners(NAMES)).run(stream))
+    async with asyncio.timeout(5):
+        while tools.running == 0:
+            await asyncio.sleep(0.005)
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+
+    async def no_run(stream_id: str) -> None:
+        return None
+
+    async def no_publish(events: Any) -> None:
+        return None
+
+    handler = PlanCommandHandler(store, CATALOG, no_run, no_publish, time.time)
+    await handler.handle(CancelPlan(tenant="t", subject="someone", plan_id="dead"))
+    assert await executor(store, CATALOG, tools.runners(NAMES)).run(stream) == "cancelled"
+    assert tools.labels() == ["wait"]
+    assert (await event_types(store, stream))[-2:] == ["TaskCancelled", "PlanCompleted"]
