@@ -20,8 +20,6 @@ from typing import Any
 import mcp_types as types
 import yaml
 from mcp.server import ServerRequestContext
-from mcp.shared.message import ServerMessageMetadata
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_ledger.argument_check import plan_parameter_problems
 from mcp_ledger.domain.access import access_problem
@@ -36,17 +34,9 @@ from mcp_ledger.mcp_api.identity import (
     IdentityResolver,
     session_from_headers,
 )
-from mcp_ledger.mcp_api.planners import (
-    MAX_REASKS,
-    EndpointPlanner,
-    PlannerError,
-    ask_again,
-    judge,
-    latest_answer,
-    sampled_text,
-    sampling_request,
-    too_many,
-)
+from mcp_ledger.mcp_api.planners import EndpointPlanner, PlannerError
+from mcp_ledger.mcp_api.replanning import REPLAN_TOOL, replan
+from mcp_ledger.mcp_api.sampling import sample_plan
 from mcp_ledger.projections.plan_ports import PlanViewStore
 from mcp_ledger.projections.plan_view import PlanView
 
@@ -179,7 +169,9 @@ class PlanTools:
         self._identities = identities
         self._planner = planner
         self._poll = poll_interval
-        self.specs = {spec.name: spec for spec in PLAN_TOOLS}
+        self.specs = {spec.name: spec for spec in (*PLAN_TOOLS, REPLAN_TOOL)}
+        self.views = views
+        self.planner = planner
 
     async def call(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
@@ -200,6 +192,8 @@ class PlanTools:
             "roles": identity.roles,
             "plan_id": plan_id,
         }
+        if name == "replan_plan":
+            return await replan(self, ctx, params, identity, session_id)
         if name == "plan_status":
             return await self._status(identity, plan_id, float(arguments.get("wait_seconds", 0)))
         if name == "cancel_plan":
@@ -246,46 +240,10 @@ class PlanTools:
 
             if self._planner is not None:
                 return await self._planner.plan(goal, tools, problems_of)
-            return await self._sample(ctx, params, goal, tools, problems_of)
+            return await sample_plan(ctx, params, goal, tools, problems_of)
         if not isinstance(raw, dict):
             raise PlannerError("a plan is a JSON object")
         return raw
-
-    async def _sample(
-        self,
-        ctx: ServerRequestContext[Any],
-        params: types.CallToolRequestParams,
-        goal: str,
-        tools: list[ToolSpec],
-        problems_of: Callable[[dict[str, Any]], list[str]],
-    ) -> dict[str, Any] | types.InputRequiredResult:
-        """Ask the client's LLM: input_required rounds on 2026-07-28, a request on the call's
-        stream before that."""
-        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
-            latest = latest_answer(params.input_responses)
-            if latest is None:
-                return ask_again(goal, tools, 1, [])
-            round_, answer = latest
-            raw, refused = judge(sampled_text(answer), problems_of)
-            if raw is not None:
-                return raw
-            if round_ > MAX_REASKS:
-                raise too_many(refused)
-            return ask_again(goal, tools, round_ + 1, refused)
-        if not ctx.session.can_send_request:
-            raise PlannerError(
-                "sampling needs the 2026-07-28 protocol or a connection that can carry requests"
-            )
-        problems: list[str] = []
-        for _ in range(1 + MAX_REASKS):
-            metadata = ServerMessageMetadata(related_request_id=ctx.request_id)
-            answer = await ctx.session.send_request(
-                sampling_request(goal, tools, problems), types.CreateMessageResult, metadata=metadata
-            )
-            raw, problems = judge(sampled_text(answer), problems_of)
-            if raw is not None:
-                return raw
-        raise too_many(problems)
 
     def check(self, raw: dict[str, Any], identity: Identity) -> tuple[Plan | None, list[str]]:
         """The frozen-to-be plan, or every problem with it for this caller."""
@@ -314,6 +272,12 @@ class PlanTools:
         plan, problems = self.check(raw, identity)
         if plan is None:
             return _text("invalid_plan: " + "; ".join(problems), error=True)
+        return await self.accept(plan, identity, session_id, execute=bool(arguments.get("execute", False)))
+
+    async def accept(
+        self, plan: Plan, identity: Identity, session_id: str | None, *, execute: bool
+    ) -> types.CallToolResult:
+        """Send AcceptPlan for a plan checked for this caller; answer with its frozen form."""
         digest = plan_hash(plan)
         command = AcceptPlan(
             tenant=identity.tenant,
@@ -323,7 +287,7 @@ class PlanTools:
             plan_id=plan.plan_id,
             plan=plan.model_dump(mode="json"),
             plan_hash=digest,
-            execute=bool(arguments.get("execute", False)),
+            execute=execute,
         )
 
         async def accepted() -> types.CallToolResult:
