@@ -24,6 +24,7 @@ from mcp_ledger.domain.plan_events import (
     PlanCommandRefused,
     PlanCompleted,
     PlanStarted,
+    PlanStepGranted,
 )
 from mcp_ledger.domain.plan_state import PlanState
 from mcp_ledger.domain.plan_validation import plan_problems, with_derived_dependencies
@@ -95,7 +96,7 @@ class PlanCommandHandler:
     async def _after(self, command: PlanCommand, events: list[DomainEvent] | None) -> None:
         # A redelivered command asks for a run again: harmless (a finished plan's run is a
         # no-op) and it covers a crash between the append and the request.
-        starts = events is None or any(isinstance(e, PlanStarted) for e in events)
+        starts = events is None or any(isinstance(e, (PlanStarted, PlanStepGranted)) for e in events)
         if starts and isinstance(command, (AcceptPlan, ExecutePlan)):
             await self._request_run(command.stream_id)
 
@@ -160,9 +161,15 @@ class PlanCommandHandler:
     def _execute(
         self, command: ExecutePlan, state: PlanState
     ) -> tuple[tuple[str, str] | None, list[DomainEvent]]:
+        assert state.plan is not None
+        if state.started and state.plan.mode == "reactive" and not state.completed:
+            return None, [
+                PlanStepGranted(
+                    command_id=command.command_id, plan_id=command.plan_id, granted_at=self._clock()
+                )
+            ]
         if state.started:
             return ("already_started", "the plan has been started already; see plan_status"), []
-        assert state.plan is not None
         return None, [self._started(command, self._clock(), state.plan.timeout)]
 
     def _cancel(

@@ -165,6 +165,8 @@ class PlanExecutor:
             if state.completed:
                 log.info("plan %s ended: %s", state.stream_id, state.completion)
                 return state.completion
+            if state.paused and not live:
+                return "paused"  # reactive: the next execute_plan asks for a run again
             finished += await self._wait(state, live)
 
     def _record(self, state: PlanState, finished: list[_Finished], now: float) -> list[DomainEvent]:

@@ -22,6 +22,7 @@ from mcp_ledger.domain.plan_events import (
     CompensationStarted,
     CompensationSucceeded,
     PlanCompleted,
+    PlanPaused,
     TaskCancelled,
     TaskFailed,
     TaskRetryScheduled,
@@ -149,7 +150,28 @@ def step(state: PlanState, now: float) -> list[DomainEvent]:
     elif state.done_count == len(state.tasks) and not state.running:
         status = "completed_with_errors" if state.final_failures else "succeeded"
         emit(PlanCompleted(plan_id=state.plan.plan_id, status=status, finished_at=now))
+    elif _waits_for_grant(state):
+        emit(PlanPaused(plan_id=state.plan.plan_id))
     return events
+
+
+def _step_budget(state: PlanState) -> int | None:
+    """New tasks that may still start (None: no limit). Retries need no new step."""
+    assert state.plan is not None
+    if state.plan.mode != "reactive":
+        return None
+    return state.steps_granted - state.first_starts
+
+
+def _waits_for_grant(state: PlanState) -> bool:
+    return (
+        _step_budget(state) == 0
+        and not state.paused
+        and not state.running
+        and not state.retries
+        and state.compensating is None
+        and (not state.final_failures or _continues(state))
+    )
 
 
 def _continues(state: PlanState) -> bool:
@@ -194,11 +216,27 @@ def _start_ready(state: PlanState, now: float, emit: Any) -> None:
     while state.ready and len(state.running) < state.plan.max_parallel_tasks:
         if state.final_failures and not _continues(state):
             return
-        _, task_id = heapq.heappop(state.ready)
+        entry = _next_ready(state)
+        if entry is None:
+            return
+        task_id = entry[1]
         task_state = state.tasks[task_id]
         if task_state.status not in {"pending", "waiting_retry"}:
             continue
         _start(state, state.plan.task(task_id), task_state.attempt + 1, now, emit)
+
+
+def _next_ready(state: PlanState) -> tuple[int, str] | None:
+    """The next ready task by plan order; with no step left (reactive), only a retry."""
+    if _step_budget(state) != 0:
+        return heapq.heappop(state.ready)
+    retries = [entry for entry in state.ready if state.tasks[entry[1]].status == "waiting_retry"]
+    if not retries:
+        return None
+    entry = min(retries)
+    state.ready.remove(entry)
+    heapq.heapify(state.ready)
+    return entry
 
 
 def _start(state: PlanState, task: PlanTask, attempt: int, now: float, emit: Any) -> None:

@@ -57,6 +57,21 @@ class PlanCancelRequested(DomainEvent):
     requested_at: float
 
 
+class PlanStepGranted(DomainEvent):
+    """Reactive mode: the caller allows one more task to start."""
+
+    terminal: ClassVar[bool] = True
+    command_id: str
+    plan_id: str
+    granted_at: float
+
+
+class PlanPaused(DomainEvent):
+    """Reactive mode: the granted steps are done; the plan waits for the next grant."""
+
+    plan_id: str
+
+
 class TaskStarted(DomainEvent):
     task_id: str
     attempt: int
@@ -136,6 +151,8 @@ PLAN_EVENT_TYPES: dict[str, type[DomainEvent]] = {
         PlanStarted,
         PlanCommandRefused,
         PlanCancelRequested,
+        PlanStepGranted,
+        PlanPaused,
         TaskStarted,
         TaskSucceeded,
         TaskFailed,

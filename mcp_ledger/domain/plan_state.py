@@ -21,7 +21,9 @@ from mcp_ledger.domain.plan_events import (
     PlanAccepted,
     PlanCancelRequested,
     PlanCompleted,
+    PlanPaused,
     PlanStarted,
+    PlanStepGranted,
     TaskCancelled,
     TaskFailed,
     TaskRetryScheduled,
@@ -76,6 +78,9 @@ class PlanState:
     """Heap of (not_before, order, task) waiting to retry."""
     running: set[str] = field(default_factory=set)
     compensating: str | None = None
+    steps_granted: int = 0
+    first_starts: int = 0
+    paused: bool = False
     succeeded_order: list[str] = field(default_factory=list)
     final_failures: list[str] = field(default_factory=list)
     done_count: int = 0
@@ -145,6 +150,16 @@ def _accepted(state: PlanState, event: PlanAccepted) -> None:
 
 def _plan_started(state: PlanState, event: PlanStarted) -> None:
     state.started_at, state.deadline = event.started_at, event.deadline
+    state.steps_granted = 1
+
+
+def _step_granted(state: PlanState, event: PlanStepGranted) -> None:
+    state.steps_granted += 1
+    state.paused = False
+
+
+def _paused(state: PlanState, event: PlanPaused) -> None:
+    state.paused = True
 
 
 def _cancel(state: PlanState, event: PlanCancelRequested) -> None:
@@ -154,6 +169,7 @@ def _cancel(state: PlanState, event: PlanCancelRequested) -> None:
 def _task_started(state: PlanState, event: TaskStarted) -> None:
     task = state.tasks[event.task_id]
     task.status, task.attempt = "running", event.attempt
+    state.first_starts += event.attempt == 1
     task.parameters, task.deadline, task.not_before = event.parameters, event.deadline, None
     state.running.add(event.task_id)
 
@@ -215,6 +231,8 @@ _HANDLERS: dict[type[DomainEvent], Any] = {
     PlanAccepted: _accepted,
     PlanStarted: _plan_started,
     PlanCancelRequested: _cancel,
+    PlanStepGranted: _step_granted,
+    PlanPaused: _paused,
     TaskStarted: _task_started,
     TaskSucceeded: _task_succeeded,
     TaskFailed: _task_failed,

@@ -66,6 +66,8 @@ class Plan(_Frozen):
     tasks: tuple[PlanTask, ...] = Field(min_length=1, max_length=MAX_TASKS)
     max_parallel_tasks: int = Field(8, ge=1, le=1000)
     timeout: float | None = Field(None, gt=0, le=7 * 86400)
+    mode: Literal["batch", "reactive"] = "batch"
+    """reactive: one task starts per step the caller grants (execute_plan), then the plan pauses."""
     _index: dict[str, PlanTask] | None = PrivateAttr(None)
 
     def task(self, task_id: str) -> PlanTask:

@@ -41,6 +41,8 @@ from mcp_ledger.projections.plan_ports import PlanViewStore
 from mcp_ledger.projections.plan_view import PlanView
 
 PLAN_SCHEMA_URI = "ledger://schemas/plan"
+CATCH_UP_SECONDS = 5.0
+"""How long an answer waits for the projection to show the caller's own command."""
 PLAN_SIZE_FACTOR = 16
 """A plan carries many tasks' parameters: its size limit is this many times a tool call's."""
 FINISHED = frozenset(
@@ -84,7 +86,10 @@ PLAN_TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         name="execute_plan",
         title="Execute a plan",
-        description="Start an accepted plan. It runs in the background; wait_seconds waits for its end.",
+        description=(
+            "Start an accepted plan. It runs in the background; wait_seconds waits for its end. "
+            "A plan with mode 'reactive' runs one task per call, then pauses."
+        ),
         input_schema=_schema(
             {"plan_id": _PLAN_ID, "wait_seconds": {"type": "number", "minimum": 0, "maximum": 300}},
             ["plan_id"],
@@ -198,10 +203,11 @@ class PlanTools:
             return await self._status(identity, plan_id, float(arguments.get("wait_seconds", 0)))
         if name == "cancel_plan":
             cancel = CancelPlan(**common, session_id=session_id, reason=str(arguments.get("reason", "")))
-            return await self._send(cancel, lambda: self._status(identity, plan_id, 0))
+            return await self._send(cancel, lambda seen: self._status(identity, plan_id, 0, seen))
         execute = ExecutePlan(**common, session_id=session_id)
         return await self._send(
-            execute, lambda: self._status(identity, plan_id, float(arguments.get("wait_seconds", 0)))
+            execute,
+            lambda seen: self._status(identity, plan_id, float(arguments.get("wait_seconds", 0)), seen),
         )
 
     def visible_tools(self, identity: Identity) -> list[ToolSpec]:
@@ -290,7 +296,7 @@ class PlanTools:
             execute=execute,
         )
 
-        async def accepted() -> types.CallToolResult:
+        async def accepted(seen: int) -> types.CallToolResult:
             status = "running" if command.execute else "accepted"
             payload = {"plan_id": plan.plan_id, "plan_hash": digest, "status": status, "plan": command.plan}
             return _text(payload)
@@ -300,7 +306,7 @@ class PlanTools:
     async def _send(
         self,
         command: AcceptPlan | ExecutePlan | CancelPlan,
-        answer: Callable[[], Awaitable[types.CallToolResult]],
+        answer: Callable[[int], Awaitable[types.CallToolResult]],
     ) -> types.CallToolResult:
         try:
             event = await self._gateway.call(command)
@@ -309,16 +315,23 @@ class PlanTools:
         if event["event_type"] == "PlanCommandRefused":
             data: Any = event["data"]
             return _text(f"{data['error_code']}: {data['message']}", error=True)
-        return await answer()
+        return await answer(int(str(event.get("position", 0))))
 
-    async def _status(self, identity: Identity, plan_id: str, wait_seconds: float) -> types.CallToolResult:
-        deadline = time.monotonic() + wait_seconds
+    async def _status(
+        self, identity: Identity, plan_id: str, wait_seconds: float, seen: int = 0
+    ) -> types.CallToolResult:
+        """The plan's view; waiting (bounded) for it to end or pause, and for the projection to
+        have folded the caller's own command (at global position `seen`), so it is never stale."""
+        start = time.monotonic()
+        wait_end, catch_up_end = start + wait_seconds, start + (CATCH_UP_SECONDS if seen else 0.0)
         while True:
             view = await self._views.get(identity.tenant, plan_id)
             if view is not None and view.subject != identity.subject:
                 view = None  # another subject's plan is as unknown as a missing one
-            finished = view is not None and view.status in FINISHED
-            if finished or time.monotonic() >= deadline:
+            caught_up = view is not None and view.last_position >= seen
+            done = view is not None and (view.status in FINISHED or view.status == "paused")
+            now = time.monotonic()
+            if (caught_up and (done or now >= wait_end)) or now >= max(wait_end, catch_up_end):
                 break
             await asyncio.sleep(self._poll)
         if view is None:

@@ -19,7 +19,9 @@ from mcp_ledger.domain.plan_events import (
     PlanAccepted,
     PlanCancelRequested,
     PlanCompleted,
+    PlanPaused,
     PlanStarted,
+    PlanStepGranted,
     TaskCancelled,
     TaskFailed,
     TaskRetryScheduled,
@@ -95,6 +97,10 @@ def fold_plan(view: PlanView | None, event: DomainEvent, position: int) -> PlanV
 def _changes(view: PlanView, event: DomainEvent) -> dict[str, Any]:
     if isinstance(event, PlanStarted):
         return {"status": "running", "started_at": event.started_at}
+    if isinstance(event, PlanStepGranted):
+        return {"status": "running"}
+    if isinstance(event, PlanPaused):
+        return {"status": "paused"}
     if isinstance(event, PlanCancelRequested):
         return {"status": "cancelling"}
     if isinstance(event, PlanCompleted):

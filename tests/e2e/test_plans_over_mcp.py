@@ -277,3 +277,15 @@ async def test_only_a_failed_plan_can_be_replanned(embedded: RunningGateway) -> 
         result = await client.call_tool("replan_plan", {"plan_id": "fine"})
     assert result.is_error
     assert "not_replannable" in text_of(result)
+
+
+async def test_a_reactive_plan_advances_one_task_per_execute_plan(embedded: RunningGateway) -> None:
+    plan = {**PLAN, "plan_id": "steps", "mode": "reactive"}
+    async with mcp_client(embedded.url) as client:
+        await client.call_tool("create_plan", {"plan": plan, "execute": True})
+        first = structured(await client.call_tool("plan_status", {"plan_id": "steps", "wait_seconds": 10}))
+        assert (first["status"], first["counts"]) == ("paused", {"succeeded": 1, "pending": 2})
+        second = structured(await client.call_tool("execute_plan", {"plan_id": "steps", "wait_seconds": 10}))
+        assert second["counts"] == {"succeeded": 2, "pending": 1}
+        third = structured(await client.call_tool("execute_plan", {"plan_id": "steps", "wait_seconds": 10}))
+    assert third["status"] == "succeeded"

@@ -16,7 +16,13 @@ from mcp_ledger.domain.plan_decisions import (
     step,
     task_outcome_events,
 )
-from mcp_ledger.domain.plan_events import PlanAccepted, PlanStarted, TaskStarted, TaskSucceeded
+from mcp_ledger.domain.plan_events import (
+    PlanAccepted,
+    PlanStarted,
+    PlanStepGranted,
+    TaskStarted,
+    TaskSucceeded,
+)
 from mcp_ledger.domain.plan_state import PlanState
 from mcp_ledger.domain.plan_validation import with_derived_dependencies
 from mcp_ledger.domain.plans import RetryPolicy, normalise_plan, plan_hash
@@ -38,7 +44,8 @@ def _plans(draw: st.DrawFn) -> dict[str, Any]:
                 "compensate": {"tool_name": "echo"} if draw(st.booleans()) else None,
             }
         )
-    return {"plan_id": "p", "tasks": tasks, "max_parallel_tasks": draw(st.integers(1, 4))}
+    mode = draw(st.sampled_from(["batch", "reactive"]))
+    return {"plan_id": "p", "tasks": tasks, "max_parallel_tasks": draw(st.integers(1, 4)), "mode": mode}
 
 
 def _begin(raw: dict[str, Any]) -> tuple[PlanState, list[DomainEvent]]:
@@ -74,9 +81,17 @@ def test_a_simulated_run_respects_order_and_parallelism_and_replays_to_the_same_
         for event in new:
             if isinstance(event, TaskStarted):
                 assert set(state.plan.task(event.task_id).dependencies) <= succeeded
+        if state.plan.mode == "reactive":
+            assert state.first_starts <= state.steps_granted
         assert len(state.running) <= state.plan.max_parallel_tasks
         if state.completed:
             break
+        if state.paused:
+            assert not state.running
+            grant = PlanStepGranted(command_id="g", plan_id="p", granted_at=now)
+            state.apply(grant)
+            log.append(grant)
+            continue
         if not state.running and state.compensating is None:
             now += 10.0  # only retries wait: let time pass
             continue

@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 from mcp_ledger.consumers.plan_commands import PlanCommandHandler
-from mcp_ledger.domain.commands import CancelPlan
+from mcp_ledger.domain.commands import CancelPlan, ExecutePlan
 from mcp_ledger.eventstore.sql import SqlEventStore
 from tests.support.plans import Recorder, accept, event_types, executor, tool
 
@@ -215,3 +215,26 @@ async def test_a_plan_cancelled_while_its_worker_was_dead_is_not_resumed(store: 
     assert await executor(store, CATALOG, tools.runners(NAMES)).run(stream) == "cancelled"
     assert tools.labels() == ["wait"]
     assert (await event_types(store, stream))[-2:] == ["TaskCancelled", "PlanCompleted"]
+
+
+async def test_a_reactive_plan_starts_one_task_per_granted_step(store: SqlEventStore) -> None:
+    tools = Recorder()
+    tools.failures_left["b"] = 1
+    tasks = [_task("a"), _task("b", "a", retry={"max_attempts": 2, "initial": 0.001}), _task("c")]
+    stream = await accept(store, CATALOG, {"plan_id": "re", "mode": "reactive", "tasks": tasks})
+    run = executor(store, CATALOG, tools.runners(NAMES)).run
+
+    async def no_run(stream_id: str) -> None:
+        return None
+
+    async def no_publish(events: Any) -> None:
+        return None
+
+    handler = PlanCommandHandler(store, CATALOG, no_run, no_publish, time.time)
+    assert await run(stream) == "paused"
+    assert tools.labels() == ["a"]
+    for expected in (["a", "b", "b"], ["a", "b", "b", "c"]):
+        await handler.handle(ExecutePlan(tenant="t", subject="someone", plan_id="re"))
+        assert await run(stream) in {"paused", "succeeded"}
+        assert tools.labels() == expected  # a retry needs no new step
+    assert (await event_types(store, stream))[-1] == "PlanCompleted"
