@@ -200,14 +200,14 @@ class PlanTools:
         if name == "replan_plan":
             return await replan(self, ctx, params, identity, session_id)
         if name == "plan_status":
-            return await self._status(identity, plan_id, float(arguments.get("wait_seconds", 0)))
+            return await self._status(identity, plan_id, float(arguments.get("wait_seconds", 0)), 0, ctx)
         if name == "cancel_plan":
             cancel = CancelPlan(**common, session_id=session_id, reason=str(arguments.get("reason", "")))
             return await self._send(cancel, lambda seen: self._status(identity, plan_id, 0, seen))
         execute = ExecutePlan(**common, session_id=session_id)
         return await self._send(
             execute,
-            lambda seen: self._status(identity, plan_id, float(arguments.get("wait_seconds", 0)), seen),
+            lambda seen: self._status(identity, plan_id, float(arguments.get("wait_seconds", 0)), seen, ctx),
         )
 
     def visible_tools(self, identity: Identity) -> list[ToolSpec]:
@@ -318,11 +318,16 @@ class PlanTools:
         return await answer(int(str(event.get("position", 0))))
 
     async def _status(
-        self, identity: Identity, plan_id: str, wait_seconds: float, seen: int = 0
+        self,
+        identity: Identity,
+        plan_id: str,
+        wait_seconds: float,
+        seen: int = 0,
+        ctx: ServerRequestContext[Any] | None = None,
     ) -> types.CallToolResult:
         """The plan's view; waiting (bounded) for it to end or pause, and for the projection to
         have folded the caller's own command (at global position `seen`), so it is never stale."""
-        start = time.monotonic()
+        start, reported = time.monotonic(), -1
         wait_end, catch_up_end = start + wait_seconds, start + (CATCH_UP_SECONDS if seen else 0.0)
         while True:
             view = await self._views.get(identity.tenant, plan_id)
@@ -333,9 +338,23 @@ class PlanTools:
             now = time.monotonic()
             if (caught_up and (done or now >= wait_end)) or now >= max(wait_end, catch_up_end):
                 break
+            if ctx is not None and view is not None:
+                reported = await _report_progress(ctx, view, reported)
             await asyncio.sleep(self._poll)
         if view is None:
             return _text(
                 "unknown_plan: unknown plan (a plan just created may take a moment to appear)", error=True
             )
         return _text(status_payload(view))
+
+
+async def _report_progress(ctx: ServerRequestContext[Any], view: PlanView, reported: int) -> int:
+    """Send notifications/progress (tasks done of all) when it moved; a no-op unless the
+    caller asked for progress and the connection can carry notifications."""
+    counts = view.counts()
+    done = sum(counts.get(status, 0) for status in ("succeeded", "failed", "skipped", "cancelled"))
+    if done != reported:
+        await ctx.session.report_progress(
+            done, len(view.tasks), f"{view.status}: {done}/{len(view.tasks)} tasks"
+        )
+    return done
