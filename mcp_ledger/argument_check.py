@@ -26,9 +26,12 @@ from mcp_ledger.domain.tools import ToolSpec
 DEFAULT_MAX_ARGUMENT_BYTES = 64 * 1024
 
 
-def argument_problem(schema: dict[str, Any], arguments: dict[str, Any]) -> str | None:
-    """None when the arguments fit the schema, else one readable sentence about the worst error."""
-    validator = Draft202012Validator(schema)
+def argument_problem(
+    schema: dict[str, Any], arguments: dict[str, Any], validator: Draft202012Validator | None = None
+) -> str | None:
+    """None when the arguments fit the schema, else one readable sentence about the worst error.
+    A caller checking many calls of one tool may pass that schema's validator, built once."""
+    validator = validator or Draft202012Validator(schema)
     error = best_match(validator.iter_errors(arguments))
     if error is None:
         return None

@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from mcp_ledger.argument_check import argument_problem
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
 from mcp_ledger.consumers.plan_stream import append_plan_events, catch_up, load_plan
@@ -92,6 +94,7 @@ class PlanExecutor:
         self._poll = poll_interval
         self._max_conflicts = max_conflicts
         self._stopped = asyncio.Event()
+        self._validators = {name: Draft202012Validator(spec.input_schema) for name, spec in catalog.items()}
         self.redeliver_on_stop = True
         """Raise on stop so the bus redelivers the run to another worker (Kafka); an embedded
         process instead resumes its unfinished plans at its next start."""
@@ -274,7 +277,7 @@ class PlanExecutor:
         )
         if spec.needs_session:
             return await self._call_in_session(command)
-        problem = argument_problem(spec.input_schema, parameters)
+        problem = argument_problem(spec.input_schema, parameters, self._validators.get(tool_name))
         if problem is not None:
             return TaskResult(error_code="invalid_arguments", message=problem)
         runner = self._runners.get(tool_name)

@@ -82,6 +82,7 @@ class PlanState:
     first_starts: int = 0
     paused: bool = False
     succeeded_order: list[str] = field(default_factory=list)
+    succeeded_outputs: dict[str, Any] = field(default_factory=dict)
     final_failures: list[str] = field(default_factory=list)
     done_count: int = 0
 
@@ -103,8 +104,8 @@ class PlanState:
         return self.plan.task(task_id).tool_name
 
     def outputs(self) -> dict[str, Any]:
-        """Output of every succeeded task, by id."""
-        return {tid: task.output for tid, task in self.tasks.items() if task.status == "succeeded"}
+        """Output of every succeeded task, by id (kept as tasks succeed: a start reads it)."""
+        return self.succeeded_outputs
 
     def apply(self, event: DomainEvent) -> None:
         """Fold one event into the state."""
@@ -177,6 +178,7 @@ def _task_started(state: PlanState, event: TaskStarted) -> None:
 def _task_succeeded(state: PlanState, event: TaskSucceeded) -> None:
     state.tasks[event.task_id].output = event.output
     state.succeeded_order.append(event.task_id)
+    state.succeeded_outputs[event.task_id] = event.output
     state._finish(event.task_id, "succeeded")
 
 

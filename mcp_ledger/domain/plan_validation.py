@@ -8,6 +8,8 @@ against JSON Schemas (argument_check.py does, outside the pure domain).
 
 from __future__ import annotations
 
+import heapq
+from collections import Counter
 from collections.abc import Collection, Mapping
 
 from mcp_ledger.domain.access import access_problem
@@ -46,6 +48,7 @@ def with_derived_dependencies(plan: Plan) -> Plan:
 def find_cycle(plan: Plan) -> list[str] | None:
     """One dependency cycle as a closed path of task ids, None when the graph is acyclic."""
     deps = {task.id: task.dependencies for task in plan.tasks}
+    children_of = {tid: [d for d in found if d in deps] for tid, found in deps.items()}
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     for root in deps:
         if root in state:
@@ -57,7 +60,7 @@ def find_cycle(plan: Plan) -> list[str] | None:
             if index == 0:
                 state[node] = 1
                 path.append(node)
-            children = [d for d in deps.get(node, ()) if d in deps]
+            children = children_of[node]
             if index < len(children):
                 stack.append((node, index + 1))
                 child = children[index]
@@ -83,16 +86,16 @@ def topological_order(plan: Plan) -> list[str]:
     for task in plan.tasks:
         for dep in set(task.dependencies):
             dependents[dep].append(task.id)
-    ready = sorted((tid for tid, count in waiting.items() if count == 0), key=position.__getitem__)
+    ready = [(position[tid], tid) for tid, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
     order: list[str] = []
     while ready:
-        current = ready.pop(0)
+        _, current = heapq.heappop(ready)
         order.append(current)
-        for child in sorted(dependents[current], key=position.__getitem__):
+        for child in dependents[current]:
             waiting[child] -= 1
             if waiting[child] == 0:
-                ready.append(child)
-        ready.sort(key=position.__getitem__)
+                heapq.heappush(ready, (position[child], child))
     if len(order) != len(plan.tasks):
         raise ValueError("the plan has a dependency cycle")
     return order
@@ -103,7 +106,7 @@ def plan_problems(plan: Plan, catalog: Mapping[str, ToolSpec], roles: Collection
     after with_derived_dependencies."""
     problems: list[str] = []
     ids = [task.id for task in plan.tasks]
-    duplicates = sorted({tid for tid in ids if ids.count(tid) > 1})
+    duplicates = sorted(tid for tid, count in Counter(ids).items() if count > 1)
     if duplicates:
         problems.append("task ids must be unique: " + ", ".join(duplicates))
     known = set(ids)
