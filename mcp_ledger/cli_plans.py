@@ -17,7 +17,7 @@ console = Console(stderr=True)
 
 
 def _print(report: dict[str, Any]) -> None:
-    table = Table(title=f"plan executor, embedded ({report['store']}), seed {report['seed']}")
+    table = Table(title=f"plan executor on {report['store']}, seed {report['seed']}")
     columns = (
         "shape",
         "tasks",
@@ -62,12 +62,20 @@ def register(bench_app: typer.Typer) -> None:
         output: Annotated[Path, typer.Option(help="where to write the JSON report")] = Path(
             "bench-plans.json"
         ),
+        store: Annotated[
+            str | None, typer.Option(help="event store URL (default: a fresh SQLite file)")
+        ] = None,
     ) -> None:
         """Makespan vs critical path and sequential, overhead per task, success with faults."""
         chosen = [int(part) for part in sizes.split(",") if part.strip()]
         report = asyncio.run(
             run_plans_bench(
-                chosen, latency_ms / 1000, big_latency_ms / 1000, seed, lambda t: console.print(f"… {t}")
+                chosen,
+                latency_ms / 1000,
+                big_latency_ms / 1000,
+                seed,
+                lambda t: console.print(f"… {t}"),
+                store,
             )
         )
         output.write_text(json.dumps(report, indent=2) + "\n")
