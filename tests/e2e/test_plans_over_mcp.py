@@ -200,7 +200,7 @@ async def test_an_embedded_gateway_restarted_mid_plan_resumes_it_and_keeps_finis
         "plan_id": "restart",
         "tasks": [
             {"id": "first", "tool_name": "echo", "parameters": {"text": "once"}},
-            {"id": "nap", "tool_name": "sleep", "parameters": {"ms": 1500}, "dependencies": ["first"]},
+            {"id": "nap", "tool_name": "sleep", "parameters": {"ms": 800}, "dependencies": ["first"]},
             {
                 "id": "last",
                 "tool_name": "echo",
