@@ -24,6 +24,15 @@ from mcp_ledger.blobs.ports import BlobStore, ReplayGuard
 from mcp_ledger.blobs.purge import BlobPurger
 from mcp_ledger.blobs.redis import RedisReplayGuard
 from mcp_ledger.blobs.sql import SqlBlobStore
+from mcp_ledger.bootstrap_plans import (
+    PlanWorker,
+    attach_calls,
+    make_plan_views,
+    plan_tools,
+    plan_worker,
+    project_plans,
+    resume_embedded_plans,
+)
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
 from mcp_ledger.consumers.data_sources import DataSourcePolicy
 from mcp_ledger.consumers.erasure import ErasureHandler
@@ -75,6 +84,7 @@ from mcp_ledger.producers.outbox import OutboxRelay
 from mcp_ledger.producers.ports import BusError, Handler, Message, MessageBus
 from mcp_ledger.projections.catalog import ToolCatalog
 from mcp_ledger.projections.memory import MemorySessionViewStore
+from mcp_ledger.projections.plan_ports import PlanViewStore
 from mcp_ledger.projections.ports import SessionViewStore
 from mcp_ledger.projections.projector import SessionProjector
 from mcp_ledger.projections.purge import SessionViewPurger
@@ -102,6 +112,7 @@ class Runtime:
     bus: MessageBus
     views: SessionViewStore
     registry_views: RegistryViewStore
+    plan_views: PlanViewStore
     store: EventStore | None = None
     sealer: RecordSealer | None = None
     keys: CachingKeyStore | None = None
@@ -109,6 +120,7 @@ class Runtime:
     erasure: ErasureHandler | None = None
     app: Starlette | None = None
     hub: NotificationHub | None = None
+    plans: PlanWorker | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     tools_changed: list[ToolsChanged] = field(default_factory=list)
     """Called with (tenant, session id or None for all its sessions) when a tool set changed."""
@@ -241,6 +253,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     stack.push_async_callback(store.close)
     runtime.store = store
     relay = OutboxRelay(store, runtime.bus, settings.events_topic)
+    runtime.plans = plan_worker(settings, runtime.bus, store, _publishing(relay))
     registry_projector = RegistryProjector(runtime.registry_views)
     registered = _registered_tools(settings, ToolCatalog(tool_specs(settings), runtime.registry_views))
     stack.push_async_callback(registered.close)
@@ -258,7 +271,10 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         registered=registered,
         session_ttl=settings.session_ttl,
         sealer=runtime.sealer,
+        others=runtime.plans.commands.handle,
     )
+    attach_calls(runtime.plans, handler)
+    await project_plans(settings, runtime.bus, store, runtime.plan_views)
     runtime.bus.subscribe(
         settings.commands_topic,
         _payload_handler(handler.handle_payload),
@@ -440,6 +456,7 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
         max_argument_bytes=settings.max_argument_bytes,
         registry=catalog,
         audit=AuditResource(runtime.audit) if runtime.audit is not None else None,
+        plans=plan_tools(settings, gateway, runtime.plan_views, identities),
     ).build()
     install_request_state(server, _secret(settings, "request-state/v1"), ttl=settings.pointer_ttl)
     open_session, close_session = _session_commands(gateway)
@@ -472,10 +489,12 @@ async def running(settings: Settings, *, api: bool, worker: bool) -> AsyncIterat
         bus=make_bus(settings),
         views=make_views(settings),
         registry_views=make_registry_views(settings),
+        plan_views=make_plan_views(settings),
     )
     async with AsyncExitStack() as stack:
         stack.push_async_callback(runtime.views.close)
         stack.push_async_callback(runtime.registry_views.close)
+        stack.push_async_callback(runtime.plan_views.close)
         await _open_protection(settings, runtime, stack, worker=worker)
         relay = await _start_worker(settings, runtime, stack) if worker else None
         if api:
@@ -489,6 +508,10 @@ async def running(settings: Settings, *, api: bool, worker: bool) -> AsyncIterat
             stop = asyncio.Event()
             runtime.tasks.append(asyncio.create_task(relay.run(stop)))
             stack.push_async_callback(_stop_tasks, runtime.tasks, stop)
+        if runtime.plans is not None:
+            # Registered after bus.stop, so it runs first: plan runs end instead of draining.
+            stack.push_async_callback(runtime.plans.executor.stop)
+            await resume_embedded_plans(settings, runtime.plans, runtime.plan_views)
         yield runtime
 
 

@@ -24,6 +24,7 @@ from mcp_ledger import cli_compliance, cli_registry
 from mcp_ledger.bench.calls import run_calls_bench
 from mcp_ledger.bench.state import run_state_bench
 from mcp_ledger.bootstrap import ConfigurationError, make_views, running
+from mcp_ledger.cli_plans import register as register_plan_commands
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.domain.commands import NAME_PATTERN
 from mcp_ledger.eventstore.migrations import upgrade_to_head
@@ -39,6 +40,7 @@ app.add_typer(projections_app, name="projections")
 bench_app = typer.Typer(help="Benchmarks: printed, and written as JSON.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 cli_compliance.register(app, bench_app)
+register_plan_commands(bench_app)
 console = Console(stderr=True)
 cli_registry.register(app, bench_app)
 

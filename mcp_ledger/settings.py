@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(2, ge=1, le=64, description="command partitions handled at once")
     projection_concurrency: int = Field(1, ge=1, le=64, description="event partitions projected at once")
     call_timeout: float = Field(30.0, gt=0)
+    plan_concurrency: int = Field(4, ge=1, le=256, description="plans one worker executes at once")
+    planner_url: str = Field(
+        "", description="OpenAI-compatible chat completions base URL for create_plan goals"
+    )
+    planner_model: str = "gpt-4o-mini"
+    planner_api_key: str = ""
     max_argument_bytes: int = Field(DEFAULT_MAX_ARGUMENT_BYTES, ge=1024)
     local_tenant: str = "local"
     local_subject: str = "local-user"
@@ -118,6 +124,11 @@ class Settings(BaseSettings):
     @property
     def compliance_group(self) -> str:
         return f"{self.worker_group}.compliance"
+
+    @property
+    def plan_runs_topic(self) -> str:
+        """Plan-run requests: a message held while its plan executes is the plan's lease."""
+        return f"{self.topic_prefix}ledger.plan-runs"
 
     @property
     def embedded(self) -> bool:

@@ -17,7 +17,7 @@ from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.registered_tools import ToolSource
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
 from mcp_ledger.crypto.records import RecordSealer
-from mcp_ledger.domain.commands import CallTool, CommandEnvelope
+from mcp_ledger.domain.commands import CallTool, Command, CommandEnvelope
 from mcp_ledger.domain.decisions import admit, opening_events, outcome_events, refusal_events
 from mcp_ledger.domain.events import DomainEvent
 from mcp_ledger.domain.session import Session
@@ -28,6 +28,7 @@ from mcp_ledger.eventstore.ports import AppendResult, ConcurrencyError, EventSto
 log = logging.getLogger(__name__)
 
 AppendedCallback = Callable[[Sequence[StoredEvent]], Awaitable[None]]
+OtherCommands = Callable[[Command], Awaitable[None]]
 
 
 class CommandConflictError(Exception):
@@ -48,6 +49,7 @@ class CommandHandler:
         session_ttl: float | None = None,
         registered: ToolSource | None = None,
         sealer: RecordSealer | None = None,
+        others: OtherCommands | None = None,
     ) -> None:
         self._sealer = sealer
         self._mapper = EventMapper(sealer)
@@ -58,6 +60,7 @@ class CommandHandler:
         self._registered = registered
         self._on_appended = on_appended
         self._max_attempts = max_attempts
+        self._others = others
 
     async def handle_payload(self, payload: bytes) -> None:
         """Handle one message from the commands topic; a malformed one is logged and dropped
@@ -69,7 +72,18 @@ class CommandHandler:
             return
         if self._sealer is not None:
             command = await self._sealer.open_command(command)
+        if not isinstance(command, CallTool):
+            # Plan commands have their own handler (consumers/plan_commands.py).
+            if self._others is None:
+                log.error("dropping %s: no handler for it on this worker", command.kind)
+                return
+            await self._others(command)
+            return
         await self.handle(command)
+
+    async def opened(self, stored: StoredEvent) -> StoredEvent:
+        """A recorded event with its personal fields opened (for callers reading outcomes)."""
+        return await self._mapper.open(stored)
 
     async def handle(self, command: CallTool) -> AppendResult:
         """Decide and record one command; idempotent by command id.

@@ -8,15 +8,16 @@ erasure never recreates the erased subject's key. Does not append or publish any
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from mcp_ledger.crypto.ports import KeyStore
 from mcp_ledger.crypto.sealing import FieldSealer, erased_value
-from mcp_ledger.domain.commands import CallTool
+from mcp_ledger.domain.commands import Command
 from mcp_ledger.domain.events import EVENT_TYPES
 from mcp_ledger.domain.personal import personal_fields
 
 JSON = dict[str, Any]
+C = TypeVar("C", bound=Command)
 
 
 class MissingSubjectError(ValueError):
@@ -85,7 +86,7 @@ class RecordSealer:
         )
         return {**raw, "data": data}
 
-    async def seal_command(self, command: CallTool) -> CallTool:
+    async def seal_command(self, command: C) -> C:
         """The command with its personal fields sealed, for the commands topic."""
         data = command.model_dump(mode="json")
         sealed = await self._fields.seal(
@@ -93,11 +94,11 @@ class RecordSealer:
             command.subject,
             _command_scope(command.command_id),
             data,
-            personal_fields(CallTool),
+            personal_fields(type(command)),
         )
-        return CallTool.model_validate(sealed)
+        return type(command).model_validate(sealed)
 
-    async def open_command(self, command: CallTool) -> CallTool:
+    async def open_command(self, command: C) -> C:
         """The command with its personal fields opened; an erased subject's read as placeholders.
 
         Raises:
@@ -107,5 +108,5 @@ class RecordSealer:
         scope = _command_scope(command.command_id)
         opened, gone = await self._fields.open(command.tenant, command.subject, scope, data)
         for name in gone:
-            opened[name] = erased_value(CallTool, name)
-        return CallTool.model_validate(opened)
+            opened[name] = erased_value(type(command), name)
+        return type(command).model_validate(opened)

@@ -5,3 +5,6 @@ Imports only the standard library and pydantic; knows nothing of Kafka, SQL, Red
 
 # Registers the compliance event types wherever events are read or written.
 from mcp_ledger.domain import compliance as compliance
+
+# events registers the plan events it does not define: load it before any of them.
+from mcp_ledger.domain import events as _events  # noqa: F401

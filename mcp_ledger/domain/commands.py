@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_ledger.domain.personal import Personal
-from mcp_ledger.domain.streams import call_stream, session_stream
+from mcp_ledger.domain.streams import call_stream, plan_stream, session_stream
 
 # Names that end up inside stream ids and Redis keys: no separators, no spaces.
 NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
@@ -65,7 +65,39 @@ class CallTool(Command):
     arguments: Personal[dict[str, Any]] = Field(default_factory=dict)
 
 
-AnyCommand = Annotated[CallTool, Field(discriminator="kind")]
+class PlanCommand(Command):
+    """A command about one plan: its stream is the plan's, its bus key the plan id."""
+
+    plan_id: str = Field(min_length=1, max_length=128, pattern=NAME_PATTERN)
+
+    @property
+    def stream_id(self) -> str:
+        return plan_stream(self.tenant, self.plan_id)
+
+    @property
+    def partition_key(self) -> str:
+        return self.plan_id
+
+
+class AcceptPlan(PlanCommand):
+    """Freeze a plan validated at the edge (the worker validates it again) and maybe start it."""
+
+    kind: Literal["AcceptPlan"] = "AcceptPlan"
+    plan: dict[str, Any]
+    plan_hash: str
+    execute: bool = False
+
+
+class ExecutePlan(PlanCommand):
+    kind: Literal["ExecutePlan"] = "ExecutePlan"
+
+
+class CancelPlan(PlanCommand):
+    kind: Literal["CancelPlan"] = "CancelPlan"
+    reason: str = Field("", max_length=1000)
+
+
+AnyCommand = Annotated[CallTool | AcceptPlan | ExecutePlan | CancelPlan, Field(discriminator="kind")]
 
 
 class CommandEnvelope(BaseModel):

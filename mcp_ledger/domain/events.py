@@ -166,3 +166,9 @@ def is_terminal(event_type: str) -> bool:
     """Whether events of this type end a command."""
     cls = EVENT_TYPES.get(event_type)
     return cls is not None and cls.terminal
+
+
+# Plan workflow events live in their own module (it imports DomainEvent from here).
+from mcp_ledger.domain.plan_events import PLAN_EVENT_TYPES  # noqa: E402
+
+EVENT_TYPES.update(PLAN_EVENT_TYPES)

@@ -45,3 +45,16 @@ def parse_registry_stream(stream_id: str) -> tuple[str, str | None] | None:
 def erasure_stream(tenant: str, erasure_id: str) -> str:
     """The stream recording one erasure of a subject (its id is the erase command's id)."""
     return f"tenant:{tenant}:erasure:{erasure_id}"
+
+
+def plan_stream(tenant: str, plan_id: str) -> str:
+    """The event stream of a plan: its acceptance, every task attempt and its end."""
+    return f"tenant:{tenant}:plan:{plan_id}"
+
+
+def parse_plan_stream(stream_id: str) -> tuple[str, str] | None:
+    """(tenant, plan id) of a plan stream id, None for any other stream."""
+    parts = stream_id.split(":")
+    if len(parts) != 4 or parts[0] != "tenant" or parts[2] != "plan":
+        return None
+    return parts[1], parts[3]

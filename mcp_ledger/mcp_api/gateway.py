@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 
 from mcp_ledger.crypto.records import RecordSealer
-from mcp_ledger.domain.commands import CallTool, CommandEnvelope
+from mcp_ledger.domain.commands import AcceptPlan, CallTool, CancelPlan, CommandEnvelope, ExecutePlan
 from mcp_ledger.domain.events import is_terminal
 from mcp_ledger.producers.ports import Message, MessageBus
 
@@ -49,7 +49,7 @@ class CommandGateway:
             return
         waiter.set_result(json.loads(message.value))
 
-    async def call(self, command: CallTool) -> dict[str, object]:
+    async def call(self, command: CallTool | AcceptPlan | ExecutePlan | CancelPlan) -> dict[str, object]:
         """Publish the command (personal fields sealed) and return its terminal stored event
         (wire form, personal fields opened).
 

@@ -32,6 +32,7 @@ from mcp_ledger.mcp_api.identity import (
     IdentityResolver,
     session_from_headers,
 )
+from mcp_ledger.mcp_api.plans import PLAN_SCHEMA_URI, PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.producers.ports import BusError
 from mcp_ledger.projections.catalog import ToolCatalog
@@ -85,8 +86,10 @@ class LedgerMcp:
         max_argument_bytes: int,
         registry: ToolCatalog | None = None,
         audit: AuditResource | None = None,
+        plans: PlanTools | None = None,
     ) -> None:
         self._audit = audit
+        self._plans = plans
         self._catalog = catalog
         self._registry = registry
         self._gateway = gateway
@@ -129,6 +132,8 @@ class LedgerMcp:
             specs += [
                 s for s in await self._registry.visible(identity.tenant, session_id) if s.name not in seen
             ]
+        if self._plans is not None:
+            specs += list(self._plans.specs.values())
         visible = [
             tool_listing(spec)
             for spec in specs
@@ -158,19 +163,26 @@ class LedgerMcp:
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         spec = await self._find(ctx, params.name)
+        # Plan tools run in the API (validation, planners by sampling); see mcp_api/plans.py.
+        plan_tool = self._plans is not None and spec is None and params.name in self._plans.specs
+        if plan_tool and self._plans is not None:
+            spec = self._plans.specs[params.name]
         if spec is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         arguments = dict(params.arguments or {})
-        size = argument_size(arguments)
-        if size > self._max_argument_bytes:
-            raise MCPError(
-                types.INVALID_PARAMS, f"arguments are {size} bytes; the limit is {self._max_argument_bytes}"
-            )
+        size, limit = (
+            argument_size(arguments),
+            self._max_argument_bytes * (PLAN_SIZE_FACTOR if plan_tool else 1),
+        )
+        if size > limit:
+            raise MCPError(types.INVALID_PARAMS, f"arguments are {size} bytes; the limit is {limit}")
         problem = argument_problem(spec.input_schema, arguments)
         if problem is not None:
             return _tool_error(problem)
+        if plan_tool and self._plans is not None:
+            return await self._plans.call(ctx, params)
         try:
             session_id = new_session_id() if spec.opens_session else session_from_headers(ctx.request)
         except BadSessionHeaderError as error:
@@ -203,6 +215,10 @@ class LedgerMcp:
             )
             for sid in ids
         ]
+        if self._plans is not None:
+            resources.append(
+                types.Resource(name="plan schema", uri=PLAN_SCHEMA_URI, mime_type="application/json")
+            )
         return types.ListResourcesResult(resources=resources)
 
     async def _list_templates(
@@ -222,7 +238,6 @@ class LedgerMcp:
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
         identity = self._identity(ctx)
-        identity = self._identity(ctx)
         if self._audit is not None and self._audit.handles(uri):
             return await self._audit.read(identity, uri)
         if uri.startswith(POINTER_PREFIX):
@@ -230,6 +245,11 @@ class LedgerMcp:
                 return await self._blobs.read(uri, identity, session_from_headers(ctx.request))
             except (PointerError, BadSessionHeaderError) as error:
                 raise MCPError(types.INVALID_PARAMS, f"pointer refused: {error}") from error
+        if uri == PLAN_SCHEMA_URI and self._plans is not None:
+            text = json.dumps(plan_json_schema(), ensure_ascii=False)
+            return types.ReadResourceResult(
+                contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
+            )
         if not uri.startswith(SESSION_URI_PREFIX):
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}")
         view = await self._views.get(identity.tenant, uri.removeprefix(SESSION_URI_PREFIX))

@@ -1,0 +1,63 @@
+"""One contract for every PlanViewStore: memory in unit tests, Redis in integration."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcp_ledger.projections.plan_ports import PlanViewStore
+from mcp_ledger.projections.plan_view import PlanView, TaskView
+
+
+def view(
+    plan_id: str, position: int, subject: str = "alice", tenant: str = "acme", status: str = "running"
+) -> PlanView:
+    return PlanView(
+        tenant=tenant,
+        plan_id=plan_id,
+        subject=subject,
+        plan_hash="sha256:x",
+        status=status,
+        tasks={"a": TaskView(tool_name="echo", status="succeeded", output={"text": "hi"})},
+        accepted_at=1.0,
+        last_position=position,
+    )
+
+
+class PlanViewStoreContract:
+    """Subclasses provide a fresh, empty `plans` fixture."""
+
+    @pytest.fixture
+    def plans(self) -> PlanViewStore:
+        raise NotImplementedError
+
+    async def test_a_stored_plan_view_is_read_back(self, plans: PlanViewStore) -> None:
+        assert await plans.compare_and_set(view("p1", 5), 0)
+        assert await plans.get("acme", "p1") == view("p1", 5)
+
+    async def test_an_unknown_plan_has_no_view(self, plans: PlanViewStore) -> None:
+        assert await plans.get("acme", "nope") is None
+
+    async def test_a_stale_checkpoint_loses_the_compare_and_set(self, plans: PlanViewStore) -> None:
+        assert await plans.compare_and_set(view("p1", 5), 0)
+        assert not await plans.compare_and_set(view("p1", 9, status="succeeded"), 0)
+        assert await plans.compare_and_set(view("p1", 9, status="succeeded"), 5)
+        stored = await plans.get("acme", "p1")
+        assert stored is not None
+        assert stored.status == "succeeded"
+
+    async def test_plans_of_one_tenant_are_not_visible_under_another(self, plans: PlanViewStore) -> None:
+        assert await plans.compare_and_set(view("p1", 1, tenant="acme"), 0)
+        assert await plans.get("globex", "p1") is None
+
+    async def test_the_subject_index_lists_only_that_subjects_plans(self, plans: PlanViewStore) -> None:
+        await plans.compare_and_set(view("p1", 1), 0)
+        await plans.compare_and_set(view("p2", 2), 0)
+        await plans.compare_and_set(view("p3", 3, subject="bob"), 0)
+        assert await plans.plans_of("acme", "alice") == ["p1", "p2"]
+        assert await plans.plans_of("acme", "bob") == ["p3"]
+
+    async def test_clear_removes_every_plan_view(self, plans: PlanViewStore) -> None:
+        await plans.compare_and_set(view("p1", 1), 0)
+        await plans.clear()
+        assert await plans.get("acme", "p1") is None
+        assert await plans.plans_of("acme", "alice") == []

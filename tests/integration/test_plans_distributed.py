@@ -1,0 +1,99 @@
+"""Plans on real services: the API and workers in their own processes, Kafka, PostgreSQL and
+Redis. A worker killed mid-plan leaves its plan-run message to the group; another worker
+resumes the plan from the event store, runs it to completion and never runs a task whose
+success was recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mcp_ledger.domain.streams import plan_stream
+from mcp_ledger.eventstore.sql import open_event_store
+from tests.integration.databases import private_database
+from tests.support.clients import mcp_client, structured
+from tests.support.processes import LedgerProcess, ledger_processes, start_ledger
+
+pytestmark = pytest.mark.integration
+
+RUNS = re.compile(r"plan (\S+): task (\S+) attempt (\d+) runs")
+
+
+@pytest.fixture(scope="module")
+def migrated(services_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    with private_database(services_env) as env:
+        yield env
+
+
+@pytest.fixture
+def env(migrated: dict[str, str], unique: str) -> dict[str, str]:
+    return {
+        **migrated,
+        "LEDGER_TOPIC_PREFIX": f"p{unique}.",
+        "LEDGER_WORKER_GROUP": f"workers-{unique}",
+        "LEDGER_PROJECTION_GROUP": f"projections-{unique}",
+        "LEDGER_STATE_PREFIX": f"ledger-{unique}:",
+        "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
+        "LEDGER_LOG_LEVEL": "DEBUG",
+    }
+
+
+@pytest.fixture
+def procs(env: dict[str, str], tmp_path: Path) -> Iterator[list[LedgerProcess]]:
+    with ledger_processes(env, tmp_path) as started:
+        yield started
+
+
+def _chain(plan_id: str, steps: int, ms: int) -> dict[str, object]:
+    tasks: list[dict[str, object]] = [{"id": "start", "tool_name": "echo", "parameters": {"text": "go"}}]
+    for index in range(steps):
+        previous = tasks[-1]["id"]
+        tasks.append(
+            {"id": f"s{index}", "tool_name": "sleep", "parameters": {"ms": ms}, "dependencies": [previous]}
+        )
+    last = {"id": "end", "tool_name": "echo", "parameters": {"text": "${start.output.text}"}}
+    return {"plan_id": plan_id, "tasks": [*tasks, {**last, "dependencies": [tasks[-1]["id"]]}]}
+
+
+def _runs(*workers: LedgerProcess) -> Counter[str]:
+    return Counter(match.group(2) for proc in workers for match in RUNS.finditer(proc.output()))
+
+
+async def _succeeded_tasks(store_url: str, stream_id: str) -> list[str]:
+    store = await open_event_store(store_url)
+    try:
+        events = await store.read_stream(stream_id)
+    finally:
+        await store.close()
+    return [e.data["task_id"] for e in events if e.event_type == "TaskSucceeded"]
+
+
+async def test_a_plan_whose_worker_is_killed_is_resumed_by_another_without_rerunning_finished_tasks(
+    env: dict[str, str], procs: list[LedgerProcess], tmp_path: Path
+) -> None:
+    doomed = start_ledger(procs, env, tmp_path, "worker")
+    api = start_ledger(procs, env, tmp_path, "api")
+    api.wait_healthy()
+    stream = plan_stream(env["LEDGER_LOCAL_TENANT"], "long")
+    async with mcp_client(api.url) as client:
+        structured(await client.call_tool("create_plan", {"plan": _chain("long", 6, 300), "execute": True}))
+        await asyncio.to_thread(doomed.wait_for_output, "task s2 attempt 1 runs", 60)
+        survivor = start_ledger(procs, env, tmp_path, "worker")
+        doomed.kill()
+        finished_before_kill = await _succeeded_tasks(env["LEDGER_STORE"], stream)
+        status = structured(await client.call_tool("plan_status", {"plan_id": "long", "wait_seconds": 120}))
+    assert status["status"] == "succeeded"
+    assert status["tasks"]["end"]["output"] == {"text": "go"}  # read from the Redis projection
+    assert {"start", "s0", "s1"} <= set(finished_before_kill)
+    runs = _runs(doomed, survivor)
+    assert "resuming" in survivor.output()
+    for task_id in finished_before_kill:
+        assert runs[task_id] == 1, (task_id, runs)
+    assert all(count <= 2 for count in runs.values()), runs  # only the attempt in flight may run again
+    succeeded = await _succeeded_tasks(env["LEDGER_STORE"], stream)
+    assert sorted(succeeded) == sorted(["start", "end", *(f"s{i}" for i in range(6))])
