@@ -253,7 +253,8 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     stack.push_async_callback(store.close)
     runtime.store = store
     relay = OutboxRelay(store, runtime.bus, settings.events_topic)
-    runtime.plans = plan_worker(settings, runtime.bus, store, _publishing(relay))
+    mapper = EventMapper(runtime.sealer)
+    runtime.plans = plan_worker(settings, runtime.bus, store, _publishing(relay), mapper)
     registry_projector = RegistryProjector(runtime.registry_views)
     registered = _registered_tools(settings, ToolCatalog(tool_specs(settings), runtime.registry_views))
     stack.push_async_callback(registered.close)
@@ -274,7 +275,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         others=runtime.plans.commands.handle,
     )
     attach_calls(runtime.plans, handler)
-    await project_plans(settings, runtime.bus, store, runtime.plan_views)
+    await project_plans(settings, runtime.bus, store, runtime.plan_views, mapper)
     runtime.bus.subscribe(
         settings.commands_topic,
         _payload_handler(handler.handle_payload),

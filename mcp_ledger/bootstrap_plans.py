@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
+from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.plan_commands import PlanCommandHandler
 from mcp_ledger.consumers.plan_executor import PlanExecutor
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
@@ -61,7 +62,11 @@ class PlanWorker:
 
 
 def plan_worker(
-    settings: Settings, bus: MessageBus, store: EventStore, on_appended: AppendedCallback
+    settings: Settings,
+    bus: MessageBus,
+    store: EventStore,
+    on_appended: AppendedCallback,
+    mapper: EventMapper,
 ) -> PlanWorker:
     """The plan command handler and the executor, subscribed to the plan-runs topic."""
 
@@ -69,8 +74,10 @@ def plan_worker(
         payload = json.dumps({"stream_id": stream_id}).encode()
         await bus.publish(settings.plan_runs_topic, stream_id, payload)
 
-    commands = PlanCommandHandler(store, builtin_catalog(), request_run, on_appended, time.time)
-    executor = PlanExecutor(store, builtin_catalog(), BUILTIN_RUNNERS, on_appended)
+    commands = PlanCommandHandler(
+        store, builtin_catalog(), request_run, on_appended, time.time, mapper=mapper
+    )
+    executor = PlanExecutor(store, builtin_catalog(), BUILTIN_RUNNERS, on_appended, mapper=mapper)
     executor.redeliver_on_stop = not settings.embedded
     bus.subscribe(
         settings.plan_runs_topic,
@@ -86,9 +93,11 @@ def attach_calls(worker: PlanWorker, calls: CommandHandler) -> None:
     worker.executor.calls = calls
 
 
-async def project_plans(settings: Settings, bus: MessageBus, store: EventStore, views: PlanViewStore) -> None:
+async def project_plans(
+    settings: Settings, bus: MessageBus, store: EventStore, views: PlanViewStore, mapper: EventMapper
+) -> None:
     """Plan views from ledger.events; in memory they are first rebuilt from the store."""
-    projector = PlanProjector(views)
+    projector = PlanProjector(views, opener=mapper.open)
     if isinstance(views, MemoryPlanViewStore):
         await projector.rebuild(store)
     bus.subscribe(

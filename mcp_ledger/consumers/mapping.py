@@ -56,9 +56,12 @@ class EventMapper:
         self, command: Command, events: Sequence[DomainEvent], stream_id: str
     ) -> list[NewEvent]:
         """Records for `stream_id`, personal fields sealed for the command's subject."""
-        records = to_new_events(command, events)
+        return await self.sealed(to_new_events(command, events), stream_id)
+
+    async def sealed(self, records: Sequence[NewEvent], stream_id: str) -> list[NewEvent]:
+        """The records with their personal fields sealed for the subject in their metadata."""
         if self._sealer is None:
-            return records
+            return list(records)
         return [
             NewEvent(
                 event_type=record.event_type,

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from mcp_ledger.argument_check import plan_parameter_problems
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandConflictError
-from mcp_ledger.consumers.plan_stream import load_plan, plan_records
+from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.consumers.plan_stream import PLAIN, load_plan, plan_records
 from mcp_ledger.domain.commands import AcceptPlan, CancelPlan, Command, ExecutePlan, PlanCommand
 from mcp_ledger.domain.events import DomainEvent
 from mcp_ledger.domain.plan_events import (
@@ -52,8 +53,10 @@ class PlanCommandHandler:
         clock: Clock,
         *,
         max_attempts: int = 5,
+        mapper: EventMapper = PLAIN,
     ) -> None:
         self._store = store
+        self._mapper = mapper
         self._catalog = catalog
         self._request_run = request_run
         self._on_appended = on_appended
@@ -73,7 +76,7 @@ class PlanCommandHandler:
             await self._after(command, None)
             return
         for _ in range(self._max_attempts):
-            state = await load_plan(self._store, command.stream_id)
+            state = await load_plan(self._store, command.stream_id, self._mapper)
             stream_id, events = self._decide(command, state)
             expected = state.version if stream_id == command.stream_id else 0
             records = plan_records(
@@ -83,6 +86,7 @@ class PlanCommandHandler:
                 command_id=command.command_id,
                 correlation_id=command.correlation_id,
             )
+            records = await self._mapper.sealed(records, stream_id)
             try:
                 result = await self._store.append(stream_id, expected, records, command_id=command.command_id)
             except ConcurrencyError:

@@ -27,7 +27,8 @@ from jsonschema import Draft202012Validator
 
 from mcp_ledger.argument_check import argument_problem
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
-from mcp_ledger.consumers.plan_stream import append_plan_events, catch_up, load_plan
+from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.consumers.plan_stream import PLAIN, append_plan_events, catch_up, load_plan
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolRunner
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import CallTool
@@ -83,8 +84,10 @@ class PlanExecutor:
         clock: Callable[[], float] = time.time,
         poll_interval: float = 0.25,
         max_conflicts: int = 50,
+        mapper: EventMapper = PLAIN,
     ) -> None:
         self._store = store
+        self._mapper = mapper
         self._catalog = catalog
         self._runners = runners
         self._on_appended = on_appended
@@ -128,7 +131,7 @@ class PlanExecutor:
         """
         if self._stopped.is_set():
             raise ExecutorStoppedError(f"worker stopping; plan {stream_id} left to resume")
-        state = await load_plan(self._store, stream_id)
+        state = await load_plan(self._store, stream_id, self._mapper)
         if not state.started or state.completed:
             return state.completion
         live: dict[asyncio.Task[TaskResult], _Attempt] = {}
@@ -155,12 +158,12 @@ class PlanExecutor:
             events = self._record(state, finished, now) + step(state, now)
             if events:
                 try:
-                    result = await append_plan_events(self._store, state, base, events)
+                    result = await append_plan_events(self._store, state, base, events, self._mapper)
                 except ConcurrencyError:
                     conflicts += 1
                     if conflicts > self._max_conflicts:
                         raise
-                    state = await load_plan(self._store, state.stream_id)
+                    state = await load_plan(self._store, state.stream_id, self._mapper)
                     continue
                 finished.clear()
                 await self._on_appended(result.events)
@@ -191,12 +194,12 @@ class PlanExecutor:
         timeout = self._poll if wake is None else max(0.0, min(self._poll, wake - self._clock()))
         if not live:
             await asyncio.sleep(timeout)
-            await catch_up(self._store, state)
+            await catch_up(self._store, state, self._mapper)
             return []
         done, _ = await asyncio.wait(live, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if not done:
             # Nothing finished: look for what others recorded (a cancellation).
-            await catch_up(self._store, state)
+            await catch_up(self._store, state, self._mapper)
             return []
         return [_Finished(live.pop(task), _result_of(task)) for task in done]
 

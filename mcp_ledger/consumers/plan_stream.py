@@ -8,23 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mcp_ledger.consumers.mapping import to_domain
+from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.domain.events import DomainEvent, to_record
 from mcp_ledger.domain.plan_state import PlanState
 from mcp_ledger.eventstore.ports import AppendResult, EventStore, NewEvent
 
+PLAIN = EventMapper()
+"""No sealing: for stores whose deployment has no key store (tests, tools)."""
 
-async def load_plan(store: EventStore, stream_id: str) -> PlanState:
+
+async def load_plan(store: EventStore, stream_id: str, mapper: EventMapper = PLAIN) -> PlanState:
     """The plan's state from its stream (an empty state when it does not exist)."""
     stored = await store.read_stream(stream_id)
-    return PlanState.replay(stream_id, (to_domain(event) for event in stored))
+    return PlanState.replay(stream_id, [await mapper.to_domain(event) for event in stored])
 
 
-async def catch_up(store: EventStore, state: PlanState) -> int:
+async def catch_up(store: EventStore, state: PlanState, mapper: EventMapper = PLAIN) -> int:
     """Apply events appended by others since the state was built; returns how many."""
     stored = await store.read_stream(state.stream_id, after_version=state.version)
     for event in stored:
-        state.apply(to_domain(event))
+        state.apply(await mapper.to_domain(event))
     return len(stored)
 
 
@@ -46,7 +49,11 @@ def plan_records(
 
 
 async def append_plan_events(
-    store: EventStore, state: PlanState, expected: int, events: Sequence[DomainEvent]
+    store: EventStore,
+    state: PlanState,
+    expected: int,
+    events: Sequence[DomainEvent],
+    mapper: EventMapper = PLAIN,
 ) -> AppendResult:
     """Append the executor's events to the plan stream at `expected`.
 
@@ -58,4 +65,4 @@ async def append_plan_events(
     records = plan_records(
         events, tenant=accepted.tenant, subject=accepted.subject, command_id=accepted.command_id
     )
-    return await store.append(state.stream_id, expected, records)
+    return await store.append(state.stream_id, expected, await mapper.sealed(records, state.stream_id))

@@ -83,7 +83,7 @@ class AcceptPlan(PlanCommand):
     """Freeze a plan validated at the edge (the worker validates it again) and maybe start it."""
 
     kind: Literal["AcceptPlan"] = "AcceptPlan"
-    plan: dict[str, Any]
+    plan: Personal[dict[str, Any]]
     plan_hash: str
     execute: bool = False
 

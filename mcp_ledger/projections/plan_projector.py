@@ -16,7 +16,7 @@ from mcp_ledger.domain.streams import parse_plan_stream
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 from mcp_ledger.projections.plan_ports import PlanViewStore
 from mcp_ledger.projections.plan_view import fold_plan
-from mcp_ledger.projections.projector import ProjectionRaceError
+from mcp_ledger.projections.projector import Opener, ProjectionRaceError, as_is
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 class PlanProjector:
     """Applies stored plan events to plan views."""
 
-    def __init__(self, views: PlanViewStore, *, max_attempts: int = 5) -> None:
+    def __init__(self, views: PlanViewStore, *, max_attempts: int = 5, opener: Opener = as_is) -> None:
         self._views = views
+        self._open = opener
         self._max_attempts = max_attempts
 
     async def handle_payload(self, payload: bytes) -> None:
@@ -41,6 +42,7 @@ class PlanProjector:
         names = parse_plan_stream(stored.stream_id)
         if names is None:
             return False
+        stored = await self._open(stored)
         try:
             event = from_record(stored.event_type, stored.schema_version, stored.data)
         except (UnknownEventError, ValidationError):

@@ -25,7 +25,7 @@ Opener = Callable[[StoredEvent], Awaitable[StoredEvent]]
 """Opens an event's sealed personal fields (injected by bootstrap; projections know no crypto)."""
 
 
-async def _as_is(stored: StoredEvent) -> StoredEvent:
+async def as_is(stored: StoredEvent) -> StoredEvent:
     return stored
 
 
@@ -36,7 +36,7 @@ class ProjectionRaceError(Exception):
 class SessionProjector:
     """Applies stored events to session views."""
 
-    def __init__(self, views: SessionViewStore, *, max_attempts: int = 5, opener: Opener = _as_is) -> None:
+    def __init__(self, views: SessionViewStore, *, max_attempts: int = 5, opener: Opener = as_is) -> None:
         self._views = views
         self._open = opener
         self._max_attempts = max_attempts

@@ -289,3 +289,29 @@ async def test_a_reactive_plan_advances_one_task_per_execute_plan(embedded: Runn
         assert second["counts"] == {"succeeded": 2, "pending": 1}
         third = structured(await client.call_tool("execute_plan", {"plan_id": "steps", "wait_seconds": 10}))
     assert third["status"] == "succeeded"
+
+
+async def test_a_plans_parameters_and_outputs_are_stored_only_as_ciphertext(
+    embedded: RunningGateway, tmp_path: Path
+) -> None:
+    marker = "plan-marker-7f3c9a"
+    plan = {
+        "plan_id": "sealed",
+        "tasks": [{"id": "say", "tool_name": "echo", "parameters": {"text": marker}}],
+    }
+    async with mcp_client(embedded.url, mode=MODERN) as client:
+        structured(await client.call_tool("create_plan", {"plan": plan}))
+        done = structured(await client.call_tool("execute_plan", {"plan_id": "sealed", "wait_seconds": 10}))
+    store = await open_event_store(embedded.runtime.settings.store_url)
+    try:
+        plan_events = [e for e in await store.read_all() if ":plan:" in e.stream_id]
+    finally:
+        await store.close()
+    assert done["tasks"]["say"]["output"] == {"text": marker}  # the caller reads it back…
+    assert {"PlanAccepted", "TaskStarted", "TaskSucceeded"} <= {e.event_type for e in plan_events}
+    assert marker not in json.dumps([e.data for e in plan_events])  # …the store holds ciphertext
+    assert _files_holding(tmp_path, marker.encode()) == []
+
+
+def _files_holding(directory: Path, marker: bytes) -> list[Path]:
+    return [path for path in directory.rglob("*") if path.is_file() and marker in path.read_bytes()]
