@@ -92,13 +92,16 @@ def build_http_app(
 
     `session_layer` holds SessionLayer's keyword arguments except the wrapped app.
     """
+    security = _transport_security(host)
     manager = StreamableHTTPSessionManager(
-        app=server,
-        stateless=True,
-        json_response=True,
-        security_settings=_transport_security(host),
+        app=server, stateless=True, json_response=True, security_settings=security
     )
-    mcp_app = SessionLayer(StreamableHTTPASGIApp(manager), **session_layer)
+    streaming = StreamableHTTPSessionManager(
+        app=server, stateless=True, json_response=False, security_settings=security
+    )
+    mcp_app = SessionLayer(
+        StreamableHTTPASGIApp(manager), streaming_app=StreamableHTTPASGIApp(streaming), **session_layer
+    )
     middleware: list[Middleware] = []
     all_routes: list[BaseRoute] = []
     if auth is None:
@@ -122,7 +125,7 @@ def build_http_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with manager.run():
+        async with manager.run(), streaming.run():
             yield
 
     return Starlette(routes=all_routes, middleware=middleware, lifespan=lifespan)

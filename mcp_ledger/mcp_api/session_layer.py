@@ -98,12 +98,24 @@ def _replaying(body: bytes, complete: bool, receive: Receive) -> Receive:
     return replay
 
 
-def _is_initialize(body: bytes) -> bool:
+def _parsed(body: bytes) -> dict[str, Any]:
     try:
         payload: Any = json.loads(body)
     except ValueError:
-        return False
-    return isinstance(payload, dict) and payload.get("method") == "initialize"
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _is_initialize(payload: dict[str, Any]) -> bool:
+    return payload.get("method") == "initialize"
+
+
+def _wants_progress(payload: dict[str, Any]) -> bool:
+    """A request naming a progressToken gets a streamed (SSE) answer, so the notifications
+    sent while it runs reach the caller; every other request gets plain JSON (cheaper)."""
+    params = payload.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return isinstance(meta, dict) and meta.get("progressToken") is not None
 
 
 class SessionLayer:
@@ -113,6 +125,7 @@ class SessionLayer:
         self,
         app: ASGIApp,
         *,
+        streaming_app: ASGIApp,
         identities: IdentityResolver,
         sessions: TransportSessions,
         ttl: float,
@@ -121,6 +134,7 @@ class SessionLayer:
         close_session: SessionCloser,
     ) -> None:
         self._app = app
+        self._streaming_app = streaming_app
         self._identities = identities
         self._sessions = sessions
         self._ttl = ttl
@@ -157,15 +171,21 @@ class SessionLayer:
             await self._sessions.end(session_id)
             await Response(status_code=204)(scope, receive, send)
         else:
-            await self._app(_with_headers(scope, session_id), receive, _announcing(send, session_id))
+            await self._forward(_with_headers(scope, session_id), receive, _announcing(send, session_id))
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """To the SDK: streamed when the request asks for progress, plain JSON otherwise."""
+        body, complete = await _read_body(receive)
+        app = self._streaming_app if complete and _wants_progress(_parsed(body)) else self._app
+        await app(scope, _replaying(body, complete, receive), send)
 
     async def _post_without_session(
         self, identity: Identity, scope: Scope, receive: Receive, send: Send
     ) -> None:
         body, complete = await _read_body(receive)
         receive = _replaying(body, complete, receive)
-        if not (complete and _is_initialize(body)):
-            await self._app(scope, receive, send)
+        if not (complete and _is_initialize(_parsed(body))):
+            await self._forward(scope, receive, send)
             return
         try:
             session_id = await self._open(identity)
@@ -175,7 +195,7 @@ class SessionLayer:
         await self._sessions.create(
             TransportSession(session_id, identity.tenant, identity.subject), self._ttl
         )
-        await self._app(_with_headers(scope, session_id), receive, _announcing(send, session_id))
+        await self._forward(_with_headers(scope, session_id), receive, _announcing(send, session_id))
 
     def _notification_stream(self, request: Request, session: TransportSession) -> Response:
         last = request.headers.get("last-event-id")

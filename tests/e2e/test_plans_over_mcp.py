@@ -315,3 +315,36 @@ async def test_a_plans_parameters_and_outputs_are_stored_only_as_ciphertext(
 
 def _files_holding(directory: Path, marker: bytes) -> list[Path]:
     return [path for path in directory.rglob("*") if path.is_file() and marker in path.read_bytes()]
+
+
+@pytest.mark.parametrize("mode", ["legacy", MODERN])
+async def test_a_running_plan_reports_progress_to_a_caller_that_asks_for_it(
+    embedded: RunningGateway, mode: str
+) -> None:
+    tasks = [
+        {
+            "id": f"t{index}",
+            "tool_name": "sleep",
+            "parameters": {"ms": 150},
+            "dependencies": [f"t{index - 1}"],
+        }
+        for index in range(1, 4)
+    ]
+    tasks[0]["dependencies"] = []
+    plan = {"plan_id": f"progress-{mode}", "tasks": tasks}
+    seen: list[tuple[float, float | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total))
+
+    async with mcp_client(embedded.url, mode=mode) as client:
+        structured(await client.call_tool("create_plan", {"plan": plan}))
+        result = await client.call_tool(
+            "execute_plan",
+            {"plan_id": plan["plan_id"], "wait_seconds": 10},
+            progress_callback=on_progress,
+        )
+    assert structured(result)["status"] == "succeeded"
+    assert seen, "no progress notification reached the client"
+    assert seen[-1][1] == 3
+    assert [p for p, _ in seen] == sorted(p for p, _ in seen)

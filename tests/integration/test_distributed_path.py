@@ -18,7 +18,13 @@ from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.projections.redis import RedisSessionViewStore
 from mcp_ledger.projections.session_view import SessionView
 from tests.support.clients import mcp_client, open_session, structured
-from tests.support.processes import LedgerProcess, ledger_processes, run_ledger, start_ledger
+from tests.support.processes import (
+    UNAUTHENTICATED_LOOPBACK,
+    LedgerProcess,
+    ledger_processes,
+    run_ledger,
+    start_ledger,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -39,8 +45,7 @@ def env(migrated: dict[str, str], unique: str) -> dict[str, str]:
         "LEDGER_STATE_PREFIX": f"ledger-{unique}:",
         "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
         "LEDGER_LOG_LEVEL": "DEBUG",
-        "LEDGER_NO_AUTH": "true",
-        "LEDGER_SECRET_KEY": "bWNwLWxlZGdlci1pbnRlZ3JhdGlvbi10ZXN0cy1zZWNyZXQta2V5",
+        **UNAUTHENTICATED_LOOPBACK,
     }
 
 

@@ -28,7 +28,13 @@ from mcp_ledger.eventstore.audit import SqlAuditLog
 from mcp_ledger.eventstore.ports import AuditQuery
 from mcp_ledger.eventstore.sql import create_store_engine
 from tests.support.clients import mcp_client, open_session, structured
-from tests.support.processes import LedgerProcess, ledger_processes, run_ledger, start_ledger
+from tests.support.processes import (
+    UNAUTHENTICATED_LOOPBACK,
+    LedgerProcess,
+    ledger_processes,
+    run_ledger,
+    start_ledger,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -107,8 +113,7 @@ def env(services_env: dict[str, str], unique: str) -> dict[str, str]:
         "LEDGER_WORKER_GROUP": f"workers-{unique}",
         "LEDGER_PROJECTION_GROUP": f"projections-{unique}",
         "LEDGER_STATE_PREFIX": f"proof-{unique}:",
-        "LEDGER_NO_AUTH": "true",  # these tests are about registry/erasure, not tokens
-        "LEDGER_SECRET_KEY": "bWNwLWxlZGdlci1pbnRlZ3JhdGlvbi10ZXN0cy1zZWNyZXQta2V5",
+        **UNAUTHENTICATED_LOOPBACK,
         "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
         "LEDGER_LOCAL_SUBJECT": f"subject-{unique}",
         "LEDGER_KEK": base64.b64encode(new_key()).decode(),

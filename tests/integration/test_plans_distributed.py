@@ -17,7 +17,7 @@ from mcp_ledger.domain.streams import plan_stream
 from mcp_ledger.eventstore.sql import open_event_store
 from tests.integration.databases import private_database
 from tests.support.clients import mcp_client, structured
-from tests.support.processes import LedgerProcess, ledger_processes, start_ledger
+from tests.support.processes import UNAUTHENTICATED_LOOPBACK, LedgerProcess, ledger_processes, start_ledger
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +40,7 @@ def env(migrated: dict[str, str], unique: str) -> dict[str, str]:
         "LEDGER_STATE_PREFIX": f"ledger-{unique}:",
         "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
         "LEDGER_LOG_LEVEL": "DEBUG",
+        **UNAUTHENTICATED_LOOPBACK,
     }
 
 

@@ -13,7 +13,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.support.clients import mcp_client, open_session, structured
-from tests.support.processes import LedgerProcess, ledger_processes, run_ledger, start_ledger
+from tests.support.processes import (
+    UNAUTHENTICATED_LOOPBACK,
+    LedgerProcess,
+    ledger_processes,
+    run_ledger,
+    start_ledger,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -52,8 +58,7 @@ def env(migrated: dict[str, str]) -> dict[str, str]:
         "LEDGER_WORKER_GROUP": f"workers-{unique}",
         "LEDGER_PROJECTION_GROUP": f"projections-{unique}",
         "LEDGER_STATE_PREFIX": f"ledger-{unique}:",
-        "LEDGER_NO_AUTH": "true",  # these tests are about registry/erasure, not tokens
-        "LEDGER_SECRET_KEY": "bWNwLWxlZGdlci1pbnRlZ3JhdGlvbi10ZXN0cy1zZWNyZXQta2V5",
+        **UNAUTHENTICATED_LOOPBACK,
         "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
         "LEDGER_REGISTRY_ALLOWED_HOSTS": "127.0.0.1",
         "LEDGER_DATA_SOURCE_ALLOWLIST": database.set(username=None, password=None).render_as_string(),

@@ -17,6 +17,13 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 
+UNAUTHENTICATED_LOOPBACK = {
+    # Processes of tests about something other than tokens: loopback without auth, and the
+    # secret API replicas and workers must share for pointers and sealed state.
+    "LEDGER_NO_AUTH": "true",
+    "LEDGER_SECRET_KEY": "bWNwLWxlZGdlci1pbnRlZ3JhdGlvbi10ZXN0cy1zZWNyZXQta2V5",
+}
+
 
 def free_port() -> int:
     """A loopback port nobody listens on right now."""
