@@ -458,6 +458,7 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
         registry=catalog,
         audit=AuditResource(runtime.audit) if runtime.audit is not None else None,
         plans=plan_tools(settings, gateway, runtime.plan_views, identities),
+        log_levels=sessions,
     ).build()
     install_request_state(server, _secret(settings, "request-state/v1"), ttl=settings.pointer_ttl)
     open_session, close_session = _session_commands(gateway)

@@ -28,7 +28,30 @@ QUEUE_LIMIT = 1000
 _STATE_EVENTS = frozenset({"SessionNoteWritten", "SessionNoteDeleted", "SessionClosed", "ToolSucceeded"})
 TOOL_SET_EVENTS = frozenset({"ToolRegistered", "ToolUpdated", "ToolRemoved"})
 
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+DEFAULT_LOG_LEVEL = "warning"
+"""What a session hears until it calls logging/setLevel: failures, not every success."""
+
 Notification = dict[str, Any]
+
+
+def log_rank(level: str) -> int:
+    """Severity order of an MCP log level (unknown levels rank lowest)."""
+    return LOG_LEVELS.index(level) if level in LOG_LEVELS else 0
+
+
+def is_log_message(notification: Notification) -> bool:
+    return notification.get("method") == "notifications/message"
+
+
+def _log(level: str, data: dict[str, Any]) -> Notification:
+    return {
+        "jsonrpc": "2.0",
+        "method": "notifications/message",
+        "params": {"level": level, "logger": "ledger", "data": data},
+    }
+
+
 StreamReader = Callable[[str], Awaitable[list[StoredEvent]]]
 
 
@@ -40,10 +63,21 @@ def notifications_for(event: dict[str, Any]) -> list[Notification]:
     event_type = event.get("event_type")
     if event_type in TOOL_SET_EVENTS:
         return [{"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}]
+    notifications: list[Notification] = []
     if event_type in _STATE_EVENTS:
         uri = f"{SESSION_URI_PREFIX}{located[1]}"
-        return [{"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": uri}}]
-    return []
+        notifications.append(
+            {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": uri}}
+        )
+    # Log lines name the tool and the outcome only: arguments, outputs and messages are
+    # personal data, sealed on the bus, and never copied into logs.
+    data = event.get("data") or {}
+    about = {"event": event_type, "tool": data.get("tool_name"), "position": event.get("position")}
+    if event_type == "ToolSucceeded":
+        notifications.append(_log("info", about))
+    elif event_type == "ToolFailed":
+        notifications.append(_log("warning", {**about, "error_code": data.get("error_code")}))
+    return notifications
 
 
 class NotificationHub:

@@ -34,6 +34,8 @@ from mcp_ledger.mcp_api.identity import (
 )
 from mcp_ledger.mcp_api.plans import PLAN_SCHEMA_URI, PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
+from mcp_ledger.mcp_api.session_layer import TRANSPORT_SESSION_HEADER
+from mcp_ledger.mcp_api.transport_sessions import TransportSessions
 from mcp_ledger.producers.ports import BusError
 from mcp_ledger.projections.catalog import ToolCatalog
 from mcp_ledger.projections.ports import SessionViewStore
@@ -87,7 +89,9 @@ class LedgerMcp:
         registry: ToolCatalog | None = None,
         audit: AuditResource | None = None,
         plans: PlanTools | None = None,
+        log_levels: TransportSessions | None = None,
     ) -> None:
+        self._log_levels = log_levels
         self._audit = audit
         self._plans = plans
         self._catalog = catalog
@@ -100,7 +104,7 @@ class LedgerMcp:
 
     def build(self) -> Server[Any]:
         """The low-level SDK server with this gateway's handlers."""
-        return Server(
+        server: Server[Any] = Server(
             "mcp-ledger",
             version="0.1.0",
             instructions=(
@@ -114,6 +118,19 @@ class LedgerMcp:
             on_list_prompts=self._list_prompts,
             on_get_prompt=self._get_prompt,
         )
+        if self._log_levels is not None:
+            # Logging left the core protocol in 2026-07-28; 2025-11-25 sessions still have it.
+            server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
+        return server
+
+    async def _set_level(
+        self, ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        session_id = ctx.request.headers.get(TRANSPORT_SESSION_HEADER) if ctx.request is not None else None
+        if session_id is None or self._log_levels is None:
+            raise MCPError(types.INVALID_REQUEST, "logging/setLevel needs an MCP session (initialize first)")
+        await self._log_levels.set_log_level(session_id, params.level)
+        return types.EmptyResult()
 
     def _identity(self, ctx: ServerRequestContext[Any]) -> Identity:
         try:

@@ -28,12 +28,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_ledger.mcp_api.auth import UnauthenticatedError
 from mcp_ledger.mcp_api.identity import SESSION_HEADER, Identity, IdentityResolver
-from mcp_ledger.mcp_api.notifications import NotificationHub
+from mcp_ledger.mcp_api.notifications import DEFAULT_LOG_LEVEL, NotificationHub, is_log_message, log_rank
 from mcp_ledger.mcp_api.transport_sessions import TransportSession, TransportSessions
 
 log = logging.getLogger(__name__)
 
 MCP_SESSION_HEADER = "mcp-session-id"
+TRANSPORT_SESSION_HEADER = "x-ledger-transport-session"
+"""Set by this layer only (a client's own is dropped): the live transport session's id."""
 MAX_PEEK_BYTES = 4 * 1024 * 1024
 KEEPALIVE_SECONDS = 15.0
 
@@ -54,9 +56,16 @@ def _with_headers(scope: Scope, session_id: str) -> Scope:
     """The scope the SDK sees: no Mcp-Session-Id; the transport session as the ledger
     session unless the client names one explicitly with Ledger-Session (a conversation it
     resumes; the worker still refuses a session the caller does not own)."""
-    headers = [(k, v) for k, v in scope["headers"] if k.lower() != MCP_SESSION_HEADER.encode()]
+    drop = {MCP_SESSION_HEADER.encode(), TRANSPORT_SESSION_HEADER.encode()}
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in drop]
     if all(k.lower() != SESSION_HEADER.encode() for k, _ in headers):
         headers.append((SESSION_HEADER.encode(), session_id.encode()))
+    headers.append((TRANSPORT_SESSION_HEADER.encode(), session_id.encode()))
+    return {**scope, "headers": headers}
+
+
+def _without_transport_header(scope: Scope) -> Scope:
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() != TRANSPORT_SESSION_HEADER.encode()]
     return {**scope, "headers": headers}
 
 
@@ -185,7 +194,7 @@ class SessionLayer:
         body, complete = await _read_body(receive)
         receive = _replaying(body, complete, receive)
         if not (complete and _is_initialize(_parsed(body))):
-            await self._forward(scope, receive, send)
+            await self._forward(_without_transport_header(scope), receive, send)
             return
         try:
             session_id = await self._open(identity)
@@ -205,17 +214,17 @@ class SessionLayer:
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
     async def _sse(self, session: TransportSession, last_event_id: int | None) -> AsyncIterator[str]:
-        # Listen before replaying, so nothing published during the replay is missed;
-        # positions already sent are skipped.
+        # Listen before replaying, so nothing published during the replay is missed; an
+        # event can mean several notifications, so duplicates are told apart by both.
         with self._hub.listening(session.tenant, session.session_id) as queue:
             yield ": listening\n\n"  # tells the client that nothing from now on can be missed
-            sent = last_event_id or 0
+            seen = _Seen(last_event_id or 0)
             if last_event_id is not None:
                 for position, notification in await self._hub.missed(
                     session.tenant, session.session_id, last_event_id
                 ):
-                    sent = max(sent, position)
-                    yield _sse_event(position, notification)
+                    if seen.first_time(position, notification) and await self._wanted(session, notification):
+                        yield _sse_event(position, notification)
             while True:
                 try:
                     position, notification = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
@@ -224,10 +233,37 @@ class SessionLayer:
                         return  # the session ended or expired: so does its stream
                     yield ": keepalive\n\n"
                     continue
-                if position and position <= sent:
-                    continue
-                sent = max(sent, position)
-                yield _sse_event(position, notification)
+                if seen.first_time(position, notification) and await self._wanted(session, notification):
+                    yield _sse_event(position, notification)
+
+    async def _wanted(self, session: TransportSession, notification: dict[str, Any]) -> bool:
+        if not is_log_message(notification):
+            return True
+        level = await self._sessions.log_level(session.session_id) or DEFAULT_LOG_LEVEL
+        return log_rank(str(notification["params"]["level"])) >= log_rank(level)
+
+
+class _Seen:
+    """Which (position, notification) pairs a stream already sent. Positions only grow, so
+    only the notifications of the highest position need remembering."""
+
+    def __init__(self, after: int) -> None:
+        self._floor = after  # the client has everything up to here (Last-Event-ID)
+        self._position = after
+        self._at_position: set[str] = set()
+
+    def first_time(self, position: int, notification: dict[str, Any]) -> bool:
+        if not position:
+            return True  # not from the store (e.g. tools/list_changed): never replayed
+        if position <= self._floor:
+            return False
+        key = json.dumps(notification, sort_keys=True)
+        if position < self._position or (position == self._position and key in self._at_position):
+            return False
+        if position > self._position:
+            self._position, self._at_position = position, set()
+        self._at_position.add(key)
+        return True
 
 
 def _sse_event(position: int, notification: dict[str, Any]) -> str:

@@ -33,12 +33,21 @@ class TransportSessions(Protocol):
         """Forget the session (DELETE, erasure)."""
         ...
 
+    async def set_log_level(self, session_id: str, level: str) -> None:
+        """Remember the minimum log level the client asked for (logging/setLevel)."""
+        ...
+
+    async def log_level(self, session_id: str) -> str | None:
+        """The level the client asked for, None when it never asked."""
+        ...
+
     async def close(self) -> None: ...
 
 
 class MemoryTransportSessions:
     def __init__(self, max_sessions: int = 100_000) -> None:
         self._sessions: dict[str, tuple[TransportSession, float]] = {}
+        self._levels: dict[str, str] = {}
         self._max_sessions = max_sessions
 
     async def create(self, session: TransportSession, ttl: float) -> None:
@@ -58,6 +67,14 @@ class MemoryTransportSessions:
 
     async def end(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
+        self._levels.pop(session_id, None)
+
+    async def set_log_level(self, session_id: str, level: str) -> None:
+        if session_id in self._sessions:
+            self._levels[session_id] = level
+
+    async def log_level(self, session_id: str) -> str | None:
+        return self._levels.get(session_id)
 
     async def close(self) -> None:
         return None

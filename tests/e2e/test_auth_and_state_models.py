@@ -257,3 +257,41 @@ async def test_a_caller_without_the_minimum_role_is_denied_recorded_and_nothing_
     assert text_of(denied).startswith("forbidden: this tool needs the role 'viewer'")
     assert [e.data["tool_name"] for e in recorded] == ["state_seal"]
     assert await _executions(secured.runtime.settings) == []
+
+
+async def test_log_messages_reach_the_session_stream_at_the_level_the_client_set(
+    secured: RunningGateway,
+) -> None:
+    headers = {**JSON_HEADERS, "authorization": f"Bearer {_token(secured)}"}
+
+    def request(method: str, params: dict[str, object], ident: int) -> dict[str, object]:
+        return {"jsonrpc": "2.0", "id": ident, "method": method, "params": params}
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        first = await http.post(secured.url, json=INIT, headers=headers)
+        on_session = {**headers, "mcp-session-id": first.headers["mcp-session-id"]}
+        assert "logging" in first.json()["result"]["capabilities"]
+        level = await http.post(
+            secured.url, json=request("logging/setLevel", {"level": "info"}, 2), headers=on_session
+        )
+        echo = request("tools/call", {"name": "echo", "arguments": {"text": "private words"}}, 3)
+        async with http.stream(
+            "GET", secured.url, headers={**on_session, "accept": "text/event-stream"}
+        ) as stream:
+            lines = stream.aiter_lines()
+            assert await anext(lines) == ": listening"
+            await http.post(secured.url, json=echo, headers=on_session)
+            logged = None
+            async for line in lines:
+                if line.startswith("data:") and "notifications/message" in line:
+                    logged = json.loads(line[5:])
+                    break
+        without_session = await http.post(
+            secured.url, json=request("logging/setLevel", {"level": "info"}, 4), headers=headers
+        )
+    assert level.json()["result"] == {}
+    assert logged is not None
+    assert logged["params"]["level"] == "info"
+    assert logged["params"]["data"]["tool"] == "echo"
+    assert "private words" not in json.dumps(logged)
+    assert "error" in without_session.json()
