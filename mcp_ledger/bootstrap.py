@@ -18,12 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mcp_ledger.blobs.files import FileBlobStore
 from mcp_ledger.blobs.memory import MemoryReplayGuard
 from mcp_ledger.blobs.ports import BlobStore, ReplayGuard
-from mcp_ledger.blobs.purge import BlobPurger
 from mcp_ledger.blobs.redis import RedisReplayGuard
-from mcp_ledger.blobs.sql import SqlBlobStore
+from mcp_ledger.bootstrap_compliance import BlobSettingsError, erasure_purgers, open_blob_store
 from mcp_ledger.bootstrap_plans import (
     PlanWorker,
     attach_calls,
@@ -56,7 +54,7 @@ from mcp_ledger.domain.registry_tools import registry_tool_specs
 from mcp_ledger.domain.tools import ToolSpec, builtin_catalog
 from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
-from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
+from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.mcp_api.admin import admin_routes
 from mcp_ledger.mcp_api.audit import AuditResource
 from mcp_ledger.mcp_api.auth import (
@@ -76,7 +74,11 @@ from mcp_ledger.mcp_api.notifications import NotificationHub
 from mcp_ledger.mcp_api.registration_http import RegistrationHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.session_layer import SessionCloser, SessionOpener, SessionOpenError
-from mcp_ledger.mcp_api.transport_sessions import MemoryTransportSessions, TransportSessions
+from mcp_ledger.mcp_api.transport_sessions import (
+    MemoryTransportSessions,
+    TransportSessionPurger,
+    TransportSessions,
+)
 from mcp_ledger.mcp_api.transport_sessions_redis import RedisTransportSessions
 from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.kafka import KafkaBus
@@ -87,7 +89,6 @@ from mcp_ledger.projections.memory import MemorySessionViewStore
 from mcp_ledger.projections.plan_ports import PlanViewStore
 from mcp_ledger.projections.ports import SessionViewStore
 from mcp_ledger.projections.projector import SessionProjector
-from mcp_ledger.projections.purge import SessionViewPurger
 from mcp_ledger.projections.redis import RedisSessionViewStore
 from mcp_ledger.projections.registry_memory import MemoryRegistryViewStore
 from mcp_ledger.projections.registry_ports import RegistryViewStore
@@ -258,7 +259,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     registry_projector = RegistryProjector(runtime.registry_views)
     registered = _registered_tools(settings, ToolCatalog(tool_specs(settings), runtime.registry_views))
     stack.push_async_callback(registered.close)
-    blobs = await _blob_store(settings, stack)
+    blobs = await _blob_store(settings, runtime, stack)
     runners = {
         **BUILTIN_RUNNERS,
         **_state_runners(settings, blobs),
@@ -282,9 +283,10 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         group=settings.worker_group,
         concurrency=settings.worker_concurrency,
     )
-    runtime.erasure = ErasureHandler(
-        store, runtime.keys, [SessionViewPurger(runtime.views), BlobPurger(blobs)], _publishing(relay)
+    purgers = erasure_purgers(
+        settings, stack, views=runtime.views, plan_views=runtime.plan_views, blobs=blobs
     )
+    runtime.erasure = ErasureHandler(store, runtime.keys, purgers, _publishing(relay))
     runtime.bus.subscribe(
         settings.compliance_topic,
         _payload_handler(runtime.erasure.handle_payload),
@@ -326,19 +328,12 @@ def _state_runners(settings: Settings, blobs: BlobStore) -> dict[str, Any]:
     return state_runners(blobs, signer, sealer, pointer_ttl=settings.pointer_ttl)
 
 
-async def _blob_store(settings: Settings, stack: AsyncExitStack) -> BlobStore:
-    store: BlobStore
-    if settings.blobs == "store" or (settings.blobs == "" and not settings.store_url.startswith("sqlite")):
-        store = SqlBlobStore(create_store_engine(settings.store_url))
-    elif settings.blobs == "":
-        store = FileBlobStore(settings.data_dir / "blobs")
-    else:
-        raise ConfigurationError(
-            f"LEDGER_BLOBS must be empty (files in the data directory, or the PostgreSQL store when "
-            f"LEDGER_STORE is PostgreSQL) or 'store'; S3 is not supported yet, not {settings.blobs!r}"
-        )
-    stack.push_async_callback(store.close)
-    return store
+async def _blob_store(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> BlobStore:
+    assert runtime.keys is not None
+    try:
+        return open_blob_store(settings, runtime.keys, stack)
+    except BlobSettingsError as error:
+        raise ConfigurationError(str(error)) from error
 
 
 def _key_source(settings: Settings) -> KeySource:
@@ -445,8 +440,10 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
     sessions = _transport_sessions(settings)
     stack.push_async_callback(sessions.close)
     blobs = BlobReader(
-        PointerSigner(_secret(settings, "pointers/v1")), await _blob_store(settings, stack), replays
+        PointerSigner(_secret(settings, "pointers/v1")), await _blob_store(settings, runtime, stack), replays
     )
+    if runtime.erasure is not None and isinstance(sessions, MemoryTransportSessions):
+        runtime.erasure.add_purger(TransportSessionPurger(sessions))
     registration = RegistrationHttp(gateway, catalog, runtime.views, identities)
     server = LedgerMcp(
         tool_specs(settings),

@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 import tempfile
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +23,8 @@ from rich.table import Table
 
 from mcp_ledger.bench.erase import run_erase_bench
 from mcp_ledger.bootstrap import make_bus, make_views
+from mcp_ledger.bootstrap_compliance import erasure_purgers, open_blob_store
+from mcp_ledger.bootstrap_plans import make_plan_views
 from mcp_ledger.consumers.erasure import ErasureHandler
 from mcp_ledger.consumers.export import export_subject
 from mcp_ledger.consumers.mapping import EventMapper
@@ -36,7 +39,6 @@ from mcp_ledger.eventstore.migrations import upgrade_to_head
 from mcp_ledger.eventstore.ports import AuditQuery, StoredEvent
 from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
 from mcp_ledger.mcp_api.gateway import CommandGateway
-from mcp_ledger.projections.purge import SessionViewPurger
 from mcp_ledger.protection import audit_row, kek_path, kek_ring, open_key_store
 from mcp_ledger.settings import Settings
 
@@ -120,20 +122,21 @@ async def _erase_on_bus(settings: Settings, command: EraseSubject, wait: float) 
 
 
 async def _erase_directly(settings: Settings, command: EraseSubject) -> dict[str, object]:
-    store = await open_event_store(settings.store_url)
-    keys = open_key_store(settings)
-    views = make_views(settings)
-
     async def left_to_the_outbox(_events: object) -> None:
         return None  # the running worker's outbox relay publishes the erasure record
 
-    try:
-        handler = ErasureHandler(store, keys, [SessionViewPurger(views)], left_to_the_outbox)
+    async with AsyncExitStack() as stack:
+        store = await open_event_store(settings.store_url)
+        stack.push_async_callback(store.close)
+        keys = open_key_store(settings)
+        stack.push_async_callback(keys.close)
+        views, plan_views = make_views(settings), make_plan_views(settings)
+        stack.push_async_callback(views.close)
+        stack.push_async_callback(plan_views.close)
+        blobs = open_blob_store(settings, keys, stack)
+        purgers = erasure_purgers(settings, stack, views=views, plan_views=plan_views, blobs=blobs)
+        handler = ErasureHandler(store, keys, purgers, left_to_the_outbox)
         return (await handler.handle(command)).model_dump(mode="json")
-    finally:
-        await views.close()
-        await keys.close()
-        await store.close()
 
 
 def erase(

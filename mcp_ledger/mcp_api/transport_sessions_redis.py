@@ -1,18 +1,47 @@
-"""Transport sessions in Redis: a hash per session whose key expires after the idle TTL."""
+"""Transport sessions in Redis: a hash per session whose key expires after the idle TTL, and
+a set per subject naming its sessions (for erasure).
+
+Keys: {prefix}mcp-session:{id} (fields tenant, subject) and
+{prefix}mcp-subject:{tenant}:{subject}. The index expires with the subject's most recently
+used session (every touch slides both), so it never outlives what it lists for long.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from redis.asyncio import Redis
 
 from mcp_ledger.mcp_api.transport_sessions import TransportSession
+
+# Slides the session and its subject's index; returns the session's fields (empty: gone).
+_TOUCH = """
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return fields end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+local found = {}
+for i = 1, #fields, 2 do found[fields[i]] = fields[i + 1] end
+redis.call('EXPIRE', ARGV[2] .. found['tenant'] .. ':' .. found['subject'], ARGV[1])
+return fields
+"""
+# Deletes every session the subject's index lists, then the index; returns sessions deleted.
+_END_SUBJECT = """
+local ended = 0
+for _, session_id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  ended = ended + redis.call('DEL', ARGV[1] .. session_id)
+end
+redis.call('DEL', KEYS[1])
+return ended
+"""
 
 
 class RedisTransportSessions:
     def __init__(self, client: Redis, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
+        self._touch: Any = client.register_script(_TOUCH)
+        self._end_subject: Any = client.register_script(_END_SUBJECT)
 
     @classmethod
     def from_url(cls, url: str, prefix: str) -> RedisTransportSessions:
@@ -21,25 +50,33 @@ class RedisTransportSessions:
     def _key(self, session_id: str) -> str:
         return f"{self._prefix}mcp-session:{session_id}"
 
+    def _subject_key(self, tenant: str, subject: str) -> str:
+        return f"{self._prefix}mcp-subject:{tenant}:{subject}"
+
     async def create(self, session: TransportSession, ttl: float) -> None:
-        key = self._key(session.session_id)
+        key, index = self._key(session.session_id), self._subject_key(session.tenant, session.subject)
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"tenant": session.tenant, "subject": session.subject})
             pipe.expire(key, math.ceil(ttl))
+            pipe.sadd(index, session.session_id)
+            pipe.expire(index, math.ceil(ttl))
             await pipe.execute()
 
     async def touch(self, session_id: str, ttl: float) -> TransportSession | None:
-        key = self._key(session_id)
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.hgetall(key)
-            pipe.expire(key, math.ceil(ttl))
-            fields, _ = await pipe.execute()
-        if not fields:
+        raw = await self._touch(
+            keys=[self._key(session_id)], args=[math.ceil(ttl), f"{self._prefix}mcp-subject:"]
+        )
+        if not raw:
             return None
+        fields = dict(zip(raw[::2], raw[1::2], strict=True))
         return TransportSession(session_id, fields[b"tenant"].decode(), fields[b"subject"].decode())
 
     async def end(self, session_id: str) -> None:
         await self._client.delete(self._key(session_id))
+
+    async def end_subject(self, tenant: str, subject: str) -> int:
+        keys = [self._subject_key(tenant, subject)]
+        return int(await self._end_subject(keys=keys, args=[self._key("")]))
 
     async def close(self) -> None:
         await self._client.aclose()
