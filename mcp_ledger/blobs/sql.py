@@ -48,7 +48,7 @@ class SqlBlobStore:
         statement = insert(blobs).values(values)
         statement = statement.on_conflict_do_update(
             index_elements=["tenant", "blob_id"],
-            set_={"name": statement.excluded.name, "data": statement.excluded.data},
+            set_={"name": statement.excluded.name, "data": statement.excluded.data, "erased_at": None},
         )
         async with self._engine.begin() as connection:
             await connection.execute(statement)
