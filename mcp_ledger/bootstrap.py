@@ -32,6 +32,7 @@ from mcp_ledger.bootstrap_plans import (
     resume_embedded_plans,
 )
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
+from mcp_ledger.consumers.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.data_sources import DataSourcePolicy
 from mcp_ledger.consumers.erasure import ErasureHandler
 from mcp_ledger.consumers.http_runner import HttpRunnerConfig, HttpToolRunner
@@ -171,21 +172,27 @@ def tool_specs(settings: Settings) -> dict[str, ToolSpec]:
     return {**builtin_catalog(), **registry_tool_specs(settings.registering_role)}
 
 
-def _registered_tools(settings: Settings, catalog: ToolCatalog) -> RegisteredTools:
+def _registered_tools(
+    settings: Settings, catalog: ToolCatalog, secrets: DataSourceSecrets
+) -> RegisteredTools:
     config = HttpRunnerConfig(
         allowed_hosts=settings.allowed_hosts,
         client_cert=str(settings.http_client_cert) if settings.http_client_cert else None,
         client_key=str(settings.http_client_key) if settings.http_client_key else None,
         ca_bundle=str(settings.http_ca_bundle) if settings.http_ca_bundle else None,
     )
-    return RegisteredTools(catalog, HttpToolRunner(config), SqlToolRunner())
+    return RegisteredTools(catalog, HttpToolRunner(config), SqlToolRunner(), secrets)
 
 
 def _registry_tools(
-    settings: Settings, store: EventStore, projector: RegistryProjector, relay: OutboxRelay
+    settings: Settings,
+    store: EventStore,
+    projector: RegistryProjector,
+    relay: OutboxRelay,
+    mapper: EventMapper,
 ) -> RegistryTools:
     policy = RegistrationPolicy(allowed_hosts=settings.allowed_hosts)
-    writer = RegistryWriter(store, projector, _publishing(relay), policy, tool_specs(settings))
+    writer = RegistryWriter(store, projector, _publishing(relay), policy, tool_specs(settings), mapper=mapper)
     sources = DataSourcePolicy(
         allowlist=tuple(d.strip() for d in settings.data_source_allowlist.split(",") if d.strip()),
         sqlite_dir=settings.data_source_sqlite_dir,
@@ -257,13 +264,14 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     mapper = EventMapper(runtime.sealer)
     runtime.plans = plan_worker(settings, runtime.bus, store, _publishing(relay), mapper)
     registry_projector = RegistryProjector(runtime.registry_views)
-    registered = _registered_tools(settings, ToolCatalog(tool_specs(settings), runtime.registry_views))
+    catalog = ToolCatalog(tool_specs(settings), runtime.registry_views)
+    registered = _registered_tools(settings, catalog, DataSourceSecrets(store, mapper))
     stack.push_async_callback(registered.close)
     blobs = await _blob_store(settings, runtime, stack)
     runners = {
         **BUILTIN_RUNNERS,
         **_state_runners(settings, blobs),
-        **_registry_tools(settings, store, registry_projector, relay).runners(),
+        **_registry_tools(settings, store, registry_projector, relay, mapper).runners(),
     }
     handler = CommandHandler(
         store,

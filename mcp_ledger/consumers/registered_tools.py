@@ -2,13 +2,14 @@
 
 `ToolSource` is the port the command handler asks for tools it does not have built in;
 `RegisteredTools` answers from the tool catalog (registry projection) and runs bindings
-with the HTTP and SQL runners.
+with the HTTP and SQL runners; a SQL tool's DSN is opened from the event store per call.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from mcp_ledger.consumers.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.http_runner import HttpToolRunner
 from mcp_ledger.consumers.sql_runner import SqlToolRunner
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
@@ -27,10 +28,13 @@ class ToolSource(Protocol):
 class RegisteredTools:
     """Registered tools from the catalog, run by their bindings."""
 
-    def __init__(self, catalog: ToolCatalog, http: HttpToolRunner, sql: SqlToolRunner) -> None:
+    def __init__(
+        self, catalog: ToolCatalog, http: HttpToolRunner, sql: SqlToolRunner, secrets: DataSourceSecrets
+    ) -> None:
         self._catalog = catalog
         self._http = http
         self._sql = sql
+        self._secrets = secrets
 
     async def resolve(self, command: CallTool) -> tuple[ToolSpec, ToolRunner] | None:
         entry = await self._catalog.find(command.tenant, command.session_id, command.tool_name)
@@ -44,11 +48,15 @@ class RegisteredTools:
         async def run(call: ToolInvocation) -> ToolOutcome:
             if isinstance(binding, HttpBinding):
                 return await self._http.run(binding, call.command.arguments)
-            if entry.data_source is None:
+            command = call.command
+            dsn = None
+            if entry.data_source is not None:
+                dsn = await self._secrets.dsn(command.tenant, command.session_id, binding.source)
+            if dsn is None:
                 raise ToolExecutionError(
-                    "tool_unavailable", f"data source {binding.source!r} is not connected"
+                    "tool_unavailable", f"data source {binding.source!r} is not connected (or was erased)"
                 )
-            return await self._sql.run(binding, entry.data_source.dsn, call.command.arguments)
+            return await self._sql.run(binding, dsn, command.arguments)
 
         return run
 
