@@ -15,7 +15,6 @@ from mcp_ledger.crypto.sealing import FieldSealer, erased_value, is_sealed
 from mcp_ledger.domain.commands import Command
 from mcp_ledger.domain.events import EVENT_TYPES
 from mcp_ledger.domain.personal import personal_fields
-from mcp_ledger.eventstore.ports import StoredEvent
 
 JSON = dict[str, Any]
 C = TypeVar("C", bound=Command)
@@ -40,15 +39,13 @@ def _owner(metadata: JSON) -> tuple[str, str] | None:
     return None
 
 
-def unsealed_as_erased(stored: StoredEvent) -> JSON:
+def unsealed_as_erased(event_type: str, data: JSON) -> JSON:
     """A stored event's data with every sealed field replaced by its erased placeholder, for
     read models that must never hold the personal fields (no key is looked up)."""
-    cls = EVENT_TYPES.get(stored.event_type)
+    cls = EVENT_TYPES.get(event_type)
     if cls is None:
-        return stored.data
-    return {
-        name: erased_value(cls, name) if is_sealed(value) else value for name, value in stored.data.items()
-    }
+        return data
+    return {name: erased_value(cls, name) if is_sealed(value) else value for name, value in data.items()}
 
 
 class RecordSealer:

@@ -61,7 +61,9 @@ class RegistryProjector:
         if change is None:
             return False
         try:
-            event = from_record(stored.event_type, stored.schema_version, unsealed_as_erased(stored))
+            event = from_record(
+                stored.event_type, stored.schema_version, unsealed_as_erased(stored.event_type, stored.data)
+            )
         except (UnknownEventError, ValidationError):
             log.warning("skipping unreadable registry event %s at %d", stored.event_type, stored.position)
             return False
