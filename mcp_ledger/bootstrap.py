@@ -37,6 +37,7 @@ from mcp_ledger.consumers.data_sources import DataSourcePolicy
 from mcp_ledger.consumers.erasure import ErasureHandler
 from mcp_ledger.consumers.http_runner import HttpRunnerConfig, HttpToolRunner
 from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.consumers.privacy import PrivacyChoices
 from mcp_ledger.consumers.registered_tools import RegisteredTools
 from mcp_ledger.consumers.registry_tools import RegistryTools
 from mcp_ledger.consumers.registry_writer import RegistryWriter
@@ -50,6 +51,7 @@ from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.crypto.sealed import StateSealer
 from mcp_ledger.crypto.secret import derive_key, master_secret
 from mcp_ledger.domain.commands import CallTool, new_session_id
+from mcp_ledger.domain.privacy import privacy_tool_specs
 from mcp_ledger.domain.registration import RegistrationPolicy
 from mcp_ledger.domain.registry_tools import registry_tool_specs
 from mcp_ledger.domain.tools import ToolSpec, builtin_catalog
@@ -72,6 +74,7 @@ from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.http_app import LOOPBACK, AuthSetup, build_http_app, install_request_state
 from mcp_ledger.mcp_api.identity import Identity, IdentityResolver, LocalIdentityResolver
 from mcp_ledger.mcp_api.notifications import NotificationHub
+from mcp_ledger.mcp_api.opt_outs import opt_out_routes
 from mcp_ledger.mcp_api.registration_http import RegistrationHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.session_layer import SessionCloser, SessionOpener, SessionOpenError
@@ -169,11 +172,11 @@ def make_registry_views(settings: Settings) -> RegistryViewStore:
 
 def tool_specs(settings: Settings) -> dict[str, ToolSpec]:
     """Built-in tools and the registry's own tools."""
-    return {**builtin_catalog(), **registry_tool_specs(settings.registering_role)}
+    return {**builtin_catalog(), **registry_tool_specs(settings.registering_role), **privacy_tool_specs()}
 
 
 def _registered_tools(
-    settings: Settings, catalog: ToolCatalog, secrets: DataSourceSecrets
+    settings: Settings, catalog: ToolCatalog, secrets: DataSourceSecrets, privacy: PrivacyChoices
 ) -> RegisteredTools:
     config = HttpRunnerConfig(
         allowed_hosts=settings.allowed_hosts,
@@ -181,7 +184,7 @@ def _registered_tools(
         client_key=str(settings.http_client_key) if settings.http_client_key else None,
         ca_bundle=str(settings.http_ca_bundle) if settings.http_ca_bundle else None,
     )
-    return RegisteredTools(catalog, HttpToolRunner(config), SqlToolRunner(), secrets)
+    return RegisteredTools(catalog, HttpToolRunner(config), SqlToolRunner(), secrets, privacy=privacy)
 
 
 def _registry_tools(
@@ -265,13 +268,15 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     runtime.plans = plan_worker(settings, runtime.bus, store, _publishing(relay), mapper)
     registry_projector = RegistryProjector(runtime.registry_views)
     catalog = ToolCatalog(tool_specs(settings), runtime.registry_views)
-    registered = _registered_tools(settings, catalog, DataSourceSecrets(store, mapper))
+    privacy = PrivacyChoices(store, _publishing(relay))
+    registered = _registered_tools(settings, catalog, DataSourceSecrets(store, mapper), privacy)
     stack.push_async_callback(registered.close)
     blobs = await _blob_store(settings, runtime, stack)
     runners = {
         **BUILTIN_RUNNERS,
         **_state_runners(settings, blobs),
         **_registry_tools(settings, store, registry_projector, relay, mapper).runners(),
+        **privacy.runners(),
     }
     handler = CommandHandler(
         store,
@@ -478,6 +483,7 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
         _health(runtime),
         *registration.routes(),
         *admin_routes(gateway, settings.compliance_topic, identities),
+        *opt_out_routes(gateway, identities),
     ]
     return build_http_app(server, host=settings.host, auth=auth, session_layer=layer, routes=routes)
 

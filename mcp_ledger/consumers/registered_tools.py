@@ -3,6 +3,8 @@
 `ToolSource` is the port the command handler asks for tools it does not have built in;
 `RegisteredTools` answers from the tool catalog (registry projection) and runs bindings
 with the HTTP and SQL runners; a SQL tool's DSN is opened from the event store per call.
+Before an HTTP tool runs, an opted-out subject's call to a third party is refused (CCPA,
+domain/privacy.py); SQL tools reach the subject's own data source and are not sharing.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Protocol
 
 from mcp_ledger.consumers.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.http_runner import HttpToolRunner
+from mcp_ledger.consumers.privacy import PrivacyChoices
 from mcp_ledger.consumers.sql_runner import SqlToolRunner
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
 from mcp_ledger.domain.bindings import HttpBinding
@@ -29,8 +32,15 @@ class RegisteredTools:
     """Registered tools from the catalog, run by their bindings."""
 
     def __init__(
-        self, catalog: ToolCatalog, http: HttpToolRunner, sql: SqlToolRunner, secrets: DataSourceSecrets
+        self,
+        catalog: ToolCatalog,
+        http: HttpToolRunner,
+        sql: SqlToolRunner,
+        secrets: DataSourceSecrets,
+        *,
+        privacy: PrivacyChoices | None = None,
     ) -> None:
+        self._privacy = privacy
         self._catalog = catalog
         self._http = http
         self._sql = sql
@@ -47,6 +57,9 @@ class RegisteredTools:
 
         async def run(call: ToolInvocation) -> ToolOutcome:
             if isinstance(binding, HttpBinding):
+                if self._privacy is not None:
+                    recipient = entry.tool.definition.data_recipient
+                    await self._privacy.check_sharing(call.command, recipient, f"tool:{entry.spec.name}")
                 return await self._http.run(binding, call.command.arguments)
             command = call.command
             dsn = None
