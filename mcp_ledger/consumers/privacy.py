@@ -77,23 +77,27 @@ class PrivacyChoices:
         await self._append(command, subject, decide, suffix="privacy")
         return opt_out
 
-    async def refuse(self, command: Command, channel: str) -> None:
-        """Record that the command's subject's data was kept from a third party (for auditors)."""
+    async def refuse(self, command: Command, channel: str, *, subject: str | None = None) -> None:
+        """Record that a subject's data (the command's, unless named) was kept from a third party."""
 
         def decide(_history: list[DomainEvent]) -> list[DomainEvent]:
             return [SharingRefused(channel=channel, requested_by=command.subject, at=self._clock())]
 
-        await self._append(command, command.subject, decide, suffix="refused")
+        await self._append(command, subject or command.subject, decide, suffix="refused")
 
-    async def check_sharing(self, command: Command, recipient: DataRecipient, channel: str) -> None:
-        """Refuse (and record) sending the command's subject's data to this recipient if they opted out.
+    async def check_sharing(
+        self, command: Command, recipient: DataRecipient, channel: str, *, subject: str | None = None
+    ) -> None:
+        """Refuse (and record) sending a subject's data (the command's, unless named) to this
+        recipient if they opted out.
 
         Raises:
             ToolExecutionError: code "opted_out".
         """
-        if may_share(await self.opted_out(command.tenant, command.subject), recipient):
+        owner = subject or command.subject
+        if may_share(await self.opted_out(command.tenant, owner), recipient):
             return
-        await self.refuse(command, channel)
+        await self.refuse(command, channel, subject=owner)
         raise ToolExecutionError(
             "opted_out",
             "this tool sends data to a third party and you opted out of the sale or sharing of your "
