@@ -1,6 +1,6 @@
 """What erasure and retention rely on, on the real services: sealed blobs and their
 tombstones in PostgreSQL, MCP transport sessions ended per subject in Redis, plan views
-expiring with the tenant's retention in Redis."""
+expiring with the tenant's retention in Redis, subjects' last activity in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ from mcp_ledger.crypto.cipher import new_key
 from mcp_ledger.crypto.kek import Kek, KekRing
 from mcp_ledger.crypto.ports import KeyStore
 from mcp_ledger.crypto.sql import SqlKeyStore
-from mcp_ledger.eventstore.sql import create_store_engine
+from mcp_ledger.eventstore.activity import SubjectActivity
+from mcp_ledger.eventstore.activity_sql import SqlSubjectActivity
+from mcp_ledger.eventstore.ports import NewEvent
+from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
 from mcp_ledger.mcp_api.transport_sessions import TransportSessions
 from mcp_ledger.mcp_api.transport_sessions_redis import RedisTransportSessions
 from mcp_ledger.projections.plan_redis import RedisPlanViewStore
@@ -75,3 +78,28 @@ async def test_a_tenants_retention_expires_its_plan_views(services_env: dict[str
     finally:
         await plans.clear()
         await plans.close()
+
+
+async def test_subject_activity_on_postgresql_lists_live_subjects_with_their_newest_event(
+    postgres_url: str, unique: str
+) -> None:
+    tenant = f"t{unique}"
+    keys = SqlKeyStore(create_store_engine(postgres_url), RING, owns_engine=True)
+    activity = SqlSubjectActivity(create_store_engine(postgres_url), owns_engine=True)
+    store = await open_event_store(postgres_url)
+    try:
+        for subject in ("alice", "carol"):
+            await keys.active_key(tenant, subject)
+        metadata = {"tenant": tenant, "subject": "alice"}
+        [event] = (
+            await store.append(
+                f"s-{unique}", 0, [NewEvent("SessionClosed", {"reason": "x"}, metadata=metadata)]
+            )
+        ).events
+        await keys.destroy(tenant, "carol")
+        assert await activity.subjects(tenant) == [SubjectActivity(tenant, "alice", event.recorded_at)]
+        assert tenant in await activity.tenants()
+    finally:
+        await store.close()
+        await activity.close()
+        await keys.close()
