@@ -11,14 +11,17 @@ command is one exception boundary printing a clear message. Holds no logic of it
 from __future__ import annotations
 
 import json
+import tempfile
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from mcp_ledger.bench.blobs import run_blob_bench
 from mcp_ledger.cli_compliance import (
     SubjectOpt,
     TenantOpt,
@@ -135,8 +138,40 @@ def retention_run(
     Console().print(table)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the privacy and retention commands to the `mcp-ledger` app."""
+# ---------------------------------------------------------------- bench blobs
+def bench_blobs(
+    count: Annotated[int, typer.Option(min=1, max=100_000, help="puts and gets per size")] = 200,
+    subjects: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="subjects the retention scan reads")
+    ] = 10_000,
+    output: Annotated[Path, typer.Option(help="where to write the JSON report")] = Path("bench-blobs.json"),
+) -> None:
+    """Blob put/get p50/p99 in the clear and sealed with the subject's key (1 KiB, 64 KiB, 1 MiB),
+    and the time of one retention scan over SUBJECTS subjects, in a temporary directory."""
+    with tempfile.TemporaryDirectory() as scratch:
+        report = _run(run_blob_bench(Path(scratch), count, subjects))
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    table = Table(title=f"blobs ({count} each)")
+    for column in ("size", "put plain", "put sealed", "get plain", "get sealed"):
+        table.add_column(column, justify="right")
+    for size, rounds in report["sizes"].items():
+        cells = [
+            f"{rounds[kind][op]['p50_ms']:.2f} / {rounds[kind][op]['p99_ms']:.2f} ms"
+            for op in ("put", "get")
+            for kind in ("plain", "sealed")
+        ]
+        table.add_row(f"{int(size) // 1024} KiB", *cells)
+    Console().print(table)
+    scan = report["retention_scan"]
+    console.print(
+        f"p50 / p99 per operation; retention scan: {scan['due']} due of {scan['subjects']}+ subjects "
+        f"in {scan['ms']:.1f} ms; written to {output}"
+    )
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add the privacy and retention commands (and bench blobs) to the `mcp-ledger` app."""
+    bench_app.command("blobs")(bench_blobs)
     privacy_app.command("opt-out")(opt_out)
     privacy_app.command("opt-in")(opt_in)
     privacy_app.command("status")(status)
