@@ -151,6 +151,10 @@ async def test_an_erased_subjects_marker_is_nowhere_in_the_clear_on_any_service(
         read = (await client.read_resource(put["uri"])).contents[0]
         assert isinstance(read, types.TextResourceContents)
         assert read.text == marker
+        plan = {"plan_id": "p1", "tasks": [{"id": "a", "tool_name": "echo", "parameters": {"text": marker}}]}
+        await client.call_tool("create_plan", {"plan": plan, "execute": True})
+        status = structured(await client.call_tool("plan_status", {"plan_id": "p1", "wait_seconds": 30}))
+        assert status["tasks"]["a"]["output"] == {"text": marker}  # from the Redis plan view
     await _wait_for_marker_in_redis(env, marker)  # the read model holds it in the clear, with a TTL
     segments = kafka_segments(prefix)
     assert segments, "no Kafka log segments found for the test's topics"
@@ -165,7 +169,7 @@ async def test_an_erased_subjects_marker_is_nowhere_in_the_clear_on_any_service(
 
     assert erased["keys_destroyed"] == 1
     assert erased["purged"]["session_views"] >= 1  # plus the sessions 2025-11-25 clients open at initialize
-    assert (erased["purged"]["blobs"], erased["purged"]["plan_views"]) == (1, 0)
+    assert (erased["purged"]["blobs"], erased["purged"]["plan_views"]) == (1, 1)
     assert "transport_sessions" in erased["purged"]
     assert await postgres_rows_holding(env["LEDGER_STORE"], marker) == {}
     redis_after = await redis_values(env["LEDGER_STATE"], env["LEDGER_STATE_PREFIX"])
