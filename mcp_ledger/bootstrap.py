@@ -18,12 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mcp_ledger.blobs.files import FileBlobStore
 from mcp_ledger.blobs.memory import MemoryReplayGuard
 from mcp_ledger.blobs.ports import BlobStore, ReplayGuard
-from mcp_ledger.blobs.purge import BlobPurger
 from mcp_ledger.blobs.redis import RedisReplayGuard
-from mcp_ledger.blobs.sql import SqlBlobStore
+from mcp_ledger.bootstrap_compliance import BlobSettingsError, erasure_purgers, open_blob_store
 from mcp_ledger.bootstrap_plans import (
     PlanWorker,
     attach_calls,
@@ -34,10 +32,12 @@ from mcp_ledger.bootstrap_plans import (
     resume_embedded_plans,
 )
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
+from mcp_ledger.consumers.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.data_sources import DataSourcePolicy
 from mcp_ledger.consumers.erasure import ErasureHandler
 from mcp_ledger.consumers.http_runner import HttpRunnerConfig, HttpToolRunner
 from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.consumers.privacy import PrivacyChoices
 from mcp_ledger.consumers.registered_tools import RegisteredTools
 from mcp_ledger.consumers.registry_tools import RegistryTools
 from mcp_ledger.consumers.registry_writer import RegistryWriter
@@ -51,12 +51,13 @@ from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.crypto.sealed import StateSealer
 from mcp_ledger.crypto.secret import derive_key, master_secret
 from mcp_ledger.domain.commands import CallTool, new_session_id
+from mcp_ledger.domain.privacy import privacy_tool_specs
 from mcp_ledger.domain.registration import RegistrationPolicy
 from mcp_ledger.domain.registry_tools import registry_tool_specs
 from mcp_ledger.domain.tools import ToolSpec, builtin_catalog
 from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
-from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
+from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.mcp_api.admin import admin_routes
 from mcp_ledger.mcp_api.audit import AuditResource
 from mcp_ledger.mcp_api.auth import (
@@ -73,10 +74,15 @@ from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.http_app import LOOPBACK, AuthSetup, build_http_app, install_request_state
 from mcp_ledger.mcp_api.identity import Identity, IdentityResolver, LocalIdentityResolver
 from mcp_ledger.mcp_api.notifications import NotificationHub
+from mcp_ledger.mcp_api.opt_outs import opt_out_routes
 from mcp_ledger.mcp_api.registration_http import RegistrationHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.session_layer import SessionCloser, SessionOpener, SessionOpenError
-from mcp_ledger.mcp_api.transport_sessions import MemoryTransportSessions, TransportSessions
+from mcp_ledger.mcp_api.transport_sessions import (
+    MemoryTransportSessions,
+    TransportSessionPurger,
+    TransportSessions,
+)
 from mcp_ledger.mcp_api.transport_sessions_redis import RedisTransportSessions
 from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.kafka import KafkaBus
@@ -87,7 +93,6 @@ from mcp_ledger.projections.memory import MemorySessionViewStore
 from mcp_ledger.projections.plan_ports import PlanViewStore
 from mcp_ledger.projections.ports import SessionViewStore
 from mcp_ledger.projections.projector import SessionProjector
-from mcp_ledger.projections.purge import SessionViewPurger
 from mcp_ledger.projections.redis import RedisSessionViewStore
 from mcp_ledger.projections.registry_memory import MemoryRegistryViewStore
 from mcp_ledger.projections.registry_ports import RegistryViewStore
@@ -167,24 +172,30 @@ def make_registry_views(settings: Settings) -> RegistryViewStore:
 
 def tool_specs(settings: Settings) -> dict[str, ToolSpec]:
     """Built-in tools and the registry's own tools."""
-    return {**builtin_catalog(), **registry_tool_specs(settings.registering_role)}
+    return {**builtin_catalog(), **registry_tool_specs(settings.registering_role), **privacy_tool_specs()}
 
 
-def _registered_tools(settings: Settings, catalog: ToolCatalog) -> RegisteredTools:
+def _registered_tools(
+    settings: Settings, catalog: ToolCatalog, secrets: DataSourceSecrets, privacy: PrivacyChoices
+) -> RegisteredTools:
     config = HttpRunnerConfig(
         allowed_hosts=settings.allowed_hosts,
         client_cert=str(settings.http_client_cert) if settings.http_client_cert else None,
         client_key=str(settings.http_client_key) if settings.http_client_key else None,
         ca_bundle=str(settings.http_ca_bundle) if settings.http_ca_bundle else None,
     )
-    return RegisteredTools(catalog, HttpToolRunner(config), SqlToolRunner())
+    return RegisteredTools(catalog, HttpToolRunner(config), SqlToolRunner(), secrets, privacy=privacy)
 
 
 def _registry_tools(
-    settings: Settings, store: EventStore, projector: RegistryProjector, relay: OutboxRelay
+    settings: Settings,
+    store: EventStore,
+    projector: RegistryProjector,
+    relay: OutboxRelay,
+    mapper: EventMapper,
 ) -> RegistryTools:
     policy = RegistrationPolicy(allowed_hosts=settings.allowed_hosts)
-    writer = RegistryWriter(store, projector, _publishing(relay), policy, tool_specs(settings))
+    writer = RegistryWriter(store, projector, _publishing(relay), policy, tool_specs(settings), mapper=mapper)
     sources = DataSourcePolicy(
         allowlist=tuple(d.strip() for d in settings.data_source_allowlist.split(",") if d.strip()),
         sqlite_dir=settings.data_source_sqlite_dir,
@@ -256,13 +267,16 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     mapper = EventMapper(runtime.sealer)
     runtime.plans = plan_worker(settings, runtime.bus, store, _publishing(relay), mapper)
     registry_projector = RegistryProjector(runtime.registry_views)
-    registered = _registered_tools(settings, ToolCatalog(tool_specs(settings), runtime.registry_views))
+    catalog = ToolCatalog(tool_specs(settings), runtime.registry_views)
+    privacy = PrivacyChoices(store, _publishing(relay))
+    registered = _registered_tools(settings, catalog, DataSourceSecrets(store, mapper), privacy)
     stack.push_async_callback(registered.close)
-    blobs = await _blob_store(settings, stack)
+    blobs = await _blob_store(settings, runtime, stack)
     runners = {
         **BUILTIN_RUNNERS,
         **_state_runners(settings, blobs),
-        **_registry_tools(settings, store, registry_projector, relay).runners(),
+        **_registry_tools(settings, store, registry_projector, relay, mapper).runners(),
+        **privacy.runners(),
     }
     handler = CommandHandler(
         store,
@@ -282,9 +296,10 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         group=settings.worker_group,
         concurrency=settings.worker_concurrency,
     )
-    runtime.erasure = ErasureHandler(
-        store, runtime.keys, [SessionViewPurger(runtime.views), BlobPurger(blobs)], _publishing(relay)
+    purgers = erasure_purgers(
+        settings, stack, views=runtime.views, plan_views=runtime.plan_views, blobs=blobs
     )
+    runtime.erasure = ErasureHandler(store, runtime.keys, purgers, _publishing(relay))
     runtime.bus.subscribe(
         settings.compliance_topic,
         _payload_handler(runtime.erasure.handle_payload),
@@ -326,19 +341,12 @@ def _state_runners(settings: Settings, blobs: BlobStore) -> dict[str, Any]:
     return state_runners(blobs, signer, sealer, pointer_ttl=settings.pointer_ttl)
 
 
-async def _blob_store(settings: Settings, stack: AsyncExitStack) -> BlobStore:
-    store: BlobStore
-    if settings.blobs == "store" or (settings.blobs == "" and not settings.store_url.startswith("sqlite")):
-        store = SqlBlobStore(create_store_engine(settings.store_url))
-    elif settings.blobs == "":
-        store = FileBlobStore(settings.data_dir / "blobs")
-    else:
-        raise ConfigurationError(
-            f"LEDGER_BLOBS must be empty (files in the data directory, or the PostgreSQL store when "
-            f"LEDGER_STORE is PostgreSQL) or 'store'; S3 is not supported yet, not {settings.blobs!r}"
-        )
-    stack.push_async_callback(store.close)
-    return store
+async def _blob_store(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> BlobStore:
+    assert runtime.keys is not None
+    try:
+        return open_blob_store(settings, runtime.keys, stack)
+    except BlobSettingsError as error:
+        raise ConfigurationError(str(error)) from error
 
 
 def _key_source(settings: Settings) -> KeySource:
@@ -445,8 +453,10 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
     sessions = _transport_sessions(settings)
     stack.push_async_callback(sessions.close)
     blobs = BlobReader(
-        PointerSigner(_secret(settings, "pointers/v1")), await _blob_store(settings, stack), replays
+        PointerSigner(_secret(settings, "pointers/v1")), await _blob_store(settings, runtime, stack), replays
     )
+    if runtime.erasure is not None and isinstance(sessions, MemoryTransportSessions):
+        runtime.erasure.add_purger(TransportSessionPurger(sessions))
     registration = RegistrationHttp(gateway, catalog, runtime.views, identities)
     server = LedgerMcp(
         tool_specs(settings),
@@ -474,6 +484,7 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
         _health(runtime),
         *registration.routes(),
         *admin_routes(gateway, settings.compliance_topic, identities),
+        *opt_out_routes(gateway, identities),
     ]
     return build_http_app(server, host=settings.host, auth=auth, session_layer=layer, routes=routes)
 

@@ -42,7 +42,12 @@ def make_plan_views(settings: Settings) -> PlanViewStore:
     """The plan view store beside the session views (same LEDGER_STATE)."""
     if settings.state.startswith("memory"):
         return MemoryPlanViewStore()
-    return RedisPlanViewStore.from_url(settings.state, prefix=settings.state_prefix)
+    return RedisPlanViewStore.from_url(
+        settings.state,
+        prefix=settings.state_prefix,
+        ttl=settings.session_view_ttl,
+        tenant_ttl={tenant: days * 86400.0 for tenant, days in settings.retention_days.items()},
+    )
 
 
 def _handler(handle: Callable[[bytes], Awaitable[None]]) -> Handler:

@@ -20,7 +20,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from mcp_ledger import cli_compliance, cli_registry
+from mcp_ledger import cli_compliance, cli_privacy, cli_registry
 from mcp_ledger.bench.calls import run_calls_bench
 from mcp_ledger.bench.state import run_state_bench
 from mcp_ledger.bootstrap import ConfigurationError, make_views, running
@@ -40,6 +40,7 @@ app.add_typer(projections_app, name="projections")
 bench_app = typer.Typer(help="Benchmarks: printed, and written as JSON.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 cli_compliance.register(app, bench_app)
+cli_privacy.register(app, bench_app)
 register_plan_commands(bench_app)
 console = Console(stderr=True)
 cli_registry.register(app, bench_app)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 import tempfile
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,21 +23,25 @@ from rich.table import Table
 
 from mcp_ledger.bench.erase import run_erase_bench
 from mcp_ledger.bootstrap import make_bus, make_views
+from mcp_ledger.bootstrap_compliance import erasure_purgers, open_blob_store
+from mcp_ledger.bootstrap_plans import make_plan_views
 from mcp_ledger.consumers.erasure import ErasureHandler
 from mcp_ledger.consumers.export import export_subject
 from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.consumers.privacy import PrivacyChoices
+from mcp_ledger.consumers.tools import ToolExecutionError
 from mcp_ledger.crypto.cipher import new_key
 from mcp_ledger.crypto.kek import Kek, KekRing, parse_keks, write_kek_file
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.crypto.sealing import is_sealed
 from mcp_ledger.crypto.sql import SqlKeyStore
+from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.compliance import ComplianceEnvelope, EraseSubject
 from mcp_ledger.eventstore.audit import SqlAuditLog
 from mcp_ledger.eventstore.migrations import upgrade_to_head
-from mcp_ledger.eventstore.ports import AuditQuery, StoredEvent
+from mcp_ledger.eventstore.ports import AuditQuery, EventStore, StoredEvent
 from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
 from mcp_ledger.mcp_api.gateway import CommandGateway
-from mcp_ledger.projections.purge import SessionViewPurger
 from mcp_ledger.protection import audit_row, kek_path, kek_ring, open_key_store
 from mcp_ledger.settings import Settings
 
@@ -103,37 +108,54 @@ def keys_rotate() -> None:
 
 
 # ---------------------------------------------------------------- erase
-async def _erase_on_bus(settings: Settings, command: EraseSubject, wait: float) -> dict[str, object]:
+async def erase_on_bus(
+    settings: Settings, commands: list[EraseSubject], wait: float
+) -> list[dict[str, object]]:
+    """Publish erasures on ledger.compliance one after another, each waited for (Kafka).
+
+    Raises:
+        CommandTimeoutError: a worker did not complete one within `wait` seconds.
+    """
     bus = make_bus(settings)
     gateway = CommandGateway(bus, settings.commands_topic, timeout=wait)
     bus.subscribe(settings.events_topic, gateway.on_event, group=None)
     await bus.start()
+    records = []
     try:
-        payload = ComplianceEnvelope(command=command).model_dump_json().encode()
-        headers = {"command_id": command.command_id, "correlation_id": command.command_id}
-        event = await gateway.submit(settings.compliance_topic, command.partition_key, payload, headers)
+        for command in commands:
+            payload = ComplianceEnvelope(command=command).model_dump_json().encode()
+            headers = {"command_id": command.command_id, "correlation_id": command.command_id}
+            event = await gateway.submit(settings.compliance_topic, command.partition_key, payload, headers)
+            data = event["data"]
+            assert isinstance(data, dict)
+            records.append(data)
     finally:
         await bus.stop()
-    data = event["data"]
-    assert isinstance(data, dict)
-    return data
+    return records
 
 
-async def _erase_directly(settings: Settings, command: EraseSubject) -> dict[str, object]:
-    store = await open_event_store(settings.store_url)
-    keys = open_key_store(settings)
-    views = make_views(settings)
+async def direct_erasure_handler(settings: Settings, stack: AsyncExitStack) -> ErasureHandler:
+    """An erasure handler on the store itself (embedded mode), with every purger; closed by `stack`."""
 
     async def left_to_the_outbox(_events: object) -> None:
         return None  # the running worker's outbox relay publishes the erasure record
 
-    try:
-        handler = ErasureHandler(store, keys, [SessionViewPurger(views)], left_to_the_outbox)
+    store = await open_event_store(settings.store_url)
+    stack.push_async_callback(store.close)
+    keys = open_key_store(settings)
+    stack.push_async_callback(keys.close)
+    views, plan_views = make_views(settings), make_plan_views(settings)
+    stack.push_async_callback(views.close)
+    stack.push_async_callback(plan_views.close)
+    blobs = open_blob_store(settings, keys, stack)
+    purgers = erasure_purgers(settings, stack, views=views, plan_views=plan_views, blobs=blobs)
+    return ErasureHandler(store, keys, purgers, left_to_the_outbox)
+
+
+async def _erase_directly(settings: Settings, command: EraseSubject) -> dict[str, object]:
+    async with AsyncExitStack() as stack:
+        handler = await direct_erasure_handler(settings, stack)
         return (await handler.handle(command)).model_dump(mode="json")
-    finally:
-        await views.close()
-        await keys.close()
-        await store.close()
 
 
 def erase(
@@ -154,16 +176,18 @@ def erase(
     if settings.embedded:
         record = _run(_erase_directly(settings, command))
     else:
-        record = _run(_erase_on_bus(settings, command, timeout))
+        [record] = _run(erase_on_bus(settings, [command], timeout))
     typer.echo(json.dumps(record, indent=2))
 
 
 # ---------------------------------------------------------------- export
-async def _export(settings: Settings, tenant: str, subject: str) -> dict[str, Any]:
+async def _export(settings: Settings, tenant: str, subject: str, recipient: str | None) -> dict[str, Any]:
     store = await open_event_store(settings.store_url)
     audit = SqlAuditLog(create_store_engine(settings.store_url), owns_engine=True)
     keys = open_key_store(settings)
     try:
+        if recipient is not None:
+            await _check_sharing(store, tenant, subject, recipient)
         return await export_subject(audit, store, EventMapper(RecordSealer(keys)), tenant, subject)
     finally:
         await keys.close()
@@ -171,13 +195,37 @@ async def _export(settings: Settings, tenant: str, subject: str) -> dict[str, An
         await store.close()
 
 
+async def _check_sharing(store: EventStore, tenant: str, subject: str, recipient: str) -> None:
+    request = CallTool(tenant=tenant, subject="cli", tool_name="export")
+    try:
+        await PrivacyChoices(store).check_sharing(
+            request, "third_party", f"export:{recipient}", subject=subject
+        )
+    except ToolExecutionError:
+        raise _fail(
+            f"{subject} opted out of the sale or sharing of their personal information: "
+            "nothing exported for a third party (the refusal is recorded)"
+        ) from None
+
+
 def export(
     tenant: TenantOpt,
     subject: SubjectOpt,
     out: Annotated[Path | None, typer.Option("--out", help="write here instead of stdout")] = None,
+    for_sharing: Annotated[
+        str | None,
+        typer.Option(
+            "--for-sharing",
+            metavar="RECIPIENT",
+            help="the export goes to this third party: refused (and recorded) if the subject opted out",
+        ),
+    ] = None,
 ) -> None:
-    """Write a JSON bundle of the subject's decrypted history and current session state."""
-    bundle = _run(_export(_prepared(), tenant, subject))
+    """Write a JSON bundle of the subject's decrypted history and current session state.
+
+    Without --for-sharing it is the subject's own access request, which an opt-out never stops.
+    """
+    bundle = _run(_export(_prepared(), tenant, subject, for_sharing))
     text = json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
     if out is None:
         sys.stdout.write(text)

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     retention_days: dict[str, int] = Field(
         default_factory=dict, description='per-tenant retention of session state, e.g. {"acme": 30}'
     )
+    subject_retention_days: dict[str, int] = Field(
+        default_factory=dict,
+        description='days of inactivity before `retention run` erases a subject, per tenant ("*": any)',
+    )
 
     @property
     def store_url(self) -> str:

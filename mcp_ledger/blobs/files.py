@@ -2,6 +2,8 @@
 
 Layout: {root}/{tenant}/{blob_id}.bin with a {blob_id}.json sidecar for the metadata.
 Writes go to a temporary file renamed into place, so a reader never sees half a blob.
+Erasure deletes the .bin file and rewrites the sidecar as a tombstone ({"erased": true}, no
+name).
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ def _checked(name: str) -> str:
     if not _SAFE.match(name) or name in {".", ".."}:
         raise ValueError(f"unsafe path component {name!r}")
     return name
+
+
+def _replace(path: Path, content: bytes) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_bytes(content)
+    os.replace(temporary, path)
 
 
 class FileBlobStore:
@@ -45,9 +53,7 @@ class FileBlobStore:
             "created_at": blob.created_at,
         }
         for path, content in ((data_path, blob.data), (meta_path, json.dumps(meta).encode())):
-            temporary = path.with_suffix(path.suffix + ".tmp")
-            temporary.write_bytes(content)
-            os.replace(temporary, path)
+            _replace(path, content)
 
     async def get(self, tenant: str, blob_id: str) -> Blob | None:
         try:
@@ -59,7 +65,7 @@ class FileBlobStore:
         data_path, meta_path = self._paths(tenant, blob_id)
         try:
             meta = json.loads(meta_path.read_text())
-            data = data_path.read_bytes()
+            data = b"" if meta.get("erased") else data_path.read_bytes()
         except FileNotFoundError:
             return None
         return Blob(blob_id=blob_id, tenant=tenant, data=data, **meta)
@@ -71,10 +77,12 @@ class FileBlobStore:
         folder = self._root / _checked(tenant)
         count = 0
         for meta_path in folder.glob("*.json") if folder.exists() else ():
-            if json.loads(meta_path.read_text()).get("subject") != subject:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("subject") != subject or meta.get("erased"):
                 continue
             meta_path.with_suffix(".bin").unlink(missing_ok=True)
-            meta_path.unlink(missing_ok=True)
+            tombstone = {**meta, "name": "", "erased": True}
+            _replace(meta_path, json.dumps(tombstone).encode())
             count += 1
         return count
 

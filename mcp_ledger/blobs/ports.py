@@ -2,9 +2,11 @@
 
 Blobs are documents a tool keeps server-side for the client to read later through a
 signed pointer (crypto/pointers.py). They belong to a tenant, a subject and a session, so
-erasure can find all of a subject's blobs. The replay guard remembers which one-time
-pointers were read. Adapters: files.py and sql.py for blobs; memory.py and redis.py for
-the guard.
+erasure can find all of a subject's blobs; an erased blob stays as a tombstone (no name, no
+data) so a pointer to it can say it was erased rather than merely missing. Contents are
+sealed with the subject's data key by sealed.py in front of the stores. The replay guard
+remembers which one-time pointers were read. Adapters: files.py and sql.py for blobs;
+memory.py and redis.py for the guard.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class Blob:
     mime_type: str
     data: bytes
     created_at: float
+    erased: bool = False
+    """A tombstone left by erasure: name and data are empty."""
 
 
 class BlobStore(Protocol):
@@ -35,7 +39,8 @@ class BlobStore(Protocol):
         ...
 
     async def purge_subject(self, tenant: str, subject: str) -> int:
-        """Delete every blob of a subject; returns how many."""
+        """Replace every blob of a subject by a tombstone; returns how many were not yet
+        tombstones (idempotent: 0 the second time)."""
         ...
 
     async def close(self) -> None: ...

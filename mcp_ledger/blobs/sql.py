@@ -1,9 +1,12 @@
 """Blobs in the event store's database (PostgreSQL in a distributed deployment, where every
-API replica and worker must see the same blobs). The table is created by migration 0005."""
+API replica and worker must see the same blobs). The table is created by migration 0005;
+migration 0006 adds `erased_at`, set when erasure turns a row into a tombstone."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, LargeBinary, MetaData, Table, Text, delete, select
+import time
+
+from sqlalchemy import Column, Float, LargeBinary, MetaData, Table, Text, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,6 +25,7 @@ blobs = Table(
     Column("mime_type", Text, nullable=False),
     Column("data", LargeBinary, nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("erased_at", Float, nullable=True),
 )
 
 
@@ -43,7 +47,8 @@ class SqlBlobStore:
         insert = pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
         statement = insert(blobs).values(values)
         statement = statement.on_conflict_do_update(
-            index_elements=["tenant", "blob_id"], set_={"data": statement.excluded.data}
+            index_elements=["tenant", "blob_id"],
+            set_={"name": statement.excluded.name, "data": statement.excluded.data, "erased_at": None},
         )
         async with self._engine.begin() as connection:
             await connection.execute(statement)
@@ -52,13 +57,20 @@ class SqlBlobStore:
         query = select(blobs).where(blobs.c.tenant == tenant, blobs.c.blob_id == blob_id)
         async with self._engine.connect() as connection:
             row = (await connection.execute(query)).mappings().first()
-        return None if row is None else Blob(**dict(row))
+        if row is None:
+            return None
+        values = dict(row)
+        erased = values.pop("erased_at") is not None
+        return Blob(**values, erased=erased)
 
     async def purge_subject(self, tenant: str, subject: str) -> int:
+        statement = (
+            update(blobs)
+            .where(blobs.c.tenant == tenant, blobs.c.subject == subject, blobs.c.erased_at.is_(None))
+            .values(name="", data=b"", erased_at=time.time())
+        )
         async with self._engine.begin() as connection:
-            result = await connection.execute(
-                delete(blobs).where(blobs.c.tenant == tenant, blobs.c.subject == subject)
-            )
+            result = await connection.execute(statement)
         return int(result.rowcount or 0)
 
     async def close(self) -> None:

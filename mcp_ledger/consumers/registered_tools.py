@@ -2,14 +2,18 @@
 
 `ToolSource` is the port the command handler asks for tools it does not have built in;
 `RegisteredTools` answers from the tool catalog (registry projection) and runs bindings
-with the HTTP and SQL runners.
+with the HTTP and SQL runners; a SQL tool's DSN is opened from the event store per call.
+Before an HTTP tool runs, an opted-out subject's call to a third party is refused (CCPA,
+domain/privacy.py); SQL tools reach the subject's own data source and are not sharing.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from mcp_ledger.consumers.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.http_runner import HttpToolRunner
+from mcp_ledger.consumers.privacy import PrivacyChoices
 from mcp_ledger.consumers.sql_runner import SqlToolRunner
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
 from mcp_ledger.domain.bindings import HttpBinding
@@ -27,10 +31,20 @@ class ToolSource(Protocol):
 class RegisteredTools:
     """Registered tools from the catalog, run by their bindings."""
 
-    def __init__(self, catalog: ToolCatalog, http: HttpToolRunner, sql: SqlToolRunner) -> None:
+    def __init__(
+        self,
+        catalog: ToolCatalog,
+        http: HttpToolRunner,
+        sql: SqlToolRunner,
+        secrets: DataSourceSecrets,
+        *,
+        privacy: PrivacyChoices | None = None,
+    ) -> None:
+        self._privacy = privacy
         self._catalog = catalog
         self._http = http
         self._sql = sql
+        self._secrets = secrets
 
     async def resolve(self, command: CallTool) -> tuple[ToolSpec, ToolRunner] | None:
         entry = await self._catalog.find(command.tenant, command.session_id, command.tool_name)
@@ -43,12 +57,19 @@ class RegisteredTools:
 
         async def run(call: ToolInvocation) -> ToolOutcome:
             if isinstance(binding, HttpBinding):
+                if self._privacy is not None:
+                    recipient = entry.tool.definition.data_recipient
+                    await self._privacy.check_sharing(call.command, recipient, f"tool:{entry.spec.name}")
                 return await self._http.run(binding, call.command.arguments)
-            if entry.data_source is None:
+            command = call.command
+            dsn = None
+            if entry.data_source is not None:
+                dsn = await self._secrets.dsn(command.tenant, command.session_id, binding.source)
+            if dsn is None:
                 raise ToolExecutionError(
-                    "tool_unavailable", f"data source {binding.source!r} is not connected"
+                    "tool_unavailable", f"data source {binding.source!r} is not connected (or was erased)"
                 )
-            return await self._sql.run(binding, entry.data_source.dsn, call.command.arguments)
+            return await self._sql.run(binding, dsn, command.arguments)
 
         return run
 

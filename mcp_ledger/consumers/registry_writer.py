@@ -4,14 +4,15 @@ Owns the registry side of registration commands (the register/import/connect too
 it from inside a tool call): load the tenant's or session's registry stream, check the
 definitions, decide, append with optimistic concurrency, idempotent by a command id
 derived from the tool call's, publish on the fast path, and write the registry view
-through so the caller reads its own registration on every replica.
+through so the caller reads its own registration on every replica. Personal fields (a data
+source's DSN) are sealed by the mapper before they are stored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from mcp_ledger.consumers.mapping import to_domain, to_new_events
+from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.events import DomainEvent
 from mcp_ledger.domain.registration import RegistrationPolicy
@@ -49,7 +50,9 @@ class RegistryWriter:
         builtins: Mapping[str, ToolSpec],
         *,
         max_attempts: int = 5,
+        mapper: EventMapper | None = None,
     ) -> None:
+        self._mapper = mapper or EventMapper()
         self._store = store
         self._projector = projector
         self._on_appended = on_appended
@@ -60,7 +63,7 @@ class RegistryWriter:
     async def load(self, tenant: str, session_id: str | None) -> ToolRegistry:
         stream_id = registry_stream(tenant, session_id)
         stored = await self._store.read_stream(stream_id)
-        return ToolRegistry.replay(stream_id, (to_domain(event) for event in stored))
+        return ToolRegistry.replay(stream_id, [await self._mapper.to_domain(event) for event in stored])
 
     async def _reserved(self, tenant: str, session_id: str | None) -> frozenset[str]:
         names = set(self._builtins)
@@ -141,7 +144,10 @@ class RegistryWriter:
                 return version, []
             try:
                 result = await self._store.append(
-                    registry.stream_id, version, to_new_events(command, events), command_id=command_id
+                    registry.stream_id,
+                    version,
+                    await self._mapper.to_new_events(command, events, registry.stream_id),
+                    command_id=command_id,
                 )
             except ConcurrencyError:
                 continue

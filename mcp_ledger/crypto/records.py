@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from mcp_ledger.crypto.ports import KeyStore
-from mcp_ledger.crypto.sealing import FieldSealer, erased_value
+from mcp_ledger.crypto.sealing import FieldSealer, erased_value, is_sealed
 from mcp_ledger.domain.commands import Command
 from mcp_ledger.domain.events import EVENT_TYPES
 from mcp_ledger.domain.personal import personal_fields
@@ -37,6 +37,15 @@ def _owner(metadata: JSON) -> tuple[str, str] | None:
     if isinstance(tenant, str) and isinstance(subject, str):
         return tenant, subject
     return None
+
+
+def unsealed_as_erased(event_type: str, data: JSON) -> JSON:
+    """A stored event's data with every sealed field replaced by its erased placeholder, for
+    read models that must never hold the personal fields (no key is looked up)."""
+    cls = EVENT_TYPES.get(event_type)
+    if cls is None:
+        return data
+    return {name: erased_value(cls, name) if is_sealed(value) else value for name, value in data.items()}
 
 
 class RecordSealer:

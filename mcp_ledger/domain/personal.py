@@ -7,7 +7,7 @@ domain only marks them; it never encrypts.
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -32,3 +32,8 @@ def personal_fields(model: type[BaseModel]) -> frozenset[str]:
         for name, info in model.model_fields.items()
         if any(isinstance(meta, PersonalData) for meta in info.metadata)
     )
+
+
+DataRecipient = Literal["third_party", "first_party", "processor"]
+"""Who receives the personal data a registered tool is sent (the CCPA opt-out rule in
+domain/privacy.py): a third party, the operator itself, or a processor under contract."""

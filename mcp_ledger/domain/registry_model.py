@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_ledger.domain.bindings import HttpBinding, SqlBinding, ToolBinding
+from mcp_ledger.domain.personal import DataRecipient
 from mcp_ledger.domain.tools import JSONSchema, ToolSpec
 
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
@@ -42,6 +43,9 @@ class ToolDefinition(BaseModel):
     pipeability: Pipeability = Field(default_factory=Pipeability)
     minimum_role: str | None = None
     allowed_roles: tuple[str, ...] = ()
+    data_recipient: DataRecipient = "third_party"
+    """Who receives the personal data sent to an HTTP tool; opted-out subjects' calls to a
+    third party are refused (domain/privacy.py)."""
 
     @property
     def read_only(self) -> bool:

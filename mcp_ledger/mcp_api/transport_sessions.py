@@ -2,8 +2,10 @@
 
 The id is the ledger session's id, minted at `initialize` for the authenticated caller
 (a client-chosen id is never adopted: no fixation). Records expire after the idle TTL and
-every use slides it. The Redis adapter (transport_sessions_redis.py) lets any API replica
-serve any session; `MemoryTransportSessions` serves the embedded gateway.
+every use slides it. Sessions are indexed per subject, so erasure can end all of a
+subject's sessions (`end_subject`; TransportSessionPurger is the erasure's purger). The Redis
+adapter (transport_sessions_redis.py) lets any API replica serve any session;
+`MemoryTransportSessions` serves the embedded gateway.
 """
 
 from __future__ import annotations
@@ -41,7 +43,24 @@ class TransportSessions(Protocol):
         """The level the client asked for, None when it never asked."""
         ...
 
+    async def end_subject(self, tenant: str, subject: str) -> int:
+        """End every live session of a subject (erasure); returns how many were live."""
+        ...
+
     async def close(self) -> None: ...
+
+
+class TransportSessionPurger:
+    """The erasure purger ending an erased subject's MCP sessions: their next request gets
+    404, and their open notification streams end at the next keepalive check."""
+
+    name = "transport_sessions"
+
+    def __init__(self, sessions: TransportSessions) -> None:
+        self._sessions = sessions
+
+    async def purge(self, tenant: str, subject: str) -> int:
+        return await self._sessions.end_subject(tenant, subject)
 
 
 class MemoryTransportSessions:
@@ -75,6 +94,16 @@ class MemoryTransportSessions:
 
     async def log_level(self, session_id: str) -> str | None:
         return self._levels.get(session_id)
+
+    async def end_subject(self, tenant: str, subject: str) -> int:
+        now = time.monotonic()
+        ended = [
+            session_id
+            for session_id, (session, _) in self._sessions.items()
+            if (session.tenant, session.subject) == (tenant, subject)
+        ]
+        live = sum(1 for session_id in ended if self._sessions.pop(session_id)[1] > now)
+        return live
 
     async def close(self) -> None:
         return None

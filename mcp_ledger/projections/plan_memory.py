@@ -33,6 +33,10 @@ class MemoryPlanViewStore:
     async def plans_of(self, tenant: str, subject: str) -> list[str]:
         return sorted(self._by_subject.get((tenant, subject), set()))
 
+    async def purge_subject(self, tenant: str, subject: str) -> int:
+        plan_ids = self._by_subject.pop((tenant, subject), set())
+        return sum(1 for plan_id in plan_ids if self._views.pop((tenant, plan_id), None) is not None)
+
     async def clear(self) -> None:
         self._views.clear()
         self._by_subject.clear()

@@ -26,6 +26,11 @@ class PlanViewStore(Protocol):
         """Ids of the subject's plans."""
         ...
 
+    async def purge_subject(self, tenant: str, subject: str) -> int:
+        """Remove every view of the subject's plans and their index (erasure); returns how
+        many views were removed. Idempotent."""
+        ...
+
     async def clear(self) -> None:
         """Remove every plan view and index this store holds (before a rebuild)."""
         ...

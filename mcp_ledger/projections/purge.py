@@ -1,11 +1,12 @@
-"""Erasure of a subject's session views: the projection side of the right to erasure.
+"""Erasure of a subject's session and plan views: the projection side of the right to erasure.
 
-A SubjectDataPurger (see consumers/erasure.py) over any SessionViewStore; does not destroy
-keys or touch the event store.
+SubjectDataPurgers (see consumers/erasure.py) over any SessionViewStore and PlanViewStore;
+they do not destroy keys or touch the event store.
 """
 
 from __future__ import annotations
 
+from mcp_ledger.projections.plan_ports import PlanViewStore
 from mcp_ledger.projections.ports import SessionViewStore
 
 
@@ -19,3 +20,15 @@ class SessionViewPurger:
 
     async def purge(self, tenant: str, subject: str) -> int:
         return await self._views.purge_subject(tenant, subject)
+
+
+class PlanViewPurger:
+    """Removes a subject's plan views (they hold task outputs in the clear) and their index."""
+
+    name = "plan_views"
+
+    def __init__(self, plans: PlanViewStore) -> None:
+        self._plans = plans
+
+    async def purge(self, tenant: str, subject: str) -> int:
+        return await self._plans.purge_subject(tenant, subject)

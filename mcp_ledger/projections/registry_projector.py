@@ -2,7 +2,9 @@
 
 Applied by the worker's projection group and by each API replica's watcher; the version
 compare-and-set makes the second application a no-op. Returns what changed so the API can
-tell the affected MCP sessions.
+tell the affected MCP sessions. Registry views need no personal field (a data source's DSN
+stays sealed in the event store), so sealed fields are folded in as erased placeholders and
+no key is ever needed here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from mcp_ledger.crypto.records import unsealed_as_erased
 from mcp_ledger.domain.events import UnknownEventError, from_record
 from mcp_ledger.domain.registry import REGISTRY_EVENTS
 from mcp_ledger.domain.streams import parse_registry_stream
@@ -58,7 +61,9 @@ class RegistryProjector:
         if change is None:
             return False
         try:
-            event = from_record(stored.event_type, stored.schema_version, stored.data)
+            event = from_record(
+                stored.event_type, stored.schema_version, unsealed_as_erased(stored.event_type, stored.data)
+            )
         except (UnknownEventError, ValidationError):
             log.warning("skipping unreadable registry event %s at %d", stored.event_type, stored.position)
             return False

@@ -20,11 +20,13 @@ from mcp_ledger.domain.registry_model import RegisteredTool
 
 
 class DataSourceView(BaseModel):
+    """A connected data source without its DSN: that may hold credentials, so it stays sealed
+    in the event store and the SQL runner opens it at call time."""
+
     model_config = ConfigDict(frozen=True)
 
     source: str
     dialect: str
-    dsn: str
     tables: list[str]
 
 
@@ -49,8 +51,6 @@ def fold(view: RegistryView, event: DomainEvent) -> RegistryView:
     elif isinstance(event, ToolRemoved):
         changes["tools"] = {name: tool for name, tool in view.tools.items() if name != event.name}
     elif isinstance(event, DataSourceConnected):
-        source = DataSourceView(
-            source=event.source, dialect=event.dialect, dsn=event.dsn, tables=event.tables
-        )
+        source = DataSourceView(source=event.source, dialect=event.dialect, tables=event.tables)
         changes["data_sources"] = {**view.data_sources, event.source: source}
     return view.model_copy(update=changes)

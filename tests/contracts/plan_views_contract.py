@@ -61,3 +61,14 @@ class PlanViewStoreContract:
         await plans.clear()
         assert await plans.get("acme", "p1") is None
         assert await plans.plans_of("acme", "alice") == []
+
+    async def test_purging_a_subject_removes_only_their_plan_views_and_is_idempotent(
+        self, plans: PlanViewStore
+    ) -> None:
+        await plans.compare_and_set(view("p1", 1), 0)
+        await plans.compare_and_set(view("p2", 2), 0)
+        await plans.compare_and_set(view("p3", 3, subject="bob"), 0)
+        assert await plans.purge_subject("acme", "alice") == 2
+        assert await plans.purge_subject("acme", "alice") == 0
+        assert (await plans.get("acme", "p1"), await plans.plans_of("acme", "alice")) == (None, [])
+        assert await plans.get("acme", "p3") == view("p3", 3, subject="bob")

@@ -1,8 +1,9 @@
 """The erasure proof on real services: a marker written as a subject's personal data through
 MCP (API and worker processes, Kafka, PostgreSQL, Redis), erased with `mcp-ledger erase`, is
 then found nowhere in the clear: not in any PostgreSQL table, not under any of the test's
-Redis keys, not in the Kafka log segments of the test's topics; and nothing of the subject's
-events can be decrypted any more. There is no blob store on this path yet.
+Redis keys, not in the Kafka log segments of the test's topics, not in the blob store (the
+`blobs` table of PostgreSQL, sealed before and a tombstone after); and nothing of the
+subject's events can be decrypted any more, nor their blob's pointer read.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import mcp_types as types
 import pytest
+from mcp.shared.exceptions import MCPError
 from redis.asyncio import Redis
 from sqlalchemy import text
 
@@ -149,6 +152,14 @@ async def test_an_erased_subjects_marker_is_nowhere_in_the_clear_on_any_service(
     async with mcp_client(api.url, session=session_id) as client:
         assert structured(await client.call_tool("note_set", {"key": "secret", "value": marker}))
         assert structured(await client.call_tool("echo", {"text": marker}))["text"] == marker
+        put = structured(await client.call_tool("blob_put", {"name": f"doc {marker}", "text": marker}))
+        read = (await client.read_resource(put["uri"])).contents[0]
+        assert isinstance(read, types.TextResourceContents)
+        assert read.text == marker
+        plan = {"plan_id": "p1", "tasks": [{"id": "a", "tool_name": "echo", "parameters": {"text": marker}}]}
+        await client.call_tool("create_plan", {"plan": plan, "execute": True})
+        status = structured(await client.call_tool("plan_status", {"plan_id": "p1", "wait_seconds": 30}))
+        assert status["tasks"]["a"]["output"] == {"text": marker}  # from the Redis plan view
     await _wait_for_marker_in_redis(env, marker)  # the read model holds it in the clear, with a TTL
     segments = kafka_segments(prefix)
     assert segments, "no Kafka log segments found for the test's topics"
@@ -163,7 +174,8 @@ async def test_an_erased_subjects_marker_is_nowhere_in_the_clear_on_any_service(
 
     assert erased["keys_destroyed"] == 1
     assert erased["purged"]["session_views"] >= 1  # plus the sessions 2025-11-25 clients open at initialize
-    assert erased["purged"]["blobs"] == 0
+    assert (erased["purged"]["blobs"], erased["purged"]["plan_views"]) == (1, 1)
+    assert "transport_sessions" in erased["purged"]
     assert await postgres_rows_holding(env["LEDGER_STORE"], marker) == {}
     redis_after = await redis_values(env["LEDGER_STATE"], env["LEDGER_STATE_PREFIX"])
     assert marker not in repr(redis_after)
@@ -171,6 +183,10 @@ async def test_an_erased_subjects_marker_is_nowhere_in_the_clear_on_any_service(
     assert not any(marker.encode() in segment.read_bytes() for segment in kafka_segments(prefix))
     await _nothing_of_the_subject_opens(env, tenant, subject)
     assert not [proc.log.name for proc in procs if marker in proc.output()]  # nor in the processes' logs
+    # Last: coming back gives the subject a new key, and their old pointer reads as erased.
+    async with mcp_client(api.url, session=session_id) as client:
+        with pytest.raises(MCPError, match="was erased"):
+            await client.read_resource(put["uri"])
 
 
 async def _nothing_of_the_subject_opens(env: dict[str, str], tenant: str, subject: str) -> None:

@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 from mcp_ledger.mcp_api.admin import admin_routes
 from mcp_ledger.mcp_api.gateway import CommandGateway
 from mcp_ledger.mcp_api.identity import LocalIdentityResolver
+from mcp_ledger.mcp_api.opt_outs import opt_out_routes
 from mcp_ledger.producers.ports import Handler
 
 
@@ -57,3 +58,15 @@ def test_an_admins_request_is_published_on_the_compliance_topic_for_their_own_te
     assert topic == "compliance"
     assert b'"tenant":"acme"' in value
     assert b'"subject":"victim"' in value
+
+
+def test_recording_an_opt_out_for_someone_else_needs_the_admin_role() -> None:
+    bus = RecordingBus()
+    gateway = CommandGateway(bus, "commands", timeout=0.05)
+    for roles, expected in ((("operator",), 403), (("admin",), 202)):
+        routes = opt_out_routes(gateway, LocalIdentityResolver("acme", "root", roles))
+        with TestClient(Starlette(routes=routes)) as client:
+            assert client.post("/admin/opt-outs", json={"subject": "victim"}).status_code == expected
+    [(topic, value)] = bus.published  # only the admin's, as a call of the admin-only tool
+    assert topic == "commands"
+    assert b'"tool_name":"privacy_set_opt_out"' in value
