@@ -1,6 +1,6 @@
 """Kafka consumer lag: end offset minus the group's committed offset, per topic and group.
 
-Owns one admin client (committed offsets) and one group-less consumer (end offsets), both
+Owns one admin client (partitions, committed offsets) and one group-less consumer (end offsets), both
 opened lazily and closed with the sampler. A partition the group never committed counts from
 its beginning offset (auto_offset_reset=earliest: that is where the group will start).
 """
@@ -12,6 +12,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+
+
+async def _partitions(admin: Any, topic: str) -> list[Any]:
+    (described,) = await admin.describe_topics([topic])
+    if described["error_code"]:
+        return []  # not created yet: nothing to lag behind
+    return [TopicPartition(topic, p) for p in sorted(int(p["partition"]) for p in described["partitions"])]
 
 
 class KafkaLag:
@@ -41,14 +48,7 @@ class KafkaLag:
         admin, consumer = await self._clients()
         lags: dict[tuple[str, str], int] = {}
         for topic, group in self._subscriptions:
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-            if not partitions:
-                await consumer.topics()  # refresh metadata: the topic may be new
-                partitions = [
-                    TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-                ]
+            partitions = await _partitions(admin, topic)
             if not partitions:
                 continue
             ends = await consumer.end_offsets(partitions)
