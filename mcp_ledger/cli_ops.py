@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 from enum import StrEnum
@@ -15,6 +16,7 @@ from typing import Annotated
 import typer
 import yaml
 
+from mcp_ledger.bench.observability import run_observability_bench
 from mcp_ledger.observability.asyncapi import asyncapi_document
 from mcp_ledger.observability.logs import configure_logging
 from mcp_ledger.observability.tracing import TracingConfigError, configure_tracing
@@ -48,8 +50,30 @@ def render(document: dict[str, object], document_format: DocumentFormat) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def register(app: typer.Typer) -> None:
-    """Add the operations commands to the CLI."""
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add the operations commands (and their benchmark) to the CLI."""
+
+    @bench_app.command("observability")
+    def bench_observability(
+        calls: Annotated[int, typer.Option(min=20, max=100_000, help="calls per measurement")] = 500,
+        concurrency: Annotated[int, typer.Option(min=1, max=256, help="concurrent clients")] = 8,
+        output: Annotated[Path, typer.Option(help="where to write the JSON report")] = Path(
+            "bench-observability.json"
+        ),
+    ) -> None:
+        """Tool-call p50/p99 and calls/s with tracing off and on (console exporter), and the
+        time to render /metrics at 10, 100 and 1000 tools."""
+        report = asyncio.run(
+            run_observability_bench(calls, concurrency, lambda t: typer.echo(f"… {t}", err=True))
+        )
+        output.write_text(json.dumps(report, indent=2) + "\n")
+        typer.echo(json.dumps({k: report[k] for k in ("tracing_overhead", "scrape")}, indent=2))
+        for row in report["results"]:
+            typer.echo(
+                f"{row['target']:>15}: p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms  "
+                f"{row['calls_per_s']:.0f} calls/s  stored {row['stored_outcomes']}"
+            )
+        typer.echo(f"written to {output}", err=True)
 
     @app.command("asyncapi")
     def asyncapi(

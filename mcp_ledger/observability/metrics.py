@@ -9,6 +9,7 @@ refused before they are counted), topics and groups from configuration.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -163,7 +164,9 @@ class LedgerMetrics:
         registry = self.registry
 
         async def metrics(request: Request) -> Response:
-            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+            # Rendering thousands of series takes a while (bench observability): off the loop.
+            body = await asyncio.to_thread(generate_latest, registry)
+            return Response(body, media_type=CONTENT_TYPE_LATEST)
 
         return Route("/metrics", endpoint=metrics, methods=["GET"])
 
