@@ -3,6 +3,7 @@ kubernetes-validate), the kustomization lists them, and they name real settings 
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from mcp_ledger.bootstrap import running
+from mcp_ledger.producers.kafka import KafkaBus
 from mcp_ledger.settings import Settings
 from tests.support.embedded import embedded_settings
 
@@ -81,7 +83,8 @@ def test_pods_take_their_configuration_from_the_configmap_and_the_secret() -> No
 
 def test_the_grace_period_outlasts_the_drain() -> None:
     (config,) = _kind("ConfigMap")
-    drain = float(config["data"]["LEDGER_DRAIN_TIMEOUT"])
+    bus_drain = inspect.signature(KafkaBus.stop).parameters["drain_timeout"].default
+    drain = float(config["data"]["LEDGER_DRAIN_TIMEOUT"]) + bus_drain
     for deployment in _kind("Deployment"):
         spec = deployment["spec"]["template"]["spec"]
         pre_stop = (
