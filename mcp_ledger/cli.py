@@ -81,6 +81,7 @@ async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
             host=settings.host,
             port=settings.port,
             log_level="warning",
+            log_config=None,  # uvicorn logs through our handler (LEDGER_LOG_FORMAT)
             timeout_graceful_shutdown=int(settings.drain_timeout),
         )
         await uvicorn.Server(config).serve()
