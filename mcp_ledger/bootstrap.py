@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from mcp_ledger import bootstrap_ops
 from mcp_ledger.blobs.memory import MemoryReplayGuard
 from mcp_ledger.blobs.ports import BlobStore, ReplayGuard
 from mcp_ledger.blobs.redis import RedisReplayGuard
@@ -84,6 +85,8 @@ from mcp_ledger.mcp_api.transport_sessions import (
     TransportSessions,
 )
 from mcp_ledger.mcp_api.transport_sessions_redis import RedisTransportSessions
+from mcp_ledger.observability.metrics import LedgerMetrics
+from mcp_ledger.observability.tracing import span
 from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.kafka import KafkaBus
 from mcp_ledger.producers.outbox import OutboxRelay
@@ -126,6 +129,7 @@ class Runtime:
     app: Starlette | None = None
     hub: NotificationHub | None = None
     plans: PlanWorker | None = None
+    metrics: LedgerMetrics = field(default_factory=LedgerMetrics)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     tools_changed: list[ToolsChanged] = field(default_factory=list)
     """Called with (tenant, session id or None for all its sessions) when a tool set changed."""
@@ -260,7 +264,7 @@ async def _open_protection(
 async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> OutboxRelay:
     assert runtime.sealer is not None
     assert runtime.keys is not None
-    store = await open_event_store(settings.store_url)
+    store = bootstrap_ops.instrument_store(await open_event_store(settings.store_url), runtime.metrics)
     stack.push_async_callback(store.close)
     runtime.store = store
     relay = OutboxRelay(store, runtime.bus, settings.events_topic)
@@ -272,12 +276,14 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     registered = _registered_tools(settings, catalog, DataSourceSecrets(store, mapper), privacy)
     stack.push_async_callback(registered.close)
     blobs = await _blob_store(settings, runtime, stack)
-    runners = {
-        **BUILTIN_RUNNERS,
-        **_state_runners(settings, blobs),
-        **_registry_tools(settings, store, registry_projector, relay, mapper).runners(),
-        **privacy.runners(),
-    }
+    runners = bootstrap_ops.instrument_runners(
+        {
+            **BUILTIN_RUNNERS,
+            **_state_runners(settings, blobs),
+            **_registry_tools(settings, store, registry_projector, relay, mapper).runners(),
+            **privacy.runners(),
+        }
+    )
     handler = CommandHandler(
         store,
         tool_specs(settings),
@@ -312,8 +318,10 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         log.info("projections rebuilt from %d stored events", count)
 
     async def project(payload: bytes) -> None:
-        await projector.handle_payload(payload)
-        await registry_projector.handle_payload(payload)
+        with span("project ledger.events"):
+            await projector.handle_payload(payload)
+            await registry_projector.handle_payload(payload)
+        runtime.metrics.note_projected(payload)
 
     runtime.bus.subscribe(
         settings.events_topic,
@@ -321,6 +329,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         group=settings.projection_group,
         concurrency=settings.projection_concurrency,
     )
+    await bootstrap_ops.start_worker_ops(settings, runtime.metrics, store, stack)
     return relay
 
 
@@ -485,6 +494,9 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
         *registration.routes(),
         *admin_routes(gateway, settings.compliance_topic, identities),
         *opt_out_routes(gateway, identities),
+        *bootstrap_ops.api_routes(
+            settings, server, runtime.metrics, runtime.bus, runtime.store, runtime.views
+        ),
     ]
     return build_http_app(server, host=settings.host, auth=auth, session_layer=layer, routes=routes)
 
@@ -497,9 +509,11 @@ async def running(settings: Settings, *, api: bool, worker: bool) -> AsyncIterat
         ConfigurationError: settings that cannot work for these roles.
     """
     check_roles(settings, api=api, worker=worker)
+    metrics = LedgerMetrics()
     runtime = Runtime(
         settings=settings,
-        bus=make_bus(settings),
+        bus=bootstrap_ops.instrument_bus(make_bus(settings), settings, metrics),
+        metrics=metrics,
         views=make_views(settings),
         registry_views=make_registry_views(settings),
         plan_views=make_plan_views(settings),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import re
 import signal
@@ -20,7 +19,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from mcp_ledger import cli_compliance, cli_privacy, cli_registry
+from mcp_ledger import cli_compliance, cli_ops, cli_privacy, cli_registry
 from mcp_ledger.bench.calls import run_calls_bench
 from mcp_ledger.bench.state import run_state_bench
 from mcp_ledger.bootstrap import ConfigurationError, make_views, running
@@ -44,6 +43,7 @@ cli_privacy.register(app, bench_app)
 register_plan_commands(bench_app)
 console = Console(stderr=True)
 cli_registry.register(app, bench_app)
+cli_ops.register(app, bench_app)
 
 BusOpt = Annotated[str | None, typer.Option("--bus", help="kafka://host:port or memory:// (LEDGER_BUS)")]
 StoreOpt = Annotated[str | None, typer.Option("--store", help="event store URL (LEDGER_STORE)")]
@@ -63,11 +63,6 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**given)
 
 
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("mcp_ledger").setLevel(settings.log_level.upper())
-
-
 def _fail(message: str) -> typer.Exit:
     console.print(f"[red]error:[/red] {message}")
     return typer.Exit(code=2)
@@ -82,7 +77,14 @@ async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
         mode = "embedded" if settings.embedded else f"bus {settings.bus}"
         console.print(f"mcp-ledger listening on [bold]{url}[/bold] ({mode}, store {settings.store_url})")
         _print_how_to_connect(settings, url)
-        config = uvicorn.Config(runtime.app, host=settings.host, port=settings.port, log_level="warning")
+        config = uvicorn.Config(
+            runtime.app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            log_config=None,  # uvicorn logs through our handler (LEDGER_LOG_FORMAT)
+            timeout_graceful_shutdown=int(settings.drain_timeout),
+        )
         await uvicorn.Server(config).serve()
 
 
@@ -115,7 +117,7 @@ async def _wait_for_signal() -> None:
 
 
 def _run(settings: Settings, *, api: bool, worker: bool) -> None:
-    _configure_logging(settings)
+    cli_ops.configure_process(settings, api=api, worker=worker)
     try:
         asyncio.run(_serve(settings, api=api, worker=worker))
     except ConfigurationError as error:

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='days of inactivity before `retention run` erases a subject, per tenant ("*": any)',
     )
+    otel_exporter: str = Field("none", description="traces: none, console or an OTLP/HTTP collector URL")
+    log_format: str = Field("text", description="text or json (one object per line, with correlation ids)")
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="workers: serve /metrics on this port")
+    metrics_host: str = Field("0.0.0.0", description="address of the workers' /metrics listener")
+    drain_timeout: float = Field(25.0, gt=0, description="seconds shutdown waits for in-flight requests")
 
     @property
     def store_url(self) -> str:

@@ -24,6 +24,7 @@ from mcp_ledger.domain.session import Session
 from mcp_ledger.domain.streams import call_stream
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.eventstore.ports import AppendResult, ConcurrencyError, EventStore, StoredEvent
+from mcp_ledger.observability.scopes import command_scope
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +73,15 @@ class CommandHandler:
             return
         if self._sealer is not None:
             command = await self._sealer.open_command(command)
-        if not isinstance(command, CallTool):
-            # Plan commands have their own handler (consumers/plan_commands.py).
-            if self._others is None:
-                log.error("dropping %s: no handler for it on this worker", command.kind)
+        with command_scope(command):
+            if not isinstance(command, CallTool):
+                # Plan commands have their own handler (consumers/plan_commands.py).
+                if self._others is None:
+                    log.error("dropping %s: no handler for it on this worker", command.kind)
+                    return
+                await self._others(command)
                 return
-            await self._others(command)
-            return
-        await self.handle(command)
+            await self.handle(command)
 
     async def opened(self, stored: StoredEvent) -> StoredEvent:
         """A recorded event with its personal fields opened (for callers reading outcomes)."""

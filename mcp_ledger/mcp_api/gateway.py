@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import AcceptPlan, CallTool, CancelPlan, CommandEnvelope, ExecutePlan
 from mcp_ledger.domain.events import is_terminal
+from mcp_ledger.observability.scopes import command_log_context
 from mcp_ledger.producers.ports import Message, MessageBus
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,8 @@ class CommandGateway:
         wire = command if self._sealer is None else await self._sealer.seal_command(command)
         envelope = CommandEnvelope(command=wire).model_dump_json().encode()
         headers = {"command_id": command.command_id, "correlation_id": command.correlation_id}
-        event = await self.submit(self._topic, command.partition_key, envelope, headers)
+        with command_log_context(command):
+            event = await self.submit(self._topic, command.partition_key, envelope, headers)
         return event if self._sealer is None else await self._sealer.open_wire(event)
 
     async def submit(

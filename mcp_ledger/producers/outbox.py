@@ -29,6 +29,8 @@ def event_headers(event: StoredEvent) -> dict[str, str]:
         "schema_version": str(event.schema_version),
         "command_id": str(event.metadata.get("command_id", "")),
         "correlation_id": str(event.metadata.get("correlation_id", "")),
+        # The trace the event was recorded in (observability/traced_store.py), when it was.
+        **({"traceparent": str(event.metadata["traceparent"])} if "traceparent" in event.metadata else {}),
     }
 
 
