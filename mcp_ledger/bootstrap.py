@@ -76,6 +76,7 @@ from mcp_ledger.mcp_api.notifications import NotificationHub
 from mcp_ledger.mcp_api.registration_http import RegistrationHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.session_layer import SessionCloser, SessionOpener, SessionOpenError
+from mcp_ledger.mcp_api.tool_service import ToolService
 from mcp_ledger.mcp_api.transport_sessions import MemoryTransportSessions, TransportSessions
 from mcp_ledger.mcp_api.transport_sessions_redis import RedisTransportSessions
 from mcp_ledger.producers.inprocess import InProcessBus
@@ -122,6 +123,9 @@ class Runtime:
     hub: NotificationHub | None = None
     plans: PlanWorker | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    tool_service: ToolService | None = None
+    """MCPToolService for other transports (gRPC); its HTTP mapping is already in `app`."""
+    verifier: JwtVerifier | None = None
     tools_changed: list[ToolsChanged] = field(default_factory=list)
     """Called with (tenant, session id or None for all its sessions) when a tool set changed."""
 
@@ -447,7 +451,15 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
     blobs = BlobReader(
         PointerSigner(_secret(settings, "pointers/v1")), await _blob_store(settings, stack), replays
     )
-    registration = RegistrationHttp(gateway, catalog, runtime.views, identities)
+    runtime.tool_service = ToolService(
+        gateway,
+        catalog,
+        runtime.views,
+        builtins=tool_specs(settings),
+        max_argument_bytes=settings.max_argument_bytes,
+    )
+    runtime.verifier = auth.verifier if auth is not None else None
+    registration = RegistrationHttp(runtime.tool_service, identities)
     server = LedgerMcp(
         tool_specs(settings),
         gateway,
