@@ -38,6 +38,7 @@ from mcp_ledger.consumers.data_sources import DataSourcePolicy
 from mcp_ledger.consumers.erasure import ErasureHandler
 from mcp_ledger.consumers.http_runner import HttpRunnerConfig, HttpToolRunner
 from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.consumers.pointer_inputs import PointerInputs
 from mcp_ledger.consumers.registered_tools import RegisteredTools
 from mcp_ledger.consumers.registry_tools import RegistryTools
 from mcp_ledger.consumers.registry_writer import RegistryWriter
@@ -73,6 +74,7 @@ from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.http_app import LOOPBACK, AuthSetup, build_http_app, install_request_state
 from mcp_ledger.mcp_api.identity import Identity, IdentityResolver, LocalIdentityResolver
 from mcp_ledger.mcp_api.notifications import NotificationHub
+from mcp_ledger.mcp_api.pipelines import PipelineTool
 from mcp_ledger.mcp_api.registration_http import RegistrationHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.session_layer import SessionCloser, SessionOpener, SessionOpenError
@@ -174,14 +176,14 @@ def tool_specs(settings: Settings) -> dict[str, ToolSpec]:
     return {**builtin_catalog(), **registry_tool_specs(settings.registering_role)}
 
 
-def _registered_tools(settings: Settings, catalog: ToolCatalog) -> RegisteredTools:
+def _registered_tools(settings: Settings, catalog: ToolCatalog, pointers: PointerInputs) -> RegisteredTools:
     config = HttpRunnerConfig(
         allowed_hosts=settings.allowed_hosts,
         client_cert=str(settings.http_client_cert) if settings.http_client_cert else None,
         client_key=str(settings.http_client_key) if settings.http_client_key else None,
         ca_bundle=str(settings.http_ca_bundle) if settings.http_ca_bundle else None,
     )
-    return RegisteredTools(catalog, HttpToolRunner(config), SqlToolRunner())
+    return RegisteredTools(catalog, HttpToolRunner(config), SqlToolRunner(), pointers=pointers)
 
 
 def _registry_tools(
@@ -260,9 +262,14 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     mapper = EventMapper(runtime.sealer)
     runtime.plans = plan_worker(settings, runtime.bus, store, _publishing(relay), mapper)
     registry_projector = RegistryProjector(runtime.registry_views)
-    registered = _registered_tools(settings, ToolCatalog(tool_specs(settings), runtime.registry_views))
-    stack.push_async_callback(registered.close)
     blobs = await _blob_store(settings, stack)
+    replays = _replay_guard(settings)
+    stack.push_async_callback(replays.close)
+    pointers = PointerInputs(PointerSigner(_secret(settings, "pointers/v1")), blobs, replays)
+    registered = _registered_tools(
+        settings, ToolCatalog(tool_specs(settings), runtime.registry_views), pointers
+    )
+    stack.push_async_callback(registered.close)
     runners = {
         **BUILTIN_RUNNERS,
         **_state_runners(settings, blobs),
@@ -470,6 +477,7 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
         registry=catalog,
         audit=AuditResource(runtime.audit) if runtime.audit is not None else None,
         plans=plan_tools(settings, gateway, runtime.plan_views, identities),
+        pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
     ).build()
     install_request_state(server, _secret(settings, "request-state/v1"), ttl=settings.pointer_ttl)
     open_session, close_session = _session_commands(gateway)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from mcp_ledger.consumers.http_runner import HttpToolRunner
+from mcp_ledger.consumers.pointer_inputs import PointerInputs
 from mcp_ledger.consumers.sql_runner import SqlToolRunner
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
 from mcp_ledger.domain.bindings import HttpBinding
@@ -27,10 +28,18 @@ class ToolSource(Protocol):
 class RegisteredTools:
     """Registered tools from the catalog, run by their bindings."""
 
-    def __init__(self, catalog: ToolCatalog, http: HttpToolRunner, sql: SqlToolRunner) -> None:
+    def __init__(
+        self,
+        catalog: ToolCatalog,
+        http: HttpToolRunner,
+        sql: SqlToolRunner,
+        *,
+        pointers: PointerInputs | None = None,
+    ) -> None:
         self._catalog = catalog
         self._http = http
         self._sql = sql
+        self._pointers = pointers
 
     async def resolve(self, command: CallTool) -> tuple[ToolSpec, ToolRunner] | None:
         entry = await self._catalog.find(command.tenant, command.session_id, command.tool_name)
@@ -40,15 +49,21 @@ class RegisteredTools:
 
     def _runner(self, entry: CatalogEntry) -> ToolRunner:
         binding = entry.tool.definition.binding
+        pointer_arguments = entry.tool.definition.pipeability.pointer_arguments
 
         async def run(call: ToolInvocation) -> ToolOutcome:
+            arguments = call.command.arguments
+            if pointer_arguments:
+                if self._pointers is None:
+                    raise ToolExecutionError("tool_unavailable", "this worker cannot read pointers")
+                arguments = await self._pointers.resolve(pointer_arguments, call.command)
             if isinstance(binding, HttpBinding):
-                return await self._http.run(binding, call.command.arguments)
+                return await self._http.run(binding, arguments)
             if entry.data_source is None:
                 raise ToolExecutionError(
                     "tool_unavailable", f"data source {binding.source!r} is not connected"
                 )
-            return await self._sql.run(binding, entry.data_source.dsn, call.command.arguments)
+            return await self._sql.run(binding, entry.data_source.dsn, arguments)
 
         return run
 

@@ -81,13 +81,13 @@ def _details(outcome: ServiceOutcome) -> str:
     return "; ".join([outcome.title, *outcome.problems]) if outcome.problems else outcome.title
 
 
-def _result(outcome: ServiceOutcome, command_id: str) -> pb.ToolResult:
+def _result(outcome: ServiceOutcome) -> pb.ToolResult:
     event = outcome.event
     if event is None:  # refused before a command existed
         return pb.ToolResult(is_error=True, error_code=outcome.kind, message=_details(outcome))
     data = event["data"]
     result = pb.ToolResult(
-        event_type=str(event["event_type"]), is_error=outcome.kind != "ok", command_id=command_id
+        event_type=str(event["event_type"]), is_error=outcome.kind != "ok", command_id=outcome.command_id
     )
     if outcome.kind == "ok":
         result.content.extend(s for s in (to_struct(dict(block)) for block in data["content"]) if s)
@@ -177,7 +177,7 @@ class ToolServicer:
                     if request.call_id in in_flight:
                         refusal = ServiceOutcome("invalid", f"call_id {request.call_id!r} is already running")
                         await out.put(
-                            pb.ExecuteToolResponse(call_id=request.call_id, result=_result(refusal, ""))
+                            pb.ExecuteToolResponse(call_id=request.call_id, result=_result(refusal))
                         )
                         continue
                     await slots.acquire()
@@ -194,11 +194,7 @@ class ToolServicer:
         slots: asyncio.Semaphore,
         in_flight: set[str],
     ) -> None:
-        submitted = ""
-
         async def accepted(command_id: str) -> None:
-            nonlocal submitted
-            submitted = command_id
             progress = pb.Progress(state="accepted", command_id=command_id)
             await out.put(pb.ExecuteToolResponse(call_id=request.call_id, progress=progress))
 
@@ -210,7 +206,7 @@ class ToolServicer:
                 to_json(request.arguments),
                 on_submit=accepted,
             )
-            result = _result(outcome, submitted)
+            result = _result(outcome)
             await out.put(pb.ExecuteToolResponse(call_id=request.call_id, result=result))
         finally:
             in_flight.discard(request.call_id)

@@ -41,6 +41,8 @@ class ServiceOutcome:
     problems: tuple[str, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
     event: Mapping[str, Any] | None = None
+    command_id: str = ""
+    """The command sent, when one was (empty for refusals at the edge)."""
 
 
 def capability(spec: ToolSpec) -> dict[str, Any]:
@@ -57,13 +59,16 @@ def capability(spec: ToolSpec) -> dict[str, Any]:
     }
 
 
-def _outcome_of(event: Mapping[str, Any]) -> ServiceOutcome:
+def _outcome_of(event: Mapping[str, Any], command_id: str) -> ServiceOutcome:
     data = event["data"]
     if event["event_type"] == "ToolCallDenied":
-        return ServiceOutcome("forbidden", str(data["reason"]), event=event)
+        return ServiceOutcome("forbidden", str(data["reason"]), event=event, command_id=command_id)
     if event["event_type"] == "ToolFailed":
-        return ServiceOutcome("refused", str(data["error_code"]), (str(data["message"]),), event=event)
-    return ServiceOutcome("ok", data=dict(data.get("structured") or {}), event=event)
+        problems = (str(data["message"]),)
+        return ServiceOutcome(
+            "refused", str(data["error_code"]), problems, event=event, command_id=command_id
+        )
+    return ServiceOutcome("ok", data=dict(data.get("structured") or {}), event=event, command_id=command_id)
 
 
 class ToolService:
@@ -131,6 +136,7 @@ class ToolService:
         arguments: dict[str, Any],
         *,
         on_submit: Callable[[str], Awaitable[None]] | None = None,
+        correlation_id: str = "",
     ) -> ServiceOutcome:
         """One tool call, refused at the edge like MCP tools/call, else recorded by a worker;
         `on_submit` hears the command id once the call passed the edge checks."""
@@ -151,6 +157,7 @@ class ToolService:
             session_id=new_session_id() if spec.opens_session else session_id or None,
             tool_name=spec.name,
             arguments=arguments,
+            correlation_id=correlation_id,
         )
         if on_submit is not None:
             await on_submit(command.command_id)
@@ -160,7 +167,7 @@ class ToolService:
         try:
             event = await self._gateway.call(command)
         except CommandTimeoutError as error:
-            return ServiceOutcome("timeout", str(error))
+            return ServiceOutcome("timeout", str(error), command_id=command.command_id)
         except BusError:
             return ServiceOutcome("unavailable", "the command bus is unavailable; try again")
-        return _outcome_of(event)
+        return _outcome_of(event, command.command_id)
