@@ -3,7 +3,8 @@
 Owns URL building (path templates, query, headers, JSON body), the per-call timeout,
 retries with exponential backoff (idempotent methods only, on connection errors and 5xx),
 optional mTLS with the gateway's configured client certificate, and turning the response
-into tool content. The endpoint is checked against the allowlist again at call time and
+into tool content. The endpoint is checked against the allowlist again at call time, its
+host resolved and every address checked (egress.py) and the connection pinned to it, and
 redirects are never followed, so a registered tool cannot be steered elsewhere.
 """
 
@@ -15,10 +16,11 @@ import logging
 import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
+from mcp_ledger.consumers.egress import resolve_destination
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolOutcome, structured_outcome
 from mcp_ledger.domain.bindings import HttpBinding
 from mcp_ledger.domain.registration import endpoint_problem
@@ -110,13 +112,16 @@ class HttpToolRunner:
         problem = endpoint_problem(url, self._config.allowed_hosts)
         if problem is not None:
             raise ToolExecutionError("endpoint_refused", problem)
+        url, headers, extensions = await self._pinned(url, headers)
         body = arguments.get(binding.body_argument) if binding.body_argument else None
         attempts = 1 + (binding.retries if binding.idempotent else 0)
         client = self._client(binding.mtls)
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                status, data, content_type = await self._send(client, binding, url, query, headers, body)
+                status, data, content_type = await self._send(
+                    client, binding, url, query, headers, body, extensions
+                )
             except RETRYABLE_ERRORS as error:
                 if last:
                     raise ToolExecutionError(
@@ -142,9 +147,16 @@ class HttpToolRunner:
         query: dict[str, str],
         headers: dict[str, str],
         body: Any,
+        extensions: dict[str, Any],
     ) -> tuple[int, bytes, str]:
         request = client.build_request(
-            binding.method, url, params=query, headers=headers, json=body, timeout=binding.timeout_s
+            binding.method,
+            url,
+            params=query,
+            headers=headers,
+            json=body,
+            timeout=binding.timeout_s,
+            extensions=extensions,
         )
         response = await client.send(request, stream=True)
         try:
@@ -159,6 +171,19 @@ class HttpToolRunner:
             return response.status_code, b"".join(chunks), response.headers.get("content-type", "")
         finally:
             await response.aclose()
+
+    async def _pinned(self, url: str, headers: dict[str, str]) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """The URL pointing at the host's checked address; the name stays in Host and SNI.
+
+        Raises:
+            ToolExecutionError: the host does not resolve or resolves somewhere refused.
+        """
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        destination = await resolve_destination(host, port, self._config.allowed_hosts)
+        extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
+        return destination.pin(url), {**headers, "host": parts.netloc}, extensions
 
     def _outcome(self, status: int, data: bytes, content_type: str) -> ToolOutcome:
         if 200 <= status < 300:
