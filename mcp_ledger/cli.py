@@ -44,7 +44,7 @@ cli_compliance.register(app, bench_app)
 register_plan_commands(bench_app)
 console = Console(stderr=True)
 cli_registry.register(app, bench_app)
-cli_grpc.register(app)
+cli_grpc.register(app, bench_app)
 
 BusOpt = Annotated[str | None, typer.Option("--bus", help="kafka://host:port or memory:// (LEDGER_BUS)")]
 StoreOpt = Annotated[str | None, typer.Option("--store", help="event store URL (LEDGER_STORE)")]

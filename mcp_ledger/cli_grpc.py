@@ -1,4 +1,5 @@
-"""`mcp-ledger grpc`: serve MCPToolService over gRPC (proto/mcp_tool_service.proto).
+"""`mcp-ledger grpc` (serve MCPToolService over gRPC, proto/mcp_tool_service.proto) and
+`mcp-ledger bench grpc`.
 
 Runs the API half (and the worker too in embedded mode, which has no other process to run
 it) and serves gRPC on LEDGER_GRPC_HOST:LEDGER_GRPC_PORT until SIGINT or SIGTERM. The HTTP
@@ -8,6 +9,7 @@ mapping of the same service is served by `serve` and `api`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 from pathlib import Path
@@ -15,7 +17,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
+from mcp_ledger.bench.grpc import run_grpc_bench
 from mcp_ledger.bootstrap import ConfigurationError, running
 from mcp_ledger.bootstrap_grpc import serving_grpc
 from mcp_ledger.settings import Settings
@@ -37,8 +41,29 @@ async def _serve(settings: Settings) -> None:
         await stop.wait()
 
 
-def register(app: typer.Typer) -> None:
-    """Add the `grpc` command to the CLI."""
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add `grpc` and `bench grpc` to the CLI."""
+
+    @bench_app.command("grpc")
+    def bench_grpc(
+        calls: Annotated[int, typer.Option(min=20, max=100_000, help="calls per measurement")] = 500,
+        output: Annotated[Path, typer.Option(help="where to write the JSON report")] = Path(
+            "bench-grpc.json"
+        ),
+    ) -> None:
+        """Echo over gRPC ExecuteTool on the embedded gateway: round-trip p50/p99 and burst calls/s."""
+        report = asyncio.run(run_grpc_bench(calls))
+        output.write_text(json.dumps(report, indent=2) + "\n")
+        table = Table("target", "calls", "p50 ms", "p99 ms", "burst calls/s", title="gRPC ExecuteTool")
+        table.add_row(
+            report["target"],
+            str(report["calls"]),
+            f"{report['p50_ms']:.2f}",
+            f"{report['p99_ms']:.2f}",
+            f"{report['burst_calls_per_s']:.0f}",
+        )
+        Console().print(table)
+        console.print(f"written to {output}")
 
     @app.command("grpc")
     def grpc_command(
