@@ -15,6 +15,7 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mcp_ledger.consumers.tools import ToolExecutionError
@@ -80,3 +81,18 @@ async def resolve_destination(host: str, port: int, allowed: tuple[str, ...]) ->
         if problem is not None:
             raise ToolExecutionError("endpoint_refused", f"endpoint host {host!r} {problem}")
     return Destination(host, addresses[0])
+
+
+async def pinned(url: str, allowed: tuple[str, ...]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(URL at the host's checked address, Host header, httpx extensions keeping the name for
+    TLS SNI and certificate checks).
+
+    Raises:
+        ToolExecutionError: the host does not resolve or resolves somewhere refused.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    destination = await resolve_destination(host, port, allowed)
+    extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return destination.pin(url), {"host": parts.netloc}, extensions

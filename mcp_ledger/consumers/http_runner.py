@@ -16,11 +16,11 @@ import logging
 import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
-from mcp_ledger.consumers.egress import resolve_destination
+from mcp_ledger.consumers.egress import pinned
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolOutcome, structured_outcome
 from mcp_ledger.domain.bindings import HttpBinding
 from mcp_ledger.domain.registration import endpoint_problem
@@ -112,7 +112,8 @@ class HttpToolRunner:
         problem = endpoint_problem(url, self._config.allowed_hosts)
         if problem is not None:
             raise ToolExecutionError("endpoint_refused", problem)
-        url, headers, extensions = await self._pinned(url, headers)
+        url, host, extensions = await pinned(url, self._config.allowed_hosts)
+        headers = {**headers, **host}
         body = arguments.get(binding.body_argument) if binding.body_argument else None
         attempts = 1 + (binding.retries if binding.idempotent else 0)
         client = self._client(binding.mtls)
@@ -171,19 +172,6 @@ class HttpToolRunner:
             return response.status_code, b"".join(chunks), response.headers.get("content-type", "")
         finally:
             await response.aclose()
-
-    async def _pinned(self, url: str, headers: dict[str, str]) -> tuple[str, dict[str, str], dict[str, Any]]:
-        """The URL pointing at the host's checked address; the name stays in Host and SNI.
-
-        Raises:
-            ToolExecutionError: the host does not resolve or resolves somewhere refused.
-        """
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        destination = await resolve_destination(host, port, self._config.allowed_hosts)
-        extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
-        return destination.pin(url), {**headers, "host": parts.netloc}, extensions
 
     def _outcome(self, status: int, data: bytes, content_type: str) -> ToolOutcome:
         if 200 <= status < 300:
