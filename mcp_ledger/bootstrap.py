@@ -128,6 +128,8 @@ class Runtime:
     tool_service: ToolService | None = None
     """MCPToolService for other transports (gRPC); its HTTP mapping is already in `app`."""
     verifier: JwtVerifier | None = None
+    replays: ReplayGuard | None = None
+    """One-time pointers read: shared by resources/read and tools' pointer arguments."""
     tools_changed: list[ToolsChanged] = field(default_factory=list)
     """Called with (tenant, session id or None for all its sessions) when a tool set changed."""
 
@@ -263,7 +265,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     runtime.plans = plan_worker(settings, runtime.bus, store, _publishing(relay), mapper)
     registry_projector = RegistryProjector(runtime.registry_views)
     blobs = await _blob_store(settings, stack)
-    replays = _replay_guard(settings)
+    runtime.replays = replays = _replay_guard(settings)
     stack.push_async_callback(replays.close)
     pointers = PointerInputs(PointerSigner(_secret(settings, "pointers/v1")), blobs, replays)
     registered = _registered_tools(
@@ -451,8 +453,10 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
 
     runtime.bus.subscribe(settings.events_topic, watch, group=None)
     auth, identities = _auth(settings)
-    replays = _replay_guard(settings)
-    stack.push_async_callback(replays.close)
+    replays = runtime.replays
+    if replays is None:  # an API without a worker in this process
+        replays = _replay_guard(settings)
+        stack.push_async_callback(replays.close)
     sessions = _transport_sessions(settings)
     stack.push_async_callback(sessions.close)
     blobs = BlobReader(

@@ -99,6 +99,27 @@ async def test_a_type_mismatch_is_refused_before_any_stage_runs(
     assert pets.hits["words"] == 0
 
 
+async def test_a_one_time_pointer_is_read_once_whether_by_resources_read_or_by_a_tool(
+    embedded: RunningGateway, pets: PetService
+) -> None:
+    session = await open_session(embedded.url)
+    async with mcp_client(embedded.url, session=session) as client:
+        once = structured(await client.call_tool("blob_put", {"name": "a", "text": "x y", "one_time": True}))
+        other = structured(
+            await client.call_tool("blob_put", {"name": "b", "text": "x y z", "one_time": True})
+        )
+        await client.read_resource(once["uri"])
+        after_read = await client.call_tool("count_words", {"document": once["uri"]})
+        first = structured(await client.call_tool("count_words", {"document": other["uri"]}))
+        second = await client.call_tool("count_words", {"document": other["uri"]})
+    assert after_read.is_error
+    assert "replayed" in text_of(after_read)
+    assert first == {"words": 3}
+    assert second.is_error
+    assert "replayed" in text_of(second)
+    assert pets.hits["words"] == 1
+
+
 async def test_a_pointer_of_another_session_or_a_tampered_one_never_reaches_the_service(
     embedded: RunningGateway, pets: PetService
 ) -> None:
