@@ -38,6 +38,7 @@ from mcp_ledger.consumers.data_sources import DataSourcePolicy
 from mcp_ledger.consumers.erasure import ErasureHandler
 from mcp_ledger.consumers.http_runner import HttpRunnerConfig, HttpToolRunner
 from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.consumers.pointer_inputs import PointerInputs
 from mcp_ledger.consumers.privacy import PrivacyChoices
 from mcp_ledger.consumers.registered_tools import RegisteredTools
 from mcp_ledger.consumers.registry_tools import RegistryTools
@@ -76,9 +77,11 @@ from mcp_ledger.mcp_api.http_app import LOOPBACK, AuthSetup, build_http_app, ins
 from mcp_ledger.mcp_api.identity import Identity, IdentityResolver, LocalIdentityResolver
 from mcp_ledger.mcp_api.notifications import NotificationHub
 from mcp_ledger.mcp_api.opt_outs import opt_out_routes
+from mcp_ledger.mcp_api.pipelines import PipelineTool
 from mcp_ledger.mcp_api.registration_http import RegistrationHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.session_layer import SessionCloser, SessionOpener, SessionOpenError
+from mcp_ledger.mcp_api.tool_service import ToolService
 from mcp_ledger.mcp_api.transport_sessions import (
     MemoryTransportSessions,
     TransportSessionPurger,
@@ -131,6 +134,11 @@ class Runtime:
     plans: PlanWorker | None = None
     metrics: LedgerMetrics = field(default_factory=LedgerMetrics)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    tool_service: ToolService | None = None
+    """MCPToolService for other transports (gRPC); its HTTP mapping is already in `app`."""
+    verifier: JwtVerifier | None = None
+    replays: ReplayGuard | None = None
+    """One-time pointers read: shared by resources/read and tools' pointer arguments."""
     tools_changed: list[ToolsChanged] = field(default_factory=list)
     """Called with (tenant, session id or None for all its sessions) when a tool set changed."""
 
@@ -180,7 +188,11 @@ def tool_specs(settings: Settings) -> dict[str, ToolSpec]:
 
 
 def _registered_tools(
-    settings: Settings, catalog: ToolCatalog, secrets: DataSourceSecrets, privacy: PrivacyChoices
+    settings: Settings,
+    catalog: ToolCatalog,
+    secrets: DataSourceSecrets,
+    privacy: PrivacyChoices,
+    pointers: PointerInputs,
 ) -> RegisteredTools:
     config = HttpRunnerConfig(
         allowed_hosts=settings.allowed_hosts,
@@ -188,7 +200,9 @@ def _registered_tools(
         client_key=str(settings.http_client_key) if settings.http_client_key else None,
         ca_bundle=str(settings.http_ca_bundle) if settings.http_ca_bundle else None,
     )
-    return RegisteredTools(catalog, HttpToolRunner(config), SqlToolRunner(), secrets, privacy=privacy)
+    return RegisteredTools(
+        catalog, HttpToolRunner(config), SqlToolRunner(), secrets, privacy=privacy, pointers=pointers
+    )
 
 
 def _registry_tools(
@@ -273,9 +287,12 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     registry_projector = RegistryProjector(runtime.registry_views)
     catalog = ToolCatalog(tool_specs(settings), runtime.registry_views)
     privacy = PrivacyChoices(store, _publishing(relay))
-    registered = _registered_tools(settings, catalog, DataSourceSecrets(store, mapper), privacy)
-    stack.push_async_callback(registered.close)
     blobs = await _blob_store(settings, runtime, stack)
+    runtime.replays = replays = _replay_guard(settings)
+    stack.push_async_callback(replays.close)
+    pointers = PointerInputs(PointerSigner(_secret(settings, "pointers/v1")), blobs, replays)
+    registered = _registered_tools(settings, catalog, DataSourceSecrets(store, mapper), privacy, pointers)
+    stack.push_async_callback(registered.close)
     runners = bootstrap_ops.instrument_runners(
         {
             **BUILTIN_RUNNERS,
@@ -457,8 +474,10 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
 
     runtime.bus.subscribe(settings.events_topic, watch, group=None)
     auth, identities = _auth(settings)
-    replays = _replay_guard(settings)
-    stack.push_async_callback(replays.close)
+    replays = runtime.replays
+    if replays is None:  # an API without a worker in this process
+        replays = _replay_guard(settings)
+        stack.push_async_callback(replays.close)
     sessions = _transport_sessions(settings)
     stack.push_async_callback(sessions.close)
     blobs = BlobReader(
@@ -466,7 +485,15 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
     )
     if runtime.erasure is not None and isinstance(sessions, MemoryTransportSessions):
         runtime.erasure.add_purger(TransportSessionPurger(sessions))
-    registration = RegistrationHttp(gateway, catalog, runtime.views, identities)
+    runtime.tool_service = ToolService(
+        gateway,
+        catalog,
+        runtime.views,
+        builtins=tool_specs(settings),
+        max_argument_bytes=settings.max_argument_bytes,
+    )
+    runtime.verifier = auth.verifier if auth is not None else None
+    registration = RegistrationHttp(runtime.tool_service, identities)
     server = LedgerMcp(
         tool_specs(settings),
         gateway,
@@ -478,6 +505,7 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
         audit=AuditResource(runtime.audit) if runtime.audit is not None else None,
         plans=plan_tools(settings, gateway, runtime.plan_views, identities),
         log_levels=sessions,
+        pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
     ).build()
     install_request_state(server, _secret(settings, "request-state/v1"), ttl=settings.pointer_ttl)
     open_session, close_session = _session_commands(gateway)

@@ -19,10 +19,10 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from mcp_ledger import cli_compliance, cli_ops, cli_privacy, cli_registry
+from mcp_ledger import cli_compliance, cli_grpc, cli_ops, cli_privacy, cli_registry
 from mcp_ledger.bench.calls import run_calls_bench
 from mcp_ledger.bench.state import run_state_bench
-from mcp_ledger.bootstrap import ConfigurationError, make_views, running
+from mcp_ledger.bootstrap import ConfigurationError, make_registry_views, make_views, running
 from mcp_ledger.cli_plans import register as register_plan_commands
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.domain.commands import NAME_PATTERN
@@ -30,6 +30,7 @@ from mcp_ledger.eventstore.migrations import upgrade_to_head
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.mcp_api.dev_tokens import mint_token
 from mcp_ledger.projections.projector import SessionProjector
+from mcp_ledger.projections.registry_projector import RegistryProjector
 from mcp_ledger.protection import open_sealer
 from mcp_ledger.settings import Settings
 
@@ -44,6 +45,7 @@ register_plan_commands(bench_app)
 console = Console(stderr=True)
 cli_registry.register(app, bench_app)
 cli_ops.register(app, bench_app)
+cli_grpc.register(app, bench_app)
 
 BusOpt = Annotated[str | None, typer.Option("--bus", help="kafka://host:port or memory:// (LEDGER_BUS)")]
 StoreOpt = Annotated[str | None, typer.Option("--store", help="event store URL (LEDGER_STORE)")]
@@ -207,21 +209,24 @@ def migrate(store: StoreOpt = None, data_dir: DataOpt = None) -> None:
 
 async def _rebuild(settings: Settings) -> int:
     store = await open_event_store(settings.store_url)
-    views = make_views(settings)
+    views, registry_views = make_views(settings), make_registry_views(settings)
     sealer, keys = open_sealer(settings)  # personal fields are sealed in the store
     try:
         last = await store.last_position()
         console.print(f"replaying the event store up to position {last} into {settings.state}")
-        return await SessionProjector(views, opener=EventMapper(sealer).open).rebuild(store)
+        count = await SessionProjector(views, opener=EventMapper(sealer).open).rebuild(store)
+        await RegistryProjector(registry_views).rebuild(store)
+        return count
     finally:
         await keys.close()
         await views.close()
+        await registry_views.close()
         await store.close()
 
 
 @projections_app.command("rebuild")
 def projections_rebuild(store: StoreOpt = None, state: StateOpt = None) -> None:
-    """Drop the session views and rebuild them by replaying the event store."""
+    """Drop the session and tool-registry views and rebuild them by replaying the event store."""
     settings = load_settings(store=store, state=state)
     if settings.state.startswith("memory"):
         raise _fail("in-memory projections are rebuilt at every start; give --state redis://…")
@@ -229,7 +234,7 @@ def projections_rebuild(store: StoreOpt = None, state: StateOpt = None) -> None:
         count = asyncio.run(_rebuild(settings))
     except Exception as error:  # boundary
         raise _fail(f"rebuild failed: {error}") from None
-    console.print(f"rebuilt session views from {count} events")
+    console.print(f"rebuilt session and registry views from {count} events")
 
 
 def _print_calls_report(report: dict[str, Any]) -> None:

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     http_client_cert: Path | None = Field(None, description="client certificate for mTLS tools (PEM)")
     http_client_key: Path | None = Field(None, description="its private key (PEM)")
     http_ca_bundle: Path | None = Field(None, description="CA bundle to verify tool endpoints")
+    grpc_host: str = Field("127.0.0.1", description="where `mcp-ledger grpc` listens")
+    grpc_port: int = Field(50051, ge=0, le=65535, description="MCPToolService gRPC port")
 
     no_auth: bool = Field(False, description="serve everyone as the local user (loopback only)")
     public_url: str = Field("", description="this server's public base URL; default http://host:port")

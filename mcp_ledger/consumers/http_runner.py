@@ -3,7 +3,8 @@
 Owns URL building (path templates, query, headers, JSON body), the per-call timeout,
 retries with exponential backoff (idempotent methods only, on connection errors and 5xx),
 optional mTLS with the gateway's configured client certificate, and turning the response
-into tool content. The endpoint is checked against the allowlist again at call time and
+into tool content. The endpoint is checked against the allowlist again at call time, its
+host resolved and every address checked (egress.py) and the connection pinned to it, and
 redirects are never followed, so a registered tool cannot be steered elsewhere.
 """
 
@@ -19,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
+from mcp_ledger.consumers.egress import pinned
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolOutcome, structured_outcome
 from mcp_ledger.domain.bindings import HttpBinding
 from mcp_ledger.domain.registration import endpoint_problem
@@ -110,13 +112,17 @@ class HttpToolRunner:
         problem = endpoint_problem(url, self._config.allowed_hosts)
         if problem is not None:
             raise ToolExecutionError("endpoint_refused", problem)
+        url, host, extensions = await pinned(url, self._config.allowed_hosts)
+        headers = {**headers, **host}
         body = arguments.get(binding.body_argument) if binding.body_argument else None
         attempts = 1 + (binding.retries if binding.idempotent else 0)
         client = self._client(binding.mtls)
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                status, data, content_type = await self._send(client, binding, url, query, headers, body)
+                status, data, content_type = await self._send(
+                    client, binding, url, query, headers, body, extensions
+                )
             except RETRYABLE_ERRORS as error:
                 if last:
                     raise ToolExecutionError(
@@ -142,9 +148,16 @@ class HttpToolRunner:
         query: dict[str, str],
         headers: dict[str, str],
         body: Any,
+        extensions: dict[str, Any],
     ) -> tuple[int, bytes, str]:
         request = client.build_request(
-            binding.method, url, params=query, headers=headers, json=body, timeout=binding.timeout_s
+            binding.method,
+            url,
+            params=query,
+            headers=headers,
+            json=body,
+            timeout=binding.timeout_s,
+            extensions=extensions,
         )
         response = await client.send(request, stream=True)
         try:

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from mcp_ledger.consumers.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.http_runner import HttpToolRunner
+from mcp_ledger.consumers.pointer_inputs import PointerInputs
 from mcp_ledger.consumers.privacy import PrivacyChoices
 from mcp_ledger.consumers.sql_runner import SqlToolRunner
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
@@ -39,8 +40,10 @@ class RegisteredTools:
         secrets: DataSourceSecrets,
         *,
         privacy: PrivacyChoices | None = None,
+        pointers: PointerInputs | None = None,
     ) -> None:
         self._privacy = privacy
+        self._pointers = pointers
         self._catalog = catalog
         self._http = http
         self._sql = sql
@@ -54,13 +57,19 @@ class RegisteredTools:
 
     def _runner(self, entry: CatalogEntry) -> ToolRunner:
         binding = entry.tool.definition.binding
+        pointer_arguments = entry.tool.definition.pipeability.pointer_arguments
 
         async def run(call: ToolInvocation) -> ToolOutcome:
+            arguments = call.command.arguments
+            if pointer_arguments:
+                if self._pointers is None:
+                    raise ToolExecutionError("tool_unavailable", "this worker cannot read pointers")
+                arguments = await self._pointers.resolve(pointer_arguments, call.command)
             if isinstance(binding, HttpBinding):
                 if self._privacy is not None:
                     recipient = entry.tool.definition.data_recipient
                     await self._privacy.check_sharing(call.command, recipient, f"tool:{entry.spec.name}")
-                return await self._http.run(binding, call.command.arguments)
+                return await self._http.run(binding, arguments)
             command = call.command
             dsn = None
             if entry.data_source is not None:
@@ -69,7 +78,7 @@ class RegisteredTools:
                 raise ToolExecutionError(
                     "tool_unavailable", f"data source {binding.source!r} is not connected (or was erased)"
                 )
-            return await self._sql.run(binding, dsn, command.arguments)
+            return await self._sql.run(binding, dsn, arguments)
 
         return run
 

@@ -2,8 +2,9 @@
 connect_data_source): parse, fetch or reflect, then hand over to the RegistryWriter.
 
 A refused registration is a ToolFailed with every problem listed; nothing is registered.
-OpenAPI documents are fetched only from allowlisted endpoints, without redirects, size-
-capped, and parsed as JSON or with yaml.safe_load (no object construction).
+OpenAPI documents are fetched only from allowlisted endpoints (the host's addresses checked
+and the connection pinned, as for tool calls), without redirects, size-capped, and parsed
+as JSON or with yaml.safe_load (no object construction).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import httpx
 import yaml
 
 from mcp_ledger.consumers.data_sources import ASYNC_DRIVERS, DataSourcePolicy, dsn_problem, reflect
+from mcp_ledger.consumers.egress import pinned
 from mcp_ledger.consumers.registry_writer import RegistryBusyError, RegistryWriter
 from mcp_ledger.consumers.tools import (
     ToolExecutionError,
@@ -123,11 +125,12 @@ class RegistryTools:
         problem = endpoint_problem(url, self._allowed_hosts)
         if problem is not None:
             raise ToolExecutionError("registration_refused", problem)
+        target, headers, extensions = await pinned(url, self._allowed_hosts)
         async with httpx.AsyncClient(
             follow_redirects=False, timeout=10.0, transport=self._transport
         ) as client:
             try:
-                async with client.stream("GET", url) as response:
+                async with client.stream("GET", target, headers=headers, extensions=extensions) as response:
                     if response.status_code != 200:
                         raise ToolExecutionError("fetch_failed", f"GET {url}: HTTP {response.status_code}")
                     chunks, size = [], 0

@@ -4,7 +4,7 @@ operationId (sanitised, unique) names the tool; path, query and header parameter
 JSON request body (under `body`) make its inputSchema; the first 2xx JSON response makes its
 outputSchema (wrapped under `result` when not an object). Local `$ref`s are inlined (a
 cycle becomes an unconstrained schema); remote ones are refused. The `x-mcp-tool`
-extension gives category, pipeability {accepts, produces} and security.minimum_role.
+extension gives category, pipeability {accepts, produces, pointer_arguments} and security.minimum_role.
 Pure: the document arrives parsed; fetching and YAML are the caller's business.
 """
 
@@ -106,7 +106,9 @@ def _extension(operation: dict[str, Any]) -> dict[str, Any]:
     return {
         "category": extension.get("category"),
         "pipeability": Pipeability(
-            accepts=tuple(pipes.get("accepts") or ()), produces=tuple(pipes.get("produces") or ())
+            accepts=tuple(pipes.get("accepts") or ()),
+            produces=tuple(pipes.get("produces") or ()),
+            pointer_arguments=tuple(pipes.get("pointer_arguments") or ()),
         ),
         "minimum_role": (extension.get("security") or {}).get("minimum_role"),
     }

@@ -23,6 +23,8 @@ METADATA_HOSTS: frozenset[str] = frozenset(
     {"metadata", "metadata.google.internal", "metadata.azure.com", "instance-data", "100.100.100.200"}
 )
 WRITE_MINIMUM_ROLE = "operator"
+POINTER_TYPE = "resource_link"
+"""The pipe type of a signed pointer to a server-side document (blob_put's output)."""
 
 
 class RegistrationError(ValueError):
@@ -112,6 +114,17 @@ def _role_problems(definition: ToolDefinition) -> Iterator[str]:
             yield f"{definition.name}: SQL write tools need minimum_role {WRITE_MINIMUM_ROLE!r} or higher"
 
 
+def _pointer_problems(definition: ToolDefinition) -> Iterator[str]:
+    pipes = definition.pipeability
+    if pipes.pointer_arguments and POINTER_TYPE not in pipes.accepts:
+        yield f"{definition.name}: pointer_arguments need {POINTER_TYPE!r} in pipeability.accepts"
+    properties = definition.input_schema.get("properties")
+    for name in pipes.pointer_arguments:
+        schema = properties.get(name) if isinstance(properties, dict) else None
+        if not isinstance(schema, dict) or schema.get("type") != "string":
+            yield f"{definition.name}: pointer argument {name!r} must be a string property of input_schema"
+
+
 def definition_problems(definition: ToolDefinition, policy: RegistrationPolicy) -> list[str]:
     """Every rule this definition breaks (empty: acceptable)."""
     name = definition.name
@@ -132,6 +145,7 @@ def definition_problems(definition: ToolDefinition, policy: RegistrationPolicy) 
         if problem is not None:
             problems.append(f"{name}: {problem}")
     problems.extend(_role_problems(definition))
+    problems.extend(_pointer_problems(definition))
     return problems
 
 

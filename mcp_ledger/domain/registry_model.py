@@ -26,6 +26,9 @@ class Pipeability(BaseModel):
 
     accepts: tuple[TypeName, ...] = ()
     produces: tuple[TypeName, ...] = ()
+    pointer_arguments: tuple[Annotated[str, Field(min_length=1, max_length=128)], ...] = ()
+    """Input properties that take a resource_link URI (a signed pointer): the worker checks
+    the pointer for the caller and session, and the tool gets the document it points at."""
 
 
 class ToolDefinition(BaseModel):
@@ -61,7 +64,8 @@ class ToolDefinition(BaseModel):
             description=self.description,
             input_schema=self.input_schema,
             output_schema=self.output_schema,
-            needs_session=isinstance(self.binding, SqlBinding),
+            # Pointers are bound to a session: a tool reading them runs in the caller's.
+            needs_session=isinstance(self.binding, SqlBinding) or bool(self.pipeability.pointer_arguments),
             read_only=self.read_only,
             minimum_role=self.minimum_role,
             allowed_roles=frozenset(self.allowed_roles),
@@ -73,7 +77,8 @@ def _annotations(definition: ToolDefinition) -> dict[str, object]:
     notes: dict[str, object] = {}
     if definition.category:
         notes["category"] = definition.category
-    if definition.pipeability.accepts or definition.pipeability.produces:
+    pipes = definition.pipeability
+    if pipes.accepts or pipes.produces or pipes.pointer_arguments:
         notes["pipeability"] = definition.pipeability.model_dump(mode="json")
     return notes
 

@@ -47,6 +47,7 @@ BUILTIN_TOOLS: tuple[ToolSpec, ...] = (
         description="Return the given text unchanged.",
         input_schema=_object({"text": {"type": "string", "maxLength": 10000}}, ["text"]),
         output_schema=_object({"text": {"type": "string"}}, ["text"]),
+        annotations={"pipeability": {"accepts": ["text"], "produces": ["text"]}},
     ),
     ToolSpec(
         name="session_open",
@@ -141,6 +142,7 @@ STATE_TOOLS: tuple[ToolSpec, ...] = (
         ),
         needs_session=True,
         read_only=False,
+        annotations={"pipeability": {"accepts": ["text"], "produces": ["resource_link"]}},
     ),
     ToolSpec(
         name="state_seal",

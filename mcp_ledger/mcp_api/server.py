@@ -32,6 +32,7 @@ from mcp_ledger.mcp_api.identity import (
     IdentityResolver,
     session_from_headers,
 )
+from mcp_ledger.mcp_api.pipelines import PipelineTool
 from mcp_ledger.mcp_api.plans import PLAN_SCHEMA_URI, PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.mcp_api.session_layer import TRANSPORT_SESSION_HEADER
@@ -90,8 +91,10 @@ class LedgerMcp:
         audit: AuditResource | None = None,
         plans: PlanTools | None = None,
         log_levels: TransportSessions | None = None,
+        pipelines: PipelineTool | None = None,
     ) -> None:
         self._log_levels = log_levels
+        self._pipelines = pipelines
         self._audit = audit
         self._plans = plans
         self._catalog = catalog
@@ -151,6 +154,8 @@ class LedgerMcp:
             ]
         if self._plans is not None:
             specs += list(self._plans.specs.values())
+        if self._pipelines is not None:
+            specs.append(self._pipelines.spec)
         visible = [
             tool_listing(spec)
             for spec in specs
@@ -181,6 +186,8 @@ class LedgerMcp:
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
+        if self._pipelines is not None and params.name == self._pipelines.spec.name:
+            return await self._run_pipeline(ctx, params)
         spec = await self._find(ctx, params.name)
         # Plan tools run in the API (validation, planners by sampling); see mcp_api/plans.py.
         plan_tool = self._plans is not None and spec is None and params.name in self._plans.specs
@@ -220,6 +227,22 @@ class LedgerMcp:
         except BusError as error:
             raise MCPError(types.INTERNAL_ERROR, "the command bus is unavailable; try again") from error
         return result_from_event(event)
+
+    async def _run_pipeline(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        assert self._pipelines is not None
+        try:
+            session_id = session_from_headers(ctx.request)
+        except BadSessionHeaderError as error:
+            raise MCPError(types.INVALID_PARAMS, str(error)) from error
+
+        async def progress(done: int, total: int, message: str) -> None:
+            await ctx.session.report_progress(done, total, message)
+
+        return await self._pipelines.call(
+            self._identity(ctx), session_id, dict(params.arguments or {}), progress
+        )
 
     async def _list_resources(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None

@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from mcp_ledger.projections.redis import RedisSessionViewStore
+from mcp_ledger.projections.registry_redis import RedisRegistryViewStore
 from tests.support.clients import mcp_client, open_session, structured
 from tests.support.processes import (
     UNAUTHENTICATED_LOOPBACK,
@@ -107,6 +109,32 @@ async def test_a_tool_registered_through_one_replica_is_listed_by_another(
     async with mcp_client(second.url) as client:
         await client.call_tool("remove_tool", {"name": "weather"})
     assert "weather" not in await _names(first.url)
+
+
+async def test_projections_rebuild_rebuilds_the_registry_views_equal_to_the_live_ones(
+    env: dict[str, str], replicas: list[LedgerProcess], unique: str
+) -> None:
+    async with mcp_client(replicas[0].url) as client:
+        structured(await client.call_tool("register_tools", {"tools": [_tool(f"kept_{unique}")]}))
+        structured(await client.call_tool("register_tools", {"tools": [_tool(f"gone_{unique}")]}))
+        structured(await client.call_tool("remove_tool", {"name": f"gone_{unique}"}))
+    rebuilt_prefix = f"rebuilt-{unique}:"
+    run_ledger({**env, "LEDGER_STATE_PREFIX": rebuilt_prefix}, "projections", "rebuild")
+    live = RedisRegistryViewStore.from_url(env["LEDGER_STATE"], prefix=env["LEDGER_STATE_PREFIX"])
+    rebuilt = RedisRegistryViewStore.from_url(env["LEDGER_STATE"], prefix=rebuilt_prefix)
+    rebuilt_sessions = RedisSessionViewStore.from_url(env["LEDGER_STATE"], prefix=rebuilt_prefix)
+    try:
+        tenant = env["LEDGER_LOCAL_TENANT"]
+        live_view, rebuilt_view = await live.get(tenant, None), await rebuilt.get(tenant, None)
+    finally:
+        await rebuilt.clear()
+        await rebuilt_sessions.clear()
+        for store in (live, rebuilt, rebuilt_sessions):
+            await store.close()
+    assert live_view is not None
+    assert f"kept_{unique}" in live_view.tools
+    assert f"gone_{unique}" not in live_view.tools
+    assert rebuilt_view == live_view
 
 
 @pytest.fixture

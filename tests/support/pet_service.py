@@ -26,6 +26,7 @@ class PetService:
     base_url: str = ""
     hits: Counter[str] = field(default_factory=Counter)
     pets: dict[int, dict[str, Any]] = field(default_factory=lambda: {1: {"id": 1, "name": "Rex"}})
+    received: list[Any] = field(default_factory=list)
 
 
 def openapi_document(base_url: str) -> dict[str, Any]:
@@ -112,6 +113,12 @@ def _app(service: PetService) -> Starlette:
     async def redirect(request: Request) -> Response:
         return Response(status_code=302, headers={"location": "http://169.254.169.254/latest/meta-data/"})
 
+    async def words(request: Request) -> Response:
+        service.hits["words"] += 1
+        text = await request.json()
+        service.received.append(text)
+        return JSONResponse({"words": len(str(text).split())})
+
     async def document(request: Request) -> Response:
         return JSONResponse(openapi_document(service.base_url))
 
@@ -123,6 +130,7 @@ def _app(service: PetService) -> Starlette:
             Route("/flaky-post", flaky_post, methods=["POST"]),
             Route("/openapi.json", document),
             Route("/redirect", redirect),
+            Route("/words", words, methods=["POST"]),
         ]
     )
 

@@ -49,7 +49,11 @@ def test_x_mcp_tool_gives_category_pipeability_and_minimum_role() -> None:
     tools = by_name(openapi_document("http://127.0.0.1:1"))
     assert tools["getPet"].category == "pets"
     assert tools["getPet"].pipeability.produces == ("pet",)
-    assert tools["getPet"].spec().annotations["pipeability"] == {"accepts": [], "produces": ["pet"]}
+    assert tools["getPet"].spec().annotations["pipeability"] == {
+        "accepts": [],
+        "produces": ["pet"],
+        "pointer_arguments": [],
+    }
     assert tools["create_pet"].minimum_role == "operator"
     assert not tools["create_pet"].read_only
 

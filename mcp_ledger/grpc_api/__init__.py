@@ -1,0 +1,1 @@
+"""gRPC transport of MCPToolService (proto/mcp_tool_service.proto)."""
