@@ -57,6 +57,10 @@ from mcp_ledger.domain.tools import ToolSpec, builtin_catalog
 from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
+from mcp_ledger.limits.memory import MemoryRateLimiter
+from mcp_ledger.limits.policy import LimitFormatError, RatePolicy
+from mcp_ledger.limits.ports import RateLimiter
+from mcp_ledger.limits.redis import RedisRateLimiter
 from mcp_ledger.mcp_api.admin import admin_routes
 from mcp_ledger.mcp_api.audit import AuditResource
 from mcp_ledger.mcp_api.auth import (
@@ -73,6 +77,7 @@ from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.http_app import LOOPBACK, AuthSetup, build_http_app, install_request_state
 from mcp_ledger.mcp_api.identity import Identity, IdentityResolver, LocalIdentityResolver
 from mcp_ledger.mcp_api.notifications import NotificationHub
+from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.registration_http import RegistrationHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.session_layer import SessionCloser, SessionOpener, SessionOpenError
@@ -412,6 +417,27 @@ def _replay_guard(settings: Settings) -> ReplayGuard:
     return RedisReplayGuard.from_url(settings.state, settings.state_prefix)
 
 
+def make_rate_limiter(settings: Settings) -> RateLimiter:
+    """The limiter beside the session views: shared through Redis, or this process's own."""
+    if settings.state.startswith("memory"):
+        return MemoryRateLimiter(refusal_ttl=settings.rate_refusal_ttl)
+    return RedisRateLimiter.from_url(
+        settings.state, settings.state_prefix, refusal_ttl=settings.rate_refusal_ttl
+    )
+
+
+def _rate_guard(settings: Settings, stack: AsyncExitStack) -> RateGuard | None:
+    try:
+        policy = RatePolicy.parse(settings.rate_tenant, settings.rate_subject, settings.rate_tenant_overrides)
+    except LimitFormatError as error:
+        raise ConfigurationError(f"LEDGER_RATE_*: {error}") from error
+    if not policy.active:
+        return None
+    limiter = make_rate_limiter(settings)
+    stack.push_async_callback(limiter.close)
+    return RateGuard(policy, limiter)
+
+
 def _notify_clients(hub: NotificationHub) -> Callable[[str, str | None], Awaitable[None]]:
     async def tools_changed(tenant: str, session_id: str | None) -> None:
         hub.tools_changed(tenant, session_id)
@@ -458,6 +484,7 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
         registry=catalog,
         audit=AuditResource(runtime.audit) if runtime.audit is not None else None,
         plans=plan_tools(settings, gateway, runtime.plan_views, identities),
+        rate_guard=_rate_guard(settings, stack),
     ).build()
     install_request_state(server, _secret(settings, "request-state/v1"), ttl=settings.pointer_ttl)
     open_session, close_session = _session_commands(gateway)

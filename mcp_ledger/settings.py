@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     retention_days: dict[str, int] = Field(
         default_factory=dict, description='per-tenant retention of session state, e.g. {"acme": 30}'
     )
+    rate_tenant: str = Field("", description='tool calls per tenant, "N/SECONDS" (e.g. 1000/60); empty: none')
+    rate_subject: str = Field("", description='tool calls per subject, "N/SECONDS"; empty: none')
+    rate_tenant_overrides: dict[str, str] = Field(
+        default_factory=dict, description='per-tenant limits, e.g. {"acme": "5000/60", "free": "10/60"}'
+    )
+    rate_refusal_ttl: float = Field(7 * 86400.0, gt=0, description="seconds refusal counts are kept")
 
     @property
     def store_url(self) -> str:

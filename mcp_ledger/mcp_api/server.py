@@ -34,6 +34,7 @@ from mcp_ledger.mcp_api.identity import (
 )
 from mcp_ledger.mcp_api.plans import PLAN_SCHEMA_URI, PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
+from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.producers.ports import BusError
 from mcp_ledger.projections.catalog import ToolCatalog
 from mcp_ledger.projections.ports import SessionViewStore
@@ -87,7 +88,9 @@ class LedgerMcp:
         registry: ToolCatalog | None = None,
         audit: AuditResource | None = None,
         plans: PlanTools | None = None,
+        rate_guard: RateGuard | None = None,
     ) -> None:
+        self._rate_guard = rate_guard
         self._audit = audit
         self._plans = plans
         self._catalog = catalog
@@ -181,6 +184,8 @@ class LedgerMcp:
         problem = argument_problem(spec.input_schema, arguments)
         if problem is not None:
             return _tool_error(problem)
+        if self._rate_guard is not None:
+            await self._rate_guard.admit(self._identity(ctx))
         if plan_tool and self._plans is not None:
             return await self._plans.call(ctx, params)
         try:
