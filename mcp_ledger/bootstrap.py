@@ -90,6 +90,7 @@ from mcp_ledger.producers.ports import BusError, Handler, Message, MessageBus
 from mcp_ledger.projections.catalog import ToolCatalog
 from mcp_ledger.projections.memory import MemorySessionViewStore
 from mcp_ledger.projections.plan_ports import PlanViewStore
+from mcp_ledger.projections.plan_projector import PlanProjector
 from mcp_ledger.projections.ports import SessionViewStore
 from mcp_ledger.projections.projector import SessionProjector
 from mcp_ledger.projections.purge import SessionViewPurger
@@ -99,6 +100,8 @@ from mcp_ledger.projections.registry_ports import RegistryViewStore
 from mcp_ledger.projections.registry_projector import RegistryProjector
 from mcp_ledger.projections.registry_redis import RedisRegistryViewStore
 from mcp_ledger.projections.registry_watcher import RegistryWatcher, ToolsChanged
+from mcp_ledger.projections.state_loss import Applier, StateLossWatch
+from mcp_ledger.projections.state_loss_redis import RedisEpochMarker
 from mcp_ledger.protection import SqlAuditReader, evict_on_erasure, open_sealer
 from mcp_ledger.settings import Settings
 
@@ -295,7 +298,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         _payload_handler(runtime.erasure.handle_payload),
         group=settings.compliance_group,
     )
-    projector = SessionProjector(runtime.views, opener=EventMapper(runtime.sealer).open)
+    projector = SessionProjector(runtime.views, opener=EventMapper(runtime.sealer).open, store=store)
     if isinstance(runtime.views, MemorySessionViewStore):
         count = await projector.rebuild(store)
         await registry_projector.rebuild(store)
@@ -311,7 +314,24 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         group=settings.projection_group,
         concurrency=settings.projection_concurrency,
     )
+    plan_projector = PlanProjector(runtime.plan_views, opener=mapper.open)
+    _watch_state_loss(
+        settings, store, [projector.apply, registry_projector.apply, plan_projector.apply], stack
+    )
     return relay
+
+
+def _watch_state_loss(
+    settings: Settings, store: EventStore, appliers: list[Applier], stack: AsyncExitStack
+) -> None:
+    """Replay the store into the Redis views if Redis loses its data (projections/state_loss.py)."""
+    if settings.state.startswith("memory"):
+        return
+    marker = RedisEpochMarker.from_url(settings.state, settings.state_prefix)
+    stop = asyncio.Event()
+    task = asyncio.create_task(StateLossWatch(marker, store, appliers).run(stop))
+    stack.push_async_callback(marker.close)
+    stack.push_async_callback(_stop_tasks, [task], stop)
 
 
 def _health(runtime: Runtime) -> Route:
