@@ -314,7 +314,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         group=settings.projection_group,
         concurrency=settings.projection_concurrency,
     )
-    plan_projector = PlanProjector(runtime.plan_views, opener=mapper.open)
+    plan_projector = PlanProjector(runtime.plan_views, opener=mapper.open, store=store)
     _watch_state_loss(
         settings, store, [projector.apply, registry_projector.apply, plan_projector.apply], stack
     )

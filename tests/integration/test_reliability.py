@@ -21,7 +21,9 @@ from redis.asyncio import Redis
 from mcp_ledger.domain.streams import plan_stream
 from tests.integration.databases import private_database
 from tests.support.history import (
+    History,
     load_history,
+    plan_views_converge,
     problems_in,
     published_commands,
     unpublished_positions,
@@ -95,7 +97,7 @@ async def _assert_history_exact(env: dict[str, str], report: LoadReport, unique:
     async def settled() -> list[str]:
         history = await load_history(env["LEDGER_STORE"], tenant)
         pending = [f"{history.outbox_rows} outbox rows unpublished"] if history.outbox_rows else []
-        return problems_in(history, every, calls) + pending
+        return problems_in(history, every, calls) + pending + _unfinished_plans(history)
 
     try:
         async with asyncio.timeout(SETTLE_SECONDS):
@@ -112,6 +114,20 @@ async def _assert_history_exact(env: dict[str, str], report: LoadReport, unique:
         )
         assert kinds["TaskSucceeded"] <= 3, (plan_id, kinds)
     await views_converge(env, tenant, f"rebuilt-{unique}:", 60)
+    assert await plan_views_converge(env, tenant, 30) >= len(report.plans)
+
+
+def _unfinished_plans(history: History) -> list[str]:
+    """Every started plan ends exactly once."""
+    kinds: dict[str, Counter[str]] = {}
+    for event in history.events:
+        if ":plan:" in event["stream_id"]:
+            kinds.setdefault(event["stream_id"], Counter())[event["event_type"]] += 1
+    return [
+        f"plan {stream} started but ended {found['PlanCompleted']} times"
+        for stream, found in kinds.items()
+        if found["PlanStarted"] and found["PlanCompleted"] != 1
+    ]
 
 
 async def _kill_a_worker(procs: list[LedgerProcess], env: dict[str, str], tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ the Kafka topics and the Redis projections, never from the processes that wrote 
   holds its terminal event (one for a tool call);
 - no command's events were appended twice, and every event of the tenant is in one append;
 - every outbox row was published, and every stored event reached the events topic;
-- the live session views equal views rebuilt from the store.
+- the live session and plan views equal views rebuilt from the store.
 """
 
 from __future__ import annotations
@@ -20,11 +20,19 @@ from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-unt
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.domain.events import is_terminal
+from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.eventstore.tables import commands, events, outbox
 from mcp_ledger.producers.kafka import PARTITIONS
+from mcp_ledger.projections.plan_memory import MemoryPlanViewStore
+from mcp_ledger.projections.plan_projector import PlanProjector
+from mcp_ledger.projections.plan_redis import RedisPlanViewStore
+from mcp_ledger.projections.plan_view import PlanView
 from mcp_ledger.projections.redis import RedisSessionViewStore
 from mcp_ledger.projections.session_view import SessionView
+from mcp_ledger.protection import open_sealer
+from mcp_ledger.settings import Settings
 from tests.support.processes import run_ledger
 
 KAFKA_READ_SECONDS = 30.0
@@ -191,3 +199,34 @@ async def views_converge(env: dict[str, str], tenant: str, rebuilt_prefix: str, 
 
 def _by_id(views: list[SessionView]) -> dict[str, SessionView]:
     return {view.session_id: view for view in views}
+
+
+async def plan_views_converge(env: dict[str, str], tenant: str, seconds: float) -> int:
+    """Fold the plan views again from the store (in this process) and wait (bounded) until the
+    live Redis plan views of the tenant equal them; returns how many plans were compared.
+
+    Raises:
+        AssertionError: they still differ at the deadline.
+    """
+    settings = Settings(store=env["LEDGER_STORE"], state=env["LEDGER_STATE"])
+    sealer, keys = open_sealer(settings)
+    store = await open_event_store(env["LEDGER_STORE"])
+    rebuilt = MemoryPlanViewStore()
+    try:
+        await PlanProjector(rebuilt, opener=EventMapper(sealer).open).rebuild(store)
+    finally:
+        await store.close()
+        await keys.close()
+    expected = {v.plan_id: v for v in await rebuilt.all_views() if v.tenant == tenant}
+    live = RedisPlanViewStore.from_url(env["LEDGER_STATE"], prefix=env["LEDGER_STATE_PREFIX"])
+    got: dict[str, PlanView | None] = {}
+    try:
+        async with asyncio.timeout(seconds):
+            while (got := {plan_id: await live.get(tenant, plan_id) for plan_id in expected}) != expected:
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        differ = sorted(p for p in expected if got.get(p) != expected[p])
+        raise AssertionError(f"live plan views differ from the store's for plans {differ}") from None
+    finally:
+        await live.close()
+    return len(expected)

@@ -14,9 +14,12 @@ from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.eventstore.ports import StoredEvent
 from mcp_ledger.eventstore.sql import SqlEventStore
 from mcp_ledger.projections.memory import MemorySessionViewStore
+from mcp_ledger.projections.plan_memory import MemoryPlanViewStore
+from mcp_ledger.projections.plan_projector import PlanProjector
 from mcp_ledger.projections.projector import SessionProjector
 from mcp_ledger.projections.session_view import SessionView
 from mcp_ledger.projections.state_loss import StateLossWatch
+from tests.support.plans import Recorder, accept, executor, tool
 
 
 class MemoryMarker:
@@ -158,3 +161,22 @@ async def test_without_the_store_a_projector_folds_what_it_is_given(store: SqlEv
         await projector.apply(stored)
     (view,) = await views.all_views()
     assert view.notes == {}
+
+
+async def test_a_plan_view_that_missed_events_is_folded_again_from_its_stream(store: SqlEventStore) -> None:
+    catalog = {"work": tool("work")}
+    tasks = [
+        {"id": "a", "tool_name": "work", "parameters": {"label": "a"}},
+        {"id": "b", "tool_name": "work", "parameters": {"label": "b"}, "dependencies": ["a"]},
+    ]
+    stream = await accept(store, catalog, {"plan_id": "v", "tasks": tasks})
+    await executor(store, catalog, Recorder().runners(["work"])).run(stream)
+    everything = MemoryPlanViewStore()
+    await PlanProjector(everything).rebuild(store)
+    events = await store.read_stream(stream)
+
+    views = MemoryPlanViewStore()
+    projector = PlanProjector(views, store=store)
+    await projector.apply(events[0])  # accepted; the events after it were lost with the state store
+    assert await projector.apply(events[-1])
+    assert await views.get("t", "v") == await everything.get("t", "v")
