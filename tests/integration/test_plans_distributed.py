@@ -40,6 +40,8 @@ def env(migrated: dict[str, str], unique: str) -> dict[str, str]:
         "LEDGER_STATE_PREFIX": f"ledger-{unique}:",
         "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
         "LEDGER_LOG_LEVEL": "DEBUG",
+        "LEDGER_NO_AUTH": "true",
+        "LEDGER_SECRET_KEY": "bWNwLWxlZGdlci1pbnRlZ3JhdGlvbi10ZXN0cy1zZWNyZXQta2V5",
     }
 
 
