@@ -31,7 +31,9 @@ class LoadReport:
         return self.outcomes["ok"]
 
     def note_failure(self, error: BaseException) -> None:
-        kind = "rpc_error" if isinstance(error, MCPError) else "transport_error"
+        kind = (
+            "transport_error" if isinstance(error, httpx.HTTPError | OSError | TimeoutError) else "rpc_error"
+        )
         self.outcomes[kind] += 1
         self.errors[f"{type(error).__name__}: {str(error)[:80]}"] += 1
 
@@ -64,6 +66,9 @@ async def _one_call(
     return result.structured_content
 
 
+OUTAGE = (MCPError, httpx.HTTPError, TimeoutError, OSError)
+
+
 class ToolResultError(Exception):
     """The call was answered with a tool error (e.g. no outcome within the API's timeout)."""
 
@@ -87,9 +92,20 @@ async def _agent(urls: list[str], index: int, tag: str, report: LoadReport, stop
         except ToolResultError as error:
             report.outcomes["tool_error"] += 1
             report.errors[f"tool error: {str(error)[:80]}"] += 1
-        except (MCPError, httpx.HTTPError, TimeoutError, OSError) as error:
+        except Exception as error:
+            if not _outage(error):
+                raise
             report.note_failure(error)
             await asyncio.sleep(0.2)  # an outage: do not spin
+
+
+def _outage(error: Exception) -> bool:
+    """Whether an error is what an agent sees of an outage (the SDK client may wrap those in
+    exception groups); anything else is a bug of the load itself and ends the test."""
+    if isinstance(error, BaseExceptionGroup):
+        _, rest = error.split(OUTAGE)
+        return rest is None
+    return isinstance(error, OUTAGE)
 
 
 async def run_load(
