@@ -60,6 +60,10 @@ from mcp_ledger.domain.tools import ToolSpec, builtin_catalog
 from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 from mcp_ledger.eventstore.sql import open_event_store
+from mcp_ledger.limits.memory import MemoryRateLimiter
+from mcp_ledger.limits.policy import LimitFormatError, RatePolicy
+from mcp_ledger.limits.ports import RateLimiter
+from mcp_ledger.limits.redis import RedisRateLimiter
 from mcp_ledger.mcp_api.admin import admin_routes
 from mcp_ledger.mcp_api.audit import AuditResource
 from mcp_ledger.mcp_api.auth import (
@@ -78,6 +82,7 @@ from mcp_ledger.mcp_api.identity import Identity, IdentityResolver, LocalIdentit
 from mcp_ledger.mcp_api.notifications import NotificationHub
 from mcp_ledger.mcp_api.opt_outs import opt_out_routes
 from mcp_ledger.mcp_api.pipelines import PipelineTool
+from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.registration_http import RegistrationHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.session_layer import SessionCloser, SessionOpener, SessionOpenError
@@ -97,6 +102,7 @@ from mcp_ledger.producers.ports import BusError, Handler, Message, MessageBus
 from mcp_ledger.projections.catalog import ToolCatalog
 from mcp_ledger.projections.memory import MemorySessionViewStore
 from mcp_ledger.projections.plan_ports import PlanViewStore
+from mcp_ledger.projections.plan_projector import PlanProjector
 from mcp_ledger.projections.ports import SessionViewStore
 from mcp_ledger.projections.projector import SessionProjector
 from mcp_ledger.projections.redis import RedisSessionViewStore
@@ -105,6 +111,8 @@ from mcp_ledger.projections.registry_ports import RegistryViewStore
 from mcp_ledger.projections.registry_projector import RegistryProjector
 from mcp_ledger.projections.registry_redis import RedisRegistryViewStore
 from mcp_ledger.projections.registry_watcher import RegistryWatcher, ToolsChanged
+from mcp_ledger.projections.state_loss import Applier, StateLossWatch
+from mcp_ledger.projections.state_loss_redis import RedisEpochMarker
 from mcp_ledger.protection import SqlAuditReader, evict_on_erasure, open_sealer
 from mcp_ledger.settings import Settings
 
@@ -328,7 +336,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         _payload_handler(runtime.erasure.handle_payload),
         group=settings.compliance_group,
     )
-    projector = SessionProjector(runtime.views, opener=EventMapper(runtime.sealer).open)
+    projector = SessionProjector(runtime.views, opener=EventMapper(runtime.sealer).open, store=store)
     if isinstance(runtime.views, MemorySessionViewStore):
         count = await projector.rebuild(store)
         await registry_projector.rebuild(store)
@@ -347,7 +355,24 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         concurrency=settings.projection_concurrency,
     )
     await bootstrap_ops.start_worker_ops(settings, runtime.metrics, store, stack)
+    plan_projector = PlanProjector(runtime.plan_views, opener=mapper.open, store=store)
+    _watch_state_loss(
+        settings, store, [projector.apply, registry_projector.apply, plan_projector.apply], stack
+    )
     return relay
+
+
+def _watch_state_loss(
+    settings: Settings, store: EventStore, appliers: list[Applier], stack: AsyncExitStack
+) -> None:
+    """Replay the store into the Redis views if Redis loses its data (projections/state_loss.py)."""
+    if settings.state.startswith("memory"):
+        return
+    marker = RedisEpochMarker.from_url(settings.state, settings.state_prefix)
+    stop = asyncio.Event()
+    task = asyncio.create_task(StateLossWatch(marker, store, appliers).run(stop))
+    stack.push_async_callback(marker.close)
+    stack.push_async_callback(_stop_tasks, [task], stop)
 
 
 def _health(runtime: Runtime) -> Route:
@@ -446,6 +471,27 @@ def _replay_guard(settings: Settings) -> ReplayGuard:
     return RedisReplayGuard.from_url(settings.state, settings.state_prefix)
 
 
+def make_rate_limiter(settings: Settings) -> RateLimiter:
+    """The limiter beside the session views: shared through Redis, or this process's own."""
+    if settings.state.startswith("memory"):
+        return MemoryRateLimiter(refusal_ttl=settings.rate_refusal_ttl)
+    return RedisRateLimiter.from_url(
+        settings.state, settings.state_prefix, refusal_ttl=settings.rate_refusal_ttl
+    )
+
+
+def _rate_guard(settings: Settings, stack: AsyncExitStack) -> RateGuard | None:
+    try:
+        policy = RatePolicy.parse(settings.rate_tenant, settings.rate_subject, settings.rate_tenant_overrides)
+    except LimitFormatError as error:
+        raise ConfigurationError(f"LEDGER_RATE_*: {error}") from error
+    if not policy.active:
+        return None
+    limiter = make_rate_limiter(settings)
+    stack.push_async_callback(limiter.close)
+    return RateGuard(policy, limiter)
+
+
 def _notify_clients(hub: NotificationHub) -> Callable[[str, str | None], Awaitable[None]]:
     async def tools_changed(tenant: str, session_id: str | None) -> None:
         hub.tools_changed(tenant, session_id)
@@ -506,6 +552,7 @@ async def _build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack
         plans=plan_tools(settings, gateway, runtime.plan_views, identities),
         log_levels=sessions,
         pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
+        rate_guard=_rate_guard(settings, stack),
     ).build()
     install_request_state(server, _secret(settings, "request-state/v1"), ttl=settings.pointer_ttl)
     open_session, close_session = _session_commands(gateway)

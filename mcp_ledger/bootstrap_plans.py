@@ -102,7 +102,7 @@ async def project_plans(
     settings: Settings, bus: MessageBus, store: EventStore, views: PlanViewStore, mapper: EventMapper
 ) -> None:
     """Plan views from ledger.events; in memory they are first rebuilt from the store."""
-    projector = PlanProjector(views, opener=mapper.open)
+    projector = PlanProjector(views, opener=mapper.open, store=store)
     if isinstance(views, MemoryPlanViewStore):
         await projector.rebuild(store)
     bus.subscribe(

@@ -19,7 +19,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from mcp_ledger import cli_compliance, cli_grpc, cli_ops, cli_privacy, cli_registry
+from mcp_ledger import cli_compliance, cli_grpc, cli_limits, cli_ops, cli_privacy, cli_registry
 from mcp_ledger.bench.calls import run_calls_bench
 from mcp_ledger.bench.state import run_state_bench
 from mcp_ledger.bootstrap import ConfigurationError, make_registry_views, make_views, running
@@ -46,6 +46,7 @@ console = Console(stderr=True)
 cli_registry.register(app, bench_app)
 cli_ops.register(app, bench_app)
 cli_grpc.register(app, bench_app)
+cli_limits.register(app, bench_app)
 
 BusOpt = Annotated[str | None, typer.Option("--bus", help="kafka://host:port or memory:// (LEDGER_BUS)")]
 StoreOpt = Annotated[str | None, typer.Option("--store", help="event store URL (LEDGER_STORE)")]

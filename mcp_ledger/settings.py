@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(None, ge=1, le=65535, description="workers: serve /metrics on this port")
     metrics_host: str = Field("0.0.0.0", description="address of the workers' /metrics listener")
     drain_timeout: float = Field(25.0, gt=0, description="seconds shutdown waits for in-flight requests")
+    rate_tenant: str = Field("", description='tool calls per tenant, "N/SECONDS" (e.g. 1000/60); empty: none')
+    rate_subject: str = Field("", description='tool calls per subject, "N/SECONDS"; empty: none')
+    rate_tenant_overrides: dict[str, str] = Field(
+        default_factory=dict, description='per-tenant limits, e.g. {"acme": "5000/60", "free": "10/60"}'
+    )
+    rate_refusal_ttl: float = Field(7 * 86400.0, gt=0, description="seconds refusal counts are kept")
 
     @property
     def store_url(self) -> str:

@@ -35,6 +35,7 @@ from mcp_ledger.mcp_api.identity import (
 from mcp_ledger.mcp_api.pipelines import PipelineTool
 from mcp_ledger.mcp_api.plans import PLAN_SCHEMA_URI, PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
+from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.session_layer import TRANSPORT_SESSION_HEADER
 from mcp_ledger.mcp_api.transport_sessions import TransportSessions
 from mcp_ledger.producers.ports import BusError
@@ -92,9 +93,11 @@ class LedgerMcp:
         plans: PlanTools | None = None,
         log_levels: TransportSessions | None = None,
         pipelines: PipelineTool | None = None,
+        rate_guard: RateGuard | None = None,
     ) -> None:
         self._log_levels = log_levels
         self._pipelines = pipelines
+        self._rate_guard = rate_guard
         self._audit = audit
         self._plans = plans
         self._catalog = catalog
@@ -186,13 +189,15 @@ class LedgerMcp:
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        if self._pipelines is not None and params.name == self._pipelines.spec.name:
-            return await self._run_pipeline(ctx, params)
         spec = await self._find(ctx, params.name)
-        # Plan tools run in the API (validation, planners by sampling); see mcp_api/plans.py.
+        # Plan tools and run_pipeline run in the API (validation, planners by sampling, stage
+        # by stage); see mcp_api/plans.py and pipelines.py. Every other tool is a command.
         plan_tool = self._plans is not None and spec is None and params.name in self._plans.specs
         if plan_tool and self._plans is not None:
             spec = self._plans.specs[params.name]
+        pipeline_tool = self._pipelines is not None and params.name == self._pipelines.spec.name
+        if pipeline_tool and self._pipelines is not None:
+            spec = self._pipelines.spec
         if spec is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         arguments = dict(params.arguments or {})
@@ -205,8 +210,12 @@ class LedgerMcp:
         problem = argument_problem(spec.input_schema, arguments)
         if problem is not None:
             return _tool_error(problem)
+        if self._rate_guard is not None:
+            await self._rate_guard.admit(self._identity(ctx))
         if plan_tool and self._plans is not None:
             return await self._plans.call(ctx, params)
+        if pipeline_tool:
+            return await self._run_pipeline(ctx, params)
         try:
             session_id = new_session_id() if spec.opens_session else session_from_headers(ctx.request)
         except BadSessionHeaderError as error:

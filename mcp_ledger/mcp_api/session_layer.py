@@ -22,6 +22,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import mcp_types as types
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -115,8 +117,19 @@ def _parsed(body: bytes) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
-def _is_initialize(payload: dict[str, Any]) -> bool:
-    return payload.get("method") == "initialize"
+def _is_initialize(body: bytes, protocol_header: str | None) -> bool:
+    """Whether the body is a well-formed handshake-era initialize request. Checked in full
+    before a ledger session is opened: the SDK refuses a malformed one (or one declaring a
+    stateless protocol version) after this layer, and a session opened for it would be an
+    orphan recorded in the store."""
+    if protocol_header is not None and protocol_header not in HANDSHAKE_PROTOCOL_VERSIONS:
+        return False
+    try:
+        request = types.JSONRPCRequest.model_validate_json(body)
+        types.InitializeRequest.model_validate({"method": request.method, "params": request.params})
+    except ValueError:
+        return False
+    return request.method == "initialize"
 
 
 def _wants_progress(payload: dict[str, Any]) -> bool:
@@ -193,7 +206,8 @@ class SessionLayer:
     ) -> None:
         body, complete = await _read_body(receive)
         receive = _replaying(body, complete, receive)
-        if not (complete and _is_initialize(_parsed(body))):
+        protocol = Request(scope).headers.get("mcp-protocol-version")
+        if not (complete and _is_initialize(body, protocol)):
             await self._forward(_without_transport_header(scope), receive, send)
             return
         try:

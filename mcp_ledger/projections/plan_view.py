@@ -60,6 +60,8 @@ class PlanView(BaseModel):
     started_at: float | None = None
     finished_at: float | None = None
     last_position: int = 0
+    stream_version: int = 0
+    """The version in its stream of the last event folded in (see SessionView.stream_version)."""
 
     def counts(self) -> dict[str, int]:
         """How many tasks are in each status."""

@@ -2,7 +2,10 @@
 
 Live, it consumes ledger.events in a consumer group (per-session order holds because the
 bus key is the stream id). Rebuild replays the event store in global order into an empty
-store. Either way each view's checkpoint makes applying an event twice a no-op.
+store. Either way each view's checkpoint makes applying an event twice a no-op. Given the
+event store, an event that does not follow the view's stream version (the view was lost
+with the state store, or is being refilled beside live projection) makes the projector
+fold the view again from its stream instead of folding over the gap.
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
 
-from mcp_ledger.domain.events import UnknownEventError, from_record
+from mcp_ledger.domain.events import DomainEvent, SessionOpened, UnknownEventError, from_record
 from mcp_ledger.domain.streams import parse_session_stream
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 from mcp_ledger.projections.ports import SessionViewStore
-from mcp_ledger.projections.session_view import fold
+from mcp_ledger.projections.session_view import SessionView, fold
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +39,18 @@ class ProjectionRaceError(Exception):
 class SessionProjector:
     """Applies stored events to session views."""
 
-    def __init__(self, views: SessionViewStore, *, max_attempts: int = 5, opener: Opener = as_is) -> None:
+    def __init__(
+        self,
+        views: SessionViewStore,
+        *,
+        max_attempts: int = 5,
+        opener: Opener = as_is,
+        store: EventStore | None = None,
+    ) -> None:
         self._views = views
         self._open = opener
         self._max_attempts = max_attempts
+        self._store = store
 
     async def handle_payload(self, payload: bytes) -> None:
         """Apply one message from ledger.events."""
@@ -54,12 +65,8 @@ class SessionProjector:
         names = parse_session_stream(stored.stream_id)
         if names is None:
             return False
-        try:
-            opened = await self._open(stored)
-            event = from_record(opened.event_type, opened.schema_version, opened.data)
-        except (UnknownEventError, ValidationError):
-            # Not ours to fold (another writer's stream or a newer schema): say so, keep going.
-            log.warning("skipping unreadable event %s at %d", stored.event_type, stored.position)
+        event = await self._domain(stored)
+        if event is None:
             return False
         tenant, session_id = names
         for _ in range(self._max_attempts):
@@ -67,12 +74,35 @@ class SessionProjector:
             checkpoint = current.last_position if current else 0
             if stored.position <= checkpoint:
                 return False
-            new_view = fold(current, event, stored.position)
+            if self._store is not None and _missed_events(current, event, stored):
+                new_view = await self._refold(self._store, stored)
+            else:
+                new_view = _folded(current, event, stored)
             if new_view is None:
                 return False
             if await self._views.compare_and_set(new_view, checkpoint):
                 return True
         raise ProjectionRaceError(f"view {tenant}/{session_id} kept changing")
+
+    async def _domain(self, stored: StoredEvent) -> DomainEvent | None:
+        try:
+            opened = await self._open(stored)
+            return from_record(opened.event_type, opened.schema_version, opened.data)
+        except (UnknownEventError, ValidationError):
+            # Not ours to fold (another writer's stream or a newer schema): say so, keep going.
+            log.warning("skipping unreadable event %s at %d", stored.event_type, stored.position)
+            return None
+
+    async def _refold(self, store: EventStore, upto: StoredEvent) -> SessionView | None:
+        """The view folded from its stream up to and including `upto`."""
+        log.info("view of %s missed events: folding it again from its stream", upto.stream_id)
+        view: SessionView | None = None
+        for stored in await store.read_stream(upto.stream_id):
+            if stored.version > upto.version:
+                break
+            event = await self._domain(stored)
+            view = view if event is None else _folded(view, event, stored)
+        return None if view is None else view.model_copy(update={"stream_version": upto.version})
 
     async def rebuild(self, store: EventStore, *, batch: int = 1000) -> int:
         """Clear the views and replay every stored event; returns the events read."""
@@ -85,3 +115,16 @@ class SessionProjector:
             for stored in events:
                 await self.apply(stored)
             position, count = events[-1].position, count + len(events)
+
+
+def _folded(view: SessionView | None, event: DomainEvent, stored: StoredEvent) -> SessionView | None:
+    new_view = fold(view, event, stored.position)
+    return None if new_view is None else new_view.model_copy(update={"stream_version": stored.version})
+
+
+def _missed_events(view: SessionView | None, event: DomainEvent, stored: StoredEvent) -> bool:
+    """Whether folding `event` onto `view` would skip events of its stream."""
+    if view is None:
+        # Events before the opening one fold to nothing anyway; after it, the view is missing.
+        return not isinstance(event, SessionOpened) and stored.version > 1
+    return stored.version != view.stream_version + 1

@@ -37,6 +37,9 @@ class SessionView(BaseModel):
     last_tool: str | None = None
     last_position: int = 0
     closed: bool = False
+    stream_version: int = 0
+    """The version in its stream of the last event folded in: the next must be one more, or
+    events were missed (the state store lost them) and the view is rebuilt from the stream."""
 
 
 def fold(view: SessionView | None, event: DomainEvent, position: int) -> SessionView | None:

@@ -1,0 +1,65 @@
+"""The API's rate-limit check: the error a refused caller gets, counting refusals, and
+letting calls through when the shared limiter is unreachable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from mcp_ledger.limits.memory import MemoryRateLimiter
+from mcp_ledger.limits.policy import Bucket, RatePolicy, Verdict
+from mcp_ledger.limits.ports import LimiterUnavailableError, RefusalCount
+from mcp_ledger.mcp_api.identity import Identity
+from mcp_ledger.mcp_api.rate_limits import RATE_LIMITED, RateGuard
+
+ALICE = Identity(tenant="acme", subject="alice")
+
+
+class Unreachable:
+    async def acquire(self, buckets: Sequence[Bucket]) -> Verdict:
+        raise LimiterUnavailableError("connection refused")
+
+    async def record_refusal(self, tenant: str, subject: str, scope: str) -> None:
+        raise LimiterUnavailableError("connection refused")
+
+    async def refusals(self, tenant: str, hours: int) -> list[RefusalCount]:
+        return []
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_refused_call_is_a_json_rpc_error_saying_when_to_retry_and_is_counted() -> None:
+    limiter = MemoryRateLimiter()
+    guard = RateGuard(RatePolicy.parse("", "1/60", {}), limiter)
+    await guard.admit(ALICE)
+    with pytest.raises(MCPError) as refused:
+        await guard.admit(ALICE)
+    assert refused.value.code == RATE_LIMITED
+    assert refused.value.data == {
+        "retry_after_seconds": pytest.approx(60, abs=1),
+        "scope": "subject",
+        "limit": "1/60",
+    }
+    assert "retry after 6" in refused.value.message
+    assert [(c.subject, c.scope, c.refused) for c in await limiter.refusals("acme", 1)] == [
+        ("alice", "subject", 1)
+    ]
+
+
+async def test_calls_go_through_while_the_shared_limiter_is_unreachable() -> None:
+    guard = RateGuard(RatePolicy.parse("1/60", "1/60", {}), Unreachable())
+    for _ in range(3):
+        await guard.admit(ALICE)
+
+
+class Untouchable(Unreachable):
+    async def acquire(self, buckets: Sequence[Bucket]) -> Verdict:
+        raise AssertionError(f"asked for {buckets}")
+
+
+async def test_a_caller_without_limits_never_touches_the_limiter() -> None:
+    guard = RateGuard(RatePolicy.parse("", "", {"free": "1/60"}), Untouchable())
+    await guard.admit(ALICE)
