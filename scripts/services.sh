@@ -19,7 +19,7 @@ KAFKA_PORT=${LEDGER_KAFKA_PORT:-59092}
 CONTROLLER_PORT=${LEDGER_KAFKA_CONTROLLER_PORT:-59093}
 KAFKA_VERSION=4.3.1
 LOG4J_VERSION=2.25.4 # the log4j-core kafka_2.13 pulls in; the slf4j binding must match
-WAIT_SECONDS=90
+WAIT_SECONDS=${LEDGER_SERVICES_WAIT:-180}
 PG_DIR=${LEDGER_PG_DIR:-$SERVICES_DIR/postgres}
 REDIS_DIR=$SERVICES_DIR/redis
 KAFKA_DIR=$SERVICES_DIR/kafka
@@ -28,6 +28,13 @@ KAFKA_CP="$KAFKA_DIR/libs/*" # expanded by java, not by the shell
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A stopped server's port can stay bound for a moment after its process is gone (a restart
+# that checks at once would take its own old broker for "something else").
+wait_port_closed() {
+  local _
+  for _ in {1..100}; do port_open "$1" || return 0; sleep 0.2; done
+  return 1
+}
 
 # A pid file is trusted only if the process is alive and its command line
 # still names our instance: pids get reused, and other brokers (e.g. a
@@ -169,6 +176,7 @@ stop_redis() {
     kill -TERM "$(<"$REDIS_DIR/redis.pid")" 2>/dev/null || true
     local deadline=$((SECONDS + 30))
     while pid_alive "$REDIS_DIR/redis.pid" redis-server && ((SECONDS < deadline)); do sleep 0.2; done
+    wait_port_closed "$REDIS_PORT" || log "port $REDIS_PORT still open 20s after redis stopped"
   fi
 }
 
@@ -240,6 +248,8 @@ stop_kafka() {
   while kafka_running && ((SECONDS < deadline)); do sleep 0.5; done
   if kafka_running; then log "kafka did not stop in 60s; killing"; kill -KILL "$pid"; fi
   rm -f "$KAFKA_DIR/kafka.pid"
+  wait_port_closed "$KAFKA_PORT" || log "port $KAFKA_PORT still open 20s after kafka stopped"
+  wait_port_closed "$CONTROLLER_PORT" || log "port $CONTROLLER_PORT still open 20s after kafka stopped"
 }
 
 # ---------------------------------------------------------------- main

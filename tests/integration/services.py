@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import uuid
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -71,3 +72,14 @@ def ensure_services() -> dict[str, str]:
             f"stdout:\n{_tail(result.stdout)}\nstderr:\n{_tail(result.stderr)}"
         )
     return {key: exports[key] for key in SERVICE_KEYS}
+
+
+NAME_FRAGMENTS: set[str] = set()
+"""Every fragment handed out in this session: its topics are deleted when the session ends."""
+
+
+def name_fragment() -> str:
+    """A fresh name fragment (topics, groups, tenants, keys), remembered for cleanup."""
+    fragment = uuid.uuid4().hex[:12]
+    NAME_FRAGMENTS.add(fragment)
+    return fragment

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from mcp_ledger.projections.redis import RedisSessionViewStore
 from mcp_ledger.projections.registry_redis import RedisRegistryViewStore
+from tests.integration.services import name_fragment
 from tests.support.clients import mcp_client, open_session, structured
 from tests.support.processes import (
     UNAUTHENTICATED_LOOPBACK,
@@ -52,7 +53,7 @@ def migrated(services_env: dict[str, str]) -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def env(migrated: dict[str, str]) -> dict[str, str]:
-    unique = uuid.uuid4().hex[:12]
+    unique = name_fragment()
     database = make_url(migrated["LEDGER_STORE"])
     return {
         **migrated,

@@ -149,14 +149,15 @@ async def _lose_the_state(procs: list[LedgerProcess], env: dict[str, str], tmp_p
 
 def _restart(service: str) -> Disruption:
     async def restart(procs: list[LedgerProcess], env: dict[str, str], tmp_path: Path) -> None:
-        await asyncio.to_thread(
+        done = await asyncio.to_thread(
             subprocess.run,
             ["bash", "scripts/services.sh", f"restart-{service}"],
             cwd=REPO,
-            check=True,
             capture_output=True,
             timeout=RESTART_SECONDS,
         )
+        # Say why: a bare CalledProcessError would hide the script's own message.
+        assert done.returncode == 0, f"restart-{service} failed: {done.stderr.decode()[-2000:]}"
 
     return restart
 
