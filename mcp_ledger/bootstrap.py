@@ -169,6 +169,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         publishing(relay),
         registered=registered,
         session_ttl=settings.session_ttl,
+        session_cache_seconds=settings.key_cache_seconds,
         sealer=runtime.sealer,
         others=runtime.plans.commands.handle,
     )

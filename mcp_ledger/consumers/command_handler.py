@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from mcp_ledger.argument_check import argument_problem
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.registered_tools import ToolSource
+from mcp_ledger.consumers.session_cache import SessionCache
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import CallTool, Command, CommandEnvelope
@@ -51,10 +52,12 @@ class CommandHandler:
         registered: ToolSource | None = None,
         sealer: RecordSealer | None = None,
         others: OtherCommands | None = None,
+        session_cache_seconds: float = 5.0,
     ) -> None:
         self._sealer = sealer
         self._mapper = EventMapper(sealer)
         self._store = store
+        self._sessions = SessionCache(store, self._mapper.to_domain, max_age=session_cache_seconds)
         self._session_ttl = session_ttl
         self._catalog = catalog
         self._runners = runners
@@ -116,8 +119,7 @@ class CommandHandler:
         raise CommandConflictError(f"command {command.command_id} lost {self._max_attempts} races")
 
     async def _load(self, stream_id: str) -> Session:
-        stored = await self._store.read_stream(stream_id)
-        return Session.replay(stream_id, [await self._mapper.to_domain(event) for event in stored])
+        return await self._sessions.load(stream_id)
 
     async def _decide(self, command: CallTool, session: Session) -> tuple[str, list[DomainEvent]]:
         spec, runner = self._catalog.get(command.tool_name), self._runners.get(command.tool_name)

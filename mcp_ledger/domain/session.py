@@ -7,7 +7,7 @@ Does not decide anything about tools; see decisions.py.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mcp_ledger.domain.events import (
@@ -46,6 +46,10 @@ class Session:
     def is_owned_by(self, tenant: str, subject: str) -> bool:
         """Whether this session belongs to that tenant and subject."""
         return self.exists and self.tenant == tenant and self.subject == subject
+
+    def copy(self) -> Session:
+        """An independent copy (notes included) that can be folded further on its own."""
+        return replace(self, notes=dict(self.notes))
 
     def is_expired(self, now: float, ttl: float | None) -> bool:
         """Whether the session sat idle longer than `ttl` seconds before `now`."""

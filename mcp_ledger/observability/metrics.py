@@ -110,6 +110,8 @@ class LedgerMetrics:
 
     registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
     _by_name: dict[str, Any] = field(init=False)
+    _projected: int = field(init=False, default=0)
+    """The gauge's value, kept here: reading a sample back collects the whole registry."""
 
     def __post_init__(self) -> None:
         self._by_name = _instruments(self.registry)
@@ -142,9 +144,9 @@ class LedgerMetrics:
             position = int(json.loads(payload)["position"])
         except (ValueError, KeyError, TypeError):
             return
-        gauge = self.projected_position
-        if position > self.value("ledger_projected_position"):
-            gauge.set(position)
+        if position > self._projected:
+            self._projected = position
+            self.projected_position.set(position)
 
     @contextmanager
     def handling(self, topic: str) -> Iterator[None]:
