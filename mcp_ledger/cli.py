@@ -104,7 +104,8 @@ def _print_how_to_connect(settings: Settings, url: str) -> None:
         f"access tokens: issuer {settings.auth_issuer}, audience {settings.audience}, keys: {trusted}"
     )
     if not (settings.auth_jwks_url or settings.auth_keys_file):
-        console.print("mint one:  mcp-ledger token --sub alice --tenant acme --role data-analyst")
+        where = "" if settings.port == Settings.model_fields["port"].default else f" --port {settings.port}"
+        console.print(f"mint one:  mcp-ledger token --sub alice --tenant acme --role data-analyst{where}")
     console.print(
         f"connect an MCP client (Streamable HTTP) to {url} with header  Authorization: Bearer <token>"
     )
@@ -165,9 +166,12 @@ def token(
     role: Annotated[list[str] | None, typer.Option("--role", help="a role; repeat for more")] = None,
     lifetime: Annotated[int, typer.Option("--lifetime", help="seconds until it expires")] = 3600,
     data_dir: DataOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
 ) -> None:
-    """Print an access token signed with the local development key (for development only)."""
-    settings = load_settings(data_dir=data_dir)
+    """Print an access token signed with the local development key (for development only),
+    for the gateway at --host/--port (its MCP endpoint is the token's audience)."""
+    settings = load_settings(data_dir=data_dir, host=host, port=port)
     if settings.auth_jwks_url or settings.auth_keys_file:
         raise _fail("this gateway trusts an authorization server's keys; get tokens from it, not from here")
     if not 0 < lifetime <= 86400:
