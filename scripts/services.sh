@@ -13,10 +13,13 @@ set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SERVICES_DIR=${LEDGER_SERVICES_DIR:-$HOME/.cache/mcp-ledger/services}
-PG_PORT=${LEDGER_PG_PORT:-55432}
-REDIS_PORT=${LEDGER_REDIS_PORT:-56379}
-KAFKA_PORT=${LEDGER_KAFKA_PORT:-59092}
-CONTROLLER_PORT=${LEDGER_KAFKA_CONTROLLER_PORT:-59093}
+# Below Linux's ephemeral range (32768-60999): a port in it can be taken as the local end of
+# any outgoing connection while its server is down, and the restarted server then fails to
+# bind (seen: Kafka restarted under a storm of client reconnects).
+PG_PORT=${LEDGER_PG_PORT:-25432}
+REDIS_PORT=${LEDGER_REDIS_PORT:-26379}
+KAFKA_PORT=${LEDGER_KAFKA_PORT:-29092}
+CONTROLLER_PORT=${LEDGER_KAFKA_CONTROLLER_PORT:-29093}
 KAFKA_VERSION=4.3.1
 LOG4J_VERSION=2.25.4 # the log4j-core kafka_2.13 pulls in; the slf4j binding must match
 WAIT_SECONDS=${LEDGER_SERVICES_WAIT:-180}
@@ -101,6 +104,10 @@ pg_running() { # pg_ctl alone takes an unreaped zombie postmaster for a live one
 
 start_postgres() {
   pg_bin || die "no PostgreSQL binaries under /usr/lib/postgresql"
+  if pg_running && ! port_open "$PG_PORT"; then
+    log "postgres runs on another port; restarting it on $PG_PORT"
+    stop_postgres
+  fi
   if pg_running; then
     log "postgres already running ($PG_DIR)"
   else
@@ -156,6 +163,10 @@ stop_postgres() {
 # ---------------------------------------------------------------- redis
 redis_ping() { [[ $(redis-cli -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; }
 start_redis() {
+  if pid_alive "$REDIS_DIR/redis.pid" redis-server && ! port_open "$REDIS_PORT"; then
+    log "redis runs on another port; restarting it on $REDIS_PORT"
+    stop_redis
+  fi
   if pid_alive "$REDIS_DIR/redis.pid" redis-server; then
     log "redis already running"
   else
@@ -208,6 +219,10 @@ fetch_kafka() {
 }
 
 start_kafka() {
+  if kafka_running && ! port_open "$KAFKA_PORT"; then
+    log "kafka runs on another port; restarting it on $KAFKA_PORT"
+    stop_kafka
+  fi
   if kafka_running; then
     log "kafka already running"
   else
