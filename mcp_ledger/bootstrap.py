@@ -62,10 +62,10 @@ from mcp_ledger.projections.catalog import ToolCatalog
 from mcp_ledger.projections.memory import MemorySessionViewStore
 from mcp_ledger.projections.plan_projector import PlanProjector
 from mcp_ledger.projections.ports import SessionViewStore
-from mcp_ledger.projections.projector import SessionProjector
+from mcp_ledger.projections.projector import Applier, SessionProjector
 from mcp_ledger.projections.redis import RedisSessionViewStore
 from mcp_ledger.projections.registry_projector import RegistryProjector
-from mcp_ledger.projections.state_loss import Applier, StateLossWatch
+from mcp_ledger.projections.state_loss import StateLossWatch
 from mcp_ledger.projections.state_loss_redis import RedisEpochMarker
 from mcp_ledger.protection import SqlAuditReader, open_sealer
 from mcp_ledger.settings import Settings

@@ -20,6 +20,7 @@ from mcp_ledger.domain.events import UnknownEventError, from_record
 from mcp_ledger.domain.registry import REGISTRY_EVENTS
 from mcp_ledger.domain.streams import parse_registry_stream
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
+from mcp_ledger.projections.projector import replay
 from mcp_ledger.projections.registry_ports import RegistryViewStore
 from mcp_ledger.projections.registry_view import RegistryView, fold
 
@@ -79,11 +80,4 @@ class RegistryProjector:
     async def rebuild(self, store: EventStore, *, batch: int = 1000) -> int:
         """Clear the views and replay every stored event; returns the events read."""
         await self._views.clear()
-        position, count = 0, 0
-        while True:
-            events = await store.read_all(after_position=position, limit=batch)
-            if not events:
-                return count
-            for stored in events:
-                await self.apply(stored)
-            position, count = events[-1].position, count + len(events)
+        return await replay(store, [self.apply], batch=batch)

@@ -18,14 +18,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
-from mcp_ledger.eventstore.ports import EventStore, StoredEvent
+from mcp_ledger.eventstore.ports import EventStore
+from mcp_ledger.projections.projector import Applier, replay
 
 log = logging.getLogger(__name__)
-
-Applier = Callable[[StoredEvent], Awaitable[object]]
 
 
 class EpochMarker(Protocol):
@@ -90,13 +89,7 @@ class StateLossWatch:
 
     async def replay(self) -> int:
         """Apply every stored event to every view (idempotent); returns the events read."""
-        position, count = 0, 0
-        while events := await self._store.read_all(after_position=position, limit=self._batch):
-            for stored in events:
-                for apply in self._appliers:
-                    await apply(stored)
-            position, count = events[-1].position, count + len(events)
-        return count
+        return await replay(self._store, self._appliers, batch=self._batch)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Check every `interval` seconds until `stop`; failures are logged and retried."""
