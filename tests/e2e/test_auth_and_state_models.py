@@ -18,21 +18,9 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.settings import Settings
-from tests.support.clients import mcp_client, structured, text_of
+from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, structured, text_of
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
 from tests.support.tokens import bad_tokens, good_token
-
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
-JSON_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
 @pytest.fixture
@@ -63,7 +51,7 @@ async def _executions(settings: Settings) -> list[tuple[str, str]]:
 
 async def test_anonymous_requests_get_401_pointing_at_the_resource_metadata(secured: RunningGateway) -> None:
     async with httpx.AsyncClient() as http:
-        response = await http.post(secured.url, json=INIT, headers=JSON_HEADERS)
+        response = await http.post(secured.url, json=INITIALIZE, headers=JSON_RPC_HEADERS)
         metadata_url = response.headers["www-authenticate"].split('resource_metadata="')[1].rstrip('"')
         base = secured.url.removesuffix("/mcp")
         metadata = (await http.get(base + "/.well-known/oauth-protected-resource/mcp")).json()
@@ -80,7 +68,7 @@ async def test_a_bad_token_is_refused_and_runs_nothing(secured: RunningGateway, 
     token = bad_tokens(secured.runtime.settings)[name]
     async with httpx.AsyncClient() as http:
         response = await http.post(
-            secured.url, json=INIT, headers={**JSON_HEADERS, "authorization": f"Bearer {token}"}
+            secured.url, json=INITIALIZE, headers={**JSON_RPC_HEADERS, "authorization": f"Bearer {token}"}
         )
         call = {
             "jsonrpc": "2.0",
@@ -92,7 +80,7 @@ async def test_a_bad_token_is_refused_and_runs_nothing(secured: RunningGateway, 
             secured.url,
             json=call,
             headers={
-                **JSON_HEADERS,
+                **JSON_RPC_HEADERS,
                 "authorization": f"Bearer {token}",
                 "mcp-protocol-version": "2026-07-28",
             },
@@ -135,16 +123,16 @@ async def test_a_session_of_one_tenant_is_unusable_and_unreadable_from_another(
 async def test_an_mcp_session_id_is_fresh_bound_to_its_subject_and_ends_with_delete(
     secured: RunningGateway,
 ) -> None:
-    alice = {**JSON_HEADERS, "authorization": f"Bearer {_token(secured, sub='alice')}"}
-    mallory = {**JSON_HEADERS, "authorization": f"Bearer {_token(secured, sub='mallory')}"}
+    alice = {**JSON_RPC_HEADERS, "authorization": f"Bearer {_token(secured, sub='alice')}"}
+    mallory = {**JSON_RPC_HEADERS, "authorization": f"Bearer {_token(secured, sub='mallory')}"}
     ping = {"jsonrpc": "2.0", "id": 3, "method": "ping"}
     async with httpx.AsyncClient() as http:
         chosen = await http.post(
-            secured.url, json=INIT, headers={**alice, "mcp-session-id": "attacker-chosen-id"}
+            secured.url, json=INITIALIZE, headers={**alice, "mcp-session-id": "attacker-chosen-id"}
         )
-        first = await http.post(secured.url, json=INIT, headers=alice)
+        first = await http.post(secured.url, json=INITIALIZE, headers=alice)
         session_id = first.headers["mcp-session-id"]
-        again = await http.post(secured.url, json=INIT, headers=alice)
+        again = await http.post(secured.url, json=INITIALIZE, headers=alice)
         foreign = await http.post(secured.url, json=ping, headers={**mallory, "mcp-session-id": session_id})
         own = await http.post(secured.url, json=ping, headers={**alice, "mcp-session-id": session_id})
         deleted = await http.delete(secured.url, headers={**alice, "mcp-session-id": session_id})
@@ -163,9 +151,11 @@ async def test_an_mcp_session_id_is_fresh_bound_to_its_subject_and_ends_with_del
 async def test_the_get_stream_replays_missed_notifications_after_last_event_id(
     secured: RunningGateway,
 ) -> None:
-    headers = {**JSON_HEADERS, "authorization": f"Bearer {_token(secured)}"}
+    headers = {**JSON_RPC_HEADERS, "authorization": f"Bearer {_token(secured)}"}
     async with httpx.AsyncClient(timeout=10) as http:
-        session_id = (await http.post(secured.url, json=INIT, headers=headers)).headers["mcp-session-id"]
+        session_id = (await http.post(secured.url, json=INITIALIZE, headers=headers)).headers[
+            "mcp-session-id"
+        ]
         call = {
             "jsonrpc": "2.0",
             "id": 2,
@@ -262,13 +252,13 @@ async def test_a_caller_without_the_minimum_role_is_denied_recorded_and_nothing_
 async def test_log_messages_reach_the_session_stream_at_the_level_the_client_set(
     secured: RunningGateway,
 ) -> None:
-    headers = {**JSON_HEADERS, "authorization": f"Bearer {_token(secured)}"}
+    headers = {**JSON_RPC_HEADERS, "authorization": f"Bearer {_token(secured)}"}
 
     def request(method: str, params: dict[str, object], ident: int) -> dict[str, object]:
         return {"jsonrpc": "2.0", "id": ident, "method": method, "params": params}
 
     async with httpx.AsyncClient(timeout=10) as http:
-        first = await http.post(secured.url, json=INIT, headers=headers)
+        first = await http.post(secured.url, json=INITIALIZE, headers=headers)
         on_session = {**headers, "mcp-session-id": first.headers["mcp-session-id"]}
         assert "logging" in first.json()["result"]["capabilities"]
         level = await http.post(

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from tests.support.clients import INITIALIZE
 from tests.support.embedded import RunningGateway, embedded_settings
 from tests.support.schema_values import json_values, values_of
 from tests.support.threaded import threaded_gateway
@@ -267,18 +268,6 @@ def test_schema_violating_arguments_of_every_tool_are_refused_before_anything_is
     assert _written(served) == before
 
 
-VALID_INITIALIZE: dict[str, Any] = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "f", "version": "1"},
-    },
-}
-
-
 def test_an_initialize_the_sdk_refuses_opens_no_ledger_session(
     served: RunningGateway, http: httpx.Client
 ) -> None:
@@ -294,7 +283,7 @@ def test_an_initialize_the_sdk_refuses_opens_no_ledger_session(
         header=st.none() | st.sampled_from([PROTOCOL, "1999-01-01", "2025-11-25"]),
     )
     def run(path: tuple[str, ...], value: Any, header: str | None) -> None:
-        request = json.loads(json.dumps(VALID_INITIALIZE))
+        request = json.loads(json.dumps(INITIALIZE))
         if path:
             parent = request["params"] if len(path) == 2 else request
             parent[path[-1]] = value

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.support.clients import mcp_client, open_session, structured, text_of
+from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, open_session, structured, text_of
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
 from tests.support.pet_service import PetService, pet_service
 
@@ -207,17 +207,6 @@ async def test_a_sessions_get_stream_hears_tools_list_changed_when_its_tool_set_
     embedded: RunningGateway, tmp_path: Path
 ) -> None:
     dsn = _shop(tmp_path / "data" / "shop.db")
-    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
     call = {
         "jsonrpc": "2.0",
         "id": 2,
@@ -225,8 +214,10 @@ async def test_a_sessions_get_stream_hears_tools_list_changed_when_its_tool_set_
         "params": {"name": "connect_data_source", "arguments": {"name": "shop", "dsn": dsn}},
     }
     async with httpx.AsyncClient(timeout=10) as http:
-        session_id = (await http.post(embedded.url, json=init, headers=headers)).headers["mcp-session-id"]
-        on_session = {**headers, "mcp-session-id": session_id}
+        session_id = (await http.post(embedded.url, json=INITIALIZE, headers=JSON_RPC_HEADERS)).headers[
+            "mcp-session-id"
+        ]
+        on_session = {**JSON_RPC_HEADERS, "mcp-session-id": session_id}
         async with http.stream(
             "GET", embedded.url, headers={**on_session, "accept": "text/event-stream"}
         ) as stream:

@@ -17,7 +17,7 @@ from mcp_ledger.domain.streams import session_stream
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.projections.redis import RedisSessionViewStore
 from mcp_ledger.projections.session_view import SessionView
-from tests.support.clients import mcp_client, open_session, structured
+from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, open_session, structured
 from tests.support.processes import (
     UNAUTHENTICATED_LOOPBACK,
     LedgerProcess,
@@ -179,20 +179,11 @@ async def test_an_mcp_session_opened_on_one_replica_is_served_and_ended_on_anoth
 ) -> None:
     start_ledger(procs, env, tmp_path, "worker")
     first, second = _api(procs, env, tmp_path), _api(procs, env, tmp_path)
-    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
     async with httpx.AsyncClient(timeout=30) as http:
-        session_id = (await http.post(first.url, json=init, headers=headers)).headers["mcp-session-id"]
-        on_session = {**headers, "mcp-session-id": session_id}
+        session_id = (await http.post(first.url, json=INITIALIZE, headers=JSON_RPC_HEADERS)).headers[
+            "mcp-session-id"
+        ]
+        on_session = {**JSON_RPC_HEADERS, "mcp-session-id": session_id}
         call = {
             "jsonrpc": "2.0",
             "id": 2,

@@ -12,6 +12,20 @@ import mcp_types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+INITIALIZE: dict[str, Any] = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+"""A raw 2025-11-25 initialize request, for tests that speak HTTP without the SDK client."""
+
+JSON_RPC_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+
 
 @asynccontextmanager
 async def mcp_client(
