@@ -19,8 +19,8 @@ from mcp_ledger.projections.redis import RedisSessionViewStore
 from mcp_ledger.projections.session_view import SessionView
 from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, open_session, structured
 from tests.support.processes import (
-    UNAUTHENTICATED_LOOPBACK,
     LedgerProcess,
+    isolated_env,
     ledger_processes,
     run_ledger,
     start_ledger,
@@ -38,14 +38,8 @@ def migrated(services_env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 def env(migrated: dict[str, str], unique: str) -> dict[str, str]:
     return {
-        **migrated,
-        "LEDGER_TOPIC_PREFIX": f"t{unique}.",
-        "LEDGER_WORKER_GROUP": f"workers-{unique}",
-        "LEDGER_PROJECTION_GROUP": f"projections-{unique}",
-        "LEDGER_STATE_PREFIX": f"ledger-{unique}:",
-        "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
+        **isolated_env(migrated, unique),
         "LEDGER_LOG_LEVEL": "DEBUG",
-        **UNAUTHENTICATED_LOOPBACK,
     }
 
 

@@ -32,8 +32,8 @@ from mcp_ledger.eventstore.ports import AuditQuery
 from mcp_ledger.eventstore.sql import create_store_engine
 from tests.support.clients import mcp_client, open_session, structured
 from tests.support.processes import (
-    UNAUTHENTICATED_LOOPBACK,
     LedgerProcess,
+    isolated_env,
     ledger_processes,
     run_ledger,
     start_ledger,
@@ -111,13 +111,7 @@ async def redis_values(url: str, prefix: str) -> dict[str, str]:
 @pytest.fixture
 def env(services_env: dict[str, str], unique: str) -> dict[str, str]:
     return {
-        **services_env,
-        "LEDGER_TOPIC_PREFIX": f"p{unique}.",
-        "LEDGER_WORKER_GROUP": f"workers-{unique}",
-        "LEDGER_PROJECTION_GROUP": f"projections-{unique}",
-        "LEDGER_STATE_PREFIX": f"proof-{unique}:",
-        **UNAUTHENTICATED_LOOPBACK,
-        "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
+        **isolated_env(services_env, unique, topics="p", keys="proof"),
         "LEDGER_LOCAL_SUBJECT": f"subject-{unique}",
         "LEDGER_KEK": base64.b64encode(new_key()).decode(),
     }

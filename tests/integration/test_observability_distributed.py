@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration.databases import private_database
 from tests.support.clients import mcp_client, structured
-from tests.support.processes import LedgerProcess, free_port, ledger_processes, start_ledger
+from tests.support.processes import LedgerProcess, free_port, isolated_env, ledger_processes, start_ledger
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +28,7 @@ def migrated(services_env: dict[str, str]) -> Iterator[dict[str, str]]:
 @pytest.fixture
 def env(migrated: dict[str, str], unique: str) -> dict[str, str]:
     return {
-        **migrated,
-        "LEDGER_TOPIC_PREFIX": f"o{unique}.",
-        "LEDGER_WORKER_GROUP": f"workers-{unique}",
-        "LEDGER_PROJECTION_GROUP": f"projections-{unique}",
-        "LEDGER_STATE_PREFIX": f"ledger-{unique}:",
-        "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
-        "LEDGER_NO_AUTH": "true",
-        "LEDGER_SECRET_KEY": "bWNwLWxlZGdlci1pbnRlZ3JhdGlvbi10ZXN0cy1zZWNyZXQta2V5",
+        **isolated_env(migrated, unique, topics="o"),
         "LEDGER_LOG_LEVEL": "DEBUG",
         "LEDGER_LOG_FORMAT": "json",
         "LEDGER_OTEL_EXPORTER": "console",

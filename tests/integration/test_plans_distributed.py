@@ -17,7 +17,12 @@ from mcp_ledger.domain.streams import plan_stream
 from mcp_ledger.eventstore.sql import open_event_store
 from tests.integration.databases import private_database
 from tests.support.clients import mcp_client, structured
-from tests.support.processes import UNAUTHENTICATED_LOOPBACK, LedgerProcess, ledger_processes, start_ledger
+from tests.support.processes import (
+    LedgerProcess,
+    isolated_env,
+    ledger_processes,
+    start_ledger,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +38,8 @@ def migrated(services_env: dict[str, str]) -> Iterator[dict[str, str]]:
 @pytest.fixture
 def env(migrated: dict[str, str], unique: str) -> dict[str, str]:
     return {
-        **migrated,
-        "LEDGER_TOPIC_PREFIX": f"p{unique}.",
-        "LEDGER_WORKER_GROUP": f"workers-{unique}",
-        "LEDGER_PROJECTION_GROUP": f"projections-{unique}",
-        "LEDGER_STATE_PREFIX": f"ledger-{unique}:",
-        "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
+        **isolated_env(migrated, unique, topics="p"),
         "LEDGER_LOG_LEVEL": "DEBUG",
-        **UNAUTHENTICATED_LOOPBACK,
     }
 
 

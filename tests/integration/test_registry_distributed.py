@@ -17,8 +17,8 @@ from mcp_ledger.projections.registry_redis import RedisRegistryViewStore
 from tests.integration.services import name_fragment
 from tests.support.clients import mcp_client, open_session, structured
 from tests.support.processes import (
-    UNAUTHENTICATED_LOOPBACK,
     LedgerProcess,
+    isolated_env,
     ledger_processes,
     run_ledger,
     start_ledger,
@@ -56,13 +56,7 @@ def env(migrated: dict[str, str]) -> dict[str, str]:
     unique = name_fragment()
     database = make_url(migrated["LEDGER_STORE"])
     return {
-        **migrated,
-        "LEDGER_TOPIC_PREFIX": f"t{unique}.",
-        "LEDGER_WORKER_GROUP": f"workers-{unique}",
-        "LEDGER_PROJECTION_GROUP": f"projections-{unique}",
-        "LEDGER_STATE_PREFIX": f"ledger-{unique}:",
-        **UNAUTHENTICATED_LOOPBACK,
-        "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
+        **isolated_env(migrated, unique),
         "LEDGER_REGISTRY_ALLOWED_HOSTS": "127.0.0.1",
         "LEDGER_DATA_SOURCE_ALLOWLIST": database.set(username=None, password=None).render_as_string(),
     }

@@ -30,7 +30,7 @@ from tests.support.history import (
     views_converge,
 )
 from tests.support.load import LoadReport, run_load, wait_for
-from tests.support.processes import REPO, LedgerProcess, ledger_processes, start_ledger
+from tests.support.processes import REPO, LedgerProcess, isolated_env, ledger_processes, start_ledger
 
 pytestmark = pytest.mark.integration
 
@@ -52,14 +52,7 @@ def migrated(services_env: dict[str, str]) -> Iterator[dict[str, str]]:
 @pytest.fixture
 def env(migrated: dict[str, str], unique: str) -> dict[str, str]:
     return {
-        **migrated,
-        "LEDGER_TOPIC_PREFIX": f"r{unique}.",
-        "LEDGER_WORKER_GROUP": f"workers-{unique}",
-        "LEDGER_PROJECTION_GROUP": f"projections-{unique}",
-        "LEDGER_STATE_PREFIX": f"ledger-{unique}:",
-        "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
-        "LEDGER_NO_AUTH": "true",
-        "LEDGER_SECRET_KEY": "bWNwLWxlZGdlci1pbnRlZ3JhdGlvbi10ZXN0cy1zZWNyZXQta2V5",
+        **isolated_env(migrated, unique, topics="r"),
         "LEDGER_CALL_TIMEOUT": "8",
     }
 

@@ -25,6 +25,23 @@ UNAUTHENTICATED_LOOPBACK = {
 }
 
 
+def isolated_env(
+    base: Mapping[str, str], unique: str, *, topics: str = "t", keys: str = "ledger"
+) -> dict[str, str]:
+    """LEDGER_* for processes that share the services with other tests but nothing else: their
+    own topics (`{topics}{unique}.`), consumer groups, Redis keys (`{keys}-{unique}:`) and tenant,
+    on loopback without auth and with the secret API and workers must share."""
+    return {
+        **base,
+        "LEDGER_TOPIC_PREFIX": f"{topics}{unique}.",
+        "LEDGER_WORKER_GROUP": f"workers-{unique}",
+        "LEDGER_PROJECTION_GROUP": f"projections-{unique}",
+        "LEDGER_STATE_PREFIX": f"{keys}-{unique}:",
+        "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
+        **UNAUTHENTICATED_LOOPBACK,
+    }
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now."""
     with socket.socket() as sock:
