@@ -14,19 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcp_ledger.eventstore.chain import GENESIS, canonical_row, link
 from mcp_ledger.eventstore.ports import AuditQuery, ChainReport, StoredEvent
-from mcp_ledger.eventstore.tables import events
+from mcp_ledger.eventstore.tables import EVENT_COLUMNS, events
 
 _BATCH = 2000
-_COLUMNS = (
-    events.c.position,
-    events.c.stream_id,
-    events.c.version,
-    events.c.event_type,
-    events.c.schema_version,
-    events.c.data,
-    events.c.metadata,
-    events.c.recorded_at,
-)
 
 
 class SqlAuditLog:
@@ -37,7 +27,7 @@ class SqlAuditLog:
         self._owns_engine = owns_engine
 
     async def query(self, query: AuditQuery) -> list[StoredEvent]:
-        statement = select(*_COLUMNS).where(events.c.position > query.after_position)
+        statement = select(*EVENT_COLUMNS).where(events.c.position > query.after_position)
         for column, value in (
             (events.c.tenant, query.tenant),
             (events.c.subject, query.subject),
@@ -57,7 +47,8 @@ class SqlAuditLog:
 
     async def verify_chain(self) -> ChainReport:
         previous, after, checked = GENESIS, 0, 0
-        statement = select(*_COLUMNS, events.c.command_id, events.c.chain_hash).order_by(events.c.position)
+        columns = (*EVENT_COLUMNS, events.c.command_id, events.c.chain_hash)
+        statement = select(*columns).order_by(events.c.position)
         async with self._engine.connect() as conn:
             while True:
                 rows = (await conn.execute(statement.where(events.c.position > after).limit(_BATCH))).all()

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from mcp_ledger.eventstore.chain import GENESIS
 from mcp_ledger.eventstore.ports import AppendResult, ConcurrencyError, NewEvent, StoredEvent
 from mcp_ledger.eventstore.rows import audit_rows
-from mcp_ledger.eventstore.tables import commands, events, outbox
+from mcp_ledger.eventstore.tables import EVENT_COLUMNS, commands, events, outbox
 
 # One lock for all appends (the key is the bytes of "ledger"): positions are drawn and
 # committed in the same order, so a reader past position N never later sees a smaller one.
@@ -44,16 +44,6 @@ _WRITER = "ledger_writer"
 _SQLITE_PRAGMAS = ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON")
 # Keeps DELETE ... IN (...) well under every backend's bound-parameter limit.
 _MARK_CHUNK = 1000
-_EVENT_COLUMNS = (
-    events.c.position,
-    events.c.stream_id,
-    events.c.version,
-    events.c.event_type,
-    events.c.schema_version,
-    events.c.data,
-    events.c.metadata,
-    events.c.recorded_at,
-)
 
 # The append's statements are built once: building them per call cost more than their round
 # trips. The stream's version and the command's record are read together, in one trip.
@@ -117,14 +107,14 @@ class SqlEventStore:
 
     async def read_stream(self, stream_id: str, after_version: int = 0) -> list[StoredEvent]:
         """Events of one stream in version order, after `after_version`."""
-        query = select(*_EVENT_COLUMNS).where(
+        query = select(*EVENT_COLUMNS).where(
             events.c.stream_id == stream_id, events.c.version > after_version
         )
         return await self._fetch(query.order_by(events.c.version))
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
         """Events of all streams in global order, after `after_position`, at most `limit`."""
-        query = select(*_EVENT_COLUMNS).where(events.c.position > after_position)
+        query = select(*EVENT_COLUMNS).where(events.c.position > after_position)
         return await self._fetch(query.order_by(events.c.position).limit(limit))
 
     async def events_for_command(self, command_id: str) -> list[StoredEvent]:
@@ -135,7 +125,7 @@ class SqlEventStore:
     async def pending_outbox(self, limit: int = 500) -> list[StoredEvent]:
         """Stored events not yet marked published, in global order."""
         joined = outbox.join(events, events.c.position == outbox.c.position)
-        query = select(*_EVENT_COLUMNS).select_from(joined).order_by(outbox.c.position).limit(limit)
+        query = select(*EVENT_COLUMNS).select_from(joined).order_by(outbox.c.position).limit(limit)
         return await self._fetch(query)
 
     async def mark_published(self, positions: Sequence[int]) -> None:
@@ -224,7 +214,7 @@ class SqlEventStore:
     async def _command_events(self, conn: AsyncConnection, command_id: str) -> list[StoredEvent] | None:
         """The command's events, [] if it appended none, None if it was never recorded."""
         joined = commands.outerjoin(events, events.c.command_id == commands.c.command_id)
-        query = select(*_EVENT_COLUMNS).select_from(joined).where(commands.c.command_id == command_id)
+        query = select(*EVENT_COLUMNS).select_from(joined).where(commands.c.command_id == command_id)
         rows = (await conn.execute(query.order_by(events.c.position))).all()
         if not rows:
             return None

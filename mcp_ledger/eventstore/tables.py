@@ -135,3 +135,16 @@ subject_keys = Table(
         sqlite_where=text("destroyed_at IS NULL"),
     ),
 )
+
+
+EVENT_COLUMNS = (
+    events.c.position,
+    events.c.stream_id,
+    events.c.version,
+    events.c.event_type,
+    events.c.schema_version,
+    events.c.data,
+    events.c.metadata,
+    events.c.recorded_at,
+)
+"""The columns a StoredEvent is made of, in its field order."""
