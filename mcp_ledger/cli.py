@@ -22,6 +22,7 @@ from rich.table import Table
 from mcp_ledger import cli_compliance, cli_grpc, cli_limits, cli_ops, cli_privacy, cli_registry
 from mcp_ledger.bench.calls import run_calls_bench
 from mcp_ledger.bench.state import run_state_bench
+from mcp_ledger.bench.targets import distributed_env
 from mcp_ledger.bootstrap import ConfigurationError, make_registry_views, make_views, running
 from mcp_ledger.cli_plans import register as register_plan_commands
 from mcp_ledger.consumers.mapping import EventMapper
@@ -269,16 +270,8 @@ def bench_calls(
 ) -> None:
     """Tool-call p50/p99 and calls/s: plain SDK server, embedded gateway, and (when LEDGER_BUS,
     LEDGER_STORE and LEDGER_STATE name Kafka, PostgreSQL and Redis) the distributed gateway."""
-    settings = load_settings()
-    distributed = None
-    if settings.bus.startswith("kafka://") and settings.store and settings.state.startswith("redis"):
-        upgrade_to_head(settings.store)
-        distributed = {
-            "LEDGER_BUS": settings.bus,
-            "LEDGER_STORE": settings.store,
-            "LEDGER_STATE": settings.state,
-        }
-    else:
+    distributed = distributed_env(load_settings())
+    if distributed is None:
         console.print("LEDGER_BUS/STORE/STATE do not name Kafka/PostgreSQL/Redis: distributed path skipped")
     report = asyncio.run(
         run_calls_bench(calls, concurrency, distributed, lambda text: console.print(f"… {text}"))

@@ -19,6 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 from rich.console import Console
 
 from mcp_ledger.bench.registry import run_registry_bench
+from mcp_ledger.bench.targets import distributed_env
 from mcp_ledger.domain.registration import RegistrationError
 from mcp_ledger.domain.registry_model import ToolDefinition
 from mcp_ledger.manifests import load_manifests
@@ -78,17 +79,7 @@ def bench_registry(
 ) -> None:
     """Register -> visible in tools/list on another API replica (distributed when LEDGER_BUS,
     LEDGER_STORE and LEDGER_STATE name Kafka, PostgreSQL and Redis; else embedded)."""
-    from mcp_ledger.eventstore.migrations import upgrade_to_head
-
-    settings = Settings()
-    distributed = None
-    if settings.bus.startswith("kafka://") and settings.store and settings.state.startswith("redis"):
-        upgrade_to_head(settings.store)
-        distributed = {
-            "LEDGER_BUS": settings.bus,
-            "LEDGER_STORE": settings.store,
-            "LEDGER_STATE": settings.state,
-        }
+    distributed = distributed_env(Settings())
     report = asyncio.run(run_registry_bench(rounds, distributed, lambda text: console.print(f"… {text}")))
     output.write_text(json.dumps(report, indent=2) + "\n")
     Console().print_json(json.dumps(report))
