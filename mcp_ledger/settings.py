@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mcp_ledger.argument_check import DEFAULT_MAX_ARGUMENT_BYTES
+from mcp_ledger.checks.arguments import DEFAULT_MAX_ARGUMENT_BYTES
 
 
 def default_data_dir() -> Path:

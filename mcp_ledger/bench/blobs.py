@@ -20,7 +20,7 @@ from typing import Any
 from mcp_ledger.blobs.files import FileBlobStore
 from mcp_ledger.blobs.ports import Blob, BlobStore
 from mcp_ledger.blobs.sealed import SealedBlobStore
-from mcp_ledger.consumers.retention import RetentionPolicy, due_subjects
+from mcp_ledger.consumers.compliance.retention import RetentionPolicy, due_subjects
 from mcp_ledger.crypto.cache import CachingKeyStore
 from mcp_ledger.crypto.cipher import new_key
 from mcp_ledger.crypto.kek import Kek, KekRing

@@ -29,7 +29,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_ledger.eventstore.sql import open_event_store
-from mcp_ledger.mcp_api.dev_tokens import mint_token
+from mcp_ledger.mcp_api.auth.dev_tokens import mint_token
 
 Progress = Callable[[str], None]
 
@@ -153,7 +153,7 @@ async def _count_outcomes(store_url: str, tenant: str) -> int:
 
 
 def _ledger(*args: str) -> list[str]:
-    return [sys.executable, "-m", "mcp_ledger.cli", *args]
+    return [sys.executable, "-m", "mcp_ledger.cli.app", *args]
 
 
 async def bench_plain(calls: int, concurrency: int, work: Path) -> PathResult:

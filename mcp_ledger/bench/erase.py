@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from mcp_ledger.consumers.erasure import ErasureHandler
+from mcp_ledger.consumers.compliance.erasure import ErasureHandler
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.crypto.cache import CachingKeyStore
 from mcp_ledger.crypto.cipher import new_key
@@ -24,13 +24,13 @@ from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.crypto.sealing import erased
 from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.domain.commands import CallTool
-from mcp_ledger.domain.compliance import EraseSubject
+from mcp_ledger.domain.compliance.erasure import EraseSubject
 from mcp_ledger.domain.events import DomainEvent, SessionNoteWritten, SessionOpened
 from mcp_ledger.domain.streams import session_stream
 from mcp_ledger.eventstore.sql import SqlEventStore, create_store_engine, open_event_store
-from mcp_ledger.projections.memory import MemorySessionViewStore
+from mcp_ledger.projections.sessions.memory import MemorySessionViewStore
 from mcp_ledger.projections.purge import SessionViewPurger
-from mcp_ledger.projections.session_view import SessionView
+from mcp_ledger.projections.sessions.view import SessionView
 
 Progress = Callable[[str], None]
 _BATCH = 100

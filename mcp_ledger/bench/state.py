@@ -12,8 +12,8 @@ import time
 import uuid
 from typing import Any
 
-from mcp_ledger.projections.ports import SessionViewStore
-from mcp_ledger.projections.session_view import SessionView
+from mcp_ledger.projections.sessions.ports import SessionViewStore
+from mcp_ledger.projections.sessions.view import SessionView
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -12,16 +12,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from mcp_ledger.argument_check import argument_problem
+from mcp_ledger.checks.arguments import argument_problem
 from mcp_ledger.consumers.mapping import EventMapper
-from mcp_ledger.consumers.registered_tools import ToolSource
+from mcp_ledger.consumers.registry.registered_tools import ToolSource
 from mcp_ledger.consumers.session_cache import SessionCache
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import CallTool, Command, CommandEnvelope
-from mcp_ledger.domain.decisions import admit, opening_events, outcome_events, refusal_events
+from mcp_ledger.domain.session.decisions import admit, opening_events, outcome_events, refusal_events
 from mcp_ledger.domain.events import DomainEvent
-from mcp_ledger.domain.session import Session
+from mcp_ledger.domain.session.aggregate import Session
 from mcp_ledger.domain.streams import call_stream
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.eventstore.ports import AppendResult, ConcurrencyError, EventStore, StoredEvent

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from mcp_ledger.domain.events import DomainEvent
-from mcp_ledger.domain.session import Session
+from mcp_ledger.domain.session.aggregate import Session
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 
 Opener = Callable[[StoredEvent], Awaitable[DomainEvent]]

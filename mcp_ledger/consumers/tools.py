@@ -15,7 +15,7 @@ from typing import Any
 
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.events import DomainEvent, SessionNoteDeleted, SessionNoteWritten
-from mcp_ledger.domain.session import Session
+from mcp_ledger.domain.session.aggregate import Session
 
 JSON = dict[str, Any]
 

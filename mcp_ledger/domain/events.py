@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from mcp_ledger.domain.personal import Personal
-from mcp_ledger.domain.registry_model import ToolDefinition
+from mcp_ledger.domain.registry.model import ToolDefinition
 
 JSON = dict[str, Any]
 
@@ -169,6 +169,6 @@ def is_terminal(event_type: str) -> bool:
 
 
 # Plan workflow events live in their own module (it imports DomainEvent from here).
-from mcp_ledger.domain.plan_events import PLAN_EVENT_TYPES  # noqa: E402
+from mcp_ledger.domain.plans.events import PLAN_EVENT_TYPES  # noqa: E402
 
 EVENT_TYPES.update(PLAN_EVENT_TYPES)

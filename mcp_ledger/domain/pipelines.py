@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_ledger.domain.access import access_problem
-from mcp_ledger.domain.plan_refs import PointerError, parse_pointer
-from mcp_ledger.domain.registration import POINTER_TYPE
-from mcp_ledger.domain.registry_model import Pipeability
+from mcp_ledger.domain.plans.refs import PointerError, parse_pointer
+from mcp_ledger.domain.registry.registration import POINTER_TYPE
+from mcp_ledger.domain.registry.model import Pipeability
 from mcp_ledger.domain.tools import ToolSpec
 
 MAX_STAGES = 20

@@ -20,9 +20,9 @@ import grpc
 
 from mcp_ledger.grpc_api.generated import mcp_tool_service_pb2 as pb
 from mcp_ledger.grpc_api.structs import to_json, to_struct
-from mcp_ledger.mcp_api.auth import JwtVerifier, roles_of
-from mcp_ledger.mcp_api.identity import Identity
-from mcp_ledger.mcp_api.tool_service import ServiceOutcome, ToolService
+from mcp_ledger.mcp_api.auth.access_tokens import JwtVerifier, roles_of
+from mcp_ledger.mcp_api.auth.identity import Identity
+from mcp_ledger.mcp_api.tools.service import ServiceOutcome, ToolService
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
-from mcp_ledger.mcp_api.identity import Identity
+from mcp_ledger.mcp_api.auth.identity import Identity
 
 AUDIT_URI = "ledger://audit"
 VERIFY_URI = "ledger://audit/verify"

@@ -16,7 +16,7 @@ import mcp_types as types
 from mcp_ledger.blobs.ports import BlobStore, ReplayGuard
 from mcp_ledger.crypto.cipher import DecryptionError
 from mcp_ledger.crypto.pointers import PointerError, PointerSigner
-from mcp_ledger.mcp_api.identity import Identity
+from mcp_ledger.mcp_api.auth.identity import Identity
 
 
 class BlobReader:

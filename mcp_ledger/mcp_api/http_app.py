@@ -33,8 +33,8 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import BaseRoute, Route
 
 from mcp_ledger.crypto.sealed import MAX_SEALED_BYTES
-from mcp_ledger.mcp_api.auth import JwtVerifier
-from mcp_ledger.mcp_api.session_layer import SessionLayer
+from mcp_ledger.mcp_api.auth.access_tokens import JwtVerifier
+from mcp_ledger.mcp_api.transport.session_layer import SessionLayer
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

@@ -16,7 +16,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_ledger.limits.policy import RatePolicy, Verdict
 from mcp_ledger.limits.ports import LimiterUnavailableError, RateLimiter
-from mcp_ledger.mcp_api.identity import Identity
+from mcp_ledger.mcp_api.auth.identity import Identity
 
 log = logging.getLogger(__name__)
 

@@ -17,30 +17,30 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from pydantic import TypeAdapter
 
-from mcp_ledger.argument_check import argument_problem, argument_size
+from mcp_ledger.checks.arguments import argument_problem, argument_size
 from mcp_ledger.crypto.pointers import POINTER_PREFIX, PointerError
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.audit import AuditResource
-from mcp_ledger.mcp_api.auth import UnauthenticatedError
+from mcp_ledger.mcp_api.auth.access_tokens import UnauthenticatedError
 from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
-from mcp_ledger.mcp_api.identity import (
+from mcp_ledger.mcp_api.auth.identity import (
     BadSessionHeaderError,
     Identity,
     IdentityResolver,
     session_from_headers,
 )
-from mcp_ledger.mcp_api.pipelines import PipelineTool
-from mcp_ledger.mcp_api.plans import PLAN_SCHEMA_URI, PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
+from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
+from mcp_ledger.mcp_api.tools.plans import PLAN_SCHEMA_URI, PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.mcp_api.rate_limits import RateGuard
-from mcp_ledger.mcp_api.session_layer import TRANSPORT_SESSION_HEADER
-from mcp_ledger.mcp_api.transport_sessions import TransportSessions
+from mcp_ledger.mcp_api.transport.session_layer import TRANSPORT_SESSION_HEADER
+from mcp_ledger.mcp_api.transport.sessions import TransportSessions
 from mcp_ledger.producers.ports import BusError
-from mcp_ledger.projections.catalog import ToolCatalog
-from mcp_ledger.projections.ports import SessionViewStore
+from mcp_ledger.projections.registry.catalog import ToolCatalog
+from mcp_ledger.projections.sessions.ports import SessionViewStore
 
 SESSION_URI_PREFIX = "ledger://sessions/"
 

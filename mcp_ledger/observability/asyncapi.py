@@ -33,7 +33,7 @@ from pydantic import BaseModel
 
 import mcp_ledger.domain  # noqa: F401  (registers the compliance event types)
 from mcp_ledger.domain.commands import CommandEnvelope
-from mcp_ledger.domain.compliance import ComplianceEnvelope
+from mcp_ledger.domain.compliance.erasure import ComplianceEnvelope
 from mcp_ledger.domain.events import EVENT_TYPES, DomainEvent
 from mcp_ledger.domain.personal import personal_fields
 from mcp_ledger.settings import Settings

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from mcp_ledger.domain.events import DomainEvent, SessionOpened, UnknownEventError, from_record
 from mcp_ledger.domain.streams import parse_session_stream
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
-from mcp_ledger.projections.session_view import SessionView, fold
+from mcp_ledger.projections.sessions.view import SessionView, fold
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ they do not destroy keys or touch the event store.
 
 from __future__ import annotations
 
-from mcp_ledger.projections.plan_ports import PlanViewStore
-from mcp_ledger.projections.ports import SessionViewStore
+from mcp_ledger.projections.plans.ports import PlanViewStore
+from mcp_ledger.projections.sessions.ports import SessionViewStore
 
 
 class SessionViewPurger:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_ledger.projections.plan_ports import PlanViewStore
-from mcp_ledger.projections.plan_view import PlanView, TaskView
+from mcp_ledger.projections.plans.ports import PlanViewStore
+from mcp_ledger.projections.plans.view import PlanView, TaskView
 
 
 def view(

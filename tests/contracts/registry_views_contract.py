@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_ledger.domain.registry_model import RegisteredTool, ToolDefinition
-from mcp_ledger.projections.registry_ports import RegistryViewStore
-from mcp_ledger.projections.registry_view import RegistryView
+from mcp_ledger.domain.registry.model import RegisteredTool, ToolDefinition
+from mcp_ledger.projections.registry.ports import RegistryViewStore
+from mcp_ledger.projections.registry.view import RegistryView
 
 
 def definition(name: str) -> ToolDefinition:

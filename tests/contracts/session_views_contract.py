@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_ledger.projections.ports import SessionViewStore
-from mcp_ledger.projections.session_view import SessionView
+from mcp_ledger.projections.sessions.ports import SessionViewStore
+from mcp_ledger.projections.sessions.view import SessionView
 
 
 def view(

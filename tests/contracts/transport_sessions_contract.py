@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from mcp_ledger.mcp_api.transport_sessions import TransportSession, TransportSessionPurger, TransportSessions
+from mcp_ledger.mcp_api.transport.sessions import TransportSession, TransportSessionPurger, TransportSessions
 
 ALICE = TransportSession("sess-alice-0001", "acme", "alice")
 

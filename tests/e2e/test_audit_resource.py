@@ -12,7 +12,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from mcp_ledger.mcp_api.audit import AuditFilters, AuditResource, parse_filters
-from mcp_ledger.mcp_api.identity import Identity
+from mcp_ledger.mcp_api.auth.identity import Identity
 from tests.support.clients import mcp_client
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
 

@@ -17,7 +17,7 @@ from mcp import Client, MCPError
 
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.eventstore.sql import open_event_store
-from mcp_ledger.protection import open_sealer
+from mcp_ledger.wiring.protection import open_sealer
 from tests.support.clients import mcp_client, open_session, structured
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
 

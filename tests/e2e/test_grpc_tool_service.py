@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import pytest
 
-from mcp_ledger.bootstrap_grpc import serving_grpc
+from mcp_ledger.wiring.grpc import serving_grpc
 from mcp_ledger.grpc_api.generated import mcp_tool_service_pb2 as pb
 from mcp_ledger.grpc_api.structs import to_json, to_struct
 from mcp_ledger.grpc_api.wire import MCPToolServiceClient

@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mcp_ledger.consumers.egress import address_problem
-from mcp_ledger.consumers.http_runner import HttpRunnerConfig, HttpToolRunner
+from mcp_ledger.consumers.bindings.egress import address_problem
+from mcp_ledger.consumers.bindings.http_runner import HttpRunnerConfig, HttpToolRunner
 from mcp_ledger.consumers.tools import ToolExecutionError
-from mcp_ledger.domain.bindings import HttpBinding
+from mcp_ledger.domain.registry.bindings import HttpBinding
 from tests.support.certificates import Authority, Issued, authority, issue
 
 

@@ -14,7 +14,7 @@ from mcp_ledger.crypto.ports import KeyStore
 from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.eventstore.migrations import upgrade_to_head
 from mcp_ledger.eventstore.sql import create_store_engine
-from mcp_ledger.projections.redis import RedisSessionViewStore
+from mcp_ledger.projections.sessions.redis import RedisSessionViewStore
 from tests.contracts.audit_contract import AuditLogContract
 from tests.contracts.keystore_contract import KeyStoreContract
 from tests.contracts.session_views_contract import view

@@ -15,8 +15,8 @@ import pytest
 
 from mcp_ledger.domain.streams import session_stream
 from mcp_ledger.eventstore.sql import open_event_store
-from mcp_ledger.projections.redis import RedisSessionViewStore
-from mcp_ledger.projections.session_view import SessionView
+from mcp_ledger.projections.sessions.redis import RedisSessionViewStore
+from mcp_ledger.projections.sessions.view import SessionView
 from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, open_session, structured
 from tests.support.processes import (
     LedgerProcess,

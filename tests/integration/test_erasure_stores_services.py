@@ -20,9 +20,9 @@ from mcp_ledger.eventstore.activity import SubjectActivity
 from mcp_ledger.eventstore.activity_sql import SqlSubjectActivity
 from mcp_ledger.eventstore.ports import NewEvent
 from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
-from mcp_ledger.mcp_api.transport_sessions import TransportSessions
-from mcp_ledger.mcp_api.transport_sessions_redis import RedisTransportSessions
-from mcp_ledger.projections.plan_redis import RedisPlanViewStore
+from mcp_ledger.mcp_api.transport.sessions import TransportSessions
+from mcp_ledger.mcp_api.transport.sessions_redis import RedisTransportSessions
+from mcp_ledger.projections.plans.redis import RedisPlanViewStore
 from tests.contracts.blob_store_contract import BlobStoreContract
 from tests.contracts.plan_views_contract import view
 from tests.contracts.transport_sessions_contract import TransportSessionsContract

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mcp_ledger.projections.plan_ports import PlanViewStore
-from mcp_ledger.projections.plan_redis import RedisPlanViewStore
+from mcp_ledger.projections.plans.ports import PlanViewStore
+from mcp_ledger.projections.plans.redis import RedisPlanViewStore
 from tests.contracts.plan_views_contract import PlanViewStoreContract
 
 pytestmark = pytest.mark.integration

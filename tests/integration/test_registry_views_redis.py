@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mcp_ledger.projections.registry_ports import RegistryViewStore
-from mcp_ledger.projections.registry_redis import RedisRegistryViewStore
+from mcp_ledger.projections.registry.ports import RegistryViewStore
+from mcp_ledger.projections.registry.redis import RedisRegistryViewStore
 from tests.contracts.registry_views_contract import RegistryViewStoreContract
 
 pytestmark = pytest.mark.integration

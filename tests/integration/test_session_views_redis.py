@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mcp_ledger.projections.ports import SessionViewStore
-from mcp_ledger.projections.redis import RedisSessionViewStore
+from mcp_ledger.projections.sessions.ports import SessionViewStore
+from mcp_ledger.projections.sessions.redis import RedisSessionViewStore
 from tests.contracts.session_views_contract import SessionViewStoreContract
 
 pytestmark = pytest.mark.integration

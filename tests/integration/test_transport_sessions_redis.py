@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mcp_ledger.mcp_api.transport_sessions import TransportSessions
-from mcp_ledger.mcp_api.transport_sessions_redis import RedisTransportSessions
+from mcp_ledger.mcp_api.transport.sessions import TransportSessions
+from mcp_ledger.mcp_api.transport.sessions_redis import RedisTransportSessions
 from tests.contracts.transport_sessions_contract import TransportSessionsContract
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import uvicorn
 
-from mcp_ledger.bootstrap import Runtime, running
+from mcp_ledger.wiring.bootstrap import Runtime, running
 from mcp_ledger.settings import Settings
 
 

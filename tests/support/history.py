@@ -25,13 +25,13 @@ from mcp_ledger.domain.events import is_terminal
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.eventstore.tables import commands, events, outbox
 from mcp_ledger.producers.kafka import PARTITIONS
-from mcp_ledger.projections.plan_memory import MemoryPlanViewStore
-from mcp_ledger.projections.plan_projector import PlanProjector
-from mcp_ledger.projections.plan_redis import RedisPlanViewStore
-from mcp_ledger.projections.plan_view import PlanView
-from mcp_ledger.projections.redis import RedisSessionViewStore
-from mcp_ledger.projections.session_view import SessionView
-from mcp_ledger.protection import open_sealer
+from mcp_ledger.projections.plans.memory import MemoryPlanViewStore
+from mcp_ledger.projections.plans.projector import PlanProjector
+from mcp_ledger.projections.plans.redis import RedisPlanViewStore
+from mcp_ledger.projections.plans.view import PlanView
+from mcp_ledger.projections.sessions.redis import RedisSessionViewStore
+from mcp_ledger.projections.sessions.view import SessionView
+from mcp_ledger.wiring.protection import open_sealer
 from mcp_ledger.settings import Settings
 from tests.support.processes import run_ledger
 

@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp_ledger.consumers.plan_commands import PlanCommandHandler
-from mcp_ledger.consumers.plan_executor import PlanExecutor
+from mcp_ledger.consumers.plans.commands import PlanCommandHandler
+from mcp_ledger.consumers.plans.executor import PlanExecutor
 from mcp_ledger.consumers.tools import (
     ToolExecutionError,
     ToolInvocation,
@@ -19,8 +19,8 @@ from mcp_ledger.consumers.tools import (
     structured_outcome,
 )
 from mcp_ledger.domain.commands import AcceptPlan
-from mcp_ledger.domain.plan_validation import with_derived_dependencies
-from mcp_ledger.domain.plans import normalise_plan, plan_hash
+from mcp_ledger.domain.plans.validation import with_derived_dependencies
+from mcp_ledger.domain.plans.model import normalise_plan, plan_hash
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 

@@ -12,7 +12,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mcp_ledger.mcp_api.dev_tokens import DEV_KEY_ID, dev_private_key, mint_token
+from mcp_ledger.mcp_api.auth.dev_tokens import DEV_KEY_ID, dev_private_key, mint_token
 from mcp_ledger.settings import Settings
 
 

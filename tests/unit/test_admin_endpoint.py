@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from mcp_ledger.mcp_api.admin import admin_routes
+from mcp_ledger.mcp_api.routes.admin import admin_routes
 from mcp_ledger.mcp_api.gateway import CommandGateway
-from mcp_ledger.mcp_api.identity import LocalIdentityResolver
-from mcp_ledger.mcp_api.opt_outs import opt_out_routes
+from mcp_ledger.mcp_api.auth.identity import LocalIdentityResolver
+from mcp_ledger.mcp_api.routes.opt_outs import opt_out_routes
 from mcp_ledger.producers.ports import Handler
 
 

@@ -11,7 +11,7 @@ import yaml
 from faststream.specification.asyncapi.v3_0_0.schema import ApplicationSchema
 from typer.testing import CliRunner
 
-from mcp_ledger.cli import app
+from mcp_ledger.cli.app import app
 from mcp_ledger.domain.events import EVENT_TYPES
 from mcp_ledger.domain.personal import personal_fields
 from mcp_ledger.observability.asyncapi import asyncapi_document

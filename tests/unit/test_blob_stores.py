@@ -16,7 +16,7 @@ from mcp_ledger.crypto.ports import KeyStore
 from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.sql import create_store_engine
-from mcp_ledger.mcp_api.transport_sessions import MemoryTransportSessions, TransportSessions
+from mcp_ledger.mcp_api.transport.sessions import MemoryTransportSessions, TransportSessions
 from tests.contracts.blob_store_contract import MARKER, BlobStoreContract, blob
 from tests.contracts.transport_sessions_contract import TransportSessionsContract
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from mcp_ledger.cli import app
+from mcp_ledger.cli.app import app
 from mcp_ledger.consumers.command_handler import CommandHandler
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
 from mcp_ledger.domain.commands import CallTool
@@ -18,7 +18,7 @@ from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.eventstore.migrations import upgrade_to_head
 from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
 from mcp_ledger.eventstore.tables import events
-from mcp_ledger.protection import kek_path, open_sealer
+from mcp_ledger.wiring.protection import kek_path, open_sealer
 from mcp_ledger.settings import Settings
 
 MARKER = "marker-c0ffee42"

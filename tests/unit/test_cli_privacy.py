@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from mcp_ledger.cli import app
+from mcp_ledger.cli.app import app
 from mcp_ledger.settings import Settings
 from tests.unit.test_cli_compliance import MARKER, settings  # noqa: F401 - the shared fixture
 

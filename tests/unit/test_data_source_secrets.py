@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_ledger.consumers.data_source_secrets import DataSourceSecrets
+from mcp_ledger.consumers.registry.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.crypto.cipher import new_key
 from mcp_ledger.crypto.kek import Kek, KekRing

@@ -11,7 +11,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from mcp_ledger.bootstrap import running
+from mcp_ledger.wiring.bootstrap import running
 from mcp_ledger.producers.kafka import KafkaBus
 from mcp_ledger.settings import Settings
 from tests.support.embedded import embedded_settings

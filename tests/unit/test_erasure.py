@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mcp_ledger.consumers.command_handler import CommandHandler
-from mcp_ledger.consumers.erasure import ErasureHandler
+from mcp_ledger.consumers.compliance.erasure import ErasureHandler
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
 from mcp_ledger.crypto.cipher import new_key
@@ -17,13 +17,13 @@ from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.crypto.sealing import erased
 from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.domain.commands import CallTool, new_session_id
-from mcp_ledger.domain.compliance import EraseSubject, ErasureCompleted
-from mcp_ledger.domain.session import Session
+from mcp_ledger.domain.compliance.erasure import EraseSubject, ErasureCompleted
+from mcp_ledger.domain.session.aggregate import Session
 from mcp_ledger.domain.streams import session_stream
 from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.eventstore.ports import StoredEvent
 from mcp_ledger.eventstore.sql import SqlEventStore, create_store_engine
-from mcp_ledger.projections.memory import MemorySessionViewStore
+from mcp_ledger.projections.sessions.memory import MemorySessionViewStore
 from mcp_ledger.projections.projector import SessionProjector
 from mcp_ledger.projections.purge import SessionViewPurger
 

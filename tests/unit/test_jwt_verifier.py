@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from mcp_ledger.mcp_api.auth import (
+from mcp_ledger.mcp_api.auth.access_tokens import (
     AuthConfigurationError,
     JwtVerifier,
     StaticKeys,
     check_algorithms,
     load_key_file,
 )
-from mcp_ledger.mcp_api.dev_tokens import dev_public_keys
+from mcp_ledger.mcp_api.auth.dev_tokens import dev_public_keys
 from mcp_ledger.settings import Settings
 from tests.support.tokens import bad_tokens, good_token, write_public_pem
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from mcp_ledger.consumers.registry_tools import parse_document
-from mcp_ledger.domain.bindings import HttpBinding
-from mcp_ledger.domain.openapi import OpenApiError, tools_from_openapi
+from mcp_ledger.consumers.registry.tools import parse_document
+from mcp_ledger.domain.registry.bindings import HttpBinding
+from mcp_ledger.domain.registry.openapi import OpenApiError, tools_from_openapi
 from tests.support.pet_service import openapi_document
 
 

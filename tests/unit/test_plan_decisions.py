@@ -9,23 +9,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcp_ledger.domain.events import DomainEvent, from_record, to_record
-from mcp_ledger.domain.plan_decisions import (
+from mcp_ledger.domain.plans.decisions import (
     TaskResult,
     compensation_outcome_events,
     retry_delay,
     step,
     task_outcome_events,
 )
-from mcp_ledger.domain.plan_events import (
+from mcp_ledger.domain.plans.events import (
     PlanAccepted,
     PlanStarted,
     PlanStepGranted,
     TaskStarted,
     TaskSucceeded,
 )
-from mcp_ledger.domain.plan_state import PlanState
-from mcp_ledger.domain.plan_validation import with_derived_dependencies
-from mcp_ledger.domain.plans import RetryPolicy, normalise_plan, plan_hash
+from mcp_ledger.domain.plans.state import PlanState
+from mcp_ledger.domain.plans.validation import with_derived_dependencies
+from mcp_ledger.domain.plans.model import RetryPolicy, normalise_plan, plan_hash
 
 
 @st.composite

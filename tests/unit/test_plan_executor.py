@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from mcp_ledger.consumers.plan_commands import PlanCommandHandler
+from mcp_ledger.consumers.plans.commands import PlanCommandHandler
 from mcp_ledger.domain.commands import CancelPlan, ExecutePlan
 from mcp_ledger.eventstore.sql import SqlEventStore
 from tests.support.plans import Recorder, accept, event_types, executor, tool

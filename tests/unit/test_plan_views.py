@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from mcp_ledger.eventstore.sql import SqlEventStore
-from mcp_ledger.projections.plan_memory import MemoryPlanViewStore
-from mcp_ledger.projections.plan_ports import PlanViewStore
-from mcp_ledger.projections.plan_projector import PlanProjector
+from mcp_ledger.projections.plans.memory import MemoryPlanViewStore
+from mcp_ledger.projections.plans.ports import PlanViewStore
+from mcp_ledger.projections.plans.projector import PlanProjector
 from tests.contracts.plan_views_contract import PlanViewStoreContract
 from tests.support.plans import Recorder, accept, executor, tool
 

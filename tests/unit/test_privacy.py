@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from mcp_ledger.consumers.mapping import to_domain
-from mcp_ledger.consumers.privacy import PrivacyChoices
+from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.tools import ToolExecutionError
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.personal import DataRecipient
-from mcp_ledger.domain.privacy import (
+from mcp_ledger.domain.compliance.privacy import (
     SharingRefused,
     SubjectOptedIn,
     SubjectOptedOut,

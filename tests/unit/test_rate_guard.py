@@ -11,7 +11,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_ledger.limits.memory import MemoryRateLimiter
 from mcp_ledger.limits.policy import Bucket, RatePolicy, Verdict
 from mcp_ledger.limits.ports import LimiterUnavailableError, RefusalCount
-from mcp_ledger.mcp_api.identity import Identity
+from mcp_ledger.mcp_api.auth.identity import Identity
 from mcp_ledger.mcp_api.rate_limits import RATE_LIMITED, RateGuard
 
 ALICE = Identity(tenant="acme", subject="alice")

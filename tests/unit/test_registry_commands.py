@@ -8,21 +8,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from mcp_ledger.consumers.command_handler import CommandHandler
-from mcp_ledger.consumers.data_sources import DataSourcePolicy
-from mcp_ledger.consumers.registry_tools import RegistryTools
-from mcp_ledger.consumers.registry_writer import RegistryWriter
+from mcp_ledger.consumers.registry.data_sources import DataSourcePolicy
+from mcp_ledger.consumers.registry.tools import RegistryTools
+from mcp_ledger.consumers.registry.writer import RegistryWriter
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
 from mcp_ledger.domain.commands import CallTool, new_session_id
-from mcp_ledger.domain.registration import RegistrationPolicy
-from mcp_ledger.domain.registry_tools import registry_tool_specs
+from mcp_ledger.domain.registry.registration import RegistrationPolicy
+from mcp_ledger.domain.registry.tools import registry_tool_specs
 from mcp_ledger.domain.streams import registry_stream
 from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.eventstore.ports import StoredEvent
 from mcp_ledger.eventstore.sql import SqlEventStore
-from mcp_ledger.projections.catalog import ToolCatalog
-from mcp_ledger.projections.registry_memory import MemoryRegistryViewStore
-from mcp_ledger.projections.registry_projector import RegistryProjector
-from mcp_ledger.projections.registry_watcher import RegistryWatcher
+from mcp_ledger.projections.registry.catalog import ToolCatalog
+from mcp_ledger.projections.registry.memory import MemoryRegistryViewStore
+from mcp_ledger.projections.registry.projector import RegistryProjector
+from mcp_ledger.projections.registry.watcher import RegistryWatcher
 
 SPECS = {**builtin_catalog(), **registry_tool_specs()}
 

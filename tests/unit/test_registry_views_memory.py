@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_ledger.projections.registry_memory import MemoryRegistryViewStore
-from mcp_ledger.projections.registry_ports import RegistryViewStore
+from mcp_ledger.projections.registry.memory import MemoryRegistryViewStore
+from mcp_ledger.projections.registry.ports import RegistryViewStore
 from tests.contracts.registry_views_contract import RegistryViewStoreContract
 
 

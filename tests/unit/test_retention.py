@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mcp_ledger.consumers.retention import RetentionPolicy, due_subjects
+from mcp_ledger.consumers.compliance.retention import RetentionPolicy, due_subjects
 from mcp_ledger.crypto.cipher import new_key
 from mcp_ledger.crypto.kek import Kek, KekRing
 from mcp_ledger.crypto.sql import SqlKeyStore

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_ledger.projections.memory import MemorySessionViewStore
-from mcp_ledger.projections.ports import SessionViewStore
+from mcp_ledger.projections.sessions.memory import MemorySessionViewStore
+from mcp_ledger.projections.sessions.ports import SessionViewStore
 from tests.contracts.session_views_contract import SessionViewStoreContract
 
 

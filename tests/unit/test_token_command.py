@@ -6,9 +6,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from mcp_ledger.cli import app
-from mcp_ledger.mcp_api.auth import JwtVerifier
-from mcp_ledger.mcp_api.dev_tokens import dev_public_keys
+from mcp_ledger.cli.app import app
+from mcp_ledger.mcp_api.auth.access_tokens import JwtVerifier
+from mcp_ledger.mcp_api.auth.dev_tokens import dev_public_keys
 from mcp_ledger.settings import Settings
 
 

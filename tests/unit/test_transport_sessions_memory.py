@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_ledger.mcp_api.transport_sessions import MemoryTransportSessions, TransportSessions
+from mcp_ledger.mcp_api.transport.sessions import MemoryTransportSessions, TransportSessions
 from tests.contracts.transport_sessions_contract import TransportSessionsContract
 
 

@@ -1,0 +1,79 @@
+"""Checking tool registrations at every entry point (MCP tool, HTTP, gRPC, manifests).
+
+Parses submitted definitions (unknown fields refused), checks their schemas against the
+JSON Schema 2020-12 meta-schema, then applies the pure registration rules of the domain.
+Shared by the API edge (refuse early) and the worker (decides; never trusts the bus).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import ValidationError
+
+from mcp_ledger.domain.registry.registration import RegistrationError, RegistrationPolicy, check_definitions
+from mcp_ledger.domain.registry.model import ToolDefinition
+
+
+def schema_problem(schema: Any) -> str | None:
+    """None when `schema` is a valid JSON Schema (2020-12), else why not."""
+    if not isinstance(schema, dict):
+        return "a schema must be a JSON object"
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        where = "/".join(str(part) for part in error.absolute_path) or "(root)"
+        return f"invalid JSON Schema at {where}: {error.message}"
+    return None
+
+
+def _pydantic_problems(error: ValidationError, index: int) -> list[str]:
+    problems = []
+    for detail in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in detail["loc"]) or "(root)"
+        problems.append(f"tool #{index}: {where}: {detail['msg']}")
+    return problems
+
+
+def parse_definitions(raw: Any) -> list[ToolDefinition]:
+    """Definitions from JSON-ready data (a list of objects).
+
+    Raises:
+        RegistrationError: not a list, or an item is not a valid definition.
+    """
+    if not isinstance(raw, list):
+        raise RegistrationError(["tools must be a list of tool definitions"])
+    definitions, problems = [], []
+    for index, item in enumerate(raw):
+        try:
+            definitions.append(ToolDefinition.model_validate(item))
+        except ValidationError as error:
+            problems.extend(_pydantic_problems(error, index))
+    if problems:
+        raise RegistrationError(problems)
+    return definitions
+
+
+def check_registration(definitions: list[ToolDefinition], policy: RegistrationPolicy) -> None:
+    """Meta-schema checks, then the domain's registration rules.
+
+    Raises:
+        RegistrationError: with every problem found; nothing may be registered.
+    """
+    problems = []
+    for definition in definitions:
+        for label, schema in (
+            ("input_schema", definition.input_schema),
+            ("output_schema", definition.output_schema),
+        ):
+            problem = None if schema is None else schema_problem(schema)
+            if problem is not None:
+                problems.append(f"{definition.name}: {label}: {problem}")
+    try:
+        check_definitions(definitions, policy)
+    except RegistrationError as error:
+        problems.extend(error.problems)
+    if problems:
+        raise RegistrationError(problems)

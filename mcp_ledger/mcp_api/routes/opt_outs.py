@@ -1,0 +1,68 @@
+"""The admin HTTP endpoint for CCPA opt-outs: POST /admin/opt-outs {"subject": "...", "opt_out": true}.
+
+Owns the HTTP side: the caller must hold the "admin" role and acts within their own tenant.
+The request becomes a call of the admin-only `privacy_set_opt_out` tool, so the worker
+records it like any call (who asked, when, the outcome) in the subject's privacy stream.
+Does not record anything itself (consumers/privacy.py does).
+"""
+
+from __future__ import annotations
+
+from json import JSONDecodeError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from mcp_ledger.domain.commands import CallTool
+from mcp_ledger.domain.compliance.privacy import ADMIN_OPT_OUT_TOOL
+from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
+from mcp_ledger.mcp_api.auth.identity import IdentityResolver
+from mcp_ledger.producers.ports import BusError
+
+ADMIN_ROLE = "admin"
+
+
+class OptOutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=256)
+    opt_out: bool = True
+
+
+def _problem(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"error": detail}, status_code=status)
+
+
+def opt_out_routes(gateway: CommandGateway, identities: IdentityResolver) -> list[Route]:
+    """The opt-out route, to mount on the API's Starlette app."""
+
+    async def record(request: Request) -> JSONResponse:
+        identity = identities.resolve(request)
+        if ADMIN_ROLE not in identity.roles:
+            return _problem(403, "recording an opt-out for a subject needs the admin role")
+        try:
+            body = OptOutRequest.model_validate(await request.json())
+        except (JSONDecodeError, ValidationError) as error:
+            return _problem(400, f'expected {{"subject": "...", "opt_out": true}}: {error}')
+        command = CallTool(
+            tenant=identity.tenant,
+            subject=identity.subject,
+            roles=identity.roles,
+            tool_name=ADMIN_OPT_OUT_TOOL,
+            arguments=body.model_dump(),
+        )
+        try:
+            event = await gateway.call(command)
+        except CommandTimeoutError:
+            return JSONResponse({"command_id": command.command_id, "status": "accepted"}, status_code=202)
+        except BusError:
+            return _problem(503, "the command bus is unavailable; try again")
+        if event.get("event_type") != "ToolSucceeded":
+            return _problem(409, f"not recorded: {event.get('event_type')}")
+        data = event["data"]
+        assert isinstance(data, dict)
+        return JSONResponse(data.get("structured") or {})
+
+    return [Route("/admin/opt-outs", record, methods=["POST"])]

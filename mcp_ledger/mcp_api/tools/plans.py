@@ -1,0 +1,360 @@
+"""The planner's MCP surface: create_plan, execute_plan, plan_status, cancel_plan, and the
+Plan Object's JSON Schema as the resource ledger://schemas/plan.
+
+create_plan takes a plan (JSON object, YAML-form object, or YAML text) or a goal for a
+planner (planners.py), validates it for this caller before anything is published, and sends
+AcceptPlan; the worker validates again and freezes it. Status is read from the plan-status
+projection, never from the event store. Long plans are "call now, fetch later": execute_plan
+answers once the plan is started (or, with wait_seconds, when it ends or the wait is over).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import mcp_types as types
+import yaml
+from mcp.server import ServerRequestContext
+
+from mcp_ledger.checks.arguments import plan_parameter_problems
+from mcp_ledger.domain.access import access_problem
+from mcp_ledger.domain.commands import AcceptPlan, CancelPlan, ExecutePlan
+from mcp_ledger.domain.plans.validation import plan_problems, with_derived_dependencies
+from mcp_ledger.domain.plans.model import Plan, PlanFormError, normalise_plan, plan_hash
+from mcp_ledger.domain.tools import ToolSpec
+from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
+from mcp_ledger.mcp_api.auth.identity import (
+    BadSessionHeaderError,
+    Identity,
+    IdentityResolver,
+    session_from_headers,
+)
+from mcp_ledger.mcp_api.tools.planners import EndpointPlanner, PlannerError
+from mcp_ledger.mcp_api.tools.replanning import REPLAN_TOOL, replan
+from mcp_ledger.mcp_api.tools.sampling import sample_plan
+from mcp_ledger.projections.plans.ports import PlanViewStore
+from mcp_ledger.projections.plans.view import PlanView
+
+PLAN_SCHEMA_URI = "ledger://schemas/plan"
+CATCH_UP_SECONDS = 5.0
+"""How long an answer waits for the projection to show the caller's own command."""
+PLAN_SIZE_FACTOR = 16
+"""A plan carries many tasks' parameters: its size limit is this many times a tool call's."""
+FINISHED = frozenset(
+    {
+        "succeeded",
+        "completed_with_errors",
+        "failed",
+        "compensated",
+        "compensation_failed",
+        "cancelled",
+        "timed_out",
+    }
+)
+_PLAN_ID = {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,128}$"}
+
+
+def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+PLAN_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="create_plan",
+        title="Create a plan",
+        description=(
+            "Validate and freeze a multi-step plan (tasks calling this server's tools, with dependencies, "
+            "references like '${A.output.x}', retries, timeouts, on_error). Give `plan` (see the resource "
+            f"{PLAN_SCHEMA_URI}; YAML text is accepted) or a `goal` for the server's planner. "
+            "Set execute=true to start it at once."
+        ),
+        input_schema=_schema(
+            {
+                "plan": {"type": ["object", "string"]},
+                "goal": {"type": "string", "maxLength": 10000},
+                "execute": {"type": "boolean"},
+            },
+            [],
+        ),
+        read_only=False,
+    ),
+    ToolSpec(
+        name="execute_plan",
+        title="Execute a plan",
+        description=(
+            "Start an accepted plan. It runs in the background; wait_seconds waits for its end. "
+            "A plan with mode 'reactive' runs one task per call, then pauses."
+        ),
+        input_schema=_schema(
+            {"plan_id": _PLAN_ID, "wait_seconds": {"type": "number", "minimum": 0, "maximum": 300}},
+            ["plan_id"],
+        ),
+        read_only=False,
+    ),
+    ToolSpec(
+        name="plan_status",
+        title="Plan status",
+        description="Status of one of your plans: each task's status, attempts, error and output.",
+        input_schema=_schema(
+            {"plan_id": _PLAN_ID, "wait_seconds": {"type": "number", "minimum": 0, "maximum": 300}},
+            ["plan_id"],
+        ),
+    ),
+    ToolSpec(
+        name="cancel_plan",
+        title="Cancel a plan",
+        description="Stop a plan: running tasks are cancelled and nothing else starts.",
+        input_schema=_schema(
+            {"plan_id": _PLAN_ID, "reason": {"type": "string", "maxLength": 1000}}, ["plan_id"]
+        ),
+        read_only=False,
+    ),
+)
+
+
+def plan_json_schema() -> dict[str, Any]:
+    """The Plan Object's JSON Schema (the JSON form; the YAML form is described in it)."""
+    schema = Plan.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = PLAN_SCHEMA_URI
+    schema["description"] = (
+        "A plan: tasks calling tools. Parameters may hold whole-value references to upstream output: "
+        "{'$ref': 'tasks.A.output', 'path': '/x/0'} (RFC 6901) or '${A.output.x.0}'. Also accepted: "
+        "tasks as an object keyed by id, task_id for id, error_handling.on_error, and the YAML form "
+        "{nodes: [{id, tool, params, parallel_group}], edges: [{from, to, condition}], "
+        "error_handlers: [{node, on_error, compensate: {tool, params}}]}. Conditions: "
+        "\"A.output.n > 2 and A.status == 'succeeded'\" (==, !=, <, <=, >, >=, in, and, or, not)."
+    )
+    return schema
+
+
+def _text(payload: Any, *, error: bool = False) -> types.CallToolResult:
+    if error:
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=str(payload))], is_error=True
+        )
+    text = json.dumps(payload, ensure_ascii=False)
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)], structured_content=payload
+    )
+
+
+def status_payload(view: PlanView) -> dict[str, Any]:
+    """What plan_status returns for a view."""
+    return {
+        "plan_id": view.plan_id,
+        "status": view.status,
+        "plan_hash": view.plan_hash,
+        "counts": view.counts(),
+        "tasks": {tid: task.model_dump(mode="json", exclude_none=True) for tid, task in view.tasks.items()},
+    }
+
+
+class PlanTools:
+    """Handlers of the plan tools, hooked into the MCP server."""
+
+    def __init__(
+        self,
+        catalog: Mapping[str, ToolSpec],
+        gateway: CommandGateway,
+        views: PlanViewStore,
+        identities: IdentityResolver,
+        *,
+        planner: EndpointPlanner | None = None,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self._catalog = catalog
+        self._gateway = gateway
+        self._views = views
+        self._identities = identities
+        self._planner = planner
+        self._poll = poll_interval
+        self.specs = {spec.name: spec for spec in (*PLAN_TOOLS, REPLAN_TOOL)}
+        self.views = views
+        self.planner = planner
+
+    async def call(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """Run one plan tool for the caller of `ctx`."""
+        name, arguments = params.name, dict(params.arguments or {})
+        identity = self._identities.resolve(ctx.request)
+        try:
+            session_id = session_from_headers(ctx.request)
+        except BadSessionHeaderError as error:
+            return _text(str(error), error=True)
+        if name == "create_plan":
+            return await self._create(ctx, params, identity, session_id)
+        plan_id = str(arguments["plan_id"])
+        common = {
+            "tenant": identity.tenant,
+            "subject": identity.subject,
+            "roles": identity.roles,
+            "plan_id": plan_id,
+        }
+        if name == "replan_plan":
+            return await replan(self, ctx, params, identity, session_id)
+        if name == "plan_status":
+            return await self._status(identity, plan_id, float(arguments.get("wait_seconds", 0)), 0, ctx)
+        if name == "cancel_plan":
+            cancel = CancelPlan(**common, session_id=session_id, reason=str(arguments.get("reason", "")))
+            return await self._send(cancel, lambda seen: self._status(identity, plan_id, 0, seen))
+        execute = ExecutePlan(**common, session_id=session_id)
+        return await self._send(
+            execute,
+            lambda seen: self._status(identity, plan_id, float(arguments.get("wait_seconds", 0)), seen, ctx),
+        )
+
+    def visible_tools(self, identity: Identity) -> list[ToolSpec]:
+        """Catalog tools a plan of this caller may use (planners see only these)."""
+        return [
+            spec
+            for spec in self._catalog.values()
+            if not spec.opens_session
+            and access_problem(identity.roles, spec.minimum_role, spec.allowed_roles) is None
+        ]
+
+    async def make_plan(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, identity: Identity
+    ) -> dict[str, Any] | types.InputRequiredResult:
+        """The raw plan of a create_plan call: given, YAML text, or from a planner; or the
+        input_required result asking the client's LLM.
+
+        Raises:
+            PlannerError: no plan given and none could be made.
+        """
+        arguments = dict(params.arguments or {})
+        raw = arguments.get("plan")
+        if isinstance(raw, str):
+            try:
+                raw = yaml.safe_load(raw)
+            except yaml.YAMLError as error:
+                raise PlannerError(f"the plan is not valid YAML: {error}") from None
+        if raw is None:
+            goal = str(arguments.get("goal", "")).strip()
+            if not goal:
+                raise PlannerError("give a plan, or a goal for the planner")
+            tools = self.visible_tools(identity)
+
+            def problems_of(candidate: dict[str, Any]) -> list[str]:
+                return self.check(candidate, identity)[1]
+
+            if self._planner is not None:
+                return await self._planner.plan(goal, tools, problems_of)
+            return await sample_plan(ctx, params, goal, tools, problems_of)
+        if not isinstance(raw, dict):
+            raise PlannerError("a plan is a JSON object")
+        return raw
+
+    def check(self, raw: dict[str, Any], identity: Identity) -> tuple[Plan | None, list[str]]:
+        """The frozen-to-be plan, or every problem with it for this caller."""
+        try:
+            plan = with_derived_dependencies(normalise_plan(raw, plan_id=f"plan-{uuid.uuid4().hex[:16]}"))
+        except PlanFormError as error:
+            return None, error.problems
+        problems = plan_problems(plan, self._catalog, identity.roles)
+        problems = problems or plan_parameter_problems(plan, self._catalog)
+        return (None, problems) if problems else (plan, [])
+
+    async def _create(
+        self,
+        ctx: ServerRequestContext[Any],
+        params: types.CallToolRequestParams,
+        identity: Identity,
+        session_id: str | None,
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        arguments = dict(params.arguments or {})
+        try:
+            raw = await self.make_plan(ctx, params, identity)
+        except PlannerError as error:
+            return _text(f"invalid_plan: {error}", error=True)
+        if isinstance(raw, types.InputRequiredResult):
+            return raw
+        plan, problems = self.check(raw, identity)
+        if plan is None:
+            return _text("invalid_plan: " + "; ".join(problems), error=True)
+        return await self.accept(plan, identity, session_id, execute=bool(arguments.get("execute", False)))
+
+    async def accept(
+        self, plan: Plan, identity: Identity, session_id: str | None, *, execute: bool
+    ) -> types.CallToolResult:
+        """Send AcceptPlan for a plan checked for this caller; answer with its frozen form."""
+        digest = plan_hash(plan)
+        command = AcceptPlan(
+            tenant=identity.tenant,
+            subject=identity.subject,
+            roles=identity.roles,
+            session_id=session_id,
+            plan_id=plan.plan_id,
+            plan=plan.model_dump(mode="json"),
+            plan_hash=digest,
+            execute=execute,
+        )
+
+        async def accepted(seen: int) -> types.CallToolResult:
+            status = "running" if command.execute else "accepted"
+            payload = {"plan_id": plan.plan_id, "plan_hash": digest, "status": status, "plan": command.plan}
+            return _text(payload)
+
+        return await self._send(command, accepted)
+
+    async def _send(
+        self,
+        command: AcceptPlan | ExecutePlan | CancelPlan,
+        answer: Callable[[int], Awaitable[types.CallToolResult]],
+    ) -> types.CallToolResult:
+        try:
+            event = await self._gateway.call(command)
+        except CommandTimeoutError as error:
+            return _text(str(error), error=True)
+        if event["event_type"] == "PlanCommandRefused":
+            data: Any = event["data"]
+            return _text(f"{data['error_code']}: {data['message']}", error=True)
+        return await answer(int(str(event.get("position", 0))))
+
+    async def _status(
+        self,
+        identity: Identity,
+        plan_id: str,
+        wait_seconds: float,
+        seen: int = 0,
+        ctx: ServerRequestContext[Any] | None = None,
+    ) -> types.CallToolResult:
+        """The plan's view; waiting (bounded) for it to end or pause, and for the projection to
+        have folded the caller's own command (at global position `seen`), so it is never stale."""
+        start, reported = time.monotonic(), -1
+        wait_end, catch_up_end = start + wait_seconds, start + (CATCH_UP_SECONDS if seen else 0.0)
+        while True:
+            view = await self._views.get(identity.tenant, plan_id)
+            if view is not None and view.subject != identity.subject:
+                view = None  # another subject's plan is as unknown as a missing one
+            caught_up = view is not None and view.last_position >= seen
+            done = view is not None and (view.status in FINISHED or view.status == "paused")
+            now = time.monotonic()
+            if (caught_up and (done or now >= wait_end)) or now >= max(wait_end, catch_up_end):
+                break
+            if ctx is not None and view is not None:
+                reported = await _report_progress(ctx, view, reported)
+            await asyncio.sleep(self._poll)
+        if view is None:
+            return _text(
+                "unknown_plan: unknown plan (a plan just created may take a moment to appear)", error=True
+            )
+        return _text(status_payload(view))
+
+
+async def _report_progress(ctx: ServerRequestContext[Any], view: PlanView, reported: int) -> int:
+    """Send notifications/progress (tasks done of all) when it moved; a no-op unless the
+    caller asked for progress and the connection can carry notifications."""
+    counts = view.counts()
+    done = sum(counts.get(status, 0) for status in ("succeeded", "failed", "skipped", "cancelled"))
+    if done != reported:
+        await ctx.session.report_progress(
+            done, len(view.tasks), f"{view.status}: {done}/{len(view.tasks)} tasks"
+        )
+    return done

@@ -1,0 +1,285 @@
+"""MCP transport sessions (2025-11-25 Streamable HTTP) that any API replica can serve.
+
+The SDK's own stateful transport keeps sessions in one process, so the SDK runs stateless
+behind this ASGI layer, which owns the session semantics instead:
+
+- POST `initialize` without Mcp-Session-Id opens a ledger session for the authenticated
+  caller (a fresh CSPRNG id, never one the client chose) and returns it as Mcp-Session-Id;
+- POST with Mcp-Session-Id needs a live session of the same tenant and subject (else 404,
+  the same answer for foreign, expired and unknown ids); the handlers then see it as the
+  ledger session;
+- GET opens the session's notification stream (SSE), resumable with Last-Event-ID;
+- DELETE closes the ledger session and forgets the transport session.
+
+Requests without Mcp-Session-Id (the stateless 2026-07-28 protocol) pass straight through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import mcp_types as types
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcp_ledger.mcp_api.auth.access_tokens import UnauthenticatedError
+from mcp_ledger.mcp_api.auth.identity import SESSION_HEADER, Identity, IdentityResolver
+from mcp_ledger.mcp_api.transport.notifications import DEFAULT_LOG_LEVEL, NotificationHub, is_log_message, log_rank
+from mcp_ledger.mcp_api.transport.sessions import TransportSession, TransportSessions
+
+log = logging.getLogger(__name__)
+
+MCP_SESSION_HEADER = "mcp-session-id"
+TRANSPORT_SESSION_HEADER = "x-ledger-transport-session"
+"""Set by this layer only (a client's own is dropped): the live transport session's id."""
+MAX_PEEK_BYTES = 4 * 1024 * 1024
+KEEPALIVE_SECONDS = 15.0
+
+SessionOpener = Callable[[Identity], Awaitable[str]]
+SessionCloser = Callable[[Identity, str], Awaitable[None]]
+
+
+class SessionOpenError(Exception):
+    """A ledger session could not be opened for `initialize` (bus down, timeout)."""
+
+
+def _error(status: int, code: int, message: str) -> Response:
+    body = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status)
+
+
+def _with_headers(scope: Scope, session_id: str) -> Scope:
+    """The scope the SDK sees: no Mcp-Session-Id; the transport session as the ledger
+    session unless the client names one explicitly with Ledger-Session (a conversation it
+    resumes; the worker still refuses a session the caller does not own)."""
+    drop = {MCP_SESSION_HEADER.encode(), TRANSPORT_SESSION_HEADER.encode()}
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in drop]
+    if all(k.lower() != SESSION_HEADER.encode() for k, _ in headers):
+        headers.append((SESSION_HEADER.encode(), session_id.encode()))
+    headers.append((TRANSPORT_SESSION_HEADER.encode(), session_id.encode()))
+    return {**scope, "headers": headers}
+
+
+def _without_transport_header(scope: Scope) -> Scope:
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() != TRANSPORT_SESSION_HEADER.encode()]
+    return {**scope, "headers": headers}
+
+
+def _announcing(send: Send, session_id: str) -> Send:
+    async def send_with_session(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", []), (MCP_SESSION_HEADER.encode(), session_id.encode())]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_session
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, bool]:
+    """The request body and whether it was read whole (False past MAX_PEEK_BYTES)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+        if size > MAX_PEEK_BYTES:
+            return b"".join(chunks), False
+
+
+def _replaying(body: bytes, complete: bool, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": not complete}
+        return await receive()
+
+    return replay
+
+
+def _parsed(body: bytes) -> dict[str, Any]:
+    try:
+        payload: Any = json.loads(body)
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _is_initialize(body: bytes, protocol_header: str | None) -> bool:
+    """Whether the body is a well-formed handshake-era initialize request. Checked in full
+    before a ledger session is opened: the SDK refuses a malformed one (or one declaring a
+    stateless protocol version) after this layer, and a session opened for it would be an
+    orphan recorded in the store."""
+    if protocol_header is not None and protocol_header not in HANDSHAKE_PROTOCOL_VERSIONS:
+        return False
+    try:
+        request = types.JSONRPCRequest.model_validate_json(body)
+        types.InitializeRequest.model_validate({"method": request.method, "params": request.params})
+    except ValueError:
+        return False
+    return request.method == "initialize"
+
+
+def _wants_progress(payload: dict[str, Any]) -> bool:
+    """A request naming a progressToken gets a streamed (SSE) answer, so the notifications
+    sent while it runs reach the caller; every other request gets plain JSON (cheaper)."""
+    params = payload.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return isinstance(meta, dict) and meta.get("progressToken") is not None
+
+
+class SessionLayer:
+    """ASGI wrapper around the SDK's stateless Streamable HTTP app."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        streaming_app: ASGIApp,
+        identities: IdentityResolver,
+        sessions: TransportSessions,
+        ttl: float,
+        hub: NotificationHub,
+        open_session: SessionOpener,
+        close_session: SessionCloser,
+    ) -> None:
+        self._app = app
+        self._streaming_app = streaming_app
+        self._identities = identities
+        self._sessions = sessions
+        self._ttl = ttl
+        self._hub = hub
+        self._open = open_session
+        self._close = close_session
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        request = Request(scope)
+        try:
+            identity = self._identities.resolve(request)
+        except UnauthenticatedError:
+            await _error(401, -32001, "authentication required")(scope, receive, send)
+            return
+        session_id = request.headers.get(MCP_SESSION_HEADER)
+        method = scope["method"]
+        if session_id is None:
+            if method == "POST":
+                await self._post_without_session(identity, scope, receive, send)
+            else:
+                await _error(405, -32000, "GET and DELETE need an Mcp-Session-Id")(scope, receive, send)
+            return
+        session = await self._sessions.touch(session_id, self._ttl)
+        if session is None or (session.tenant, session.subject) != (identity.tenant, identity.subject):
+            await _error(404, -32001, "session not found; initialize a new one")(scope, receive, send)
+            return
+        if method == "GET":
+            await self._notification_stream(request, session)(scope, receive, send)
+        elif method == "DELETE":
+            await self._close(identity, session_id)
+            await self._sessions.end(session_id)
+            await Response(status_code=204)(scope, receive, send)
+        else:
+            await self._forward(_with_headers(scope, session_id), receive, _announcing(send, session_id))
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """To the SDK: streamed when the request asks for progress, plain JSON otherwise."""
+        body, complete = await _read_body(receive)
+        app = self._streaming_app if complete and _wants_progress(_parsed(body)) else self._app
+        await app(scope, _replaying(body, complete, receive), send)
+
+    async def _post_without_session(
+        self, identity: Identity, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        body, complete = await _read_body(receive)
+        receive = _replaying(body, complete, receive)
+        protocol = Request(scope).headers.get("mcp-protocol-version")
+        if not (complete and _is_initialize(body, protocol)):
+            await self._forward(_without_transport_header(scope), receive, send)
+            return
+        try:
+            session_id = await self._open(identity)
+        except SessionOpenError as error:
+            await _error(503, -32603, str(error))(scope, receive, send)
+            return
+        await self._sessions.create(
+            TransportSession(session_id, identity.tenant, identity.subject), self._ttl
+        )
+        await self._forward(_with_headers(scope, session_id), receive, _announcing(send, session_id))
+
+    def _notification_stream(self, request: Request, session: TransportSession) -> Response:
+        last = request.headers.get("last-event-id")
+        last_event_id = int(last) if last is not None and last.isdigit() else None
+        events = self._sse(session, last_event_id)
+        headers = {MCP_SESSION_HEADER: session.session_id, "cache-control": "no-store"}
+        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+
+    async def _sse(self, session: TransportSession, last_event_id: int | None) -> AsyncIterator[str]:
+        # Listen before replaying, so nothing published during the replay is missed; an
+        # event can mean several notifications, so duplicates are told apart by both.
+        with self._hub.listening(session.tenant, session.session_id) as queue:
+            yield ": listening\n\n"  # tells the client that nothing from now on can be missed
+            seen = _Seen(last_event_id or 0)
+            if last_event_id is not None:
+                for position, notification in await self._hub.missed(
+                    session.tenant, session.session_id, last_event_id
+                ):
+                    if seen.first_time(position, notification) and await self._wanted(session, notification):
+                        yield _sse_event(position, notification)
+            while True:
+                try:
+                    position, notification = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    if await self._sessions.touch(session.session_id, self._ttl) is None:
+                        return  # the session ended or expired: so does its stream
+                    yield ": keepalive\n\n"
+                    continue
+                if seen.first_time(position, notification) and await self._wanted(session, notification):
+                    yield _sse_event(position, notification)
+
+    async def _wanted(self, session: TransportSession, notification: dict[str, Any]) -> bool:
+        if not is_log_message(notification):
+            return True
+        level = await self._sessions.log_level(session.session_id) or DEFAULT_LOG_LEVEL
+        return log_rank(str(notification["params"]["level"])) >= log_rank(level)
+
+
+class _Seen:
+    """Which (position, notification) pairs a stream already sent. Positions only grow, so
+    only the notifications of the highest position need remembering."""
+
+    def __init__(self, after: int) -> None:
+        self._floor = after  # the client has everything up to here (Last-Event-ID)
+        self._position = after
+        self._at_position: set[str] = set()
+
+    def first_time(self, position: int, notification: dict[str, Any]) -> bool:
+        if not position:
+            return True  # not from the store (e.g. tools/list_changed): never replayed
+        if position <= self._floor:
+            return False
+        key = json.dumps(notification, sort_keys=True)
+        if position < self._position or (position == self._position and key in self._at_position):
+            return False
+        if position > self._position:
+            self._position, self._at_position = position, set()
+        self._at_position.add(key)
+        return True
+
+
+def _sse_event(position: int, notification: dict[str, Any]) -> str:
+    event_id = f"id: {position}\n" if position else ""
+    return f"{event_id}event: message\ndata: {json.dumps(notification)}\n\n"

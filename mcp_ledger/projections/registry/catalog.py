@@ -1,0 +1,79 @@
+"""The tool catalog: which tools a (tenant, session) sees, built-in and registered.
+
+Answers tools/list for the API and "which tool is this name here" for the API and the
+worker, from the built-in specs and the registry views. Precedence is built-in, then the
+session's own tools, then the tenant's; registration refuses names that would be shadowed.
+Ownership of the session is the caller's concern (the API and the worker check it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mcp_ledger.domain.registry.bindings import SqlBinding
+from mcp_ledger.domain.registry.model import RegisteredTool
+from mcp_ledger.domain.tools import ToolSpec
+from mcp_ledger.projections.registry.ports import RegistryViewStore
+from mcp_ledger.projections.registry.view import DataSourceView, RegistryView
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """A registered tool found in a scope, with the data source a SQL binding names."""
+
+    spec: ToolSpec
+    tool: RegisteredTool
+    session_id: str | None
+    data_source: DataSourceView | None = None
+
+
+class ToolCatalog:
+    """Built-in specs plus the registry views of a tenant and a session."""
+
+    def __init__(self, builtins: Mapping[str, ToolSpec], views: RegistryViewStore) -> None:
+        self._builtins = builtins
+        self._views = views
+
+    async def _scopes(self, tenant: str, session_id: str | None) -> tuple[RegistryView | None, ...]:
+        if session_id is None:
+            return (None, await self._views.get(tenant, None))
+        return tuple(await asyncio.gather(self._views.get(tenant, session_id), self._views.get(tenant, None)))
+
+    async def visible(self, tenant: str, session_id: str | None) -> list[ToolSpec]:
+        """Every tool this scope sees, built-ins first, each name once."""
+        specs = dict(self._builtins)
+        for view in await self._scopes(tenant, session_id):
+            for name, tool in (view.tools if view else {}).items():
+                specs.setdefault(name, tool.definition.spec())
+        return list(specs.values())
+
+    async def find(self, tenant: str, session_id: str | None, name: str) -> CatalogEntry | None:
+        """The registered tool of that name in this scope, None for unknown and built-in names."""
+        if name in self._builtins:
+            return None
+        for view in await self._scopes(tenant, session_id):
+            if view is None or name not in view.tools:
+                continue
+            tool = view.tools[name]
+            binding = tool.definition.binding
+            source = view.data_sources.get(binding.source) if isinstance(binding, SqlBinding) else None
+            return CatalogEntry(tool.definition.spec(), tool, view.session_id, source)
+        return None
+
+    async def names(self, tenant: str, session_id: str | None) -> frozenset[str]:
+        """Names taken in this scope (built-ins and registered)."""
+        return frozenset(spec.name for spec in await self.visible(tenant, session_id))
+
+    async def wait_for(self, tenant: str, session_id: str | None, version: int, within: float) -> bool:
+        """Whether the scope's view reaches `version` within `within` seconds (bounded poll)."""
+        try:
+            async with asyncio.timeout(within):
+                while True:
+                    view = await self._views.get(tenant, session_id)
+                    if view is not None and view.version >= version:
+                        return True
+                    await asyncio.sleep(0.005)
+        except TimeoutError:
+            return False
