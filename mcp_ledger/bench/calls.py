@@ -153,7 +153,7 @@ async def _count_outcomes(store_url: str, tenant: str) -> int:
 
 
 def _ledger(*args: str) -> list[str]:
-    return [sys.executable, "-m", "mcp_ledger.cli.app", *args]
+    return [sys.executable, "-m", "mcp_ledger.cli", *args]
 
 
 async def bench_plain(calls: int, concurrency: int, work: Path) -> PathResult:

@@ -28,8 +28,8 @@ from mcp_ledger.domain.compliance.erasure import EraseSubject
 from mcp_ledger.domain.events import DomainEvent, SessionNoteWritten, SessionOpened
 from mcp_ledger.domain.streams import session_stream
 from mcp_ledger.eventstore.sql import SqlEventStore, create_store_engine, open_event_store
-from mcp_ledger.projections.sessions.memory import MemorySessionViewStore
 from mcp_ledger.projections.purge import SessionViewPurger
+from mcp_ledger.projections.sessions.memory import MemorySessionViewStore
 from mcp_ledger.projections.sessions.view import SessionView
 
 Progress = Callable[[str], None]

@@ -18,12 +18,12 @@ from typing import Any
 import grpc
 
 from mcp_ledger.bench.calls import _percentile
-from mcp_ledger.wiring.bootstrap import running
-from mcp_ledger.wiring.grpc import serving_grpc
 from mcp_ledger.grpc_api.generated import mcp_tool_service_pb2 as pb
 from mcp_ledger.grpc_api.structs import to_struct
 from mcp_ledger.grpc_api.wire import MCPToolServiceClient
 from mcp_ledger.settings import Settings
+from mcp_ledger.wiring.bootstrap import running
+from mcp_ledger.wiring.grpc import serving_grpc
 
 
 def _echo(index: int) -> pb.ExecuteToolRequest:

@@ -25,8 +25,8 @@ from mcp_ledger.consumers.plans.commands import PlanCommandHandler
 from mcp_ledger.consumers.plans.executor import PlanExecutor
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
 from mcp_ledger.domain.commands import AcceptPlan
-from mcp_ledger.domain.plans.validation import with_derived_dependencies
 from mcp_ledger.domain.plans.model import normalise_plan, plan_hash
+from mcp_ledger.domain.plans.validation import with_derived_dependencies
 from mcp_ledger.domain.streams import plan_stream
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.eventstore.migrations import upgrade_to_head_async

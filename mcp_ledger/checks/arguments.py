@@ -13,6 +13,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from mcp_ledger.domain.plans.model import Plan, PlanTask
 from mcp_ledger.domain.plans.refs import (
     PlanReferenceError,
     Reference,
@@ -20,7 +21,6 @@ from mcp_ledger.domain.plans.refs import (
     parse_pointer,
     references_in,
 )
-from mcp_ledger.domain.plans.model import Plan, PlanTask
 from mcp_ledger.domain.tools import ToolSpec
 
 DEFAULT_MAX_ARGUMENT_BYTES = 64 * 1024

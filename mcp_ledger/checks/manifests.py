@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from mcp_ledger.domain.registry.registration import RegistrationError
-from mcp_ledger.domain.registry.model import ToolDefinition
 from mcp_ledger.checks.registrations import parse_definitions, schema_problem
+from mcp_ledger.domain.registry.model import ToolDefinition
+from mcp_ledger.domain.registry.registration import RegistrationError
 
 API_VERSION = "mcp-ledger.io/v1alpha1"
 KIND = "MCPTool"

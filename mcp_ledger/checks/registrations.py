@@ -13,8 +13,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import ValidationError
 
-from mcp_ledger.domain.registry.registration import RegistrationError, RegistrationPolicy, check_definitions
 from mcp_ledger.domain.registry.model import ToolDefinition
+from mcp_ledger.domain.registry.registration import RegistrationError, RegistrationPolicy, check_definitions
 
 
 def schema_problem(schema: Any) -> str | None:

@@ -1,0 +1,1 @@
+"""The `mcp-ledger` command line (cli/app.py), one module per area."""

@@ -22,13 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 from mcp_ledger.bench.erase import run_erase_bench
-from mcp_ledger.wiring.bootstrap import make_bus, make_views
-from mcp_ledger.wiring.compliance import erasure_purgers, open_blob_store
-from mcp_ledger.wiring.plans import make_plan_views
 from mcp_ledger.consumers.compliance.erasure import ErasureHandler
 from mcp_ledger.consumers.compliance.export import export_subject
-from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
+from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.tools import ToolExecutionError
 from mcp_ledger.crypto.cipher import new_key
 from mcp_ledger.crypto.kek import Kek, KekRing, parse_keks, write_kek_file
@@ -42,8 +39,11 @@ from mcp_ledger.eventstore.migrations import upgrade_to_head
 from mcp_ledger.eventstore.ports import AuditQuery, EventStore, StoredEvent
 from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
 from mcp_ledger.mcp_api.gateway import CommandGateway
-from mcp_ledger.wiring.protection import audit_row, kek_path, kek_ring, open_key_store
 from mcp_ledger.settings import Settings
+from mcp_ledger.wiring.bootstrap import make_bus, make_views
+from mcp_ledger.wiring.compliance import erasure_purgers, open_blob_store
+from mcp_ledger.wiring.plans import make_plan_views
+from mcp_ledger.wiring.protection import audit_row, kek_path, kek_ring, open_key_store
 
 console = Console(stderr=True)
 keys_app = typer.Typer(help="Key-encryption keys and per-subject data keys.", no_args_is_help=True)

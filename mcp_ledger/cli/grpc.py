@@ -20,9 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from mcp_ledger.bench.grpc import run_grpc_bench
+from mcp_ledger.settings import Settings
 from mcp_ledger.wiring.bootstrap import ConfigurationError, running
 from mcp_ledger.wiring.grpc import serving_grpc
-from mcp_ledger.settings import Settings
 
 console = Console(stderr=True)
 

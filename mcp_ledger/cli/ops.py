@@ -1,4 +1,5 @@
-"""Operations commands and process setup: `mcp-ledger asyncapi`, logging and tracing.
+"""Operations commands and process setup: `mcp-ledger asyncapi`, `projections rebuild`,
+logging and tracing.
 
 `configure_process` runs once at the edge of `serve`, `api` and `worker`: the log format
 (LEDGER_LOG_FORMAT) and the tracer provider (LEDGER_OTEL_EXPORTER), flushed at exit.
@@ -17,10 +18,17 @@ import typer
 import yaml
 
 from mcp_ledger.bench.observability import run_observability_bench
+from mcp_ledger.cli.options import StateOpt, StoreOpt, console, fail, load_settings
+from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.observability.asyncapi import asyncapi_document
 from mcp_ledger.observability.logs import configure_logging
 from mcp_ledger.observability.tracing import TracingConfigError, configure_tracing
+from mcp_ledger.projections.projector import SessionProjector
+from mcp_ledger.projections.registry.projector import RegistryProjector
 from mcp_ledger.settings import Settings
+from mcp_ledger.wiring.bootstrap import make_registry_views, make_views
+from mcp_ledger.wiring.protection import open_sealer
 
 
 class DocumentFormat(StrEnum):
@@ -50,8 +58,40 @@ def render(document: dict[str, object], document_format: DocumentFormat) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
+async def _rebuild(settings: Settings) -> int:
+    store = await open_event_store(settings.store_url)
+    views, registry_views = make_views(settings), make_registry_views(settings)
+    sealer, keys = open_sealer(settings)  # personal fields are sealed in the store
+    try:
+        last = await store.last_position()
+        console.print(f"replaying the event store up to position {last} into {settings.state}")
+        count = await SessionProjector(views, opener=EventMapper(sealer).open).rebuild(store)
+        await RegistryProjector(registry_views).rebuild(store)
+        return count
+    finally:
+        await keys.close()
+        await views.close()
+        await registry_views.close()
+        await store.close()
+
+
+def projections_rebuild(store: StoreOpt = None, state: StateOpt = None) -> None:
+    """Drop the session and tool-registry views and rebuild them by replaying the event store."""
+    settings = load_settings(store=store, state=state)
+    if settings.state.startswith("memory"):
+        raise fail("in-memory projections are rebuilt at every start; give --state redis://…")
+    try:
+        count = asyncio.run(_rebuild(settings))
+    except Exception as error:  # boundary
+        raise fail(f"rebuild failed: {error}") from None
+    console.print(f"rebuilt session and registry views from {count} events")
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add the operations commands (and their benchmark) to the CLI."""
+    projections_app = typer.Typer(help="Read models.", no_args_is_help=True)
+    app.add_typer(projections_app, name="projections")
+    projections_app.command("rebuild")(projections_rebuild)
 
     @bench_app.command("observability")
     def bench_observability(

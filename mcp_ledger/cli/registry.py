@@ -20,9 +20,9 @@ from rich.console import Console
 
 from mcp_ledger.bench.registry import run_registry_bench
 from mcp_ledger.bench.targets import distributed_env
-from mcp_ledger.domain.registry.registration import RegistrationError
-from mcp_ledger.domain.registry.model import ToolDefinition
 from mcp_ledger.checks.manifests import load_manifests
+from mcp_ledger.domain.registry.model import ToolDefinition
+from mcp_ledger.domain.registry.registration import RegistrationError
 from mcp_ledger.settings import Settings
 
 console = Console(stderr=True)

@@ -19,9 +19,9 @@ from mcp_ledger.consumers.session_cache import SessionCache
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import CallTool, Command, CommandEnvelope
-from mcp_ledger.domain.session.decisions import admit, opening_events, outcome_events, refusal_events
 from mcp_ledger.domain.events import DomainEvent
 from mcp_ledger.domain.session.aggregate import Session
+from mcp_ledger.domain.session.decisions import admit, opening_events, outcome_events, refusal_events
 from mcp_ledger.domain.streams import call_stream
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.eventstore.ports import AppendResult, ConcurrencyError, EventStore, StoredEvent

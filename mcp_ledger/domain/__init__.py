@@ -1,11 +1,13 @@
-"""The pure core: commands, events, the Session aggregate and the built-in tool catalog.
+"""The pure core: commands, events and the aggregates (session, plans, registry, compliance).
 
 Imports only the standard library and pydantic; knows nothing of Kafka, SQL, Redis or HTTP.
+The shared kernel (commands, events, streams, access, the tool catalog) sits here; each
+aggregate has its package.
 """
 
-# Registers the compliance and privacy (CCPA opt-out) event types wherever events are read or written.
-from mcp_ledger.domain import compliance as compliance
-
-# events registers the plan events it does not define: load it before any of them.
-from mcp_ledger.domain import events as _events  # noqa: F401
-from mcp_ledger.domain import privacy as privacy
+# Event types defined beside their aggregate register themselves in events.EVENT_TYPES: load
+# them wherever events are read or written.
+from mcp_ledger.domain.compliance import erasure as _erasure  # noqa: F401
+from mcp_ledger.domain.compliance import privacy as _privacy  # noqa: F401
+from mcp_ledger.domain.plans import events as _plan_events  # noqa: F401
+from mcp_ledger.domain.registry import events as _registry_events  # noqa: F401

@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from mcp_ledger.domain.personal import Personal
-from mcp_ledger.domain.registry.model import ToolDefinition
 
 JSON = dict[str, Any]
 
@@ -85,32 +84,6 @@ class ToolCallDenied(DomainEvent):
     reason: str
 
 
-class ToolRegistered(DomainEvent):
-    """A tool joined a registry (tenant-wide or one session's, by the stream) at version 1."""
-
-    definition: ToolDefinition
-    version: int
-
-
-class ToolUpdated(DomainEvent):
-    definition: ToolDefinition
-    version: int
-
-
-class ToolRemoved(DomainEvent):
-    name: str
-    version: int
-
-
-class DataSourceConnected(DomainEvent):
-    """A session connected a SQL data source; its DSN may hold credentials, hence personal."""
-
-    source: str
-    dialect: str
-    dsn: Personal[str]
-    tables: list[str]
-
-
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls
     for cls in (
@@ -122,10 +95,6 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         ToolSucceeded,
         ToolFailed,
         ToolCallDenied,
-        ToolRegistered,
-        ToolUpdated,
-        ToolRemoved,
-        DataSourceConnected,
     )
 }
 
@@ -166,9 +135,3 @@ def is_terminal(event_type: str) -> bool:
     """Whether events of this type end a command."""
     cls = EVENT_TYPES.get(event_type)
     return cls is not None and cls.terminal
-
-
-# Plan workflow events live in their own module (it imports DomainEvent from here).
-from mcp_ledger.domain.plans.events import PLAN_EVENT_TYPES  # noqa: E402
-
-EVENT_TYPES.update(PLAN_EVENT_TYPES)

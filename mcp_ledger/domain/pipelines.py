@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.plans.refs import PointerError, parse_pointer
-from mcp_ledger.domain.registry.registration import POINTER_TYPE
 from mcp_ledger.domain.registry.model import Pipeability
+from mcp_ledger.domain.registry.registration import POINTER_TYPE
 from mcp_ledger.domain.tools import ToolSpec
 
 MAX_STAGES = 20

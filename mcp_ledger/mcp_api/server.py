@@ -24,18 +24,18 @@ from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.audit import AuditResource
 from mcp_ledger.mcp_api.auth.access_tokens import UnauthenticatedError
-from mcp_ledger.mcp_api.blob_reads import BlobReader
-from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.auth.identity import (
     BadSessionHeaderError,
     Identity,
     IdentityResolver,
     session_from_headers,
 )
-from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
-from mcp_ledger.mcp_api.tools.plans import PLAN_SCHEMA_URI, PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
+from mcp_ledger.mcp_api.blob_reads import BlobReader
+from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.mcp_api.rate_limits import RateGuard
+from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
+from mcp_ledger.mcp_api.tools.plans import PLAN_SCHEMA_URI, PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.mcp_api.transport.session_layer import TRANSPORT_SESSION_HEADER
 from mcp_ledger.mcp_api.transport.sessions import TransportSessions
 from mcp_ledger.producers.ports import BusError

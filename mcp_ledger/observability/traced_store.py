@@ -9,11 +9,11 @@ span. Neither changes results or errors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
 
 from opentelemetry import trace
 
-from mcp_ledger.consumers.tools import ToolInvocation, ToolOutcome, ToolRunner
 from mcp_ledger.eventstore.ports import AppendResult, EventStore, NewEvent, StoredEvent
 from mcp_ledger.observability.metrics import LedgerMetrics
 from mcp_ledger.observability.tracing import span, with_trace_context
@@ -80,13 +80,21 @@ class InstrumentedEventStore:
         await self.inner.close()
 
 
-def traced_runners(runners: Mapping[str, ToolRunner]) -> dict[str, ToolRunner]:
+Invocation = TypeVar("Invocation")
+Outcome = TypeVar("Outcome")
+# Any runner signature (the workers' is consumers.tools.ToolRunner): observability knows no consumer.
+Runner = Callable[[Invocation], Awaitable[Outcome]]
+
+
+def traced_runners(
+    runners: Mapping[str, Runner[Invocation, Outcome]],
+) -> dict[str, Runner[Invocation, Outcome]]:
     """The same runners, each run inside a `tool NAME` span."""
     return {name: _traced(name, runner) for name, runner in runners.items()}
 
 
-def _traced(name: str, runner: ToolRunner) -> ToolRunner:
-    async def run(invocation: ToolInvocation) -> ToolOutcome:
+def _traced(name: str, runner: Runner[Invocation, Outcome]) -> Runner[Invocation, Outcome]:
+    async def run(invocation: Invocation) -> Outcome:
         with span(f"tool {name}", attributes={"gen_ai.tool.name": name}):
             return await runner(invocation)
 

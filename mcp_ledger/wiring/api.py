@@ -9,24 +9,12 @@ from contextlib import AsyncExitStack
 
 from starlette.applications import Starlette
 
-from mcp_ledger import bootstrap_ops
-from mcp_ledger.wiring.plans import plan_tools
-from mcp_ledger.wiring.registry import tool_specs
-from mcp_ledger.wiring.runtime import (
-    ConfigurationError,
-    Runtime,
-    blob_store,
-    health_route,
-    replay_guard,
-    secret_key,
-)
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.limits.memory import MemoryRateLimiter
 from mcp_ledger.limits.policy import LimitFormatError, RatePolicy
 from mcp_ledger.limits.ports import RateLimiter
 from mcp_ledger.limits.redis import RedisRateLimiter
-from mcp_ledger.mcp_api.routes.admin import admin_routes
 from mcp_ledger.mcp_api.audit import AuditResource
 from mcp_ledger.mcp_api.auth.access_tokens import (
     JwksKeys,
@@ -36,19 +24,20 @@ from mcp_ledger.mcp_api.auth.access_tokens import (
     TokenIdentityResolver,
     load_key_file,
 )
-from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.auth.dev_tokens import dev_public_keys
+from mcp_ledger.mcp_api.auth.identity import Identity, IdentityResolver, LocalIdentityResolver
+from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.http_app import AuthSetup, build_http_app, install_request_state
-from mcp_ledger.mcp_api.auth.identity import Identity, IdentityResolver, LocalIdentityResolver
-from mcp_ledger.mcp_api.transport.notifications import NotificationHub
-from mcp_ledger.mcp_api.routes.opt_outs import opt_out_routes
-from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.rate_limits import RateGuard
+from mcp_ledger.mcp_api.routes.admin import admin_routes
+from mcp_ledger.mcp_api.routes.opt_outs import opt_out_routes
 from mcp_ledger.mcp_api.routes.registration import RegistrationHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
-from mcp_ledger.mcp_api.transport.session_layer import SessionCloser, SessionOpener, SessionOpenError
+from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.service import ToolService
+from mcp_ledger.mcp_api.transport.notifications import NotificationHub
+from mcp_ledger.mcp_api.transport.session_layer import SessionCloser, SessionOpener, SessionOpenError
 from mcp_ledger.mcp_api.transport.sessions import (
     MemoryTransportSessions,
     TransportSessionPurger,
@@ -59,8 +48,19 @@ from mcp_ledger.producers.ports import BusError, Message
 from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.projections.registry.projector import RegistryProjector
 from mcp_ledger.projections.registry.watcher import RegistryWatcher
-from mcp_ledger.wiring.protection import evict_on_erasure
 from mcp_ledger.settings import Settings
+from mcp_ledger.wiring import ops as ops_wiring
+from mcp_ledger.wiring.plans import plan_tools
+from mcp_ledger.wiring.protection import evict_on_erasure
+from mcp_ledger.wiring.registry import tool_specs
+from mcp_ledger.wiring.runtime import (
+    ConfigurationError,
+    Runtime,
+    blob_store,
+    health_route,
+    replay_guard,
+    secret_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +230,6 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         *registration.routes(),
         *admin_routes(gateway, settings.compliance_topic, identities),
         *opt_out_routes(gateway, identities),
-        *bootstrap_ops.api_routes(
-            settings, server, runtime.metrics, runtime.bus, runtime.store, runtime.views
-        ),
+        *ops_wiring.api_routes(settings, server, runtime.metrics, runtime.bus, runtime.store, runtime.views),
     ]
     return build_http_app(server, host=settings.host, auth=auth, session_layer=layer, routes=routes)

@@ -1,8 +1,8 @@
 """Wiring: the only place that picks adapters from settings and registers handlers.
 
-The wiring is split by area: bootstrap_runtime (the Runtime, secrets, blobs), bootstrap_api
-(auth, sessions, the HTTP app), bootstrap_registry, bootstrap_plans, bootstrap_compliance,
-bootstrap_ops and bootstrap_grpc; this module assembles a worker and runs a process.
+The wiring is split by area: runtime (the Runtime, secrets, blobs), api (auth, sessions,
+the HTTP app), registry, plans, compliance, protection, ops and grpc; this module assembles
+a worker and runs a process.
 
 `running()` builds the parts a process needs (API, worker, or both), starts the bus and
 background loops, and stops them in reverse order, draining in-flight commands.
@@ -16,33 +16,13 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from mcp_ledger import bootstrap_ops
 from mcp_ledger.blobs.ports import BlobStore
-from mcp_ledger.wiring.api import build_api
-from mcp_ledger.wiring.compliance import erasure_purgers
-from mcp_ledger.wiring.plans import (
-    attach_calls,
-    make_plan_views,
-    plan_worker,
-    project_plans,
-    resume_embedded_plans,
-)
-from mcp_ledger.wiring.registry import make_registry_views, registered_tools, registry_tools, tool_specs
-from mcp_ledger.wiring.runtime import (
-    ConfigurationError,
-    Runtime,
-    blob_store,
-    payload_handler,
-    publishing,
-    replay_guard,
-    secret_key,
-)
-from mcp_ledger.consumers.command_handler import CommandHandler
-from mcp_ledger.consumers.registry.data_source_secrets import DataSourceSecrets
-from mcp_ledger.consumers.compliance.erasure import ErasureHandler
-from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.bindings.pointer_inputs import PointerInputs
+from mcp_ledger.consumers.command_handler import CommandHandler
+from mcp_ledger.consumers.compliance.erasure import ErasureHandler
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
+from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.consumers.registry.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.state_tools import state_runners
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
 from mcp_ledger.crypto.kek import KekError
@@ -58,17 +38,37 @@ from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.kafka import KafkaBus
 from mcp_ledger.producers.outbox import OutboxRelay
 from mcp_ledger.producers.ports import MessageBus
-from mcp_ledger.projections.registry.catalog import ToolCatalog
-from mcp_ledger.projections.sessions.memory import MemorySessionViewStore
 from mcp_ledger.projections.plans.projector import PlanProjector
-from mcp_ledger.projections.sessions.ports import SessionViewStore
 from mcp_ledger.projections.projector import Applier, SessionProjector
-from mcp_ledger.projections.sessions.redis import RedisSessionViewStore
+from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.projections.registry.projector import RegistryProjector
+from mcp_ledger.projections.sessions.memory import MemorySessionViewStore
+from mcp_ledger.projections.sessions.ports import SessionViewStore
+from mcp_ledger.projections.sessions.redis import RedisSessionViewStore
 from mcp_ledger.projections.state_loss import StateLossWatch
 from mcp_ledger.projections.state_loss_redis import RedisEpochMarker
-from mcp_ledger.wiring.protection import SqlAuditReader, open_sealer
 from mcp_ledger.settings import Settings
+from mcp_ledger.wiring import ops as ops_wiring
+from mcp_ledger.wiring.api import build_api
+from mcp_ledger.wiring.compliance import erasure_purgers
+from mcp_ledger.wiring.plans import (
+    attach_calls,
+    make_plan_views,
+    plan_worker,
+    project_plans,
+    resume_embedded_plans,
+)
+from mcp_ledger.wiring.protection import SqlAuditReader, open_sealer
+from mcp_ledger.wiring.registry import make_registry_views, registered_tools, registry_tools, tool_specs
+from mcp_ledger.wiring.runtime import (
+    ConfigurationError,
+    Runtime,
+    blob_store,
+    payload_handler,
+    publishing,
+    replay_guard,
+    secret_key,
+)
 
 __all__ = ["ConfigurationError", "Runtime", "make_bus", "make_registry_views", "make_views", "running"]
 
@@ -139,7 +139,7 @@ async def _open_protection(
 async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> OutboxRelay:
     assert runtime.sealer is not None
     assert runtime.keys is not None
-    store = bootstrap_ops.instrument_store(await open_event_store(settings.store_url), runtime.metrics)
+    store = ops_wiring.instrument_store(await open_event_store(settings.store_url), runtime.metrics)
     stack.push_async_callback(store.close)
     runtime.store = store
     relay = OutboxRelay(store, runtime.bus, settings.events_topic)
@@ -154,7 +154,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     pointers = PointerInputs(PointerSigner(secret_key(settings, "pointers/v1")), blobs, replays)
     registered = registered_tools(settings, catalog, DataSourceSecrets(store, mapper), privacy, pointers)
     stack.push_async_callback(registered.close)
-    runners = bootstrap_ops.instrument_runners(
+    runners = ops_wiring.instrument_runners(
         {
             **BUILTIN_RUNNERS,
             **_state_runners(settings, blobs),
@@ -208,7 +208,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         group=settings.projection_group,
         concurrency=settings.projection_concurrency,
     )
-    await bootstrap_ops.start_worker_ops(settings, runtime.metrics, store, stack)
+    await ops_wiring.start_worker_ops(settings, runtime.metrics, store, stack)
     plan_projector = PlanProjector(runtime.plan_views, opener=mapper.open, store=store)
     _watch_state_loss(
         settings, store, [projector.apply, registry_projector.apply, plan_projector.apply], stack
@@ -246,7 +246,7 @@ async def running(settings: Settings, *, api: bool, worker: bool) -> AsyncIterat
     metrics = LedgerMetrics()
     runtime = Runtime(
         settings=settings,
-        bus=bootstrap_ops.instrument_bus(make_bus(settings), settings, metrics),
+        bus=ops_wiring.instrument_bus(make_bus(settings), settings, metrics),
         metrics=metrics,
         views=make_views(settings),
         registry_views=make_registry_views(settings),

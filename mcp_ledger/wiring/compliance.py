@@ -1,7 +1,7 @@
 """Wiring of the compliance parts (part of bootstrap): the sealed blob store and the purgers
 every erasure runs, for workers and for the CLI's embedded erasure alike.
 
-Only bootstrap.py and the CLI call this module; it picks concrete adapters from settings.
+Only wiring/bootstrap.py and the CLI call this module; it picks concrete adapters from settings.
 Does not run erasures (consumers/erasure.py does) or decide what is personal (the domain).
 """
 
@@ -20,8 +20,8 @@ from mcp_ledger.eventstore.sql import create_store_engine
 from mcp_ledger.mcp_api.transport.sessions import TransportSessionPurger
 from mcp_ledger.mcp_api.transport.sessions_redis import RedisTransportSessions
 from mcp_ledger.projections.plans.ports import PlanViewStore
-from mcp_ledger.projections.sessions.ports import SessionViewStore
 from mcp_ledger.projections.purge import PlanViewPurger, SessionViewPurger
+from mcp_ledger.projections.sessions.ports import SessionViewStore
 from mcp_ledger.settings import Settings
 
 

@@ -12,10 +12,10 @@ from contextlib import asynccontextmanager
 
 import grpc
 
-from mcp_ledger.wiring.bootstrap import ConfigurationError, Runtime
 from mcp_ledger.grpc_api.service import GrpcAuthenticator, ToolServicer
 from mcp_ledger.grpc_api.wire import service_handler
 from mcp_ledger.mcp_api.auth.identity import Identity
+from mcp_ledger.wiring.bootstrap import ConfigurationError, Runtime
 
 GRACE_SECONDS = 5.0
 

@@ -1,6 +1,6 @@
 """Wiring of operations concerns: traces, metrics, readiness and the AsyncAPI route.
 
-Called by bootstrap.py (the only other wiring module): decorates the bus, the event store
+Called by wiring/bootstrap.py and wiring/api.py: decorates the bus, the event store
 and the tool runners, adds `/readyz`, `/metrics` and `/asyncapi.json` to the API, and starts
 a worker's metric samplers and optional metrics listener. Picks nothing else.
 """

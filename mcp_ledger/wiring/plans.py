@@ -1,7 +1,7 @@
 """Wiring of the planner (part of bootstrap): plan views, the plan command handler, the
 executor on the plan-runs topic, the plan projector, and resuming unfinished plans.
 
-Only bootstrap.py calls this module. A plan run is a message on ledger.plan-runs keyed by
+Only wiring/bootstrap.py calls this module. A plan run is a message on ledger.plan-runs keyed by
 the plan's stream; the worker holding it executes the plan and commits it at the end, so a
 worker that dies mid-plan leaves the message to the group and another worker resumes the
 plan from the event store. The embedded bus keeps nothing across restarts, so there the
@@ -24,8 +24,8 @@ from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
 from mcp_ledger.domain.streams import plan_stream
 from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.eventstore.ports import EventStore
-from mcp_ledger.mcp_api.gateway import CommandGateway
 from mcp_ledger.mcp_api.auth.identity import IdentityResolver
+from mcp_ledger.mcp_api.gateway import CommandGateway
 from mcp_ledger.mcp_api.tools.planners import make_endpoint_planner
 from mcp_ledger.mcp_api.tools.plans import FINISHED, PlanTools
 from mcp_ledger.producers.ports import Handler, Message, MessageBus

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import logging
 
-from mcp_ledger.wiring.runtime import publishing
+from mcp_ledger.consumers.bindings.http_runner import HttpRunnerConfig, HttpToolRunner
+from mcp_ledger.consumers.bindings.pointer_inputs import PointerInputs
+from mcp_ledger.consumers.bindings.sql_runner import SqlToolRunner
+from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
+from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.registry.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.registry.data_sources import DataSourcePolicy
-from mcp_ledger.consumers.bindings.http_runner import HttpRunnerConfig, HttpToolRunner
-from mcp_ledger.consumers.mapping import EventMapper
-from mcp_ledger.consumers.bindings.pointer_inputs import PointerInputs
-from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.registry.registered_tools import RegisteredTools
 from mcp_ledger.consumers.registry.tools import RegistryTools
 from mcp_ledger.consumers.registry.writer import RegistryWriter
-from mcp_ledger.consumers.bindings.sql_runner import SqlToolRunner
 from mcp_ledger.domain.compliance.privacy import privacy_tool_specs
 from mcp_ledger.domain.registry.registration import RegistrationPolicy
 from mcp_ledger.domain.registry.tools import registry_tool_specs
@@ -28,6 +27,7 @@ from mcp_ledger.projections.registry.ports import RegistryViewStore
 from mcp_ledger.projections.registry.projector import RegistryProjector
 from mcp_ledger.projections.registry.redis import RedisRegistryViewStore
 from mcp_ledger.settings import Settings
+from mcp_ledger.wiring.runtime import publishing
 
 log = logging.getLogger(__name__)
 

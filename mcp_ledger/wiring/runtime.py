@@ -17,8 +17,6 @@ from starlette.routing import Route
 from mcp_ledger.blobs.memory import MemoryReplayGuard
 from mcp_ledger.blobs.ports import BlobStore, ReplayGuard
 from mcp_ledger.blobs.redis import RedisReplayGuard
-from mcp_ledger.wiring.compliance import BlobSettingsError, open_blob_store
-from mcp_ledger.wiring.plans import PlanWorker
 from mcp_ledger.consumers.command_handler import AppendedCallback
 from mcp_ledger.consumers.compliance.erasure import ErasureHandler
 from mcp_ledger.crypto.cache import CachingKeyStore
@@ -28,17 +26,19 @@ from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 from mcp_ledger.mcp_api.auth.access_tokens import (
     JwtVerifier,
 )
-from mcp_ledger.mcp_api.transport.notifications import NotificationHub
 from mcp_ledger.mcp_api.tools.service import ToolService
+from mcp_ledger.mcp_api.transport.notifications import NotificationHub
 from mcp_ledger.observability.metrics import LedgerMetrics
 from mcp_ledger.producers.outbox import OutboxRelay
 from mcp_ledger.producers.ports import BusError, Handler, Message, MessageBus
 from mcp_ledger.projections.plans.ports import PlanViewStore
-from mcp_ledger.projections.sessions.ports import SessionViewStore
 from mcp_ledger.projections.registry.ports import RegistryViewStore
 from mcp_ledger.projections.registry.watcher import ToolsChanged
-from mcp_ledger.wiring.protection import SqlAuditReader
+from mcp_ledger.projections.sessions.ports import SessionViewStore
 from mcp_ledger.settings import Settings
+from mcp_ledger.wiring.compliance import BlobSettingsError, open_blob_store
+from mcp_ledger.wiring.plans import PlanWorker
+from mcp_ledger.wiring.protection import SqlAuditReader
 
 log = logging.getLogger(__name__)
 

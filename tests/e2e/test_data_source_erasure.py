@@ -1,6 +1,6 @@
 """A connected data source's DSN (it may hold credentials) is personal data: it is sealed in
 the event store, absent from the registry view, and unusable once its subject is erased
-(tests/unit/test_data_source_secrets.py shows the worker side of that)."""
+(tests/unit/registry/test_data_source_secrets.py shows the worker side of that)."""
 
 from __future__ import annotations
 

@@ -13,11 +13,11 @@ from typing import Any
 import grpc
 import pytest
 
-from mcp_ledger.wiring.grpc import serving_grpc
 from mcp_ledger.grpc_api.generated import mcp_tool_service_pb2 as pb
 from mcp_ledger.grpc_api.structs import to_json, to_struct
 from mcp_ledger.grpc_api.wire import MCPToolServiceClient
 from mcp_ledger.settings import Settings
+from mcp_ledger.wiring.grpc import serving_grpc
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
 from tests.support.pet_service import PetService, pet_service
 from tests.support.tokens import forged, good_token

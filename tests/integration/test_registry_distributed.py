@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from mcp_ledger.projections.sessions.redis import RedisSessionViewStore
 from mcp_ledger.projections.registry.redis import RedisRegistryViewStore
+from mcp_ledger.projections.sessions.redis import RedisSessionViewStore
 from tests.integration.services import name_fragment
 from tests.support.clients import mcp_client, open_session, structured
 from tests.support.processes import (

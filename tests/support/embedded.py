@@ -11,8 +11,8 @@ from pathlib import Path
 
 import uvicorn
 
-from mcp_ledger.wiring.bootstrap import Runtime, running
 from mcp_ledger.settings import Settings
+from mcp_ledger.wiring.bootstrap import Runtime, running
 
 
 @dataclass

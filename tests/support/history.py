@@ -31,8 +31,8 @@ from mcp_ledger.projections.plans.redis import RedisPlanViewStore
 from mcp_ledger.projections.plans.view import PlanView
 from mcp_ledger.projections.sessions.redis import RedisSessionViewStore
 from mcp_ledger.projections.sessions.view import SessionView
-from mcp_ledger.wiring.protection import open_sealer
 from mcp_ledger.settings import Settings
+from mcp_ledger.wiring.protection import open_sealer
 from tests.support.processes import run_ledger
 
 KAFKA_READ_SECONDS = 30.0

@@ -19,8 +19,8 @@ from mcp_ledger.consumers.tools import (
     structured_outcome,
 )
 from mcp_ledger.domain.commands import AcceptPlan
-from mcp_ledger.domain.plans.validation import with_derived_dependencies
 from mcp_ledger.domain.plans.model import normalise_plan, plan_hash
+from mcp_ledger.domain.plans.validation import with_derived_dependencies
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 

@@ -121,7 +121,7 @@ def start_ledger(
 ) -> LedgerProcess:
     """Start `mcp-ledger ARGS…` (an API gets a free port) and record it in `started`."""
     port = free_port() if args[0] in {"api", "serve"} else None
-    argv = [sys.executable, "-m", "mcp_ledger.cli.app", *args]
+    argv = [sys.executable, "-m", "mcp_ledger.cli", *args]
     if port is not None:
         argv += ["--port", str(port)]
     log = tmp / f"{args[0]}-{len(started)}.log"
@@ -141,7 +141,7 @@ def run_ledger(env: Mapping[str, str], *args: str, timeout: float = 120.0) -> st
     """
     full_env = {**os.environ, **env}
     done = subprocess.run(
-        [sys.executable, "-m", "mcp_ledger.cli.app", *args],
+        [sys.executable, "-m", "mcp_ledger.cli", *args],
         cwd=REPO,
         env=full_env,
         capture_output=True,

@@ -15,8 +15,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from mcp_ledger.consumers.mapping import command_metadata, to_domain
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, structured_outcome
 from mcp_ledger.domain.commands import Command
-from mcp_ledger.domain.events import DomainEvent, to_record
-from mcp_ledger.domain.personal import DataRecipient
 from mcp_ledger.domain.compliance.privacy import (
     ADMIN_OPT_OUT_TOOL,
     OPT_OUT_TOOL,
@@ -27,6 +25,8 @@ from mcp_ledger.domain.compliance.privacy import (
     opted_out,
     privacy_stream,
 )
+from mcp_ledger.domain.events import DomainEvent, to_record
+from mcp_ledger.domain.personal import DataRecipient
 from mcp_ledger.eventstore.ports import ConcurrencyError, EventStore, NewEvent, StoredEvent
 
 AppendedCallback = Callable[[Sequence[StoredEvent]], Awaitable[None]]

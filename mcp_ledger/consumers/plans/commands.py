@@ -27,9 +27,9 @@ from mcp_ledger.domain.plans.events import (
     PlanStarted,
     PlanStepGranted,
 )
+from mcp_ledger.domain.plans.model import PlanFormError, normalise_plan, plan_hash
 from mcp_ledger.domain.plans.state import PlanState
 from mcp_ledger.domain.plans.validation import plan_problems, with_derived_dependencies
-from mcp_ledger.domain.plans.model import PlanFormError, normalise_plan, plan_hash
 from mcp_ledger.domain.streams import call_stream
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.eventstore.ports import ConcurrencyError, EventStore

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.crypto.sealing import erased_value
-from mcp_ledger.domain.events import DataSourceConnected
+from mcp_ledger.domain.registry.events import DataSourceConnected
 from mcp_ledger.domain.streams import registry_stream
 from mcp_ledger.eventstore.ports import EventStore
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from mcp_ledger.consumers.registry.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.bindings.http_runner import HttpToolRunner
 from mcp_ledger.consumers.bindings.pointer_inputs import PointerInputs
-from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.bindings.sql_runner import SqlToolRunner
+from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
+from mcp_ledger.consumers.registry.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
-from mcp_ledger.domain.registry.bindings import HttpBinding
 from mcp_ledger.domain.commands import CallTool
+from mcp_ledger.domain.registry.bindings import HttpBinding
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.projections.registry.catalog import CatalogEntry, ToolCatalog
 

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import yaml
 
-from mcp_ledger.consumers.registry.data_sources import ASYNC_DRIVERS, DataSourcePolicy, dsn_problem, reflect
+from mcp_ledger.checks.registrations import parse_definitions
 from mcp_ledger.consumers.bindings.egress import pinned
+from mcp_ledger.consumers.registry.data_sources import ASYNC_DRIVERS, DataSourcePolicy, dsn_problem, reflect
 from mcp_ledger.consumers.registry.writer import RegistryBusyError, RegistryWriter
 from mcp_ledger.consumers.tools import (
     ToolExecutionError,
@@ -25,12 +26,11 @@ from mcp_ledger.consumers.tools import (
     ToolRunner,
     structured_outcome,
 )
+from mcp_ledger.domain.registry.aggregate import DataSource
 from mcp_ledger.domain.registry.data_sources import tools_for_tables
 from mcp_ledger.domain.registry.openapi import OpenApiError, tools_from_openapi
 from mcp_ledger.domain.registry.registration import RegistrationError, endpoint_problem
-from mcp_ledger.domain.registry.aggregate import DataSource
 from mcp_ledger.eventstore.ports import StoredEvent
-from mcp_ledger.checks.registrations import parse_definitions
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
 

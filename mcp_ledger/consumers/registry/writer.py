@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from mcp_ledger.checks.registrations import check_registration
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.events import DomainEvent
-from mcp_ledger.domain.registry.registration import RegistrationPolicy
 from mcp_ledger.domain.registry.aggregate import (
     DataSource,
     ToolRegistry,
@@ -24,11 +24,11 @@ from mcp_ledger.domain.registry.aggregate import (
     decide_removal,
 )
 from mcp_ledger.domain.registry.model import ToolDefinition
+from mcp_ledger.domain.registry.registration import RegistrationPolicy
 from mcp_ledger.domain.streams import registry_stream
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.eventstore.ports import ConcurrencyError, EventStore, StoredEvent
 from mcp_ledger.projections.registry.projector import RegistryProjector
-from mcp_ledger.checks.registrations import check_registration
 
 AppendedCallback = Callable[[Sequence[StoredEvent]], Awaitable[None]]
 Decision = Callable[[ToolRegistry], list[DomainEvent]]

@@ -30,9 +30,9 @@ from mcp_ledger.domain.plans.events import (
     TaskStarted,
     TaskSucceeded,
 )
+from mcp_ledger.domain.plans.model import PlanTask, RetryPolicy
 from mcp_ledger.domain.plans.refs import PlanReferenceError, resolve
 from mcp_ledger.domain.plans.state import PlanState
-from mcp_ledger.domain.plans.model import PlanTask, RetryPolicy
 
 PERMANENT_ERRORS = frozenset(
     {

@@ -2,15 +2,16 @@
 compensation, cancellation and the end.
 
 Fields holding tool parameters, tool output, the plan itself (it embeds parameters) or
-free text are marked Personal: they are encrypted per subject. Registered in
-events.EVENT_TYPES by that module, so the mapper and the projectors know them.
+free text are marked Personal: they are encrypted per subject. They register themselves in
+events.EVENT_TYPES (the domain package imports this module), so the mapper and the projectors
+know them.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from mcp_ledger.domain.events import JSON, DomainEvent
+from mcp_ledger.domain.events import EVENT_TYPES, JSON, DomainEvent
 from mcp_ledger.domain.personal import Personal
 
 
@@ -165,3 +166,4 @@ PLAN_EVENT_TYPES: dict[str, type[DomainEvent]] = {
         PlanCompleted,
     )
 }
+EVENT_TYPES.update(PLAN_EVENT_TYPES)

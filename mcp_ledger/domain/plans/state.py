@@ -31,8 +31,8 @@ from mcp_ledger.domain.plans.events import (
     TaskStarted,
     TaskSucceeded,
 )
-from mcp_ledger.domain.plans.validation import topological_order
 from mcp_ledger.domain.plans.model import Plan
+from mcp_ledger.domain.plans.validation import topological_order
 
 DONE = frozenset({"succeeded", "failed", "skipped", "cancelled"})
 

@@ -14,8 +14,8 @@ from collections.abc import Collection, Mapping
 
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.plans.conditions import ConditionError, parse_condition, tasks_read
-from mcp_ledger.domain.plans.refs import PlanReferenceError, references_in
 from mcp_ledger.domain.plans.model import Plan, PlanTask
+from mcp_ledger.domain.plans.refs import PlanReferenceError, references_in
 from mcp_ledger.domain.tools import ToolSpec
 
 

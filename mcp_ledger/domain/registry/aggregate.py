@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from mcp_ledger.domain.events import DomainEvent
 from mcp_ledger.domain.registry.bindings import SqlBinding
-from mcp_ledger.domain.events import (
+from mcp_ledger.domain.registry.events import (
     DataSourceConnected,
-    DomainEvent,
     ToolRegistered,
     ToolRemoved,
     ToolUpdated,
 )
-from mcp_ledger.domain.registry.registration import RegistrationError
 from mcp_ledger.domain.registry.model import RegisteredTool, ToolDefinition
+from mcp_ledger.domain.registry.registration import RegistrationError
 
 REGISTRY_EVENTS: frozenset[str] = frozenset(
     {"ToolRegistered", "ToolUpdated", "ToolRemoved", "DataSourceConnected"}

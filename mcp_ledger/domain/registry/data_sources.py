@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from mcp_ledger.domain.registry.bindings import IDENTIFIER, SqlBinding, SqlOperation
-from mcp_ledger.domain.registry.registration import WRITE_MINIMUM_ROLE
 from mcp_ledger.domain.registry.model import ToolDefinition
+from mcp_ledger.domain.registry.registration import WRITE_MINIMUM_ROLE
 from mcp_ledger.domain.tools import JSONSchema
 
 _IDENT = re.compile(IDENTIFIER)

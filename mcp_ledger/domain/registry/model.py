@@ -11,8 +11,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_ledger.domain.registry.bindings import HttpBinding, SqlBinding, ToolBinding
 from mcp_ledger.domain.personal import DataRecipient
+from mcp_ledger.domain.registry.bindings import HttpBinding, SqlBinding, ToolBinding
 from mcp_ledger.domain.tools import JSONSchema, ToolSpec
 
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"

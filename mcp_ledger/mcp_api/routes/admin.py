@@ -17,8 +17,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mcp_ledger.domain.compliance.erasure import ComplianceEnvelope, EraseSubject
-from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.auth.identity import IdentityResolver
+from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.producers.ports import BusError
 
 ADMIN_ROLE = "admin"

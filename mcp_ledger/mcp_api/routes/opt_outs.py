@@ -17,8 +17,8 @@ from starlette.routing import Route
 
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.compliance.privacy import ADMIN_OPT_OUT_TOOL
-from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.auth.identity import IdentityResolver
+from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.producers.ports import BusError
 
 ADMIN_ROLE = "admin"

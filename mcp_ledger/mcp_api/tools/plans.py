@@ -24,16 +24,16 @@ from mcp.server import ServerRequestContext
 from mcp_ledger.checks.arguments import plan_parameter_problems
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import AcceptPlan, CancelPlan, ExecutePlan
-from mcp_ledger.domain.plans.validation import plan_problems, with_derived_dependencies
 from mcp_ledger.domain.plans.model import Plan, PlanFormError, normalise_plan, plan_hash
+from mcp_ledger.domain.plans.validation import plan_problems, with_derived_dependencies
 from mcp_ledger.domain.tools import ToolSpec
-from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.auth.identity import (
     BadSessionHeaderError,
     Identity,
     IdentityResolver,
     session_from_headers,
 )
+from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.tools.planners import EndpointPlanner, PlannerError
 from mcp_ledger.mcp_api.tools.replanning import REPLAN_TOOL, replan
 from mcp_ledger.mcp_api.tools.sampling import sample_plan

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import mcp_types as types
 from mcp.server import ServerRequestContext
@@ -19,12 +19,10 @@ from mcp.server import ServerRequestContext
 from mcp_ledger.domain.plans.model import Plan
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.auth.identity import Identity
-from mcp_ledger.mcp_api.tools.planners import PlannerError
+from mcp_ledger.mcp_api.tools.planners import EndpointPlanner, PlannerError
 from mcp_ledger.mcp_api.tools.sampling import sample_plan
+from mcp_ledger.projections.plans.ports import PlanViewStore
 from mcp_ledger.projections.plans.view import PlanView
-
-if TYPE_CHECKING:
-    from mcp_ledger.mcp_api.tools.plans import PlanTools
 
 REPLANNABLE = frozenset(
     {"failed", "completed_with_errors", "compensated", "compensation_failed", "timed_out"}
@@ -49,6 +47,21 @@ REPLAN_TOOL = ToolSpec(
     },
     read_only=False,
 )
+
+
+class PlanDesk(Protocol):
+    """What replanning needs of the plan tools: views, checks, acceptance, the planner."""
+
+    views: PlanViewStore
+    planner: EndpointPlanner | None
+
+    def visible_tools(self, identity: Identity) -> list[ToolSpec]: ...
+
+    def check(self, raw: dict[str, Any], identity: Identity) -> tuple[Plan | None, list[str]]: ...
+
+    async def accept(
+        self, plan: Plan, identity: Identity, session_id: str | None, *, execute: bool
+    ) -> types.CallToolResult: ...
 
 
 def replan_goal(view: PlanView) -> str:
@@ -82,7 +95,7 @@ def tools_outside(plan: Plan, allowed: set[str]) -> list[str]:
 
 
 async def replan(
-    plans: PlanTools,
+    plans: PlanDesk,
     ctx: ServerRequestContext[Any],
     params: types.CallToolRequestParams,
     identity: Identity,
@@ -117,7 +130,7 @@ async def replan(
 
 
 async def _ask(
-    plans: PlanTools,
+    plans: PlanDesk,
     ctx: ServerRequestContext[Any],
     params: types.CallToolRequestParams,
     goal: str,

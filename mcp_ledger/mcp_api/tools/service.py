@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mcp_ledger.checks.arguments import argument_problem, argument_size
+from mcp_ledger.checks.registrations import check_registration, parse_definitions
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.domain.registry.registration import RegistrationError, RegistrationPolicy
 from mcp_ledger.domain.tools import ToolSpec
-from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.auth.identity import Identity
+from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.producers.ports import BusError
 from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.projections.sessions.ports import SessionViewStore
-from mcp_ledger.checks.registrations import check_registration, parse_definitions
 
 OutcomeKind = Literal[
     "ok", "invalid", "forbidden", "refused", "timeout", "unavailable", "unknown_tool", "too_large"

@@ -30,7 +30,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_ledger.mcp_api.auth.access_tokens import UnauthenticatedError
 from mcp_ledger.mcp_api.auth.identity import SESSION_HEADER, Identity, IdentityResolver
-from mcp_ledger.mcp_api.transport.notifications import DEFAULT_LOG_LEVEL, NotificationHub, is_log_message, log_rank
+from mcp_ledger.mcp_api.transport.notifications import (
+    DEFAULT_LOG_LEVEL,
+    NotificationHub,
+    is_log_message,
+    log_rank,
+)
 from mcp_ledger.mcp_api.transport.sessions import TransportSession, TransportSessions
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ The id is the ledger session's id, minted at `initialize` for the authenticated 
 (a client-chosen id is never adopted: no fixation). Records expire after the idle TTL and
 every use slides it. Sessions are indexed per subject, so erasure can end all of a
 subject's sessions (`end_subject`; TransportSessionPurger is the erasure's purger). The Redis
-adapter (transport_sessions_redis.py) lets any API replica serve any session;
+adapter (transport/sessions_redis.py) lets any API replica serve any session;
 `MemoryTransportSessions` serves the embedded gateway.
 """
 

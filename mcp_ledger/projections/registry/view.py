@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_ledger.domain.events import (
+from mcp_ledger.domain.events import DomainEvent
+from mcp_ledger.domain.registry.events import (
     DataSourceConnected,
-    DomainEvent,
     ToolRegistered,
     ToolRemoved,
     ToolUpdated,

@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mcp_ledger.domain.commands import CallTool, new_session_id
-from mcp_ledger.domain.session.decisions import admit, opening_events, outcome_events
 from mcp_ledger.domain.events import (
     UPCASTERS,
     DomainEvent,
@@ -22,6 +21,7 @@ from mcp_ledger.domain.events import (
     to_record,
 )
 from mcp_ledger.domain.session.aggregate import Session
+from mcp_ledger.domain.session.decisions import admit, opening_events, outcome_events
 from mcp_ledger.domain.streams import parse_session_stream, session_stream
 from mcp_ledger.domain.tools import builtin_catalog
 

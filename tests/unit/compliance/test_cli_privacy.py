@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from mcp_ledger.cli.app import app
 from mcp_ledger.settings import Settings
-from tests.unit.test_cli_compliance import MARKER, settings  # noqa: F401 - the shared fixture
+from tests.unit.compliance.test_cli_compliance import MARKER, settings  # noqa: F401 - the shared fixture
 
 
 def _invoke(*args: str) -> tuple[int, str]:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from mcp_ledger.domain.registry.registration import RegistrationError, RegistrationPolicy, endpoint_problem
 from mcp_ledger.checks.registrations import check_registration, parse_definitions
+from mcp_ledger.domain.registry.registration import RegistrationError, RegistrationPolicy, endpoint_problem
 
 POLICY = RegistrationPolicy(
     allowed_hosts=("api.example.com", "127.0.0.1:8080", "*.internal.example"),

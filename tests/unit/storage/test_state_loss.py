@@ -13,10 +13,10 @@ from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.eventstore.ports import StoredEvent
 from mcp_ledger.eventstore.sql import SqlEventStore
-from mcp_ledger.projections.sessions.memory import MemorySessionViewStore
 from mcp_ledger.projections.plans.memory import MemoryPlanViewStore
 from mcp_ledger.projections.plans.projector import PlanProjector
 from mcp_ledger.projections.projector import SessionProjector
+from mcp_ledger.projections.sessions.memory import MemorySessionViewStore
 from mcp_ledger.projections.sessions.view import SessionView
 from mcp_ledger.projections.state_loss import StateLossWatch
 from tests.support.plans import Recorder, accept, executor, tool

@@ -8,12 +8,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from mcp_ledger.checks.manifests import load_manifests
 from mcp_ledger.cli.app import app
 from mcp_ledger.domain.registry.bindings import HttpBinding
 from mcp_ledger.domain.registry.registration import RegistrationError
-from mcp_ledger.checks.manifests import load_manifests
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 EXAMPLE = DEPLOY / "examples" / "mcptool-weather.yaml"
 
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from mcp_ledger.consumers.registry.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.consumers.registry.data_source_secrets import DataSourceSecrets
 from mcp_ledger.crypto.cipher import new_key
 from mcp_ledger.crypto.kek import Kek, KekRing
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.crypto.sealing import is_sealed
 from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.domain.commands import CallTool
-from mcp_ledger.domain.events import DataSourceConnected
+from mcp_ledger.domain.registry.events import DataSourceConnected
 from mcp_ledger.domain.streams import registry_stream
 from mcp_ledger.eventstore.sql import SqlEventStore, create_store_engine
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from mcp_ledger.domain.registry.bindings import HttpBinding
 from mcp_ledger.domain.pipelines import Pipeline, PipelineError, compose_pipeline
-from mcp_ledger.domain.registry.registration import RegistrationPolicy, definition_problems
+from mcp_ledger.domain.registry.bindings import HttpBinding
 from mcp_ledger.domain.registry.model import Pipeability, ToolDefinition
+from mcp_ledger.domain.registry.registration import RegistrationPolicy, definition_problems
 from mcp_ledger.domain.tools import ToolSpec, builtin_catalog
 
 POLICY = RegistrationPolicy(allowed_hosts=("example.org",))

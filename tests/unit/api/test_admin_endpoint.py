@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from mcp_ledger.mcp_api.routes.admin import admin_routes
-from mcp_ledger.mcp_api.gateway import CommandGateway
 from mcp_ledger.mcp_api.auth.identity import LocalIdentityResolver
+from mcp_ledger.mcp_api.gateway import CommandGateway
+from mcp_ledger.mcp_api.routes.admin import admin_routes
 from mcp_ledger.mcp_api.routes.opt_outs import opt_out_routes
 from mcp_ledger.producers.ports import Handler
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_ledger.consumers.mapping import to_domain
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
+from mcp_ledger.consumers.mapping import to_domain
 from mcp_ledger.consumers.tools import ToolExecutionError
 from mcp_ledger.domain.commands import CallTool
-from mcp_ledger.domain.personal import DataRecipient
 from mcp_ledger.domain.compliance.privacy import (
     SharingRefused,
     SubjectOptedIn,
@@ -17,6 +16,7 @@ from mcp_ledger.domain.compliance.privacy import (
     opted_out,
     privacy_stream,
 )
+from mcp_ledger.domain.personal import DataRecipient
 from mcp_ledger.eventstore.sql import SqlEventStore
 
 

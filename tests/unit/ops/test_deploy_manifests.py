@@ -11,12 +11,12 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from mcp_ledger.wiring.bootstrap import running
 from mcp_ledger.producers.kafka import KafkaBus
 from mcp_ledger.settings import Settings
+from mcp_ledger.wiring.bootstrap import running
 from tests.support.embedded import embedded_settings
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 # The oldest Kubernetes the manifests support (the preStop sleep action) and the newest bundled.
 VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 SETTINGS_VARIABLES = {f"LEDGER_{name.upper()}" for name in Settings.model_fields}

@@ -23,9 +23,9 @@ from mcp_ledger.domain.streams import session_stream
 from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.eventstore.ports import StoredEvent
 from mcp_ledger.eventstore.sql import SqlEventStore, create_store_engine
-from mcp_ledger.projections.sessions.memory import MemorySessionViewStore
 from mcp_ledger.projections.projector import SessionProjector
 from mcp_ledger.projections.purge import SessionViewPurger
+from mcp_ledger.projections.sessions.memory import MemorySessionViewStore
 
 MARKER = "marker-5f1c0a7e"
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from mcp_ledger.checks.arguments import plan_parameter_problems
 from mcp_ledger.domain.plans.conditions import ConditionError, condition_holds, parse_condition
+from mcp_ledger.domain.plans.model import PlanFormError, normalise_plan, plan_hash
 from mcp_ledger.domain.plans.refs import PlanReferenceError, Reference, as_reference, resolve, resolve_pointer
 from mcp_ledger.domain.plans.validation import (
     find_cycle,
@@ -17,7 +18,6 @@ from mcp_ledger.domain.plans.validation import (
     topological_order,
     with_derived_dependencies,
 )
-from mcp_ledger.domain.plans.model import PlanFormError, normalise_plan, plan_hash
 from mcp_ledger.domain.tools import ToolSpec, builtin_catalog
 
 CATALOG = builtin_catalog()

@@ -23,9 +23,9 @@ from mcp_ledger.domain.plans.events import (
     TaskStarted,
     TaskSucceeded,
 )
+from mcp_ledger.domain.plans.model import RetryPolicy, normalise_plan, plan_hash
 from mcp_ledger.domain.plans.state import PlanState
 from mcp_ledger.domain.plans.validation import with_derived_dependencies
-from mcp_ledger.domain.plans.model import RetryPolicy, normalise_plan, plan_hash
 
 
 @st.composite

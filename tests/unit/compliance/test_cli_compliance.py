@@ -18,8 +18,8 @@ from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.eventstore.migrations import upgrade_to_head
 from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
 from mcp_ledger.eventstore.tables import events
-from mcp_ledger.wiring.protection import kek_path, open_sealer
 from mcp_ledger.settings import Settings
+from mcp_ledger.wiring.protection import kek_path, open_sealer
 
 MARKER = "marker-c0ffee42"
 SESSION = "session-0001"

@@ -17,8 +17,8 @@ from mcp_ledger.domain.events import (
 from mcp_ledger.domain.session.aggregate import Session
 from mcp_ledger.domain.streams import session_stream
 from mcp_ledger.eventstore.ports import StoredEvent
-from mcp_ledger.projections.sessions.memory import MemorySessionViewStore
 from mcp_ledger.projections.projector import SessionProjector
+from mcp_ledger.projections.sessions.memory import MemorySessionViewStore
 
 ops = st.lists(st.tuples(st.booleans(), st.sampled_from("abc"), st.integers(0, 9)), max_size=25)
 

@@ -1,0 +1,103 @@
+"""The benchmarks of the call path: `mcp-ledger bench calls` and `bench state`.
+
+Printed as a table and written as JSON; the ratios are against a baseline measured in the
+same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mcp_ledger.bench.calls import run_calls_bench
+from mcp_ledger.bench.state import run_state_bench
+from mcp_ledger.bench.targets import distributed_env
+from mcp_ledger.cli.options import StateOpt, console, load_settings
+from mcp_ledger.wiring.bootstrap import make_views
+
+
+def _print_calls_report(report: dict[str, Any]) -> None:
+    table = Table(title="tool-call latency and throughput (echo)")
+    for column in ("target", "calls", "p50 ms", "p99 ms", "calls/s", "stored"):
+        table.add_column(column, justify="right")
+    for row in report["results"]:
+        stored = "-" if row["stored_outcomes"] is None else str(row["stored_outcomes"])
+        table.add_row(
+            row["target"],
+            str(row["calls"]),
+            f"{row['p50_ms']:.2f}",
+            f"{row['p99_ms']:.2f}",
+            f"{row['calls_per_s']:.0f}",
+            stored,
+        )
+    Console().print(table)
+    for target, ratios in report["ratios_vs_plain_sdk"].items():
+        Console().print(f"{target} vs plain SDK: {ratios}")
+
+
+def bench_calls(
+    calls: Annotated[int, typer.Option(min=20, max=100_000, help="calls per measurement")] = 500,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="concurrent clients for calls/s")] = 8,
+    output: Annotated[Path, typer.Option(help="where to write the JSON report")] = Path("bench-calls.json"),
+) -> None:
+    """Tool-call p50/p99 and calls/s: plain SDK server, embedded gateway, and (when LEDGER_BUS,
+    LEDGER_STORE and LEDGER_STATE name Kafka, PostgreSQL and Redis) the distributed gateway."""
+    distributed = distributed_env(load_settings())
+    if distributed is None:
+        console.print("LEDGER_BUS/STORE/STATE do not name Kafka/PostgreSQL/Redis: distributed path skipped")
+    report = asyncio.run(
+        run_calls_bench(calls, concurrency, distributed, lambda text: console.print(f"… {text}"))
+    )
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    _print_calls_report(report)
+    console.print(f"written to {output}")
+
+
+def bench_state(
+    operations: Annotated[int, typer.Option(min=100, max=1_000_000, help="puts and gets each")] = 5000,
+    state: StateOpt = None,
+    output: Annotated[Path, typer.Option(help="where to write the JSON report")] = Path("bench-state.json"),
+) -> None:
+    """Session state get/put p50/p99 through the configured state store (Redis: LEDGER_STATE)."""
+    settings = load_settings(state=state)
+    if settings.state.startswith("memory"):
+        console.print("LEDGER_STATE is memory://: measuring the in-memory store, not Redis")
+
+    async def measure() -> dict[str, Any]:
+        # Its own key prefix, removed afterwards: the bench never touches live sessions.
+        scratch = settings.model_copy(update={"state_prefix": f"{settings.state_prefix}bench-{os.getpid()}:"})
+        views = make_views(scratch)
+        try:
+            return await run_state_bench(views, operations)
+        finally:
+            await views.clear()
+            await views.close()
+
+    report = {"state": settings.state, **asyncio.run(measure())}
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    table = Table(
+        "operation", "count", "p50 ms", "p99 ms", "max ms", title=f"session state via {settings.state}"
+    )
+    for row in report["results"]:
+        table.add_row(
+            row["operation"],
+            str(row["count"]),
+            f"{row['p50_ms']:.3f}",
+            f"{row['p99_ms']:.3f}",
+            f"{row['max_ms']:.3f}",
+        )
+    Console().print(table)
+    console.print(f"written to {output}")
+
+
+def register(bench_app: typer.Typer) -> None:
+    """Add the call-path benchmarks to the CLI."""
+    bench_app.command("calls")(bench_calls)
+    bench_app.command("state")(bench_state)

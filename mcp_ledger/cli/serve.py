@@ -1,0 +1,175 @@
+"""The commands that run the gateway: serve (both halves), api, worker, migrate, token.
+
+Each is one exception boundary: configuration and connection errors become one clear line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from mcp_ledger.cli import ops as cli_ops
+from mcp_ledger.cli.options import (
+    BusOpt,
+    DataOpt,
+    HostOpt,
+    NoAuthOpt,
+    PortOpt,
+    StateOpt,
+    StoreOpt,
+    console,
+    fail,
+    load_settings,
+)
+from mcp_ledger.domain.commands import NAME_PATTERN
+from mcp_ledger.eventstore.migrations import upgrade_to_head
+from mcp_ledger.mcp_api.auth.dev_tokens import mint_token
+from mcp_ledger.settings import Settings
+from mcp_ledger.wiring.bootstrap import ConfigurationError, running
+
+
+async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
+    async with running(settings, api=api, worker=worker) as runtime:
+        if runtime.app is None:
+            await _wait_for_signal()
+            return
+        url = f"http://{settings.host}:{settings.port}/mcp"
+        mode = "embedded" if settings.embedded else f"bus {settings.bus}"
+        console.print(f"mcp-ledger listening on [bold]{url}[/bold] ({mode}, store {settings.store_url})")
+        _print_how_to_connect(settings, url)
+        config = uvicorn.Config(
+            runtime.app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            log_config=None,  # uvicorn logs through our handler (LEDGER_LOG_FORMAT)
+            timeout_graceful_shutdown=int(settings.drain_timeout),
+        )
+        await uvicorn.Server(config).serve()
+
+
+def _print_how_to_connect(settings: Settings, url: str) -> None:
+    if settings.no_auth:
+        console.print(
+            "[yellow]no authentication[/yellow]: every client is "
+            f"{settings.local_subject}@{settings.local_tenant}"
+        )
+        console.print(f"connect an MCP client (Streamable HTTP) to {url}")
+        return
+    trusted = settings.auth_jwks_url or settings.auth_keys_file or "the local development key"
+    console.print(
+        f"access tokens: issuer {settings.auth_issuer}, audience {settings.audience}, keys: {trusted}"
+    )
+    if not (settings.auth_jwks_url or settings.auth_keys_file):
+        where = "" if settings.port == Settings.model_fields["port"].default else f" --port {settings.port}"
+        console.print(f"mint one:  mcp-ledger token --sub alice --tenant acme --role data-analyst{where}")
+    console.print(
+        f"connect an MCP client (Streamable HTTP) to {url} with header  Authorization: Bearer <token>"
+    )
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    console.print("worker running; SIGTERM or Ctrl-C drains in-flight commands and stops")
+    await stop.wait()
+
+
+def _run(settings: Settings, *, api: bool, worker: bool) -> None:
+    cli_ops.configure_process(settings, api=api, worker=worker)
+    try:
+        asyncio.run(_serve(settings, api=api, worker=worker))
+    except ConfigurationError as error:
+        raise fail(str(error)) from None
+    except OSError as error:
+        raise fail(f"cannot start: {error}") from None
+
+
+def serve(
+    bus: BusOpt = None,
+    store: StoreOpt = None,
+    state: StateOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    data_dir: DataOpt = None,
+    no_auth: NoAuthOpt = None,
+) -> None:
+    """Run API and worker in one process (embedded default: SQLite, in-process bus, memory state)."""
+    settings = load_settings(
+        bus=bus, store=store, state=state, host=host, port=port, data_dir=data_dir, no_auth=no_auth
+    )
+    _run(settings, api=True, worker=True)
+
+
+def api(
+    bus: BusOpt = None,
+    state: StateOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    no_auth: NoAuthOpt = None,
+) -> None:
+    """Run only the MCP API (needs Kafka and Redis); scale out with more replicas."""
+    _run(load_settings(bus=bus, state=state, host=host, port=port, no_auth=no_auth), api=True, worker=False)
+
+
+def token(
+    sub: Annotated[str, typer.Option("--sub", help="the subject (user id)")],
+    tenant: Annotated[str, typer.Option("--tenant", help="the tenant")],
+    role: Annotated[list[str] | None, typer.Option("--role", help="a role; repeat for more")] = None,
+    lifetime: Annotated[int, typer.Option("--lifetime", help="seconds until it expires")] = 3600,
+    data_dir: DataOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+) -> None:
+    """Print an access token signed with the local development key (for development only),
+    for the gateway at --host/--port (its MCP endpoint is the token's audience)."""
+    settings = load_settings(data_dir=data_dir, host=host, port=port)
+    if settings.auth_jwks_url or settings.auth_keys_file:
+        raise fail("this gateway trusts an authorization server's keys; get tokens from it, not from here")
+    if not 0 < lifetime <= 86400:
+        raise fail("--lifetime must be between 1 and 86400 seconds")
+    if not re.match(NAME_PATTERN, tenant):
+        raise fail("--tenant may hold only letters, digits, '.', '_' and '-'")
+    print(
+        mint_token(
+            settings.data_dir,
+            subject=sub,
+            tenant=tenant,
+            roles=role or [],
+            issuer=settings.auth_issuer,
+            audience=settings.audience,
+            lifetime=lifetime,
+            tenant_claim=settings.tenant_claim,
+            roles_claim=settings.roles_claim,
+        )
+    )
+
+
+def worker(bus: BusOpt = None, store: StoreOpt = None, state: StateOpt = None) -> None:
+    """Run only command handling, projections and the outbox relay; scale out in one group."""
+    _run(load_settings(bus=bus, store=store, state=state), api=False, worker=True)
+
+
+def migrate(store: StoreOpt = None, data_dir: DataOpt = None) -> None:
+    """Apply the event store's Alembic migrations (idempotent)."""
+    settings = load_settings(store=store, data_dir=data_dir)
+    if settings.store_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade_to_head(settings.store_url)
+    except Exception as error:  # boundary: any driver error becomes one clear line
+        raise fail(f"migration failed: {error}") from None
+    console.print(f"event store at head: {settings.store_url}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands that run the gateway to the CLI."""
+    for command in (serve, api, token, worker, migrate):
+        app.command()(command)
