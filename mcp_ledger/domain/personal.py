@@ -133,9 +133,9 @@ NOT_PERSONAL: Mapping[str, str] = MappingProxyType(
         "PlanCompleted.status": _CODE,
         "PlanCompleted.finished_at": _TIME,
         # registry streams (domain/registry/events.py); a data source's DSN stays sealed
-        "ToolRegistered.definition": _REGISTRY + " (an admin wrote it; docs/security.md)",
+        "ToolRegistered.definition": _REGISTRY + " (written by a tenant admin; docs/design-notes.md)",
         "ToolRegistered.version": _COUNT,
-        "ToolUpdated.definition": _REGISTRY + " (an admin wrote it; docs/security.md)",
+        "ToolUpdated.definition": _REGISTRY + " (written by a tenant admin; docs/design-notes.md)",
         "ToolUpdated.version": _COUNT,
         "ToolRemoved.name": _REGISTRY,
         "ToolRemoved.version": _COUNT,
