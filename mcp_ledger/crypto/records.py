@@ -46,7 +46,8 @@ def _owner(metadata: JSON) -> tuple[str, str] | None:
     return None
 
 
-def _event_fields(event_type: str, data: JSON) -> frozenset[str]:
+def sealed_fields(event_type: str, data: JSON) -> frozenset[str]:
+    """The fields of an event type that are sealed (all of `data` for a type unknown here)."""
     cls = EVENT_TYPES.get(event_type)
     return personal_fields(cls) if cls is not None else frozenset(data)
 
@@ -76,7 +77,7 @@ class RecordSealer:
         Raises:
             MissingSubjectError: it has fields to seal but no tenant/subject in metadata.
         """
-        names = _event_fields(event_type, data)
+        names = sealed_fields(event_type, data)
         if not names & set(data):
             return data
         owner = _owner(metadata)
@@ -94,7 +95,7 @@ class RecordSealer:
         if owner is None:
             return data
         scope = _event_scope(stream_id, event_type)
-        opened, gone = await self._fields.open(*owner, scope, data, _event_fields(event_type, data))
+        opened, gone = await self._fields.open(*owner, scope, data, sealed_fields(event_type, data))
         cls = EVENT_TYPES.get(event_type)
         for name in gone:
             opened[name] = erased_value(cls, name) if cls is not None else None

@@ -54,7 +54,7 @@ from mcp_ledger.eventstore.ports import NewEvent
 from mcp_ledger.eventstore.sql import SqlEventStore, create_store_engine, open_event_store
 from mcp_ledger.observability.traced_bus import TracedBus
 from mcp_ledger.producers.ports import Handler, Message, MessageBus
-from mcp_ledger.wiring.protection import open_key_store
+from mcp_ledger.wiring.protection import audit_row, open_key_store
 from tests.support.clients import mcp_client, structured
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
 from tests.support.tokens import good_token
@@ -252,6 +252,18 @@ async def test_records_written_before_a_field_was_sealed_still_read(
     old = CancelPlan(tenant="acme", subject="alice", plan_id="p1", reason="old reason")
     opened = await records.open_command(old.model_dump(mode="json"))
     assert CommandEnvelope.model_validate({"command": opened}).command == old
+
+
+async def test_an_auditor_sees_a_field_sealed_since_as_sealed_even_in_an_old_record(
+    keys: SqlKeyStore, store: SqlEventStore
+) -> None:
+    # An auditor (a tenant admin) reads the audit log: an old row kept the note key in the clear.
+    old = {"key": "marker-old-key", "value": "marker-old-value"}
+    await store.append("s-1", 0, [NewEvent("SessionNoteWritten", old, 1, METADATA)])
+    (stored,) = await store.read_stream("s-1")
+    row = audit_row(stored)
+    assert row["data"] == {"key": "[sealed]", "value": "[sealed]"}
+    assert (row["event_type"], row["subject"]) == ("SessionNoteWritten", "alice")  # who and what stay
 
 
 # ---------------------------------------------------------------- blobs
