@@ -3,7 +3,8 @@
 Layout: {root}/{tenant}/{blob_id}.bin with a {blob_id}.json sidecar for the metadata.
 Writes go to a temporary file renamed into place, so a reader never sees half a blob.
 Erasure deletes the .bin file and rewrites the sidecar as a tombstone ({"erased": true}, no
-name).
+name, no mime type). The sealing layer in front (sealed.py) keeps name and mime type sealed in
+the sidecar.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class FileBlobStore:
             if meta.get("subject") != subject or meta.get("erased"):
                 continue
             meta_path.with_suffix(".bin").unlink(missing_ok=True)
-            tombstone = {**meta, "name": "", "erased": True}
+            tombstone = {**meta, "name": "", "mime_type": "", "erased": True}
             _replace(meta_path, json.dumps(tombstone).encode())
             count += 1
         return count

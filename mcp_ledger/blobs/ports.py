@@ -3,8 +3,9 @@
 Blobs are documents a tool keeps server-side for the client to read later through a
 signed pointer (crypto/pointers.py). They belong to a tenant, a subject and a session, so
 erasure can find all of a subject's blobs; an erased blob stays as a tombstone (no name, no
-data) so a pointer to it can say it was erased rather than merely missing. Contents are
-sealed with the subject's data key by sealed.py in front of the stores. The replay guard
+mime type, no data) so a pointer to it can say it was erased rather than merely missing.
+Every field not on domain/personal.NOT_PERSONAL (name, mime type, contents) is sealed with
+the subject's data key by sealed.py in front of the stores. The replay guard
 remembers which one-time pointers were read. Adapters: files.py and sql.py for blobs;
 memory.py and redis.py for the guard.
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from mcp_ledger.domain.personal import Personal
+
 
 @dataclass(frozen=True, slots=True)
 class Blob:
@@ -21,12 +24,13 @@ class Blob:
     tenant: str
     subject: str
     session_id: str
-    name: str
-    mime_type: str
-    data: bytes
+    name: Personal[str]
+    mime_type: Personal[str]
+    """The caller chose it, so it is sealed like the name and the contents."""
+    data: Personal[bytes]
     created_at: float
     erased: bool = False
-    """A tombstone left by erasure: name and data are empty."""
+    """A tombstone left by erasure: name, mime type and data are empty."""
 
 
 class BlobStore(Protocol):

@@ -48,7 +48,12 @@ class SqlBlobStore:
         statement = insert(blobs).values(values)
         statement = statement.on_conflict_do_update(
             index_elements=["tenant", "blob_id"],
-            set_={"name": statement.excluded.name, "data": statement.excluded.data, "erased_at": None},
+            set_={
+                "name": statement.excluded.name,
+                "mime_type": statement.excluded.mime_type,
+                "data": statement.excluded.data,
+                "erased_at": None,
+            },
         )
         async with self._engine.begin() as connection:
             await connection.execute(statement)
@@ -67,7 +72,7 @@ class SqlBlobStore:
         statement = (
             update(blobs)
             .where(blobs.c.tenant == tenant, blobs.c.subject == subject, blobs.c.erased_at.is_(None))
-            .values(name="", data=b"", erased_at=time.time())
+            .values(name="", mime_type="", data=b"", erased_at=time.time())
         )
         async with self._engine.begin() as connection:
             result = await connection.execute(statement)

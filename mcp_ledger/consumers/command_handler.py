@@ -9,8 +9,10 @@ hands them over through `on_appended` so the fast path does not wait for a sweep
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from mcp_ledger.checks.arguments import argument_problem
 from mcp_ledger.consumers.mapping import EventMapper
@@ -31,6 +33,16 @@ log = logging.getLogger(__name__)
 
 AppendedCallback = Callable[[Sequence[StoredEvent]], Awaitable[None]]
 OtherCommands = Callable[[Command], Awaitable[None]]
+
+
+def _command_wire(payload: bytes) -> dict[str, Any] | None:
+    """The command object of an envelope on the wire (still sealed), None if there is none."""
+    try:
+        envelope = json.loads(payload)
+    except ValueError:
+        return None
+    command = envelope.get("command") if isinstance(envelope, dict) else None
+    return command if isinstance(command, dict) else None
 
 
 class CommandConflictError(Exception):
@@ -69,13 +81,15 @@ class CommandHandler:
     async def handle_payload(self, payload: bytes) -> None:
         """Handle one message from the commands topic; a malformed one is logged and dropped
         because no worker could ever decide it."""
+        wire = _command_wire(payload)
+        if wire is not None and self._sealer is not None:
+            # Opened before validation: a sealed field does not fit its field's type.
+            wire = await self._sealer.open_command(wire)
         try:
-            command = CommandEnvelope.model_validate_json(payload).command
+            command = CommandEnvelope.model_validate({"command": wire}).command
         except ValueError:
             log.error("dropping malformed command message (%d bytes)", len(payload))
             return
-        if self._sealer is not None:
-            command = await self._sealer.open_command(command)
         with command_scope(command):
             if not isinstance(command, CallTool):
                 # Plan commands have their own handler (consumers/plan_commands.py).

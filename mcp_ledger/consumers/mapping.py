@@ -1,9 +1,9 @@
 """Mapping between domain events and event-store records, with the command's metadata.
 
-`EventMapper` seals the fields the domain marks personal with the subject's data key before
-they are stored (so the events table, the outbox and ledger.events hold ciphertext for them)
-and opens them on load; an erased subject's fields load as placeholders. The plain functions
-below it do the mapping without any sealing.
+`EventMapper` seals every field the domain does not allowlist (domain/personal.py) with the
+subject's data key before they are stored (so the events table, the outbox and ledger.events
+hold ciphertext for them) and opens them on load; an erased subject's fields load as
+placeholders. The plain functions below it do the mapping without any sealing.
 """
 
 from __future__ import annotations

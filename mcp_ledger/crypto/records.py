@@ -1,27 +1,34 @@
-"""Sealing the personal fields of events and commands, as they are stored and published.
+"""Sealing events and commands as they are stored and published: every field but the allowlist.
 
-Owns which fields are sealed (the domain's Personal marks), the scope each is bound to (an
-event's stream and type; a command's id), and turning fields of erased subjects into
-placeholders. Events without personal fields never touch the key store, so recording an
-erasure never recreates the erased subject's key. Does not append or publish anything.
+Owns applying the domain's rule (domain/personal.py: every field is sealed unless
+NOT_PERSONAL names it) to stored events and to commands in their wire form, the scope each
+sealed field is bound to (an event's stream and type; a command's id), and turning fields of
+erased subjects into placeholders. An event type this code does not know is sealed whole.
+Events whose fields are all on the allowlist never touch the key store, so recording an
+erasure never recreates the erased subject's key. Records written before a field became
+sealed keep it in the clear and still read. Does not append or publish anything.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, get_args
 
 from mcp_ledger.crypto.ports import KeyStore
 from mcp_ledger.crypto.sealing import FieldSealer, erased_value, is_sealed
-from mcp_ledger.domain.commands import Command
+from mcp_ledger.domain.commands import AnyCommand, Command
 from mcp_ledger.domain.events import EVENT_TYPES
 from mcp_ledger.domain.personal import personal_fields
 
 JSON = dict[str, Any]
-C = TypeVar("C", bound=Command)
+
+COMMAND_TYPES: dict[str, type[Command]] = {
+    cls.model_fields["kind"].default: cls for cls in get_args(get_args(AnyCommand)[0])
+}
+"""The commands of ledger.commands by their `kind`."""
 
 
 class MissingSubjectError(ValueError):
-    """An event with personal fields has no tenant and subject to seal them for."""
+    """An event with fields to seal has no tenant and subject to seal them for."""
 
 
 def _event_scope(stream_id: str, event_type: str) -> str:
@@ -37,6 +44,12 @@ def _owner(metadata: JSON) -> tuple[str, str] | None:
     if isinstance(tenant, str) and isinstance(subject, str):
         return tenant, subject
     return None
+
+
+def sealed_fields(event_type: str, data: JSON) -> frozenset[str]:
+    """The fields of an event type that are sealed (all of `data` for a type unknown here)."""
+    cls = EVENT_TYPES.get(event_type)
+    return personal_fields(cls) if cls is not None else frozenset(data)
 
 
 def unsealed_as_erased(event_type: str, data: JSON) -> JSON:
@@ -59,18 +72,17 @@ class RecordSealer:
         return self._fields.keys
 
     async def seal_event(self, event_type: str, data: JSON, metadata: JSON, stream_id: str) -> JSON:
-        """An event's data with its personal fields sealed.
+        """An event's data with every field not on the allowlist sealed.
 
         Raises:
-            MissingSubjectError: it has personal fields but no tenant/subject in metadata.
+            MissingSubjectError: it has fields to seal but no tenant/subject in metadata.
         """
-        cls = EVENT_TYPES.get(event_type)
-        names = personal_fields(cls) if cls is not None else frozenset()
+        names = sealed_fields(event_type, data)
         if not names & set(data):
             return data
         owner = _owner(metadata)
         if owner is None:
-            raise MissingSubjectError(f"{event_type} has personal fields but no tenant and subject")
+            raise MissingSubjectError(f"{event_type} has fields to seal but no tenant and subject")
         return await self._fields.seal(*owner, _event_scope(stream_id, event_type), data, names)
 
     async def open_event(self, event_type: str, data: JSON, metadata: JSON, stream_id: str) -> JSON:
@@ -82,7 +94,8 @@ class RecordSealer:
         owner = _owner(metadata)
         if owner is None:
             return data
-        opened, gone = await self._fields.open(*owner, _event_scope(stream_id, event_type), data)
+        scope = _event_scope(stream_id, event_type)
+        opened, gone = await self._fields.open(*owner, scope, data, sealed_fields(event_type, data))
         cls = EVENT_TYPES.get(event_type)
         for name in gone:
             opened[name] = erased_value(cls, name) if cls is not None else None
@@ -95,27 +108,31 @@ class RecordSealer:
         )
         return {**raw, "data": data}
 
-    async def seal_command(self, command: C) -> C:
-        """The command with its personal fields sealed, for the commands topic."""
-        data = command.model_dump(mode="json")
-        sealed = await self._fields.seal(
-            command.tenant,
-            command.subject,
-            _command_scope(command.command_id),
-            data,
-            personal_fields(type(command)),
-        )
-        return type(command).model_validate(sealed)
+    async def seal_command(self, command: Command) -> JSON:
+        """The command's wire form (JSON) with every field not on the allowlist sealed.
 
-    async def open_command(self, command: C) -> C:
-        """The command with its personal fields opened; an erased subject's read as placeholders.
+        A sealed field no longer fits the field's type, so the wire form is JSON, not a model:
+        `open_command` turns it back into what `CommandEnvelope` validates.
+        """
+        data = command.model_dump(mode="json")
+        scope = _command_scope(command.command_id)
+        names = personal_fields(type(command))
+        return await self._fields.seal(command.tenant, command.subject, scope, data, names)
+
+    async def open_command(self, data: JSON) -> JSON:
+        """A command's wire form with its sealed fields opened, an erased subject's read as
+        placeholders; a form naming no known command or owner is returned as it is (the
+        envelope's validation then refuses it).
 
         Raises:
             DecryptionError: a sealed value was altered or moved.
         """
-        data = command.model_dump(mode="json")
-        scope = _command_scope(command.command_id)
-        opened, gone = await self._fields.open(command.tenant, command.subject, scope, data)
+        cls = COMMAND_TYPES.get(str(data.get("kind")))
+        tenant, subject, command_id = data.get("tenant"), data.get("subject"), data.get("command_id")
+        if cls is None or not all(isinstance(v, str) for v in (tenant, subject, command_id)):
+            return data
+        scope = _command_scope(str(command_id))
+        opened, gone = await self._fields.open(str(tenant), str(subject), scope, data, personal_fields(cls))
         for name in gone:
-            opened[name] = erased_value(type(command), name)
-        return type(command).model_validate(opened)
+            opened[name] = erased_value(cls, name)
+        return opened

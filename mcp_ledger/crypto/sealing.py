@@ -4,7 +4,7 @@ A sealed field is {"$sealed": base64(nonce || ciphertext), "kid": key id}. The a
 data binds it to tenant, subject, scope (stream and event type, or the command) and field
 name, so a sealed value copied anywhere else does not open. A value whose key was destroyed
 opens as an explicit erased placeholder that still fits the field's type, so replays fold.
-Does not decide which fields are personal (the domain marks them) or where keys live.
+Does not decide which fields are sealed (domain/personal.py does) or where keys live.
 """
 
 from __future__ import annotations
@@ -85,10 +85,16 @@ class FieldSealer:
         return sealed
 
     async def open(
-        self, tenant: str, subject: str, scope: str, data: Mapping[str, Any]
+        self,
+        tenant: str,
+        subject: str,
+        scope: str,
+        data: Mapping[str, Any],
+        names: Collection[str] | None = None,
     ) -> tuple[dict[str, Any], frozenset[str]]:
-        """`data` with sealed fields opened, and the names of those whose key is destroyed
-        (left for the caller to replace with a placeholder).
+        """`data` with sealed fields opened (only those in `names`, when given: a look-alike
+        in a field that is never sealed stays as it is), and the names of those whose key is
+        destroyed (left for the caller to replace with a placeholder).
 
         Raises:
             DecryptionError: a sealed value was altered or moved from elsewhere.
@@ -96,7 +102,7 @@ class FieldSealer:
         opened, gone = dict(data), set()
         keys: dict[str, DataKey | None] = {}
         for name, value in data.items():
-            if not is_sealed(value):
+            if not is_sealed(value) or (names is not None and name not in names):
                 continue
             key_id = str(value[KEY_ID])
             if key_id not in keys:

@@ -2,6 +2,7 @@
 
 A command carries everything a worker needs to decide (who, which session, what), so that a
 redelivered command decides the same way. Ids are made at the edge, never by a worker.
+Every field travels sealed on ledger.commands unless domain/personal.NOT_PERSONAL names it.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ class AcceptPlan(PlanCommand):
 
     kind: Literal["AcceptPlan"] = "AcceptPlan"
     plan: Personal[dict[str, Any]]
-    plan_hash: str
+    plan_hash: Personal[str]
+    """A digest of the plan: anyone holding it can confirm a guessed plan, so it is sealed."""
     execute: bool = False
 
 
@@ -94,7 +96,7 @@ class ExecutePlan(PlanCommand):
 
 class CancelPlan(PlanCommand):
     kind: Literal["CancelPlan"] = "CancelPlan"
-    reason: str = Field("", max_length=1000)
+    reason: Personal[str] = Field("", max_length=1000)
 
 
 AnyCommand = Annotated[CallTool | AcceptPlan | ExecutePlan | CancelPlan, Field(discriminator="kind")]

@@ -2,8 +2,9 @@
 
 Each event is a frozen pydantic model named in the past tense. `to_record` and `from_record`
 are the mapper between the domain and the event store; `UPCASTERS` lifts older schema
-versions of a stored event to the current one before it is parsed. Encryption of personal
-fields happens outside the domain (crypto/), on the records this module produces.
+versions of a stored event to the current one before it is parsed. Every field is sealed
+unless domain/personal.NOT_PERSONAL names it; the encryption happens outside the domain
+(crypto/), on the records this module produces.
 """
 
 from __future__ import annotations
@@ -49,12 +50,13 @@ class SessionClosed(DomainEvent):
 
 
 class SessionNoteWritten(DomainEvent):
-    key: str
+    key: Personal[str]
+    """Chosen by the caller, so as personal as the value."""
     value: Personal[Any]
 
 
 class SessionNoteDeleted(DomainEvent):
-    key: str
+    key: Personal[str]
 
 
 class ToolSucceeded(DomainEvent):
@@ -81,7 +83,8 @@ class ToolCallDenied(DomainEvent):
     command_id: str
     tool_name: str
     roles: list[str]
-    reason: str
+    reason: Personal[str]
+    """A sentence naming the tool and the roles it needs; sealed like every message."""
 
 
 EVENT_TYPES: dict[str, type[DomainEvent]] = {

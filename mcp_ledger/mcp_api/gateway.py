@@ -51,15 +51,18 @@ class CommandGateway:
         waiter.set_result(json.loads(message.value))
 
     async def call(self, command: CallTool | AcceptPlan | ExecutePlan | CancelPlan) -> dict[str, object]:
-        """Publish the command (personal fields sealed) and return its terminal stored event
-        (wire form, personal fields opened).
+        """Publish the command (every field off the allowlist sealed) and return its terminal
+        stored event (wire form, sealed fields opened).
 
         Raises:
             CommandTimeoutError: no outcome within the timeout (the command may still run).
             BusError: the command could not be published.
         """
-        wire = command if self._sealer is None else await self._sealer.seal_command(command)
-        envelope = CommandEnvelope(command=wire).model_dump_json().encode()
+        if self._sealer is None:
+            envelope = CommandEnvelope(command=command).model_dump_json().encode()
+        else:
+            sealed = await self._sealer.seal_command(command)
+            envelope = json.dumps({"command": sealed}, separators=(",", ":")).encode()
         headers = {"command_id": command.command_id, "correlation_id": command.correlation_id}
         with command_log_context(command):
             event = await self.submit(self._topic, command.partition_key, envelope, headers)

@@ -6,9 +6,9 @@ assembled with FastStream's AsyncAPI 3.0 object model. FastStream's own generato
 a broker's typed subscribers and publishers; ours are byte handlers behind the MessageBus
 port (and broadcast consumers are plain aiokafka), so it would describe empty payloads.
 
-Personal fields (`Personal[...]`) travel sealed: their schema is "a sealed field, or, once
-opened by a holder of the subject's key, this shape". Does not describe Kafka settings
-beyond the topic addresses and message keys.
+Every field of an event or command not on domain/personal.NOT_PERSONAL travels sealed: its
+schema is "a sealed field, or, once opened by a holder of the subject's key, this shape".
+Does not describe Kafka settings beyond the topic addresses and message keys.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from faststream.specification.asyncapi.v3_0_0.schema import (
 from pydantic import BaseModel
 
 import mcp_ledger.domain  # noqa: F401  (registers the compliance event types)
-from mcp_ledger.domain.commands import CommandEnvelope
+from mcp_ledger.domain.commands import Command, CommandEnvelope
 from mcp_ledger.domain.compliance.erasure import ComplianceEnvelope
 from mcp_ledger.domain.events import EVENT_TYPES, DomainEvent
 from mcp_ledger.domain.personal import personal_fields
@@ -92,6 +92,8 @@ EVENT_METADATA: JSON = {
 
 
 def _seal_personal(schema: JSON, model: type[BaseModel]) -> None:
+    if not issubclass(model, (Command, DomainEvent)):
+        return  # events and commands are sealed field by field; what they nest travels inside
     properties = schema.get("properties", {})
     for name in personal_fields(model):
         if name in properties:

@@ -15,7 +15,7 @@ from typing import Any
 
 from mcp_ledger.crypto.cache import CachingKeyStore
 from mcp_ledger.crypto.kek import KekRing, ensure_kek_file, parse_keks
-from mcp_ledger.crypto.records import RecordSealer
+from mcp_ledger.crypto.records import RecordSealer, sealed_fields
 from mcp_ledger.crypto.sealing import is_sealed
 from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.eventstore.audit import SqlAuditLog
@@ -86,7 +86,9 @@ def evict_on_erasure(keys: CachingKeyStore) -> Handler:
 
 
 def audit_row(event: StoredEvent) -> dict[str, Any]:
-    """An event as auditors see it: who, what, when; personal fields as "[sealed]"."""
+    """An event as auditors see it: who, what, when; personal fields as "[sealed]", also those
+    an event recorded before they were sealed holds in the clear."""
+    data, hidden = event.data.items(), sealed_fields(event.event_type, event.data)
     return {
         "position": event.position,
         "recorded_at": event.recorded_at.isoformat(),
@@ -97,7 +99,7 @@ def audit_row(event: StoredEvent) -> dict[str, Any]:
         "correlation_id": event.metadata.get("correlation_id"),
         "command_id": event.metadata.get("command_id"),
         "stream_id": event.stream_id,
-        "data": {name: SEALED_TEXT if is_sealed(value) else value for name, value in event.data.items()},
+        "data": {name: SEALED_TEXT if is_sealed(value) or name in hidden else value for name, value in data},
     }
 
 

@@ -15,7 +15,9 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.eventstore.sql import open_event_store
+from mcp_ledger.wiring.protection import open_sealer
 from tests.support.clients import mcp_client, open_session, structured, text_of
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
 
@@ -222,11 +224,14 @@ async def test_an_embedded_gateway_restarted_mid_plan_resumes_it_and_keeps_finis
     assert final["status"] == "succeeded"
     assert final["tasks"]["last"]["output"] == {"text": "once"}
     store = await open_event_store(settings.store_url)
+    sealer, keys = open_sealer(settings)
     try:
-        events = await store.read_stream("tenant:local:plan:restart")
+        mapper = EventMapper(sealer)
+        events = [await mapper.open(e) for e in await store.read_stream("tenant:local:plan:restart")]
     finally:
+        await keys.close()
         await store.close()
-    started = [e.data["task_id"] for e in events if e.event_type == "TaskStarted"]
+    started = [e.data["task_id"] for e in events if e.event_type == "TaskStarted"]  # task ids are sealed
     assert started == ["first", "nap", "last"]  # "first" never ran again; "nap" resumed its attempt
 
 

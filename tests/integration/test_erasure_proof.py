@@ -1,9 +1,11 @@
-"""The erasure proof on real services: a marker written as a subject's personal data through
-MCP (API and worker processes, Kafka, PostgreSQL, Redis), erased with `mcp-ledger erase`, is
-then found nowhere in the clear: not in any PostgreSQL table, not under any of the test's
-Redis keys, not in the Kafka log segments of the test's topics, not in the blob store (the
-`blobs` table of PostgreSQL, sealed before and a tombstone after); and nothing of the
-subject's events can be decrypted any more, nor their blob's pointer read.
+"""The erasure proof on real services: markers written as a subject's personal data through
+MCP (API and worker processes, Kafka, PostgreSQL, Redis): a note's value and key, a call's
+text, a blob's name and mime type, a plan's parameters, condition literal and task id, a
+cancellation's reason. Erased with `mcp-ledger erase`, none is then found in the clear: not
+in any PostgreSQL table, not under any of the test's Redis keys, not in the Kafka log segments
+of the test's topics, not in the blob store (the `blobs` table of PostgreSQL, sealed before
+and a tombstone after); and nothing of the subject's events can be decrypted any more, nor
+their blob's pointer read.
 """
 
 from __future__ import annotations
@@ -130,10 +132,72 @@ async def _wait_for_marker_in_redis(env: dict[str, str], marker: str) -> None:
             await asyncio.sleep(0.05)
 
 
+def _markers(unique: str) -> dict[str, str]:
+    """One marker per kind of personal data the test writes, each findable on its own."""
+    return {
+        "value": f"MARKER-{unique}-personal",
+        "note key": f"NOTEKEY-{unique}",
+        "mime type": f"MIMETYPE-{unique}",
+        "condition literal": f"LITERAL-{unique}",
+        "task id": f"task_{unique}",
+        "cancel reason": f"REASON-{unique}",
+    }
+
+
+def _plan(markers: dict[str, str]) -> dict[str, object]:
+    """A plan whose second task's condition compares with a literal and is false at run time."""
+    condition = f"a.output.text == '{markers['condition literal']}'"
+    return {
+        "plan_id": "p1",
+        "tasks": [
+            {"id": "a", "tool_name": "echo", "parameters": {"text": markers["value"]}},
+            {
+                "id": markers["task id"],
+                "tool_name": "echo",
+                "parameters": {"text": "unused"},
+                "dependencies": ["a"],
+                "condition": condition,
+            },
+        ],
+    }
+
+
+async def _write_everything(url: str, markers: dict[str, str]) -> tuple[str, str]:
+    """Every kind of personal data through MCP; returns the session id and the blob's pointer."""
+    marker, key, mime = markers["value"], markers["note key"], f"text/{markers['mime type']}"
+    session_id = await open_session(url)
+    async with mcp_client(url, session=session_id) as client:
+        assert structured(await client.call_tool("note_set", {"key": key, "value": marker}))
+        assert structured(await client.call_tool("echo", {"text": marker}))["text"] == marker
+        put = structured(
+            await client.call_tool("blob_put", {"name": f"doc {marker}", "text": marker, "mime_type": mime})
+        )
+        read = (await client.read_resource(put["uri"])).contents[0]
+        assert isinstance(read, types.TextResourceContents)
+        assert (read.text, read.mime_type) == (marker, mime)
+        structured(await client.call_tool("create_plan", {"plan": _plan(markers), "execute": True}))
+        status = structured(await client.call_tool("plan_status", {"plan_id": "p1", "wait_seconds": 30}))
+        assert status["tasks"]["a"]["output"] == {"text": marker}  # from the Redis plan view
+        assert status["tasks"][markers["task id"]]["status"] == "skipped"  # the condition was evaluated
+        await client.call_tool("cancel_plan", {"plan_id": "p1", "reason": markers["cancel reason"]})
+    return session_id, str(put["uri"])
+
+
+def _found(haystack: str | bytes, markers: dict[str, str]) -> list[str]:
+    text = haystack.decode("utf-8", "replace") if isinstance(haystack, bytes) else haystack
+    return sorted(what for what, marker in markers.items() if marker in text)
+
+
+async def _rows_holding_any(url: str, markers: dict[str, str]) -> dict[str, dict[str, int]]:
+    found = {what: await postgres_rows_holding(url, marker) for what, marker in markers.items()}
+    return {what: rows for what, rows in found.items() if rows}
+
+
 async def test_an_erased_subjects_marker_is_nowhere_in_the_clear_on_any_service(
     env: dict[str, str], procs: list[LedgerProcess], tmp_path: Path, unique: str
 ) -> None:
-    marker = f"MARKER-{unique}-personal"
+    markers = _markers(unique)
+    marker = markers["value"]
     tenant, subject, prefix = (
         env["LEDGER_LOCAL_TENANT"],
         env["LEDGER_LOCAL_SUBJECT"],
@@ -142,25 +206,14 @@ async def test_an_erased_subjects_marker_is_nowhere_in_the_clear_on_any_service(
     start_ledger(procs, env, tmp_path, "worker")
     api = start_ledger(procs, env, tmp_path, "api")
     api.wait_healthy()
-    session_id = await open_session(api.url)
-    async with mcp_client(api.url, session=session_id) as client:
-        assert structured(await client.call_tool("note_set", {"key": "secret", "value": marker}))
-        assert structured(await client.call_tool("echo", {"text": marker}))["text"] == marker
-        put = structured(await client.call_tool("blob_put", {"name": f"doc {marker}", "text": marker}))
-        read = (await client.read_resource(put["uri"])).contents[0]
-        assert isinstance(read, types.TextResourceContents)
-        assert read.text == marker
-        plan = {"plan_id": "p1", "tasks": [{"id": "a", "tool_name": "echo", "parameters": {"text": marker}}]}
-        await client.call_tool("create_plan", {"plan": plan, "execute": True})
-        status = structured(await client.call_tool("plan_status", {"plan_id": "p1", "wait_seconds": 30}))
-        assert status["tasks"]["a"]["output"] == {"text": marker}  # from the Redis plan view
+    session_id, pointer = await _write_everything(api.url, markers)
     await _wait_for_marker_in_redis(env, marker)  # the read model holds it in the clear, with a TTL
     segments = kafka_segments(prefix)
     assert segments, "no Kafka log segments found for the test's topics"
     kafka_bytes = b"".join(segment.read_bytes() for segment in segments)
     assert session_id.encode() in kafka_bytes  # the scan reads the right files…
-    assert marker.encode() not in kafka_bytes  # …and they only ever held ciphertext
-    assert await postgres_rows_holding(env["LEDGER_STORE"], marker) == {}
+    assert _found(kafka_bytes, markers) == []  # …and they only ever held ciphertext
+    assert await _rows_holding_any(env["LEDGER_STORE"], markers) == {}
 
     erased = json.loads(
         run_ledger(env, "erase", "--tenant", tenant, "--subject", subject, "--requested-by", "dpo")
@@ -170,17 +223,22 @@ async def test_an_erased_subjects_marker_is_nowhere_in_the_clear_on_any_service(
     assert erased["purged"]["session_views"] >= 1  # plus the sessions 2025-11-25 clients open at initialize
     assert (erased["purged"]["blobs"], erased["purged"]["plan_views"]) == (1, 1)
     assert "transport_sessions" in erased["purged"]
-    assert await postgres_rows_holding(env["LEDGER_STORE"], marker) == {}
+    assert await _rows_holding_any(env["LEDGER_STORE"], markers) == {}
     redis_after = await redis_values(env["LEDGER_STATE"], env["LEDGER_STATE_PREFIX"])
-    assert marker not in repr(redis_after)
+    assert _found(repr(redis_after), markers) == []
     assert session_id not in repr(redis_after)
-    assert not any(marker.encode() in segment.read_bytes() for segment in kafka_segments(prefix))
+    assert [_found(segment.read_bytes(), markers) for segment in kafka_segments(prefix)] == [
+        [] for _ in kafka_segments(prefix)
+    ]
     await _nothing_of_the_subject_opens(env, tenant, subject)
-    assert not [proc.log.name for proc in procs if marker in proc.output()]  # nor in the processes' logs
+    # nor in the processes' logs
+    assert {proc.log.name: _found(proc.output(), markers) for proc in procs} == {
+        proc.log.name: [] for proc in procs
+    }
     # Last: coming back gives the subject a new key, and their old pointer reads as erased.
     async with mcp_client(api.url, session=session_id) as client:
         with pytest.raises(MCPError, match="was erased"):
-            await client.read_resource(put["uri"])
+            await client.read_resource(pointer)
 
 
 async def _nothing_of_the_subject_opens(env: dict[str, str], tenant: str, subject: str) -> None:

@@ -6,6 +6,7 @@ success was recorded."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -13,8 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.crypto.cipher import new_key
+from mcp_ledger.crypto.kek import KekRing, parse_keks
+from mcp_ledger.crypto.records import RecordSealer
+from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.domain.streams import plan_stream
-from mcp_ledger.eventstore.sql import open_event_store
+from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
 from tests.integration.databases import private_database
 from tests.support.clients import mcp_client, structured
 from tests.support.processes import (
@@ -40,6 +46,7 @@ def env(migrated: dict[str, str], unique: str) -> dict[str, str]:
     return {
         **isolated_env(migrated, unique, topics="p"),
         "LEDGER_LOG_LEVEL": "DEBUG",
+        "LEDGER_KEK": base64.b64encode(new_key()).decode(),
     }
 
 
@@ -64,11 +71,17 @@ def _runs(*workers: LedgerProcess) -> Counter[str]:
     return Counter(match.group(2) for proc in workers for match in RUNS.finditer(proc.output()))
 
 
-async def _succeeded_tasks(store_url: str, stream_id: str) -> list[str]:
-    store = await open_event_store(store_url)
+async def _succeeded_tasks(env: dict[str, str], stream_id: str) -> list[str]:
+    """The ids of the tasks recorded as succeeded (task ids are sealed: opened with the KEK)."""
+    store = await open_event_store(env["LEDGER_STORE"])
+    keys = SqlKeyStore(
+        create_store_engine(env["LEDGER_STORE"]), KekRing(parse_keks(env["LEDGER_KEK"])), owns_engine=True
+    )
     try:
-        events = await store.read_stream(stream_id)
+        mapper = EventMapper(RecordSealer(keys))
+        events = [await mapper.open(e) for e in await store.read_stream(stream_id)]
     finally:
+        await keys.close()
         await store.close()
     return [e.data["task_id"] for e in events if e.event_type == "TaskSucceeded"]
 
@@ -85,7 +98,7 @@ async def test_a_plan_whose_worker_is_killed_is_resumed_by_another_without_rerun
         await asyncio.to_thread(doomed.wait_for_output, "task s2 attempt 1 runs", 60)
         survivor = start_ledger(procs, env, tmp_path, "worker")
         doomed.kill()
-        finished_before_kill = await _succeeded_tasks(env["LEDGER_STORE"], stream)
+        finished_before_kill = await _succeeded_tasks(env, stream)
         status = structured(await client.call_tool("plan_status", {"plan_id": "long", "wait_seconds": 120}))
     assert status["status"] == "succeeded"
     assert status["tasks"]["end"]["output"] == {"text": "go"}  # read from the Redis projection
@@ -95,5 +108,5 @@ async def test_a_plan_whose_worker_is_killed_is_resumed_by_another_without_rerun
     for task_id in finished_before_kill:
         assert runs[task_id] == 1, (task_id, runs)
     assert all(count <= 2 for count in runs.values()), runs  # only the attempt in flight may run again
-    succeeded = await _succeeded_tasks(env["LEDGER_STORE"], stream)
+    succeeded = await _succeeded_tasks(env, stream)
     assert sorted(succeeded) == sorted(["start", "end", *(f"s{i}" for i in range(6))])

@@ -1,8 +1,10 @@
 """The events of a plan's stream (tenant:{t}:plan:{id}): acceptance, each task's attempts,
 compensation, cancellation and the end.
 
-Fields holding tool parameters, tool output, the plan itself (it embeds parameters) or
-free text are marked Personal: they are encrypted per subject. They register themselves in
+Every field is sealed per subject unless domain/personal.NOT_PERSONAL names it; the ones
+decided personal are marked so: the plan itself (its YAML form, conditions and literals), its
+hash, task ids (names the caller chose), tool parameters and output, and every message or
+reason (they quote conditions and errors). They register themselves in
 events.EVENT_TYPES (the domain package imports this module), so the mapper and the projectors
 know them.
 """
@@ -26,7 +28,7 @@ class PlanAccepted(DomainEvent):
     session_id: str | None = None
     roles: list[str]
     plan: Personal[JSON]
-    plan_hash: str
+    plan_hash: Personal[str]
     seed: int
     """Seeds the retry jitter: replays and other workers compute the same delays."""
     accepted_at: float
@@ -47,7 +49,7 @@ class PlanCommandRefused(DomainEvent):
     command_id: str
     plan_id: str
     error_code: str
-    message: str
+    message: Personal[str]
 
 
 class PlanCancelRequested(DomainEvent):
@@ -74,7 +76,7 @@ class PlanPaused(DomainEvent):
 
 
 class TaskStarted(DomainEvent):
-    task_id: str
+    task_id: Personal[str]
     attempt: int
     tool_name: str
     parameters: Personal[JSON]
@@ -84,14 +86,14 @@ class TaskStarted(DomainEvent):
 
 
 class TaskSucceeded(DomainEvent):
-    task_id: str
+    task_id: Personal[str]
     attempt: int
     output: Personal[Any]
     finished_at: float
 
 
 class TaskFailed(DomainEvent):
-    task_id: str
+    task_id: Personal[str]
     attempt: int
     error_code: str
     message: Personal[str]
@@ -102,37 +104,38 @@ class TaskFailed(DomainEvent):
 
 
 class TaskRetryScheduled(DomainEvent):
-    task_id: str
+    task_id: Personal[str]
     next_attempt: int
     delay: float
     not_before: float
 
 
 class TaskSkipped(DomainEvent):
-    task_id: str
-    reason: str
+    task_id: Personal[str]
+    reason: Personal[str]
+    """Quotes the condition that was false, literals included."""
 
 
 class TaskCancelled(DomainEvent):
-    task_id: str
+    task_id: Personal[str]
     attempt: int
-    reason: str
+    reason: Personal[str]
 
 
 class CompensationStarted(DomainEvent):
-    task_id: str
+    task_id: Personal[str]
     tool_name: str
     parameters: Personal[JSON]
     started_at: float
 
 
 class CompensationSucceeded(DomainEvent):
-    task_id: str
+    task_id: Personal[str]
     output: Personal[Any]
 
 
 class CompensationFailed(DomainEvent):
-    task_id: str
+    task_id: Personal[str]
     error_code: str
     message: Personal[str]
 

@@ -2,6 +2,9 @@
 updated and removed, and data sources connected.
 
 They register themselves in events.EVENT_TYPES (the domain package imports this module).
+Definitions, tool names and data-source names are tenant configuration, kept readable on
+domain/personal.NOT_PERSONAL so registry views are built without any subject's key; a data
+source's DSN is sealed.
 """
 
 from __future__ import annotations

@@ -72,7 +72,10 @@ class PlanView(BaseModel):
 
 
 def _task(view: PlanView, task_id: str, **changes: Any) -> dict[str, Any]:
-    current = view.tasks[task_id]
+    current = view.tasks.get(task_id)
+    if current is None:
+        # An erased subject's plan replays with its plan and task ids as placeholders.
+        return {}
     return {"tasks": {**view.tasks, task_id: current.model_copy(update=changes)}}
 
 

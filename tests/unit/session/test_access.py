@@ -35,7 +35,7 @@ def test_a_minimum_role_not_on_the_ladder_admits_nobody() -> None:
 def test_tool_arguments_and_outputs_are_marked_personal() -> None:
     assert personal_fields(EVENT_TYPES["ToolCalled"]) == {"arguments"}
     assert personal_fields(EVENT_TYPES["ToolSucceeded"]) == {"content", "structured"}
-    assert personal_fields(EVENT_TYPES["SessionNoteWritten"]) == {"value"}
+    assert personal_fields(EVENT_TYPES["SessionNoteWritten"]) == {"key", "value"}
 
 
 async def test_a_denied_call_is_recorded_and_never_reaches_the_tool(store: SqlEventStore) -> None:
