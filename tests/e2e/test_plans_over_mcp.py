@@ -15,6 +15,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from mcp_ledger.domain.streams import plan_stream
 from mcp_ledger.eventstore.sql import open_event_store
 from tests.support.clients import mcp_client, open_session, structured, text_of
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
@@ -223,7 +224,9 @@ async def test_an_embedded_gateway_restarted_mid_plan_resumes_it_and_keeps_finis
     assert final["tasks"]["last"]["output"] == {"text": "once"}
     store = await open_event_store(settings.store_url)
     try:
-        events = await store.read_stream("tenant:local:plan:restart")
+        events = await store.read_stream(
+            plan_stream(settings.local_tenant, settings.local_subject, "restart")
+        )
     finally:
         await store.close()
     started = [e.data["task_id"] for e in events if e.event_type == "TaskStarted"]
