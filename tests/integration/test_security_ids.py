@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from mcp_ledger.crypto.cipher import new_key
+from mcp_ledger.domain.streams import plan_view_id
 from mcp_ledger.mcp_api.auth.dev_tokens import mint_token
+from mcp_ledger.projections.plans.redis import RedisPlanViewStore
 from mcp_ledger.settings import Settings
 from tests.integration.databases import private_database
 from tests.support.clients import mcp_client, structured, text_of
@@ -33,7 +36,7 @@ from tests.support.legacy_commands import (
     round_trip_keeps_the_first_record_of_each_id,
     write_as_0006,
 )
-from tests.support.processes import LedgerProcess, isolated_env, ledger_processes, start_ledger
+from tests.support.processes import LedgerProcess, isolated_env, ledger_processes, run_ledger, start_ledger
 
 pytestmark = pytest.mark.integration
 
@@ -112,6 +115,34 @@ async def test_replayed_plans_read_and_plant_nothing_across_tenants_and_subjects
     everything = repr([carols, bobs, alices_morning])
     assert secret not in everything
     assert planted not in repr([alices, alices_morning, bobs])
+    # A rebuild (the upgrade path: views are keyed by owner) finds each plan under its owner.
+    rebuilt = f"rebuilt-{unique}:"
+    await asyncio.to_thread(run_ledger, {**env, "LEDGER_STATE_PREFIX": rebuilt}, "projections", "rebuild")
+    views = RedisPlanViewStore.from_url(env["LEDGER_STATE"], prefix=rebuilt)
+    try:
+        found = {
+            (tenant, subject): await views.get(tenant, plan_view_id(subject, "daily-notes"))
+            for tenant, subject in ((acme, "alice"), (globex, "carol"), (acme, "bob"))
+        }
+        outputs = {key: view.tasks["read"].output if view else None for key, view in found.items()}
+    finally:
+        await views.close()
+        await _forget(env["LEDGER_STATE"], rebuilt)
+    assert outputs == {
+        (acme, "alice"): {"notes": {"diary": secret}},
+        (globex, "carol"): {"notes": {}},
+        (acme, "bob"): {"notes": {"todo": "bob's"}},
+    }
+
+
+async def _forget(state_url: str, prefix: str) -> None:
+    """Delete every key the rebuild wrote under its own prefix."""
+    client = Redis.from_url(state_url)
+    try:
+        async for key in client.scan_iter(match=f"{prefix}*", count=500):
+            await client.delete(key)
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""The events of a plan's stream (tenant:{t}:plan:{id}): acceptance, each task's attempts,
-compensation, cancellation and the end.
+"""The events of a plan's stream (streams.plan_stream: tenant, owner and plan id): acceptance,
+each task's attempts, compensation, cancellation and the end.
 
 Fields holding tool parameters, tool output, the plan itself (it embeds parameters) or
 free text are marked Personal: they are encrypted per subject. They register themselves in
