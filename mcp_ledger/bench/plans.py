@@ -151,7 +151,7 @@ class PlanBench:
             tasks = [{**task, "retry": retry} for task in tasks]
             status, _ = await self.run_plan(tasks, fake_runner(0.001, fault_rate, seed + index))
             succeeded += status == "succeeded"
-            events = await self._store.read_stream(plan_stream(self.tenant, f"bench-{self._count}"))
+            events = await self._store.read_stream(plan_stream(self.tenant, "bench", f"bench-{self._count}"))
             attempts += sum(e.event_type == "TaskStarted" for e in events)
             retries += sum(e.event_type == "TaskRetryScheduled" for e in events)
         return FaultResult(

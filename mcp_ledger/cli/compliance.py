@@ -125,7 +125,14 @@ async def erase_on_bus(
         for command in commands:
             payload = ComplianceEnvelope(command=command).model_dump_json().encode()
             headers = {"command_id": command.command_id, "correlation_id": command.command_id}
-            event = await gateway.submit(settings.compliance_topic, command.partition_key, payload, headers)
+            event = await gateway.submit(
+                settings.compliance_topic,
+                command.partition_key,
+                payload,
+                headers,
+                tenant=command.tenant,
+                subject=command.subject,
+            )
             data = event["data"]
             assert isinstance(data, dict)
             records.append(data)

@@ -24,10 +24,12 @@ from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.observability.asyncapi import asyncapi_document
 from mcp_ledger.observability.logs import configure_logging
 from mcp_ledger.observability.tracing import TracingConfigError, configure_tracing
+from mcp_ledger.projections.plans.projector import PlanProjector
 from mcp_ledger.projections.projector import SessionProjector
 from mcp_ledger.projections.registry.projector import RegistryProjector
 from mcp_ledger.settings import Settings
 from mcp_ledger.wiring.bootstrap import make_registry_views, make_views
+from mcp_ledger.wiring.plans import make_plan_views
 from mcp_ledger.wiring.protection import open_sealer
 
 
@@ -61,22 +63,26 @@ def render(document: dict[str, object], document_format: DocumentFormat) -> str:
 async def _rebuild(settings: Settings) -> int:
     store = await open_event_store(settings.store_url)
     views, registry_views = make_views(settings), make_registry_views(settings)
+    plan_views = make_plan_views(settings)
     sealer, keys = open_sealer(settings)  # personal fields are sealed in the store
     try:
         last = await store.last_position()
         console.print(f"replaying the event store up to position {last} into {settings.state}")
         count = await SessionProjector(views, opener=EventMapper(sealer).open).rebuild(store)
         await RegistryProjector(registry_views).rebuild(store)
+        # The session views' clear empties every tenant key, plan views included: fold them again.
+        await PlanProjector(plan_views, opener=EventMapper(sealer).open).rebuild(store)
         return count
     finally:
         await keys.close()
         await views.close()
         await registry_views.close()
+        await plan_views.close()
         await store.close()
 
 
 def projections_rebuild(store: StoreOpt = None, state: StateOpt = None) -> None:
-    """Drop the session and tool-registry views and rebuild them by replaying the event store."""
+    """Drop the session, plan and tool-registry views and rebuild them by replaying the event store."""
     settings = load_settings(store=store, state=state)
     if settings.state.startswith("memory"):
         raise fail("in-memory projections are rebuilt at every start; give --state redis://…")
@@ -84,7 +90,7 @@ def projections_rebuild(store: StoreOpt = None, state: StateOpt = None) -> None:
         count = asyncio.run(_rebuild(settings))
     except Exception as error:  # boundary
         raise fail(f"rebuild failed: {error}") from None
-    console.print(f"rebuilt session and registry views from {count} events")
+    console.print(f"rebuilt session, plan and registry views from {count} events")
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

@@ -1,9 +1,10 @@
 """The command handler: decide a CallTool, run the tool, append the outcome exactly once.
 
 Owns the loop load -> admit -> run -> append with optimistic concurrency and idempotency by
-command id. A command that was already recorded appends nothing (redelivery after a crash
-or a rebalance). Publishing the appended events is the outbox relay's job; the handler only
-hands them over through `on_appended` so the fast path does not wait for a sweep.
+command key (the command's tenant, subject and id). A command that was already recorded
+appends nothing (redelivery after a crash or a rebalance). Publishing the appended events
+is the outbox relay's job; the handler only hands them over through `on_appended` so the
+fast path does not wait for a sweep.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from mcp_ledger.checks.arguments import argument_problem
-from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.consumers.mapping import EventMapper, command_key
 from mcp_ledger.consumers.registry.registered_tools import ToolSource
 from mcp_ledger.consumers.session_cache import SessionCache
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
@@ -111,8 +112,9 @@ class CommandHandler:
             CommandConflictError: concurrent writers kept winning; redeliver later.
         """
         # Both reads at once: the redelivery check and the state the decision needs.
+        key = command_key(command)
         recorded, session = await asyncio.gather(
-            self._store.events_for_command(command.command_id), self._load(command.stream_id)
+            self._store.events_for_command(key), self._load(command.stream_id)
         )
         if recorded:
             return AppendResult(events=tuple(recorded), duplicate=True)
@@ -124,7 +126,7 @@ class CommandHandler:
             expected = session.version if stream_id == session.stream_id else 0
             try:
                 records = await self._mapper.to_new_events(command, events, stream_id)
-                result = await self._store.append(stream_id, expected, records, command_id=command.command_id)
+                result = await self._store.append(stream_id, expected, records, command=key)
             except ConcurrencyError:
                 continue
             if not result.duplicate:

@@ -14,7 +14,13 @@ from dataclasses import replace
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import Command
 from mcp_ledger.domain.events import DomainEvent, from_record, to_record
-from mcp_ledger.eventstore.ports import NewEvent, StoredEvent
+from mcp_ledger.eventstore.ports import CommandKey, NewEvent, StoredEvent
+
+
+def command_key(command: Command, command_id: str | None = None) -> CommandKey:
+    """The idempotency key of a command (or of a record derived from it, named `command_id`):
+    scoped to the command's tenant and subject, so nobody else's id can ever match it."""
+    return CommandKey(command.tenant, command.subject, command_id or command.command_id)
 
 
 def command_metadata(command: Command) -> dict[str, str]:

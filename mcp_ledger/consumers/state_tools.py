@@ -2,12 +2,13 @@
 
 They need collaborators (blob store, pointer signer, state sealer), so they are built by
 `state_runners` at wiring time rather than listed in BUILTIN_RUNNERS. A re-run command
-(redelivery after a crash) writes the same blob id, so a retry never leaves a second copy.
+(redelivery after a crash) writes the same blob id, so a retry never leaves a second copy;
+the id is derived from the command's tenant, subject and id, so nobody else's command can
+name (and overwrite) it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 from mcp_ledger.blobs.ports import Blob, BlobStore
@@ -21,6 +22,7 @@ from mcp_ledger.consumers.tools import (
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.crypto.sealed import SealedStateError, StateSealer
 from mcp_ledger.domain.events import SessionClosed
+from mcp_ledger.domain.streams import blob_id as derived_blob_id
 
 DEFAULT_SEAL_SECONDS = 3600
 
@@ -39,7 +41,7 @@ def state_runners(
         assert command.session_id is not None  # the spec needs a session
         arguments = command.arguments
         data = str(arguments["text"]).encode()
-        blob_id = hashlib.sha256(command.command_id.encode()).hexdigest()[:32]
+        blob_id = derived_blob_id(command.tenant, command.subject, command.command_id)
         mime_type = str(arguments.get("mime_type", "text/plain"))
         await blobs.put(
             Blob(

@@ -22,7 +22,8 @@ NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
 
 
 def new_command_id() -> str:
-    """A fresh, unique command id."""
+    """A fresh, unique, unguessable command id (uuid4: 122 random bits from the OS CSPRNG).
+    Callers never choose one; ids derived from it (streams.plan_task_command_id) inherit that."""
     return uuid.uuid4().hex
 
 
@@ -67,17 +68,18 @@ class CallTool(Command):
 
 
 class PlanCommand(Command):
-    """A command about one plan: its stream is the plan's, its bus key the plan id."""
+    """A command about one of the caller's plans: the plan id is a label in the caller's own
+    namespace, so the stream (and the bus key) is the plan's under its owner."""
 
     plan_id: str = Field(min_length=1, max_length=128, pattern=NAME_PATTERN)
 
     @property
     def stream_id(self) -> str:
-        return plan_stream(self.tenant, self.plan_id)
+        return plan_stream(self.tenant, self.subject, self.plan_id)
 
     @property
     def partition_key(self) -> str:
-        return self.plan_id
+        return self.stream_id
 
 
 class AcceptPlan(PlanCommand):

@@ -1,10 +1,18 @@
-"""Stream and key naming: the one place that says how ids become stream ids.
+"""Stream and key naming: the one place that says how ids become stream ids and derived ids.
 
 Tenant comes first in every name so that nothing of one tenant can be addressed through
-another's names.
+another's names. An id the caller chooses (a plan id) names something only inside the
+caller's own namespace: the stream also names its owner. Ids derived for records (a plan
+task's command, a blob) include something of the run that nobody can guess or choose.
 """
 
 from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+SUBJECT_TAG_CHARS = 32
+"""Hex characters of a subject tag: 128 bits of sha256."""
 
 
 def session_stream(tenant: str, session_id: str) -> str:
@@ -47,14 +55,62 @@ def erasure_stream(tenant: str, erasure_id: str) -> str:
     return f"tenant:{tenant}:erasure:{erasure_id}"
 
 
-def plan_stream(tenant: str, plan_id: str) -> str:
-    """The event stream of a plan: its acceptance, every task attempt and its end."""
+def subject_tag(subject: str) -> str:
+    """A subject's name inside stream ids and keys: fixed length, no separators (subjects are
+    free text up to 256 characters). Not a secret: subject ids are in the clear in metadata."""
+    return hashlib.sha256(subject.encode()).hexdigest()[:SUBJECT_TAG_CHARS]
+
+
+def plan_stream(tenant: str, subject: str, plan_id: str) -> str:
+    """The event stream of a subject's plan: its acceptance, every task attempt and its end.
+    The plan id is the caller's label, unique only among that subject's plans."""
+    return f"tenant:{tenant}:plan:{subject_tag(subject)}:{plan_id}"
+
+
+def legacy_plan_stream(tenant: str, plan_id: str) -> str:
+    """Where a plan accepted before plan ids were scoped by subject lives (one per tenant)."""
     return f"tenant:{tenant}:plan:{plan_id}"
 
 
-def parse_plan_stream(stream_id: str) -> tuple[str, str] | None:
-    """(tenant, plan id) of a plan stream id, None for any other stream."""
+def plan_view_id(subject: str, plan_id: str) -> str:
+    """The key of a plan's view within its tenant: the owner and the plan id, as in its stream."""
+    return f"{subject_tag(subject)}:{plan_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanStreamName:
+    """What a plan stream id says: the tenant, the owner's tag (None on a legacy stream,
+    whose owner only its events name) and the plan id."""
+
+    tenant: str
+    owner_tag: str | None
+    plan_id: str
+
+
+def parse_plan_stream(stream_id: str) -> PlanStreamName | None:
+    """The parts of a plan stream id (scoped or legacy), None for any other stream."""
     parts = stream_id.split(":")
-    if len(parts) != 4 or parts[0] != "tenant" or parts[2] != "plan":
+    if len(parts) < 4 or parts[0] != "tenant" or parts[2] != "plan":
         return None
-    return parts[1], parts[3]
+    if len(parts) == 5 and len(parts[3]) == SUBJECT_TAG_CHARS:
+        return PlanStreamName(parts[1], parts[3], parts[4])
+    if len(parts) == 4:
+        return PlanStreamName(parts[1], None, parts[3])
+    return None
+
+
+def plan_task_command_id(run_id: str, task_id: str, attempt: str) -> str:
+    """The command id of one attempt of a plan task (`attempt` a number or "compensate").
+
+    `run_id` is the accepting command's id: fresh and random per accepted plan, made by the
+    API and never by the caller, so an identical plan of anyone else (or of the same caller,
+    accepted again) never derives the same id. Stable across resumes of the same run, so a
+    resumed attempt is recognised as the one already recorded.
+    """
+    return f"plan-{run_id}-{task_id}-{attempt}"
+
+
+def blob_id(tenant: str, subject: str, command_id: str) -> str:
+    """The id of the blob a command stores: the same for a re-run of that command (so a retry
+    never leaves a second copy), different for anyone else's command of the same id."""
+    return hashlib.sha256(f"{tenant}\0{subject}\0{command_id}".encode()).hexdigest()[:32]

@@ -85,9 +85,22 @@ class StoredEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandKey:
+    """A command's idempotency key: the tenant and subject it was issued for, and its id.
+
+    The same command id under another tenant or subject is another command: a redelivery
+    check never finds, and never returns, what someone else's command recorded.
+    """
+
+    tenant: str
+    subject: str
+    command_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class AppendResult:
-    """What an append recorded. `duplicate` is true when the command id was already recorded:
-    then nothing was appended and `events` are the ones the first append recorded."""
+    """What an append recorded. `duplicate` is true when the command (its key) was already
+    recorded: then nothing was appended and `events` are the ones the first append recorded."""
 
     events: tuple[StoredEvent, ...]
     duplicate: bool = False
@@ -102,11 +115,11 @@ class EventStore(Protocol):
         expected_version: int,
         events: Sequence[NewEvent],
         *,
-        command_id: str | None = None,
+        command: CommandKey | None = None,
     ) -> AppendResult:
         """Append events atomically, with outbox rows for each, in one transaction.
 
-        expected_version is the stream's current version (0 for a new stream). A command id
+        expected_version is the stream's current version (0 for a new stream). A command key
         already recorded makes this a no-op that returns the first append's events.
 
         Raises:
@@ -122,8 +135,8 @@ class EventStore(Protocol):
         """Events of all streams in global order, after `after_position`, at most `limit`."""
         ...
 
-    async def events_for_command(self, command_id: str) -> list[StoredEvent]:
-        """The events appended for a command id, empty if it was never recorded."""
+    async def events_for_command(self, command: CommandKey) -> list[StoredEvent]:
+        """The events appended for a command key, empty if it was never recorded."""
         ...
 
     async def pending_outbox(self, limit: int = 500) -> list[StoredEvent]:

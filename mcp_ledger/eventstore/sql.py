@@ -1,8 +1,9 @@
 """SqlEventStore: the event store on SQLAlchemy async Core, one code path for PostgreSQL and SQLite.
 
-Owns appends (optimistic concurrency, command idempotency and outbox rows in the appending
-transaction), reads in stream and global order, the outbox queue, and the engine settings an
-append relies on (SQLite: WAL, busy timeout, BEGIN IMMEDIATE; PostgreSQL: an advisory lock).
+Owns appends (optimistic concurrency, command idempotency keyed by tenant, subject and
+command id, and outbox rows in the appending transaction), reads in stream and global order,
+the outbox queue, and the engine settings an append relies on (SQLite: WAL, busy timeout,
+BEGIN IMMEDIATE; PostgreSQL: an advisory lock).
 Does not create the schema (migrations/ does, see eventstore.migrations), publish the outbox
 (the relay does) or know what events mean (the domain does).
 """
@@ -18,12 +19,9 @@ from sqlalchemy import (
     Connection,
     RowMapping,
     Select,
-    bindparam,
     delete,
     event,
-    exists,
     func,
-    insert,
     select,
     text,
 )
@@ -32,9 +30,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from mcp_ledger.eventstore.chain import GENESIS
-from mcp_ledger.eventstore.ports import AppendResult, ConcurrencyError, NewEvent, StoredEvent
+from mcp_ledger.eventstore.ports import AppendResult, CommandKey, ConcurrencyError, NewEvent, StoredEvent
 from mcp_ledger.eventstore.rows import audit_rows
-from mcp_ledger.eventstore.tables import EVENT_COLUMNS, commands, events, outbox
+from mcp_ledger.eventstore.statements import (
+    CHECK,
+    COMMAND_EVENTS,
+    INSERT_COMMAND,
+    INSERT_EVENTS,
+    INSERT_EVENTS_ORDERED,
+    INSERT_OUTBOX,
+    TIP,
+    key_params,
+)
+from mcp_ledger.eventstore.tables import EVENT_COLUMNS, events, outbox
 
 # One lock for all appends (the key is the bytes of "ledger"): positions are drawn and
 # committed in the same order, so a reader past position N never later sees a smaller one.
@@ -44,31 +52,6 @@ _WRITER = "ledger_writer"
 _SQLITE_PRAGMAS = ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON")
 # Keeps DELETE ... IN (...) well under every backend's bound-parameter limit.
 _MARK_CHUNK = 1000
-
-# The append's statements are built once: building them per call cost more than their round
-# trips. The stream's version and the command's record are read together, in one trip.
-_CHECK = select(
-    select(func.coalesce(func.max(events.c.version), 0))
-    .where(events.c.stream_id == bindparam("stream_id"))
-    .scalar_subquery(),
-    exists().where(commands.c.command_id == bindparam("command_id")),
-)
-# The audit chain's tip, read under the append lock so appends chain in global order.
-_TIP = select(events.c.chain_hash).order_by(events.c.position.desc()).limit(1)
-# RETURNING order is unspecified, so rows are matched by version. On PostgreSQL the ordered
-# form is an INSERT ... SELECT ... ORDER BY that draws positions in version order; SQLite
-# assigns rowids in VALUES order, and the ordered form would cost it one INSERT per row.
-_INSERT_EVENTS = insert(events).returning(events.c.version, events.c.position)
-_INSERT_EVENTS_ORDERED = insert(events).returning(
-    events.c.version, events.c.position, sort_by_parameter_order=True
-)
-_INSERT_COMMAND = insert(commands)
-_INSERT_OUTBOX = insert(outbox).from_select(
-    ["position"],
-    select(events.c.position).where(
-        events.c.stream_id == bindparam("stream_id"), events.c.version > bindparam("after")
-    ),
-)
 
 
 class SqlEventStore:
@@ -91,7 +74,7 @@ class SqlEventStore:
         expected_version: int,
         events: Sequence[NewEvent],
         *,
-        command_id: str | None = None,
+        command: CommandKey | None = None,
     ) -> AppendResult:
         """Append events atomically, with their outbox rows and the command's record.
 
@@ -100,10 +83,10 @@ class SqlEventStore:
         """
         try:
             async with self._writer.begin() as conn:
-                return await self._append(conn, stream_id, expected_version, events, command_id)
+                return await self._append(conn, stream_id, expected_version, events, command)
         except IntegrityError as exc:
             # Only a writer that got past the checks unserialised ends here: it lost a race.
-            return await self._explain_conflict(exc, stream_id, expected_version, command_id)
+            return await self._explain_conflict(exc, stream_id, expected_version, command)
 
     async def read_stream(self, stream_id: str, after_version: int = 0) -> list[StoredEvent]:
         """Events of one stream in version order, after `after_version`."""
@@ -117,10 +100,10 @@ class SqlEventStore:
         query = select(*EVENT_COLUMNS).where(events.c.position > after_position)
         return await self._fetch(query.order_by(events.c.position).limit(limit))
 
-    async def events_for_command(self, command_id: str) -> list[StoredEvent]:
-        """The events appended for a command id, empty if it was never recorded."""
+    async def events_for_command(self, command: CommandKey) -> list[StoredEvent]:
+        """The events appended for a command key, empty if it was never recorded."""
         async with self._reader.connect() as conn:
-            return await self._command_events(conn, command_id) or []
+            return await self._command_events(conn, command) or []
 
     async def pending_outbox(self, limit: int = 500) -> list[StoredEvent]:
         """Stored events not yet marked published, in global order."""
@@ -154,35 +137,40 @@ class SqlEventStore:
         stream_id: str,
         expected_version: int,
         new: Sequence[NewEvent],
-        command_id: str | None,
+        command: CommandKey | None,
     ) -> AppendResult:
         if self._postgres:
             await conn.execute(_APPEND_LOCK)
-        current, seen = await self._check(conn, stream_id, command_id)
-        if seen and command_id is not None:
-            return AppendResult(tuple(await self._command_events(conn, command_id) or ()), duplicate=True)
+        current, seen = await self._check(conn, stream_id, command)
+        if seen and command is not None:
+            return AppendResult(tuple(await self._command_events(conn, command) or ()), duplicate=True)
         if current != expected_version:
             raise ConcurrencyError(stream_id, expected_version, current)
         recorded_at = datetime.now(UTC)
-        tip = (await conn.scalar(_TIP)) if new else None
+        tip = (await conn.scalar(TIP)) if new else None
+        command_id = command.command_id if command is not None else None
         rows = audit_rows(tip or GENESIS, stream_id, expected_version, new, command_id, recorded_at)
         stored = await self._insert_events(conn, stream_id, rows, new, recorded_at)
-        if command_id is not None:
+        if command is not None:
             record = {
-                "command_id": command_id,
+                "tenant": command.tenant,
+                "subject": command.subject,
+                "command_id": command.command_id,
                 "stream_id": stream_id,
                 "first_position": stored[0].position if stored else None,
                 "last_position": stored[-1].position if stored else None,
                 "recorded_at": recorded_at,
             }
-            await conn.execute(_INSERT_COMMAND, record)
+            await conn.execute(INSERT_COMMAND, record)
         if stored:
-            await conn.execute(_INSERT_OUTBOX, {"stream_id": stream_id, "after": expected_version})
+            await conn.execute(INSERT_OUTBOX, {"stream_id": stream_id, "after": expected_version})
         return AppendResult(stored)
 
-    async def _check(self, conn: AsyncConnection, stream_id: str, command_id: str | None) -> tuple[int, bool]:
+    async def _check(
+        self, conn: AsyncConnection, stream_id: str, command: CommandKey | None
+    ) -> tuple[int, bool]:
         """The stream's version and whether the command is already recorded."""
-        row = (await conn.execute(_CHECK, {"stream_id": stream_id, "command_id": command_id})).one()
+        row = (await conn.execute(CHECK, {"stream_id": stream_id, **key_params(command)})).one()
         return int(row[0]), bool(row[1])
 
     async def _insert_events(
@@ -195,7 +183,7 @@ class SqlEventStore:
     ) -> tuple[StoredEvent, ...]:
         if not new:
             return ()
-        statement = _INSERT_EVENTS_ORDERED if self._postgres else _INSERT_EVENTS
+        statement = INSERT_EVENTS_ORDERED if self._postgres else INSERT_EVENTS
         position_of = {version: position for version, position in (await conn.execute(statement, rows)).all()}
         return tuple(
             StoredEvent(
@@ -211,17 +199,15 @@ class SqlEventStore:
             for row, item in zip(rows, new, strict=True)
         )
 
-    async def _command_events(self, conn: AsyncConnection, command_id: str) -> list[StoredEvent] | None:
+    async def _command_events(self, conn: AsyncConnection, command: CommandKey) -> list[StoredEvent] | None:
         """The command's events, [] if it appended none, None if it was never recorded."""
-        joined = commands.outerjoin(events, events.c.command_id == commands.c.command_id)
-        query = select(*EVENT_COLUMNS).select_from(joined).where(commands.c.command_id == command_id)
-        rows = (await conn.execute(query.order_by(events.c.position))).all()
+        rows = (await conn.execute(COMMAND_EVENTS, key_params(command))).all()
         if not rows:
             return None
         return [_to_event(row._mapping) for row in rows if row[0] is not None]
 
     async def _explain_conflict(
-        self, exc: IntegrityError, stream_id: str, expected_version: int, command_id: str | None
+        self, exc: IntegrityError, stream_id: str, expected_version: int, command: CommandKey | None
     ) -> AppendResult:
         """After a lost race the winner has committed: report it as a duplicate or a conflict.
 
@@ -230,8 +216,8 @@ class SqlEventStore:
             IntegrityError: the violation was neither of those.
         """
         async with self._reader.connect() as conn:
-            if command_id is not None:
-                recorded = await self._command_events(conn, command_id)
+            if command is not None:
+                recorded = await self._command_events(conn, command)
                 if recorded is not None:
                     return AppendResult(tuple(recorded), duplicate=True)
             actual, _ = await self._check(conn, stream_id, None)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     Table,
     Text,
     TypeDecorator,
@@ -90,15 +91,20 @@ events = Table(
     sqlite_autoincrement=True,
 )
 
-# The idempotency record. Positions are null for a command that appended no events.
+# The idempotency record, keyed by who issued the command (migration 0007): one tenant's or
+# subject's command id never matches another's. Positions are null for a command that
+# appended no events; the command's events are its stream's rows between them.
 commands = Table(
     "commands",
     metadata,
-    Column("command_id", Text, primary_key=True),
+    Column("tenant", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("command_id", Text, nullable=False),
     Column("stream_id", Text, nullable=False),
     Column("first_position", Position, nullable=True),
     Column("last_position", Position, nullable=True),
     Column("recorded_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant", "subject", "command_id", name="pk_commands"),
 )
 
 outbox = Table(

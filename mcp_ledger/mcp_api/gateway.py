@@ -2,7 +2,9 @@
 
 Every API replica holds a broadcast subscription to ledger.events and resolves the waiters
 of its own commands; so any replica can serve any session, and nothing about a command's
-outcome lives only in the worker that ran it.
+outcome lives only in the worker that ran it. A waiter is resolved only by an event recorded
+for the tenant and subject its command was issued for: a command id is unguessable, and even
+a matching one from anyone else resolves nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import AcceptPlan, CallTool, CancelPlan, CommandEnvelope, ExecutePlan
@@ -23,6 +26,20 @@ log = logging.getLogger(__name__)
 
 class CommandTimeoutError(Exception):
     """The command was accepted but its outcome did not arrive in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiter:
+    tenant: str
+    subject: str
+    outcome: asyncio.Future[dict[str, object]]
+
+
+def _recorded_for(event: dict[str, object], waiter: _Waiter) -> bool:
+    metadata = event.get("metadata")
+    if not isinstance(metadata, dict):
+        return False
+    return metadata.get("tenant") == waiter.tenant and metadata.get("subject") == waiter.subject
 
 
 class CommandGateway:
@@ -40,15 +57,19 @@ class CommandGateway:
         self._bus = bus
         self._topic = commands_topic
         self._timeout = timeout
-        self._waiters: dict[str, asyncio.Future[dict[str, object]]] = {}
+        self._waiters: dict[str, _Waiter] = {}
 
     async def on_event(self, message: Message) -> None:
         """Broadcast handler for ledger.events: resolve a waiter on its terminal event."""
         command_id = message.headers.get("command_id", "")
         waiter = self._waiters.get(command_id)
-        if waiter is None or waiter.done() or not is_terminal(message.headers.get("event_type", "")):
+        if waiter is None or waiter.outcome.done() or not is_terminal(message.headers.get("event_type", "")):
             return
-        waiter.set_result(json.loads(message.value))
+        event = json.loads(message.value)
+        if not _recorded_for(event, waiter):
+            log.warning("ignoring a terminal event for command %s recorded for someone else", command_id)
+            return
+        waiter.outcome.set_result(event)
 
     async def call(self, command: CallTool | AcceptPlan | ExecutePlan | CancelPlan) -> dict[str, object]:
         """Publish the command (every field off the allowlist sealed) and return its terminal
@@ -65,25 +86,33 @@ class CommandGateway:
             envelope = json.dumps({"command": sealed}, separators=(",", ":")).encode()
         headers = {"command_id": command.command_id, "correlation_id": command.correlation_id}
         with command_log_context(command):
-            event = await self.submit(self._topic, command.partition_key, envelope, headers)
+            event = await self.submit(
+                self._topic,
+                command.partition_key,
+                envelope,
+                headers,
+                tenant=command.tenant,
+                subject=command.subject,
+            )
         return event if self._sealer is None else await self._sealer.open_wire(event)
 
     async def submit(
-        self, topic: str, key: str, payload: bytes, headers: Mapping[str, str]
+        self, topic: str, key: str, payload: bytes, headers: Mapping[str, str], *, tenant: str, subject: str
     ) -> dict[str, object]:
         """Publish a message whose `command_id` header names the command it carries, and
-        return the command's terminal stored event as published (wire form, still sealed).
+        return the command's terminal stored event as published (wire form, still sealed):
+        the first one recorded for `tenant` and `subject`, the command's.
 
         Raises:
             CommandTimeoutError: no outcome within the timeout (the command may still run).
             BusError: the message could not be published.
         """
         command_id = headers["command_id"]
-        waiter: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(tenant, subject, asyncio.get_running_loop().create_future())
         self._waiters[command_id] = waiter
         try:
             await self._bus.publish(topic, key, payload, headers)
-            return await asyncio.wait_for(waiter, timeout=self._timeout)
+            return await asyncio.wait_for(waiter.outcome, timeout=self._timeout)
         except TimeoutError as error:
             raise CommandTimeoutError(
                 f"command {command_id} was accepted; no outcome within {self._timeout:.0f}s"

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from opentelemetry import trace
 
-from mcp_ledger.eventstore.ports import AppendResult, EventStore, NewEvent, StoredEvent
+from mcp_ledger.eventstore.ports import AppendResult, CommandKey, EventStore, NewEvent, StoredEvent
 from mcp_ledger.observability.metrics import LedgerMetrics
 from mcp_ledger.observability.tracing import span, with_trace_context
 
@@ -44,12 +44,12 @@ class InstrumentedEventStore:
         expected_version: int,
         events: Sequence[NewEvent],
         *,
-        command_id: str | None = None,
+        command: CommandKey | None = None,
     ) -> AppendResult:
         records = _with_trace(events)
         attributes = {"ledger.events": len(records), "ledger.expected_version": expected_version}
         with span("eventstore append", attributes=attributes) as current:
-            result = await self.inner.append(stream_id, expected_version, records, command_id=command_id)
+            result = await self.inner.append(stream_id, expected_version, records, command=command)
             current.set_attribute("ledger.duplicate", result.duplicate)
         if not result.duplicate:
             for event in result.events:
@@ -63,9 +63,9 @@ class InstrumentedEventStore:
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
         return await self.inner.read_all(after_position, limit)
 
-    async def events_for_command(self, command_id: str) -> list[StoredEvent]:
+    async def events_for_command(self, command: CommandKey) -> list[StoredEvent]:
         with span("eventstore events_for_command"):
-            return await self.inner.events_for_command(command_id)
+            return await self.inner.events_for_command(command)
 
     async def pending_outbox(self, limit: int = 500) -> list[StoredEvent]:
         return await self.inner.pending_outbox(limit)

@@ -91,8 +91,8 @@ class StreamProjector(Generic[V]):
         self._max_attempts = max_attempts
         self._store = store
 
-    def _locate(self, stream_id: str) -> tuple[str, str] | None:
-        """(tenant, view id) of a stream this projector folds, None for any other."""
+    def _locate(self, stored: StoredEvent) -> tuple[str, str] | None:
+        """(tenant, view id) of an event of a stream this projector folds, None for any other."""
         raise NotImplementedError
 
     def _fold(self, view: V | None, event: DomainEvent, position: int) -> V | None:
@@ -108,7 +108,7 @@ class StreamProjector(Generic[V]):
         Raises:
             ProjectionRaceError: another projector kept winning the compare-and-set.
         """
-        names = self._locate(stored.stream_id)
+        names = self._locate(stored)
         if names is None:
             return False
         event = await self._domain(stored)
@@ -172,8 +172,8 @@ class SessionProjector(StreamProjector[SessionView]):
 
     opening_event = SessionOpened
 
-    def _locate(self, stream_id: str) -> tuple[str, str] | None:
-        return parse_session_stream(stream_id)
+    def _locate(self, stored: StoredEvent) -> tuple[str, str] | None:
+        return parse_session_stream(stored.stream_id)
 
     def _fold(self, view: SessionView | None, event: DomainEvent, position: int) -> SessionView | None:
         return fold(view, event, position)

@@ -21,7 +21,6 @@ from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.plans.commands import PlanCommandHandler
 from mcp_ledger.consumers.plans.executor import PlanExecutor
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
-from mcp_ledger.domain.streams import plan_stream
 from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.eventstore.ports import EventStore
 from mcp_ledger.mcp_api.auth.identity import IdentityResolver
@@ -119,7 +118,8 @@ async def resume_embedded_plans(settings: Settings, worker: PlanWorker, views: P
         return 0
     unfinished = [v for v in await views.all_views() if v.started_at is not None and v.status not in FINISHED]
     for view in unfinished:
-        await worker.request_run(plan_stream(view.tenant, view.plan_id))
+        plan = await worker.commands.owned_plan(view.tenant, view.subject, view.plan_id)
+        await worker.request_run(plan.stream_id)
     if unfinished:
         log.info("resuming %d unfinished plans", len(unfinished))
     return len(unfinished)

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from mcp_ledger.eventstore.migrations import alembic_config, upgrade_to_head_async
 from mcp_ledger.eventstore.ports import (
     AppendResult,
+    CommandKey,
     ConcurrencyError,
     EventStore,
     NewEvent,
@@ -46,6 +47,11 @@ async def bounded(awaitable: Awaitable[T]) -> T:
     """Await with a deadline, so a hung store fails the test instead of the run."""
     async with asyncio.timeout(WAIT_SECONDS):
         return await awaitable
+
+
+def issued(command_id: str, tenant: str = "acme", subject: str = "alice") -> CommandKey:
+    """The key of a command of this id, issued for alice@acme unless said otherwise."""
+    return CommandKey(tenant, subject, command_id)
 
 
 def noted(*values: int) -> list[NewEvent]:
@@ -169,12 +175,12 @@ class EventStoreContract:
     async def test_a_redelivered_command_appends_nothing_and_returns_the_first_events(
         self, store: EventStore, prefix: str
     ) -> None:
-        stream, command = f"{prefix}session", f"{prefix}command"
-        first = await store.append(stream, 0, noted(1, 2), command_id=command)
+        stream, command = f"{prefix}session", issued(f"{prefix}command")
+        first = await store.append(stream, 0, noted(1, 2), command=command)
 
-        again = await store.append(stream, 0, noted(9), command_id=command)
+        again = await store.append(stream, 0, noted(9), command=command)
         await store.append(stream, 2, noted(3))
-        late = await store.append(stream, 0, noted(9), command_id=command)
+        late = await store.append(stream, 0, noted(9), command=command)
 
         assert not first.duplicate
         assert again == late == AppendResult(first.events, duplicate=True)
@@ -183,12 +189,12 @@ class EventStoreContract:
     async def test_a_command_delivered_twice_at_once_is_appended_once(
         self, store: EventStore, rival: EventStore, prefix: str
     ) -> None:
-        stream, command = f"{prefix}session", f"{prefix}command"
+        stream, command = f"{prefix}session", issued(f"{prefix}command")
 
         results = await bounded(
             asyncio.gather(
-                store.append(stream, 0, noted(1), command_id=command),
-                rival.append(stream, 0, noted(1), command_id=command),
+                store.append(stream, 0, noted(1), command=command),
+                rival.append(stream, 0, noted(1), command=command),
             )
         )
 
@@ -199,10 +205,10 @@ class EventStoreContract:
     async def test_a_command_that_appended_nothing_is_still_recorded(
         self, store: EventStore, prefix: str
     ) -> None:
-        stream, command = f"{prefix}session", f"{prefix}command"
+        stream, command = f"{prefix}session", issued(f"{prefix}command")
 
-        first = await store.append(stream, 0, [], command_id=command)
-        again = await store.append(stream, 0, noted(1), command_id=command)
+        first = await store.append(stream, 0, [], command=command)
+        again = await store.append(stream, 0, noted(1), command=command)
 
         assert first == AppendResult(())
         assert again == AppendResult((), duplicate=True)
@@ -230,12 +236,35 @@ class EventStoreContract:
         self, store: EventStore, prefix: str
     ) -> None:
         stream = f"{prefix}session"
-        first = await store.append(stream, 0, noted(1, 2), command_id=f"{prefix}one")
-        second = await store.append(stream, 2, noted(3), command_id=f"{prefix}two")
+        first = await store.append(stream, 0, noted(1, 2), command=issued(f"{prefix}one"))
+        second = await store.append(stream, 2, noted(3), command=issued(f"{prefix}two"))
 
-        assert await store.events_for_command(f"{prefix}one") == list(first.events)
-        assert await store.events_for_command(f"{prefix}two") == list(second.events)
-        assert await store.events_for_command(f"{prefix}unknown") == []
+        assert await store.events_for_command(issued(f"{prefix}one")) == list(first.events)
+        assert await store.events_for_command(issued(f"{prefix}two")) == list(second.events)
+        assert await store.events_for_command(issued(f"{prefix}unknown")) == []
+
+    async def test_the_same_command_id_issued_for_another_tenant_or_subject_is_another_command(
+        self, store: EventStore, prefix: str
+    ) -> None:
+        command_id = f"{prefix}plan-daily-notes-read-1"  # an id derived from content, say
+        alice, bob = issued(command_id), issued(command_id, subject="bob")
+        carol = issued(command_id, "globex", "carol")
+
+        first = await store.append(f"{prefix}acme-alice", 0, noted(1), command=alice)
+        second = await store.append(f"{prefix}acme-bob", 0, noted(2), command=bob)
+        third = await store.append(f"{prefix}globex-carol", 0, noted(3), command=carol)
+        again = await store.append(f"{prefix}acme-alice", 1, noted(9), command=alice)
+
+        assert [r.duplicate for r in (first, second, third, again)] == [False, False, False, True]
+        assert again.events == first.events
+        assert [await store.events_for_command(key) for key in (alice, bob, carol)] == [
+            list(first.events),
+            list(second.events),
+            list(third.events),
+        ]
+        assert await store.events_for_command(issued(command_id, "globex", "alice")) == []  # alice@globex
+        for stream, value in (("acme-alice", 1), ("acme-bob", 2), ("globex-carol", 3)):
+            assert [e.data["n"] for e in await store.read_stream(f"{prefix}{stream}")] == [value]
 
     async def test_the_outbox_holds_each_event_until_it_is_marked_published(
         self, store: EventStore, prefix: str
@@ -338,11 +367,13 @@ class RacedStore(SqlEventStore):
         super().__init__(engine)
         self._stale = True
 
-    async def _check(self, conn: AsyncConnection, stream_id: str, command_id: str | None) -> tuple[int, bool]:
+    async def _check(
+        self, conn: AsyncConnection, stream_id: str, command: CommandKey | None
+    ) -> tuple[int, bool]:
         if self._stale:
             self._stale = False
             return 0, False
-        return await super()._check(conn, stream_id, command_id)
+        return await super()._check(conn, stream_id, command)
 
 
 def _schema_drift(connection: Connection) -> list[object]:
@@ -411,11 +442,11 @@ class SqlEventStoreContract(EventStoreContract):
     async def test_a_redelivery_that_raced_past_the_command_check_is_a_duplicate(
         self, store: EventStore, raced: EventStore, prefix: str, same_stream: bool
     ) -> None:
-        command = f"{prefix}command"
-        won = await store.append(f"{prefix}first", 0, noted(1), command_id=command)
+        command = issued(f"{prefix}command")
+        won = await store.append(f"{prefix}first", 0, noted(1), command=command)
 
         again = await raced.append(
-            f"{prefix}{'first' if same_stream else 'second'}", 0, noted(1), command_id=command
+            f"{prefix}{'first' if same_stream else 'second'}", 0, noted(1), command=command
         )
 
         assert again == AppendResult(won.events, duplicate=True)

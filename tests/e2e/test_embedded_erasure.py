@@ -16,6 +16,7 @@ import pytest
 from mcp import Client, MCPError
 
 from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.domain.streams import plan_view_id
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.wiring.protection import open_sealer
 from tests.support.clients import mcp_client, open_session, structured
@@ -49,7 +50,8 @@ async def test_an_erased_marker_is_nowhere_in_the_clear_and_nothing_opens(
     settings = embedded.runtime.settings
     views, plan_views = embedded.runtime.views, embedded.runtime.plan_views
     assert marker in repr(await views.all_views())  # the read models hold it in the clear…
-    assert marker in repr(await plan_views.get(settings.local_tenant, "p1"))
+    plan_view = plan_view_id(settings.local_subject, "p1")
+    assert marker in repr(await plan_views.get(settings.local_tenant, plan_view))
     assert _files_holding(tmp_path, marker.encode()) == []  # …the store and the blob files never did
 
     async with mcp_client(embedded.url) as live:  # a 2025-11-25 session open during the erasure
@@ -64,7 +66,7 @@ async def test_an_erased_marker_is_nowhere_in_the_clear_and_nothing_opens(
     assert record["purged"]["transport_sessions"] == 1
 
     assert marker not in repr(await views.all_views())
-    assert await plan_views.get(settings.local_tenant, "p1") is None
+    assert await plan_views.get(settings.local_tenant, plan_view) is None
     assert _files_holding(tmp_path, marker.encode()) == []
     async with mcp_client(embedded.url, session=session_id) as client:
         with pytest.raises(MCPError, match="was erased"):

@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 import pytest
 
+from mcp_ledger.eventstore.ports import CommandKey
 from mcp_ledger.grpc_api.generated import mcp_tool_service_pb2 as pb
 from mcp_ledger.grpc_api.structs import to_json, to_struct
 from mcp_ledger.grpc_api.wire import MCPToolServiceClient
@@ -122,7 +123,7 @@ async def test_a_tool_registered_over_grpc_is_listed_and_its_calls_stream_back_r
     assert updates["b"][0].progress.command_id == echoed.command_id
     store = served.gateway.runtime.store
     assert store is not None
-    stored = await store.events_for_command(echoed.command_id)
+    stored = await store.events_for_command(CommandKey("acme", "alice", echoed.command_id))
     assert [event.event_type for event in stored][-1] == "ToolSucceeded"
     assert "secret words" not in json.dumps([event.data for event in stored])
     assert served.pets.hits["get_pet"] == 1
@@ -220,6 +221,5 @@ async def test_streamed_calls_are_refused_or_denied_like_any_other_call(
     assert "invalid arguments" in results["bad"].message
     store = served.gateway.runtime.store
     assert store is not None
-    assert [e.event_type for e in await store.events_for_command(results["denied"].command_id)] == [
-        "ToolCallDenied"
-    ]
+    denied = CommandKey("acme", "alice", results["denied"].command_id)
+    assert [e.event_type for e in await store.events_for_command(denied)] == ["ToolCallDenied"]

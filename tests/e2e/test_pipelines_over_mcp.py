@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from mcp_ledger.eventstore.ports import CommandKey
 from tests.support.clients import mcp_client, open_session, structured, text_of
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
 from tests.support.pet_service import PetService, pet_service
@@ -71,7 +72,9 @@ async def test_a_pointer_from_blob_put_flows_into_a_registered_tool_as_its_docum
     assert pets.received == ["four words right here"]
     store = embedded.runtime.store
     assert store is not None
-    recorded = await store.events_for_command(result["stages"][1]["command_id"])
+    settings = embedded.runtime.settings
+    stage = CommandKey(settings.local_tenant, settings.local_subject, result["stages"][1]["command_id"])
+    recorded = await store.events_for_command(stage)
     assert recorded[-1].event_type == "ToolSucceeded"
     assert recorded[0].metadata.get("correlation_id") == result["pipeline_id"]
 

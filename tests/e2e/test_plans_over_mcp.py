@@ -16,6 +16,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.domain.streams import plan_stream
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.wiring.protection import open_sealer
 from tests.support.clients import mcp_client, open_session, structured, text_of
@@ -227,7 +228,8 @@ async def test_an_embedded_gateway_restarted_mid_plan_resumes_it_and_keeps_finis
     sealer, keys = open_sealer(settings)
     try:
         mapper = EventMapper(sealer)
-        events = [await mapper.open(e) for e in await store.read_stream("tenant:local:plan:restart")]
+        stream = plan_stream(settings.local_tenant, settings.local_subject, "restart")
+        events = [await mapper.open(e) for e in await store.read_stream(stream)]
     finally:
         await keys.close()
         await store.close()

@@ -24,7 +24,7 @@ from mcp_ledger.mcp_api.transport.sessions import TransportSessions
 from mcp_ledger.mcp_api.transport.sessions_redis import RedisTransportSessions
 from mcp_ledger.projections.plans.redis import RedisPlanViewStore
 from tests.contracts.blob_store_contract import BlobStoreContract
-from tests.contracts.plan_views_contract import view
+from tests.contracts.plan_views_contract import alices, view
 from tests.contracts.transport_sessions_contract import TransportSessionsContract
 from tests.integration.databases import private_database
 
@@ -72,9 +72,11 @@ async def test_a_tenants_retention_expires_its_plan_views(services_env: dict[str
         assert await plans.compare_and_set(view("p1", 1, tenant="short"), 0)
         assert await plans.compare_and_set(view("p2", 1, tenant="kept"), 0)
         async with asyncio.timeout(5):
-            while await plans.get("short", "p1") is not None or await plans.plans_of("short", "alice"):
+            while await plans.get("short", alices("p1")) is not None or await plans.plans_of(
+                "short", "alice"
+            ):
                 await asyncio.sleep(0.05)
-        assert await plans.get("kept", "p2") is not None
+        assert await plans.get("kept", alices("p2")) is not None
     finally:
         await plans.clear()
         await plans.close()

@@ -21,6 +21,7 @@ from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.domain.streams import plan_stream
 from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
+from mcp_ledger.settings import Settings
 from tests.integration.databases import private_database
 from tests.support.clients import mcp_client, structured
 from tests.support.processes import (
@@ -92,7 +93,7 @@ async def test_a_plan_whose_worker_is_killed_is_resumed_by_another_without_rerun
     doomed = start_ledger(procs, env, tmp_path, "worker")
     api = start_ledger(procs, env, tmp_path, "api")
     api.wait_healthy()
-    stream = plan_stream(env["LEDGER_LOCAL_TENANT"], "long")
+    stream = plan_stream(env["LEDGER_LOCAL_TENANT"], Settings().local_subject, "long")
     async with mcp_client(api.url) as client:
         structured(await client.call_tool("create_plan", {"plan": _chain("long", 6, 300), "execute": True}))
         await asyncio.to_thread(doomed.wait_for_output, "task s2 attempt 1 runs", 60)

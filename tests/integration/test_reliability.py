@@ -19,6 +19,7 @@ import pytest
 from redis.asyncio import Redis
 
 from mcp_ledger.domain.streams import plan_stream
+from mcp_ledger.settings import Settings
 from tests.integration.databases import private_database
 from tests.support.history import (
     History,
@@ -103,7 +104,9 @@ async def _assert_history_exact(env: dict[str, str], report: LoadReport, unique:
     assert lost == [], f"stored events never published: {lost[:20]}"
     for plan_id in report.plans:
         kinds = Counter(
-            e["event_type"] for e in history.events if e["stream_id"] == plan_stream(tenant, plan_id)
+            e["event_type"]
+            for e in history.events
+            if e["stream_id"] == plan_stream(tenant, Settings().local_subject, plan_id)
         )
         assert kinds["TaskSucceeded"] <= 3, (plan_id, kinds)
     await views_converge(env, tenant, f"rebuilt-{unique}:", 60)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.domain.events import is_terminal
+from mcp_ledger.domain.streams import plan_view_id
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.eventstore.tables import commands, events, outbox
 from mcp_ledger.producers.kafka import PARTITIONS
@@ -109,7 +110,7 @@ async def load_history(store_url: str, tenant: str) -> History:
                         commands.c.stream_id,
                         commands.c.first_position,
                         commands.c.last_position,
-                    ).where(commands.c.command_id.in_(ids))
+                    ).where(commands.c.tenant == tenant, commands.c.command_id.in_(ids))
                 )
             ).all()
             pending = (
@@ -217,12 +218,14 @@ async def plan_views_converge(env: dict[str, str], tenant: str, seconds: float) 
     finally:
         await store.close()
         await keys.close()
-    expected = {v.plan_id: v for v in await rebuilt.all_views() if v.tenant == tenant}
+    expected = {
+        plan_view_id(v.subject, v.plan_id): v for v in await rebuilt.all_views() if v.tenant == tenant
+    }
     live = RedisPlanViewStore.from_url(env["LEDGER_STATE"], prefix=env["LEDGER_STATE_PREFIX"])
     got: dict[str, PlanView | None] = {}
     try:
         async with asyncio.timeout(seconds):
-            while (got := {plan_id: await live.get(tenant, plan_id) for plan_id in expected}) != expected:
+            while (got := {view_id: await live.get(tenant, view_id) for view_id in expected}) != expected:
                 await asyncio.sleep(0.2)
     except TimeoutError:
         differ = sorted(p for p in expected if got.get(p) != expected[p])

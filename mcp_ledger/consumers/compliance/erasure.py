@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from mcp_ledger.consumers.mapping import to_domain, to_new_events
+from mcp_ledger.consumers.mapping import command_key, to_domain, to_new_events
 from mcp_ledger.crypto.ports import KeyStore
 from mcp_ledger.domain.compliance.erasure import (
     ComplianceEnvelope,
@@ -132,10 +132,10 @@ class ErasureHandler:
     async def _record(
         self, command: EraseSubject, version: int, events: list[DomainEvent], *, final: bool = False
     ) -> int:
-        # Only the final append carries the command id: the commands table then says "done".
-        command_id = command.command_id if final else None
+        # Only the final append carries the command key: the commands table then says "done".
+        key = command_key(command) if final else None
         result = await self._store.append(
-            command.stream_id, version, to_new_events(command, events), command_id=command_id
+            command.stream_id, version, to_new_events(command, events), command=key
         )
         if not result.duplicate:
             await self._on_appended(result.events)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from mcp_ledger.consumers.mapping import command_metadata, to_domain
+from mcp_ledger.consumers.mapping import command_key, command_metadata, to_domain
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, structured_outcome
 from mcp_ledger.domain.commands import Command
 from mcp_ledger.domain.compliance.privacy import (
@@ -112,7 +112,8 @@ class PrivacyChoices:
         *,
         suffix: str,
     ) -> None:
-        stream_id, command_id = privacy_stream(command.tenant, subject), f"{command.command_id}:{suffix}"
+        stream_id = privacy_stream(command.tenant, subject)
+        key = command_key(command, f"{command.command_id}:{suffix}")
         metadata = {**command_metadata(command), "subject": subject, "requested_by": command.subject}
         for _ in range(self._max_attempts):
             stored = await self._store.read_stream(stream_id)
@@ -121,7 +122,7 @@ class PrivacyChoices:
                 return
             records = [NewEvent(*_record(event), metadata=metadata) for event in events]
             try:
-                result = await self._store.append(stream_id, len(stored), records, command_id=command_id)
+                result = await self._store.append(stream_id, len(stored), records, command=key)
             except ConcurrencyError:
                 continue
             if not result.duplicate:

@@ -4,7 +4,9 @@ Accepting validates the plan again (never trust the bus: tools, roles, reference
 parameters, and that the hash is the plan's) and freezes it in PlanAccepted. Starting
 records PlanStarted and asks for a run: execution itself happens on the plan-runs topic
 (plan_executor.py), so a long plan never holds up the commands partition it came from.
-Idempotent by command id like every command.
+A command reaches only the caller's own plan of that id (stream.owned_plan): another
+subject's plan, of the same tenant or not, is as absent as one never made, and its id is
+free for the caller. Idempotent by command key like every command.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from mcp_ledger.checks.arguments import plan_parameter_problems
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandConflictError
-from mcp_ledger.consumers.mapping import EventMapper
-from mcp_ledger.consumers.plans.stream import PLAIN, load_plan, plan_records
+from mcp_ledger.consumers.mapping import EventMapper, command_key
+from mcp_ledger.consumers.plans.stream import PLAIN, owned_plan, plan_records
 from mcp_ledger.domain.commands import AcceptPlan, CancelPlan, Command, ExecutePlan, PlanCommand
 from mcp_ledger.domain.events import DomainEvent
 from mcp_ledger.domain.plans.events import (
@@ -30,7 +32,7 @@ from mcp_ledger.domain.plans.events import (
 from mcp_ledger.domain.plans.model import PlanFormError, normalise_plan, plan_hash
 from mcp_ledger.domain.plans.state import PlanState
 from mcp_ledger.domain.plans.validation import plan_problems, with_derived_dependencies
-from mcp_ledger.domain.streams import call_stream
+from mcp_ledger.domain.streams import call_stream, parse_plan_stream
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.eventstore.ports import ConcurrencyError, EventStore
 
@@ -72,13 +74,16 @@ class PlanCommandHandler:
         if not isinstance(command, PlanCommand):
             log.error("not a plan command: %s", type(command).__name__)
             return
-        if await self._store.events_for_command(command.command_id):
-            await self._after(command, None)
+        key = command_key(command)
+        recorded = await self._store.events_for_command(key)
+        if recorded:
+            if parse_plan_stream(recorded[0].stream_id) is not None:  # not a refusal
+                await self._after(command, recorded[0].stream_id, None)
             return
         for _ in range(self._max_attempts):
-            state = await load_plan(self._store, command.stream_id, self._mapper)
+            state = await self.owned_plan(command.tenant, command.subject, command.plan_id)
             stream_id, events = self._decide(command, state)
-            expected = state.version if stream_id == command.stream_id else 0
+            expected = state.version if stream_id == state.stream_id else 0
             records = plan_records(
                 events,
                 tenant=command.tenant,
@@ -88,27 +93,31 @@ class PlanCommandHandler:
             )
             records = await self._mapper.sealed(records, stream_id)
             try:
-                result = await self._store.append(stream_id, expected, records, command_id=command.command_id)
+                result = await self._store.append(stream_id, expected, records, command=key)
             except ConcurrencyError:
                 continue
             if not result.duplicate:
                 await self._on_appended(result.events)
-            await self._after(command, events)
+            await self._after(command, state.stream_id, events)
             return
         raise CommandConflictError(f"command {command.command_id} lost {self._max_attempts} races")
 
-    async def _after(self, command: PlanCommand, events: list[DomainEvent] | None) -> None:
+    async def owned_plan(self, tenant: str, subject: str, plan_id: str) -> PlanState:
+        """The subject's plan of that id (empty, on its own stream, when the subject has none)."""
+        return await owned_plan(self._store, tenant, subject, plan_id, self._mapper)
+
+    async def _after(self, command: PlanCommand, stream_id: str, events: list[DomainEvent] | None) -> None:
         # A redelivered command asks for a run again: harmless (a finished plan's run is a
         # no-op) and it covers a crash between the append and the request.
         starts = events is None or any(isinstance(e, (PlanStarted, PlanStepGranted)) for e in events)
         if starts and isinstance(command, (AcceptPlan, ExecutePlan)):
-            await self._request_run(command.stream_id)
+            await self._request_run(stream_id)
 
     def _decide(self, command: PlanCommand, state: PlanState) -> tuple[str, list[DomainEvent]]:
         if isinstance(command, AcceptPlan):
             problem, events = self._accept(command, state)
         elif not state.exists or state.accepted is None or state.accepted.subject != command.subject:
-            # A foreign plan and a missing one get the same answer: existence is not disclosed.
+            # owned_plan never loads another subject's plan; the owner check is a second guard.
             problem, events = ("unknown_plan", "unknown plan"), []
         elif isinstance(command, ExecutePlan):
             problem, events = self._execute(command, state)
@@ -121,7 +130,7 @@ class PlanCommandHandler:
                 command_id=command.command_id, plan_id=command.plan_id, error_code=code, message=message
             )
             return call_stream(command.tenant, command.command_id), [refused]
-        return command.stream_id, events
+        return state.stream_id, events
 
     def _accept(
         self, command: AcceptPlan, state: PlanState

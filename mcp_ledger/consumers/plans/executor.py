@@ -8,8 +8,9 @@ stored is never run again. On ConcurrencyError (a cancellation, a competing exec
 state is reloaded and the same results are decided again.
 
 Tools run through the worker's runners (consumers/tools.py). A tool that needs a session
-goes through the CommandHandler with a command id derived from plan, task and attempt, so
-its call lands in the session stream exactly once however often the attempt is resumed.
+goes through the CommandHandler with a command id derived from the run (the accepting
+command's random id), task and attempt, so its call lands in the session stream exactly once
+however often the attempt is resumed, and no other plan, however identical, shares the id.
 Does not decide anything (domain/plan_decisions.py) nor handle plan commands.
 """
 
@@ -28,7 +29,13 @@ from jsonschema import Draft202012Validator
 from mcp_ledger.checks.arguments import argument_problem
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
 from mcp_ledger.consumers.mapping import EventMapper
-from mcp_ledger.consumers.plans.stream import PLAIN, append_plan_events, catch_up, load_plan
+from mcp_ledger.consumers.plans.stream import (
+    PLAIN,
+    append_plan_events,
+    catch_up,
+    load_plan,
+    task_command_id,
+)
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolRunner
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import CallTool
@@ -269,7 +276,7 @@ class PlanExecutor:
             return TaskResult(error_code="forbidden", message=denied)
         kind = "compensate" if attempt.compensation else str(attempt.attempt)
         command = CallTool(
-            command_id=f"plan-{accepted.plan_hash[7:23]}-{accepted.plan_id}-{attempt.task_id}-{kind}",
+            command_id=task_command_id(state, attempt.task_id, kind),
             correlation_id=accepted.command_id,
             tenant=accepted.tenant,
             subject=accepted.subject,

@@ -1,7 +1,10 @@
-"""Reading and writing a plan's stream: replay into a PlanState, append with metadata.
+"""Reading and writing a plan's stream: find the caller's plan, replay it into a PlanState,
+append with metadata.
 
 Shared by the plan command handler and the executor so both record plan events the same
-way (who, which plan, correlation) and rebuild the same state.
+way (who, which plan, correlation) and rebuild the same state. A plan id names a plan only
+among its owner's plans (streams.plan_stream); plans accepted before that live on the
+tenant-wide legacy stream and are found there for their owner only.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Sequence
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.domain.events import DomainEvent, to_record
 from mcp_ledger.domain.plans.state import PlanState
+from mcp_ledger.domain.streams import legacy_plan_stream, parse_plan_stream, plan_stream, plan_task_command_id
 from mcp_ledger.eventstore.ports import AppendResult, EventStore, NewEvent
 
 PLAIN = EventMapper()
@@ -21,6 +25,24 @@ async def load_plan(store: EventStore, stream_id: str, mapper: EventMapper = PLA
     """The plan's state from its stream (an empty state when it does not exist)."""
     stored = await store.read_stream(stream_id)
     return PlanState.replay(stream_id, [await mapper.to_domain(event) for event in stored])
+
+
+async def owned_plan(
+    store: EventStore, tenant: str, subject: str, plan_id: str, mapper: EventMapper = PLAIN
+) -> PlanState:
+    """The subject's plan of that id (an empty state on the subject's own stream when there
+    is none). Another subject's plan is never returned, whatever its id."""
+    state = await load_plan(store, plan_stream(tenant, subject, plan_id), mapper)
+    if state.exists:
+        return state
+    legacy = legacy_plan_stream(tenant, plan_id)
+    first = (await store.read_stream(legacy))[:1]
+    # The owner is read from the clear metadata: another subject's plan is not even opened.
+    if not first or first[0].metadata.get("subject") != subject:
+        return state
+    found = await load_plan(store, legacy, mapper)
+    owned = found.accepted is not None and found.accepted.subject == subject
+    return found if owned else state
 
 
 async def catch_up(store: EventStore, state: PlanState, mapper: EventMapper = PLAIN) -> int:
@@ -66,3 +88,16 @@ async def append_plan_events(
         events, tenant=accepted.tenant, subject=accepted.subject, command_id=accepted.command_id
     )
     return await store.append(state.stream_id, expected, await mapper.sealed(records, state.stream_id))
+
+
+def task_command_id(state: PlanState, task_id: str, kind: str) -> str:
+    """The command id of a task's attempt (`kind`: its number, or "compensate")."""
+    accepted = state.accepted
+    assert accepted is not None
+    name = parse_plan_stream(state.stream_id)
+    if name is not None and name.owner_tag is None:
+        # A plan accepted before ids were scoped keeps the ids its recorded attempts have, so
+        # an attempt in flight at the upgrade is not run twice. The idempotency key is scoped
+        # by tenant and subject, so these content-derived ids match nobody else's.
+        return f"plan-{accepted.plan_hash[7:23]}-{accepted.plan_id}-{task_id}-{kind}"
+    return plan_task_command_id(accepted.command_id, task_id, kind)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from mcp_ledger.checks.registrations import check_registration
-from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.consumers.mapping import EventMapper, command_key
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.events import DomainEvent
 from mcp_ledger.domain.registry.aggregate import (
@@ -132,8 +132,8 @@ class RegistryWriter:
     async def _write(
         self, command: CallTool, session_id: str | None, decide: Decision
     ) -> tuple[int, list[StoredEvent]]:
-        command_id = f"{command.command_id}:registry"
-        recorded = await self._store.events_for_command(command_id)
+        key = command_key(command, f"{command.command_id}:registry")
+        recorded = await self._store.events_for_command(key)
         if recorded:
             return recorded[-1].version, recorded
         for _ in range(self._max_attempts):
@@ -147,7 +147,7 @@ class RegistryWriter:
                     registry.stream_id,
                     version,
                     await self._mapper.to_new_events(command, events, registry.stream_id),
-                    command_id=command_id,
+                    command=key,
                 )
             except ConcurrencyError:
                 continue

@@ -1,5 +1,5 @@
-"""The events of a plan's stream (tenant:{t}:plan:{id}): acceptance, each task's attempts,
-compensation, cancellation and the end.
+"""The events of a plan's stream (streams.plan_stream: tenant, owner and plan id): acceptance,
+each task's attempts, compensation, cancellation and the end.
 
 Every field is sealed per subject unless domain/personal.NOT_PERSONAL names it; the ones
 decided personal are marked so: the plan itself (its YAML form, conditions and literals), its

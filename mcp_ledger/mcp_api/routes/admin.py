@@ -49,7 +49,14 @@ def admin_routes(gateway: CommandGateway, compliance_topic: str, identities: Ide
         payload = ComplianceEnvelope(command=command).model_dump_json().encode()
         headers = {"command_id": command.command_id, "correlation_id": command.command_id}
         try:
-            event = await gateway.submit(compliance_topic, command.partition_key, payload, headers)
+            event = await gateway.submit(
+                compliance_topic,
+                command.partition_key,
+                payload,
+                headers,
+                tenant=command.tenant,
+                subject=command.subject,
+            )
         except CommandTimeoutError:
             return JSONResponse({"erasure_id": command.command_id, "status": "accepted"}, status_code=202)
         except BusError:

@@ -16,7 +16,7 @@ the caller reruns the rest.
 from __future__ import annotations
 
 import json
-import uuid
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -119,7 +119,8 @@ class PipelineTool:
             stages = await self.compose(identity, session_id, arguments)
         except PipelineError as error:
             return _error("invalid_pipeline: " + "; ".join(error.problems))
-        correlation = f"pipeline-{uuid.uuid4().hex[:16]}"
+        # The pipeline's id is returned and names its stages in the audit log: unguessable.
+        correlation = f"pipeline-{secrets.token_hex(16)}"
         ran: list[dict[str, Any]] = []
         piped: Any = None
         outcome: ServiceOutcome | None = None

@@ -3,9 +3,12 @@ Plan Object's JSON Schema as the resource ledger://schemas/plan.
 
 create_plan takes a plan (JSON object, YAML-form object, or YAML text) or a goal for a
 planner (planners.py), validates it for this caller before anything is published, and sends
-AcceptPlan; the worker validates again and freezes it. Status is read from the plan-status
-projection, never from the event store. Long plans are "call now, fetch later": execute_plan
-answers once the plan is started (or, with wait_seconds, when it ends or the wait is over).
+AcceptPlan; the worker validates again and freezes it. A plan id is the caller's label: it
+names one of the caller's own plans, never anyone else's (another subject's plan of the same
+id is as unknown as an unused id, and does not stop the caller from using it). Status is read
+from the plan-status projection, under the caller's own key, never from the event store.
+Long plans are "call now, fetch later": execute_plan answers once the plan is started (or,
+with wait_seconds, when it ends or the wait is over).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import AcceptPlan, CancelPlan, ExecutePlan
 from mcp_ledger.domain.plans.model import Plan, PlanFormError, normalise_plan, plan_hash
 from mcp_ledger.domain.plans.validation import plan_problems, with_derived_dependencies
+from mcp_ledger.domain.streams import plan_view_id
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.auth.identity import (
     BadSessionHeaderError,
@@ -330,9 +334,9 @@ class PlanTools:
         start, reported = time.monotonic(), -1
         wait_end, catch_up_end = start + wait_seconds, start + (CATCH_UP_SECONDS if seen else 0.0)
         while True:
-            view = await self._views.get(identity.tenant, plan_id)
+            view = await self._views.get(identity.tenant, plan_view_id(identity.subject, plan_id))
             if view is not None and view.subject != identity.subject:
-                view = None  # another subject's plan is as unknown as a missing one
+                view = None  # the key names the owner; checked again all the same
             caught_up = view is not None and view.last_position >= seen
             done = view is not None and (view.status in FINISHED or view.status == "paused")
             now = time.monotonic()

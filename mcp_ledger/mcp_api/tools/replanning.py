@@ -17,6 +17,7 @@ import mcp_types as types
 from mcp.server import ServerRequestContext
 
 from mcp_ledger.domain.plans.model import Plan
+from mcp_ledger.domain.streams import plan_view_id
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.auth.identity import Identity
 from mcp_ledger.mcp_api.tools.planners import EndpointPlanner, PlannerError
@@ -104,7 +105,7 @@ async def replan(
     """Handle replan_plan for the caller."""
     arguments = dict(params.arguments or {})
     plan_id = str(arguments["plan_id"])
-    view = await plans.views.get(identity.tenant, plan_id)
+    view = await plans.views.get(identity.tenant, plan_view_id(identity.subject, plan_id))
     if view is None or view.subject != identity.subject:
         return _error("unknown_plan: unknown plan")
     if view.status not in REPLANNABLE:

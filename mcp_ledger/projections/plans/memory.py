@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from mcp_ledger.domain.streams import plan_view_id
 from mcp_ledger.projections.plans.view import PlanView
 
 
 class MemoryPlanViewStore:
-    """Plan views in a dict; one process only."""
+    """Plan views in a dict, keyed by tenant and view id (owner and plan id); one process only."""
 
     def __init__(self) -> None:
         self._views: dict[tuple[str, str], PlanView] = {}
         self._by_subject: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
 
-    async def get(self, tenant: str, plan_id: str) -> PlanView | None:
-        return self._views.get((tenant, plan_id))
+    async def get(self, tenant: str, view_id: str) -> PlanView | None:
+        return self._views.get((tenant, view_id))
 
     async def compare_and_set(self, view: PlanView, expected_position: int) -> bool:
-        key = (view.tenant, view.plan_id)
+        key = (view.tenant, plan_view_id(view.subject, view.plan_id))
         current = self._views.get(key)
         if (current.last_position if current else 0) != expected_position:
             return False
@@ -28,14 +29,15 @@ class MemoryPlanViewStore:
 
     async def all_views(self) -> list[PlanView]:
         """Every view, for resuming unfinished plans at start."""
-        return sorted(self._views.values(), key=lambda v: (v.tenant, v.plan_id))
+        return sorted(self._views.values(), key=lambda v: (v.tenant, v.subject, v.plan_id))
 
     async def plans_of(self, tenant: str, subject: str) -> list[str]:
         return sorted(self._by_subject.get((tenant, subject), set()))
 
     async def purge_subject(self, tenant: str, subject: str) -> int:
         plan_ids = self._by_subject.pop((tenant, subject), set())
-        return sum(1 for plan_id in plan_ids if self._views.pop((tenant, plan_id), None) is not None)
+        keys = [(tenant, plan_view_id(subject, plan_id)) for plan_id in plan_ids]
+        return sum(1 for key in keys if self._views.pop(key, None) is not None)
 
     async def clear(self) -> None:
         self._views.clear()

@@ -12,10 +12,12 @@ from mcp_ledger.projections.plans.view import PlanView
 
 
 class PlanViewStore(Protocol):
-    """Plan views keyed tenant:{tenant}:plan:{id}, indexed per subject."""
+    """Plan views keyed tenant:{tenant}:plan:{view id}, indexed per subject. The view id names
+    the owner and the plan (streams.plan_view_id): plan ids are labels within one subject's
+    plans, so a lookup always says whose plan it means."""
 
-    async def get(self, tenant: str, plan_id: str) -> PlanView | None:
-        """The view, or None when the plan is unknown."""
+    async def get(self, tenant: str, view_id: str) -> PlanView | None:
+        """The view under streams.plan_view_id(subject, plan_id), None when there is none."""
         ...
 
     async def compare_and_set(self, view: PlanView, expected_position: int) -> bool:

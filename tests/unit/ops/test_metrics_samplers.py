@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from mcp_ledger.consumers.mapping import to_new_events
+from mcp_ledger.consumers.mapping import command_key, to_new_events
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.events import ToolCalled
 from mcp_ledger.eventstore.sql import SqlEventStore, create_store_engine
@@ -21,7 +21,7 @@ async def _append(store: InstrumentedEventStore | SqlEventStore, count: int) -> 
         command = CallTool(tenant="acme", subject="alice", tool_name="echo")
         event = ToolCalled(command_id=command.command_id, tool_name="echo", arguments={})
         await store.append(
-            command.stream_id, 0, to_new_events(command, [event]), command_id=command.command_id
+            command.stream_id, 0, to_new_events(command, [event]), command=command_key(command)
         )
 
 

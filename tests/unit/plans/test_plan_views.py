@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mcp_ledger.domain.streams import plan_view_id
 from mcp_ledger.eventstore.sql import SqlEventStore
 from mcp_ledger.projections.plans.memory import MemoryPlanViewStore
 from mcp_ledger.projections.plans.ports import PlanViewStore
@@ -33,7 +34,7 @@ async def test_the_projection_of_a_run_shows_each_tasks_status_and_output(store:
     views = MemoryPlanViewStore()
     await PlanProjector(views).rebuild(store)
     await PlanProjector(views).rebuild(store)  # a second replay changes nothing
-    view = await views.get("t", "v")
+    view = await views.get("t", plan_view_id("someone", "v"))
     assert view is not None
     assert view.status == "completed_with_errors"
     assert view.goal == "show"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mcp_ledger.consumers.command_handler import CommandHandler
-from mcp_ledger.consumers.mapping import to_new_events
+from mcp_ledger.consumers.mapping import command_key, to_new_events
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS, ToolInvocation, ToolOutcome
 from mcp_ledger.domain.commands import CallTool, CommandEnvelope, new_session_id
 from mcp_ledger.domain.events import SessionNoteWritten
@@ -49,7 +49,7 @@ async def test_a_redelivered_command_is_recorded_once(store: SqlEventStore) -> N
     assert not first.duplicate
     assert again.duplicate
     assert [e.position for e in again.events] == [e.position for e in first.events]
-    assert len(await store.events_for_command(command.command_id)) == 3
+    assert len(await store.events_for_command(command_key(command))) == 3
     assert [e.event_type for e in published.events].count("SessionNoteWritten") == 1
 
 
@@ -62,7 +62,7 @@ async def test_a_concurrent_writer_makes_the_handler_decide_again(store: SqlEven
         if not call.session.notes:  # first attempt: another writer gets in first
             intruder = _call("note_set", session_id, key="other", value=0)
             records = to_new_events(intruder, [SessionNoteWritten(key="other", value=0)])
-            await store.append(stream, call.session.version, records, command_id=intruder.command_id)
+            await store.append(stream, call.session.version, records, command=command_key(intruder))
         return await BUILTIN_RUNNERS["note_set"](call)
 
     handler = _handler(store, published, note_set=racing_note_set)

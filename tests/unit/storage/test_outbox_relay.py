@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from mcp_ledger.eventstore.ports import NewEvent, StoredEvent
+from mcp_ledger.eventstore.ports import CommandKey, NewEvent, StoredEvent
 from mcp_ledger.eventstore.sql import SqlEventStore
 from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.outbox import OutboxRelay
@@ -31,7 +31,7 @@ async def received() -> AsyncIterator[tuple[InProcessBus, asyncio.Queue[Message]
 
 async def _append(store: SqlEventStore, stream: str, count: int) -> tuple[StoredEvent, ...]:
     events = [NewEvent("Thing", {"n": n}, metadata={"command_id": f"c-{stream}"}) for n in range(count)]
-    return (await store.append(stream, 0, events, command_id=f"c-{stream}")).events
+    return (await store.append(stream, 0, events, command=CommandKey("t", "s", f"c-{stream}"))).events
 
 
 async def _take(inbox: asyncio.Queue[Message], count: int) -> list[Message]:
