@@ -3,7 +3,8 @@
 - one-time pointers are one-time across API replicas and workers sharing Redis;
 - "If Redis is unreachable the check lets calls through (and logs it)";
 - "/readyz … otherwise 503 naming each failing part", and 200 once the part is back;
-- a process pointed at a bus or store where nothing listens stops with one clear line.
+- a process pointed at a bus or store where nothing listens stops with one clear line;
+- "SIGTERM: the API stops accepting, lets in-flight calls finish …, then the bus drains".
 
 Outages are the test's own: its own redis-server, stopped and started again, and a cuttable
 TCP path to the shared PostgreSQL (tests/support/outages.py); the shared services never stop.
@@ -166,7 +167,7 @@ async def test_a_one_time_pointer_a_worker_resolved_for_a_tool_cannot_be_read_on
     assert pets.received == ["three words here"]
 
 
-# --- processes of one's own: fail-open, readiness, start failures ---------------------------
+# --- processes of one's own: fail-open, readiness, start failures, SIGTERM ------------------
 
 
 def _embedded_env(tmp: Path, **settings: str) -> dict[str, str]:
