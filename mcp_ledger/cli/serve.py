@@ -6,8 +6,10 @@ Each is one exception boundary: configuration and connection errors become one c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -29,8 +31,29 @@ from mcp_ledger.cli.options import (
 from mcp_ledger.domain.commands import NAME_PATTERN
 from mcp_ledger.eventstore.migrations import upgrade_to_head
 from mcp_ledger.mcp_api.auth.dev_tokens import mint_token
+from mcp_ledger.producers.ports import BusError
 from mcp_ledger.settings import Settings
 from mcp_ledger.wiring.bootstrap import ConfigurationError, running
+
+
+class _DrainingServer(uvicorn.Server):
+    """uvicorn, asked to stop by SIGTERM or Ctrl-C without being killed by it afterwards.
+
+    uvicorn re-raises the signal once HTTP has drained, which ends the process before
+    `running()` drains the bus and closes the stores; here the signal only stops uvicorn (a
+    second Ctrl-C forces it), and the process exits 0 after the whole shutdown.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
@@ -50,7 +73,7 @@ async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
             log_config=None,  # uvicorn logs through our handler (LEDGER_LOG_FORMAT)
             timeout_graceful_shutdown=int(settings.drain_timeout),
         )
-        await uvicorn.Server(config).serve()
+        await _DrainingServer(config).serve()
 
 
 def _print_how_to_connect(settings: Settings, url: str) -> None:
@@ -88,7 +111,7 @@ def _run(settings: Settings, *, api: bool, worker: bool) -> None:
         asyncio.run(_serve(settings, api=api, worker=worker))
     except ConfigurationError as error:
         raise fail(str(error)) from None
-    except OSError as error:
+    except (OSError, BusError) as error:
         raise fail(f"cannot start: {error}") from None
 
 

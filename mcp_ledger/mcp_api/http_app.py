@@ -9,12 +9,12 @@ request is the configured local user and no bearer layer is installed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from mcp.server import Server
+from mcp.server import Server, ServerRequestContext
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
 from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
@@ -23,6 +23,8 @@ from mcp.server.request_state import (
     InvalidRequestState,
     RequestStateBoundary,
     RequestStateSecurity,
+    authenticated_principal,
+    compact_json,
 )
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -34,6 +36,7 @@ from starlette.routing import BaseRoute, Route
 
 from mcp_ledger.crypto.sealed import MAX_SEALED_BYTES
 from mcp_ledger.mcp_api.auth.access_tokens import JwtVerifier
+from mcp_ledger.mcp_api.auth.identity import IdentityResolver
 from mcp_ledger.mcp_api.transport.session_layer import SessionLayer
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -57,9 +60,33 @@ class LimitedRequestStateCodec:
         return self._codec.unseal(token)
 
 
-def install_request_state(server: Server[Any], key: bytes, *, ttl: float) -> None:
-    """Seal MCP 2026-07-28 requestState with our key, bound to the caller and an expiry."""
-    security = RequestStateSecurity(codec=LimitedRequestStateCodec(key), ttl=ttl, audience="mcp-ledger")
+def tenant_bound_principal(token_principal: str, tenant: str) -> str:
+    """The principal a requestState is bound to: the token's (client, issuer, subject) and the
+    tenant, because a subject id names a person only within its tenant."""
+    return compact_json([token_principal, tenant])
+
+
+def _principal_of(identities: IdentityResolver) -> Callable[[ServerRequestContext[Any]], str | None]:
+    def principal(ctx: ServerRequestContext[Any]) -> str | None:
+        token_principal = authenticated_principal(ctx)
+        if token_principal is None:  # --no-auth: one local identity, nothing to tell apart
+            return None
+        return tenant_bound_principal(token_principal, identities.resolve(ctx.request).tenant)
+
+    return principal
+
+
+def install_request_state(
+    server: Server[Any], key: bytes, *, ttl: float, identities: IdentityResolver
+) -> None:
+    """Seal MCP 2026-07-28 requestState with our key, bound to the caller (tenant and subject,
+    like sealed state) and an expiry."""
+    security = RequestStateSecurity(
+        codec=LimitedRequestStateCodec(key),
+        ttl=ttl,
+        audience="mcp-ledger",
+        bind_principal=_principal_of(identities),
+    )
     server.middleware.append(RequestStateBoundary(security, default_audience="mcp-ledger"))
 
 

@@ -215,7 +215,9 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
         rate_guard=_rate_guard(settings, stack),
     ).build()
-    install_request_state(server, secret_key(settings, "request-state/v1"), ttl=settings.pointer_ttl)
+    install_request_state(
+        server, secret_key(settings, "request-state/v1"), ttl=settings.pointer_ttl, identities=identities
+    )
     open_session, close_session = _session_commands(gateway)
     layer = {
         "identities": identities,
