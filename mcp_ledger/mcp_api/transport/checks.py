@@ -75,7 +75,9 @@ class TransportPolicy:
         has_json, has_sse = check_accept_headers(request)
         method = request.method
         if method == "POST":
-            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            # As strict as the SDK's two checks together (it compares case-sensitively), so
+            # nothing that passes here is refused by the SDK after a session was opened.
+            content_type = request.headers.get("content-type", "").split(";")[0].strip()
             if content_type != "application/json":
                 return 415, "Content-Type must be application/json"
             if not has_json:
