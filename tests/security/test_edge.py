@@ -486,6 +486,19 @@ async def test_get_and_delete_from_a_hostile_page_are_refused_and_the_session_is
     assert await _position(secured) == before
 
 
+async def test_a_get_that_does_not_accept_an_event_stream_opens_none(secured: RunningGateway) -> None:
+    headers = {**JSON_RPC_HEADERS, **_auth(secured)}
+    async with httpx.AsyncClient() as http:
+        session_id = (await http.post(secured.url, json=INITIALIZE, headers=headers)).headers[
+            "mcp-session-id"
+        ]
+        refused = await http.get(
+            secured.url, headers={**headers, "accept": "application/json", "mcp-session-id": session_id}
+        )
+    assert refused.status_code == 406
+    assert "text/event-stream" not in refused.headers.get("content-type", "")
+
+
 def test_off_loopback_only_the_public_and_configured_origins_may_call() -> None:
     policy = TransportPolicy.for_server(
         "0.0.0.0", "https://mcp.example.com", extra_origins=["https://app.example.com"]
