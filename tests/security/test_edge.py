@@ -134,7 +134,10 @@ async def test_a_gateway_tool_name_is_refused_through_every_way_in_and_nothing_i
         "openapi": "3.1.0",
         "info": {"title": "t", "version": "1"},
         "servers": [{"url": PETS}],
-        "paths": {"/": {"get": {"operationId": "create_plan", "responses": {"200": {"description": "ok"}}}}},
+        "paths": {
+            f"/{name}": {"get": {"operationId": name, "responses": {"200": {"description": "ok"}}}}
+            for name in names
+        },
     }
     async with mcp_client(secured.url, token=good_token(secured.runtime.settings)) as admin:
         tenant = await admin.call_tool("register_tools", {"tools": tools})
@@ -163,8 +166,7 @@ async def test_a_gateway_tool_name_is_refused_through_every_way_in_and_nothing_i
     assert over_grpc.code() == grpc.StatusCode.INVALID_ARGUMENT
     for way, text in refusals.items():
         assert "reserved for a built-in tool" in text, way
-        expected = ["create_plan"] if way == "openapi" else names
-        assert all(f"{name}: the name is reserved" in text for name in expected), (way, text)
+        assert all(f"{name}: the name is reserved" in text for name in names), (way, text)
     registries = [await secured.runtime.registry_views.get("acme", None)]
     assert all(view is None or not view.tools for view in registries)
     assert not [e for e in await _events(secured) if e.event_type in {"ToolRegistered", "ToolUpdated"}]
