@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     auth_keys_file: Path | None = Field(None, description="PEM public key or JWKS JSON file")
     auth_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "PS256", "ES256", "EdDSA"])
     authorization_servers: list[str] = Field(default_factory=list, description="for RFC 9728 metadata")
+    http_allowed_origins: list[str] = Field(
+        default_factory=list, description="Origins /mcp accepts beside the public URL's (base:* for any port)"
+    )
+    http_allowed_hosts: list[str] = Field(
+        default_factory=list, description="Host values /mcp accepts off loopback; empty: any"
+    )
     tenant_claim: str = "tenant"
     roles_claim: str = "roles"
     session_ttl: float = Field(1800.0, gt=0, description="idle seconds before a session expires")
@@ -93,8 +99,11 @@ class Settings(BaseSettings):
     )
     otel_exporter: str = Field("none", description="traces: none, console or an OTLP/HTTP collector URL")
     log_format: str = Field("text", description="text or json (one object per line, with correlation ids)")
-    metrics_port: int | None = Field(None, ge=1, le=65535, description="workers: serve /metrics on this port")
-    metrics_host: str = Field("0.0.0.0", description="address of the workers' /metrics listener")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="serve /metrics on this port (API, worker)"
+    )
+    metrics_host: str = Field("127.0.0.1", description="address of the /metrics listener")
+    metrics_token: str = Field("", description="bearer token /metrics requires; needed off loopback")
     drain_timeout: float = Field(25.0, gt=0, description="seconds shutdown waits for in-flight requests")
     rate_tenant: str = Field("", description='tool calls per tenant, "N/SECONDS" (e.g. 1000/60); empty: none')
     rate_subject: str = Field("", description='tool calls per subject, "N/SECONDS"; empty: none')

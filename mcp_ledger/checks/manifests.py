@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from mcp_ledger.checks.registrations import parse_definitions, schema_problem
+from mcp_ledger.checks.registrations import parse_definitions, reserved_name_problems, schema_problem
 from mcp_ledger.domain.registry.model import ToolDefinition
 from mcp_ledger.domain.registry.registration import RegistrationError
 
@@ -67,6 +67,7 @@ def load_manifests(text: str) -> list[ToolDefinition]:
     if problems:
         raise RegistrationError(problems)
     definitions = parse_definitions(raw)
+    problems.extend(reserved_name_problems(definitions))
     for definition in definitions:
         for schema in (definition.input_schema, definition.output_schema):
             problem = None if schema is None else schema_problem(schema)

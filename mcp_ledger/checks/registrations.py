@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import ValidationError
 
+from mcp_ledger.domain.catalog import RESERVED_TOOL_NAMES
 from mcp_ledger.domain.registry.model import ToolDefinition
 from mcp_ledger.domain.registry.registration import RegistrationError, RegistrationPolicy, check_definitions
 
@@ -56,13 +57,23 @@ def parse_definitions(raw: Any) -> list[ToolDefinition]:
     return definitions
 
 
+def reserved_name_problems(definitions: list[ToolDefinition]) -> list[str]:
+    """A problem for every definition taking the name of a tool the gateway provides: such a
+    tool would shadow (or be shadowed by) the gateway's own, wherever it is registered."""
+    return [
+        f"{d.name}: the name is reserved for a built-in tool of the gateway"
+        for d in definitions
+        if d.name in RESERVED_TOOL_NAMES
+    ]
+
+
 def check_registration(definitions: list[ToolDefinition], policy: RegistrationPolicy) -> None:
     """Meta-schema checks, then the domain's registration rules.
 
     Raises:
         RegistrationError: with every problem found; nothing may be registered.
     """
-    problems = []
+    problems = reserved_name_problems(definitions)
     for definition in definitions:
         for label, schema in (
             ("input_schema", definition.input_schema),

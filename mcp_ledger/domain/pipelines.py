@@ -154,3 +154,33 @@ def compose_pipeline(
     if problems:
         raise PipelineError(problems)
     return composed
+
+
+_STAGE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "tool": {"type": "string", "minLength": 1, "maxLength": 128},
+        "arguments": {"type": "object"},
+        "input": {"type": "string", "minLength": 1, "maxLength": 128},
+        "from": {"type": "string", "maxLength": 1000},
+    },
+    "required": ["tool"],
+    "additionalProperties": False,
+}
+RUN_PIPELINE = ToolSpec(
+    name="run_pipeline",
+    title="Run a pipeline",
+    description=(
+        "Run tools in a chain, each stage's output feeding the next stage's `input` argument "
+        "(`from`: a JSON Pointer into the previous structured output). Stages must fit: a tool's "
+        "pipeability `produces` must meet the next one's `accepts`; a resource_link (e.g. blob_put's) "
+        "feeds a tool's pointer argument. Checked in full before anything runs."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {"stages": {"type": "array", "items": _STAGE, "minItems": 1, "maxItems": MAX_STAGES}},
+        "required": ["stages"],
+        "additionalProperties": False,
+    },
+    read_only=False,
+)

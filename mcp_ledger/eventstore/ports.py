@@ -186,6 +186,11 @@ class AuditLog(Protocol):
         """Matching events in global order (after `after_position`, at most `limit`)."""
         ...
 
-    async def verify_chain(self) -> ChainReport:
-        """Recompute the hash chain over the global order; report the first row that breaks it."""
+    async def verify_chain(self, tenant: str | None = None) -> ChainReport:
+        """Recompute the hash chain over the global order; report the first row that breaks it.
+
+        With `tenant`, every figure is that tenant's: `checked` counts its verified events and
+        `first_broken` is its own broken event or, when another tenant's row breaks the chain,
+        its first event after the break (which cannot be verified); another tenant's position
+        is never reported."""
         ...

@@ -36,6 +36,7 @@ STATUS = {
     "unavailable": grpc.StatusCode.UNAVAILABLE,
     "unknown_tool": grpc.StatusCode.NOT_FOUND,
     "too_large": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "rate_limited": grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 

@@ -3,7 +3,8 @@
 Owns the resource's URI and template, who may read it (the "auditor" or "admin" role; always
 within the caller's own tenant) and the answer's shape. Filters: subject, tool, correlation_id,
 since and until (ISO 8601), limit. Personal fields appear as "[sealed]": auditors see who did
-what and when, never the content. `ledger://audit/verify` reports the hash chain's state.
+what and when, never the content. `ledger://audit/verify` reports the hash chain's state as
+far as the caller's tenant's events go: every figure an auditor sees is their tenant's.
 Does not query the store itself: an AuditReader is injected (the API never imports it).
 """
 
@@ -41,8 +42,9 @@ class AuditReader(Protocol):
         """Matching events of the tenant in global order, personal fields sealed."""
         ...
 
-    async def verify(self) -> dict[str, Any]:
-        """The hash chain's state: events checked and the first broken position, if any."""
+    async def verify(self, tenant: str) -> dict[str, Any]:
+        """The hash chain's state for the tenant's events: how many were checked and the first
+        of them that is broken or unverifiable, if any; nothing about other tenants."""
         ...
 
 
@@ -110,7 +112,7 @@ class AuditResource:
         if not AUDITOR_ROLES & set(identity.roles):
             raise MCPError(types.INVALID_PARAMS, "the audit log needs the auditor or admin role")
         if uri.startswith(VERIFY_URI):
-            body: dict[str, Any] = await self._reader.verify()
+            body: dict[str, Any] = {"tenant": identity.tenant, **await self._reader.verify(identity.tenant)}
         else:
             body = {
                 "tenant": identity.tenant,

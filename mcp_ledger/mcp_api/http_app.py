@@ -1,10 +1,12 @@
 """The API's HTTP application: auth, MCP transport sessions, the SDK server, metadata.
 
-Layers, outermost first: the SDK's bearer authentication (JWT → request.user), RFC 9728
-protected-resource metadata, then on /mcp: 401 with WWW-Authenticate for anonymous
-requests, our SessionLayer (Mcp-Session-Id, GET stream, DELETE), and the SDK's stateless
-Streamable HTTP app with the requestState boundary. With `no_auth` (loopback only) every
-request is the configured local user and no bearer layer is installed.
+Layers, outermost first: /mcp's transport checks (Host, Origin, Accept, Content-Type, for
+every method: transport/checks.py), the SDK's bearer authentication (JWT → request.user),
+the gate answering 401 with WWW-Authenticate to anonymous requests on every route but the
+public ones (auth/gate.py), then on /mcp our SessionLayer (Mcp-Session-Id, GET stream,
+DELETE) and the SDK's stateless Streamable HTTP app with the requestState boundary. With
+`no_auth` (loopback only) every request is the configured local user and no bearer layer
+is installed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from mcp.server import Server, ServerRequestContext
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
-from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
+from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend
 from mcp.server.auth.routes import build_resource_metadata_url, create_protected_resource_routes
 from mcp.server.request_state import (
     AESGCMRequestStateCodec,
@@ -35,11 +37,16 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import BaseRoute, Route
 
 from mcp_ledger.crypto.sealed import MAX_SEALED_BYTES
-from mcp_ledger.mcp_api.auth.access_tokens import JwtVerifier
+from mcp_ledger.mcp_api.auth.access_tokens import JwtVerifier, UnauthenticatedError
+from mcp_ledger.mcp_api.auth.gate import AuthGate, unauthenticated_handler
 from mcp_ledger.mcp_api.auth.identity import IdentityResolver
+from mcp_ledger.mcp_api.transport.checks import LOOPBACK, TransportChecks, TransportPolicy
 from mcp_ledger.mcp_api.transport.session_layer import SessionLayer
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MCP_PATH = "/mcp"
+PUBLIC_PATHS = ("/healthz", "/readyz")
+"""Routes anyone may call (probes); the RFC 9728 metadata routes are public too. Every other
+route of the app needs a verified token."""
 
 
 class LimitedRequestStateCodec:
@@ -107,18 +114,9 @@ def _transport_security(host: str) -> TransportSecuritySettings | None:
     )
 
 
-def build_http_app(
-    server: Server[Any],
-    *,
-    host: str,
-    auth: AuthSetup | None,
-    session_layer: dict[str, Any],
-    routes: Sequence[BaseRoute],
-) -> Starlette:
-    """The Starlette app serving /mcp, the RFC 9728 metadata and `routes`.
-
-    `session_layer` holds SessionLayer's keyword arguments except the wrapped app.
-    """
+def _mcp_app(
+    server: Server[Any], host: str, session_layer: dict[str, Any]
+) -> tuple[SessionLayer, tuple[StreamableHTTPSessionManager, StreamableHTTPSessionManager]]:
     security = _transport_security(host)
     manager = StreamableHTTPSessionManager(
         app=server, stateless=True, json_response=True, security_settings=security
@@ -126,28 +124,54 @@ def build_http_app(
     streaming = StreamableHTTPSessionManager(
         app=server, stateless=True, json_response=False, security_settings=security
     )
-    mcp_app = SessionLayer(
+    layer = SessionLayer(
         StreamableHTTPASGIApp(manager), streaming_app=StreamableHTTPASGIApp(streaming), **session_layer
     )
-    middleware: list[Middleware] = []
-    all_routes: list[BaseRoute] = []
-    if auth is None:
-        all_routes.append(Route("/mcp", endpoint=mcp_app, methods=["GET", "POST", "DELETE"]))
-    else:
-        resource = AnyHttpUrl(auth.resource_url)
-        middleware = [
-            Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(auth.verifier)),
-            Middleware(AuthContextMiddleware),
-        ]
-        guarded = RequireAuthMiddleware(mcp_app, [], build_resource_metadata_url(resource))
-        all_routes.append(Route("/mcp", endpoint=guarded, methods=["GET", "POST", "DELETE"]))
-        all_routes.extend(
-            create_protected_resource_routes(
-                resource_url=resource,
-                authorization_servers=[AnyHttpUrl(url) for url in auth.authorization_servers],
-                resource_name="mcp-ledger",
-            )
-        )
+    return layer, (manager, streaming)
+
+
+def _auth_layers(auth: AuthSetup) -> tuple[list[Middleware], list[BaseRoute], dict[Any, Any]]:
+    """The bearer authentication, the gate in front of every non-public route, the RFC 9728
+    metadata routes and the 401 handler."""
+    resource = AnyHttpUrl(auth.resource_url)
+    metadata_url = build_resource_metadata_url(resource)
+    metadata = create_protected_resource_routes(
+        resource_url=resource,
+        authorization_servers=[AnyHttpUrl(url) for url in auth.authorization_servers],
+        resource_name="mcp-ledger",
+    )
+    public = [*PUBLIC_PATHS, *(getattr(route, "path", "") for route in metadata)]
+    middleware = [
+        Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(auth.verifier)),
+        Middleware(AuthContextMiddleware),
+        Middleware(AuthGate, public_paths=public, metadata_url=metadata_url),
+    ]
+    return middleware, list(metadata), {UnauthenticatedError: unauthenticated_handler(metadata_url)}
+
+
+def build_http_app(
+    server: Server[Any],
+    *,
+    host: str,
+    auth: AuthSetup | None,
+    session_layer: dict[str, Any],
+    routes: Sequence[BaseRoute],
+    transport: TransportPolicy,
+) -> Starlette:
+    """The Starlette app serving /mcp, the RFC 9728 metadata and `routes`.
+
+    `session_layer` holds SessionLayer's keyword arguments except the wrapped apps. Every
+    route but PUBLIC_PATHS and the metadata needs a verified token when `auth` is given.
+    """
+    mcp_app, (manager, streaming) = _mcp_app(server, host, session_layer)
+    # Outermost: /mcp's transport checks come before authentication and everything else.
+    middleware = [Middleware(TransportChecks, policy=transport, paths=frozenset({MCP_PATH}))]
+    all_routes: list[BaseRoute] = [Route(MCP_PATH, endpoint=mcp_app, methods=["GET", "POST", "DELETE"])]
+    handlers: dict[Any, Any] = {}
+    if auth is not None:
+        auth_middleware, metadata, handlers = _auth_layers(auth)
+        middleware += auth_middleware
+        all_routes += metadata
     all_routes.extend(routes)
 
     @asynccontextmanager
@@ -155,4 +179,4 @@ def build_http_app(
         async with manager.run(), streaming.run():
             yield
 
-    return Starlette(routes=all_routes, middleware=middleware, lifespan=lifespan)
+    return Starlette(routes=all_routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)

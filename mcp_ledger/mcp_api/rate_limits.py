@@ -1,71 +1,48 @@
-"""The API's rate-limit check: before a tool call becomes a command, take it from the
-caller's tenant and subject buckets, or refuse it with a JSON-RPC error saying when to retry.
+"""The API's rate-limit check: before an execution starts, take it from the caller's tenant
+and subject buckets (limits/admission.py), or refuse it with a JSON-RPC error saying when to
+retry.
 
-A refusal is counted (limits/ports.RateLimiter.record_refusal: per tenant, hour, subject and
-scope) and logged, but deliberately not appended to the event store: a client flooding the
-gateway would otherwise turn every refused call into a write, the very load the limit exists
-to shed. The counts are what auditors read (`mcp-ledger rate refusals`).
+Charged here: every MCP tools/call (plan tools included; run_pipeline by its stages), every
+MCPToolService call and registration (HTTP, gRPC, each pipeline stage), every new MCP
+session (a 2025-11-25 `initialize` records one) and every admin opt-out. The worker charges
+each plan task attempt with the same RateAdmission (wiring/plans.py). Closing a session is
+not charged: it can happen once per charged opening, and refusing it would keep sessions
+alive.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-
 from mcp.shared.exceptions import MCPError
 
-from mcp_ledger.limits.policy import RatePolicy, Verdict
-from mcp_ledger.limits.ports import LimiterUnavailableError, RateLimiter
+from mcp_ledger.limits.admission import RateAdmission, Refusal
 from mcp_ledger.mcp_api.auth.identity import Identity
-
-log = logging.getLogger(__name__)
 
 RATE_LIMITED = -32029
 """JSON-RPC error code of a refused call: implementation-defined server error range, 429-like."""
 
 
-def rate_limited_error(verdict: Verdict) -> MCPError:
-    """The JSON-RPC error for a refusal: message and data both say when to retry."""
-    assert verdict.refused_by is not None
-    bucket = verdict.refused_by
-    retry_after = math.ceil(verdict.retry_after * 1000) / 1000
-    message = (
-        f"rate limit exceeded: at most {bucket.limit.count} calls per {bucket.limit.seconds:g} s "
-        f"for this {bucket.scope}; retry after {retry_after:.3f} s"
-    )
-    data = {"retry_after_seconds": retry_after, "scope": bucket.scope, "limit": str(bucket.limit)}
-    return MCPError(RATE_LIMITED, message, data)
+def rate_limited_error(refusal: Refusal, **context: object) -> MCPError:
+    """The JSON-RPC error for a refusal: message and data both say when to retry; `context`
+    adds what else the caller should know (e.g. which pipeline stage was refused)."""
+    return MCPError(RATE_LIMITED, refusal.message, {**refusal.data(), **context})
 
 
 class RateGuard:
-    """Checks one call of an identity against the policy."""
+    """Checks one execution of an identity against the policy."""
 
-    def __init__(self, policy: RatePolicy, limiter: RateLimiter) -> None:
-        self._policy = policy
-        self._limiter = limiter
+    def __init__(self, admission: RateAdmission) -> None:
+        self._admission = admission
+
+    async def refusal(self, identity: Identity) -> Refusal | None:
+        """Take one execution for this caller; None when it may go ahead."""
+        return await self._admission.take(identity.tenant, identity.subject)
 
     async def admit(self, identity: Identity) -> None:
-        """Take one call for this caller.
+        """Take one execution for this caller.
 
         Raises:
             MCPError: RATE_LIMITED, with data {retry_after_seconds, scope, limit}.
         """
-        buckets = self._policy.buckets(identity.tenant, identity.subject)
-        if not buckets:
-            return
-        try:
-            verdict = await self._limiter.acquire(buckets)
-        except LimiterUnavailableError as error:
-            # Fail open: while the shared state is down, refusing everyone would turn a Redis
-            # outage into a full outage; the limit protects capacity, not correctness.
-            log.warning("rate limiter unavailable, call admitted: %s", error)
-            return
-        if verdict.allowed or verdict.refused_by is None:
-            return
-        scope = verdict.refused_by.scope
-        try:
-            await self._limiter.record_refusal(identity.tenant, identity.subject, scope)
-        except LimiterUnavailableError as error:
-            log.warning("refusal not counted: %s", error)
-        log.info("rate limited: tenant %s, %s limit %s", identity.tenant, scope, verdict.refused_by.limit)
-        raise rate_limited_error(verdict)
+        refusal = await self.refusal(identity)
+        if refusal is not None:
+            raise rate_limited_error(refusal)

@@ -21,6 +21,7 @@ from mcp_ledger.checks.arguments import argument_problem, argument_size
 from mcp_ledger.crypto.pointers import POINTER_PREFIX, PointerError
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import CallTool, new_session_id
+from mcp_ledger.domain.plans.tools import PLAN_SCHEMA_URI
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.audit import AuditResource
 from mcp_ledger.mcp_api.auth.access_tokens import UnauthenticatedError
@@ -35,7 +36,7 @@ from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
-from mcp_ledger.mcp_api.tools.plans import PLAN_SCHEMA_URI, PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
+from mcp_ledger.mcp_api.tools.plans import PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.mcp_api.transport.session_layer import TRANSPORT_SESSION_HEADER
 from mcp_ledger.mcp_api.transport.sessions import TransportSessions
 from mcp_ledger.producers.ports import BusError
@@ -144,21 +145,25 @@ class LedgerMcp:
         except UnauthenticatedError as error:
             raise MCPError(types.INVALID_REQUEST, "authentication required") from error
 
+    def _own_specs(self) -> dict[str, ToolSpec]:
+        """The gateway's own tools served here: listed and routed before any registered tool."""
+        specs = dict(self._catalog)
+        if self._plans is not None:
+            specs.update(self._plans.specs)
+        if self._pipelines is not None:
+            specs[self._pipelines.spec.name] = self._pipelines.spec
+        return specs
+
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         identity = self._identity(ctx)
-        specs = list(self._catalog.values())
+        own = self._own_specs()
+        specs = list(own.values())
         if self._registry is not None:
             session_id = await self._own_session(ctx, identity.tenant, identity.subject)
-            seen = set(self._catalog)
-            specs += [
-                s for s in await self._registry.visible(identity.tenant, session_id) if s.name not in seen
-            ]
-        if self._plans is not None:
-            specs += list(self._plans.specs.values())
-        if self._pipelines is not None:
-            specs.append(self._pipelines.spec)
+            registered = await self._registry.visible(identity.tenant, session_id)
+            specs += [spec for spec in registered if spec.name not in own]
         visible = [
             tool_listing(spec)
             for spec in specs
@@ -178,7 +183,7 @@ class LedgerMcp:
         return session_id if view is not None and view.subject == subject else None
 
     async def _find(self, ctx: ServerRequestContext[Any], name: str) -> ToolSpec | None:
-        spec = self._catalog.get(name)
+        spec = self._own_specs().get(name)
         if spec is not None or self._registry is None:
             return spec
         identity = self._identity(ctx)
@@ -192,12 +197,8 @@ class LedgerMcp:
         spec = await self._find(ctx, params.name)
         # Plan tools and run_pipeline run in the API (validation, planners by sampling, stage
         # by stage); see mcp_api/plans.py and pipelines.py. Every other tool is a command.
-        plan_tool = self._plans is not None and spec is None and params.name in self._plans.specs
-        if plan_tool and self._plans is not None:
-            spec = self._plans.specs[params.name]
+        plan_tool = self._plans is not None and params.name in self._plans.specs
         pipeline_tool = self._pipelines is not None and params.name == self._pipelines.spec.name
-        if pipeline_tool and self._pipelines is not None:
-            spec = self._pipelines.spec
         if spec is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         arguments = dict(params.arguments or {})
@@ -210,7 +211,8 @@ class LedgerMcp:
         problem = argument_problem(spec.input_schema, arguments)
         if problem is not None:
             return _tool_error(problem)
-        if self._rate_guard is not None:
+        if self._rate_guard is not None and not pipeline_tool:
+            # Charged once every check passed; run_pipeline is charged stage by stage instead.
             await self._rate_guard.admit(self._identity(ctx))
         if plan_tool and self._plans is not None:
             return await self._plans.call(ctx, params)

@@ -1,8 +1,9 @@
 """Request latency of the MCP API, as SDK server middleware (beside the SDK's own span).
 
-Labels: the JSON-RPC method and, for tools/call, the tool name; a request the server
-refused with a protocol error (an unknown tool, oversized arguments) is labelled with an
-empty tool so callers cannot mint label values.
+Labels, bounded whatever a caller sends: the JSON-RPC method if it is one MCP defines, else
+"other"; for tools/call the tool (metrics.tool_label: the gateway's own tools by name,
+registered tools as "registered"); a request the server refused with a protocol error (an
+unknown tool, oversized arguments) has an empty tool.
 """
 
 from __future__ import annotations
@@ -12,8 +13,16 @@ from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
+from mcp_types.methods import SPEC_CLIENT_METHODS
 
-from mcp_ledger.observability.metrics import LedgerMetrics
+from mcp_ledger.observability.metrics import LedgerMetrics, tool_label
+
+OTHER_METHOD = "other"
+
+
+def method_label(method: str) -> str:
+    """The label value of a JSON-RPC method: MCP's own methods by name, anything else "other"."""
+    return method if method in SPEC_CLIENT_METHODS else OTHER_METHOD
 
 
 class RequestMetricsMiddleware:
@@ -24,7 +33,7 @@ class RequestMetricsMiddleware:
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         name = ctx.params.get("name") if ctx.params and ctx.method == "tools/call" else None
-        tool = name if isinstance(name, str) else ""
+        tool = tool_label(name) if isinstance(name, str) else ""
         started = time.perf_counter()
         try:
             return await call_next(ctx)
@@ -33,4 +42,5 @@ class RequestMetricsMiddleware:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            self._metrics.request_seconds.labels(method=ctx.method, tool=tool).observe(elapsed)
+            labels = {"method": method_label(ctx.method), "tool": tool}
+            self._metrics.request_seconds.labels(**labels).observe(elapsed)

@@ -1,39 +1,36 @@
 """Prometheus metrics: one registry per process and the instruments the decorators move.
 
-Owns the metric names, their labels and the ways to expose them: the API's `GET /metrics`
-route and, for a worker without HTTP, a listener on LEDGER_METRICS_PORT. Does not sample
-anything itself: gauges that need a query (outbox backlog, lags) are set by samplers.py.
-Labels stay bounded: tool names come from calls the API accepted (unknown tools are
-refused before they are counted), topics and groups from configuration.
+Owns the metric names and their labels; exposing them is metrics_http.py's (a listener of
+its own, never the API's public port). Does not sample anything itself: gauges that need a
+query (outbox backlog, lags) are set by samplers.py. Labels stay bounded whatever callers
+send: a tool label names a tool the gateway provides or is "registered" (registered names
+are tenant data, minted by tenants: `tool_label`), JSON-RPC methods are the MCP methods or
+"other" (mcp_metrics.py), event types come from the code, topics and groups from
+configuration.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    start_http_server,
-)
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from mcp_ledger.domain.catalog import RESERVED_TOOL_NAMES
+
+REGISTERED_TOOL = "registered"
+"""The tool label of every registered tool: one series for all of them, whoever named them."""
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 TERMINAL_OUTCOMES = {"ToolSucceeded": "succeeded", "ToolFailed": "failed", "ToolCallDenied": "denied"}
+
+
+def tool_label(name: str) -> str:
+    """The label value of a tool: its name for the gateway's own tools, else REGISTERED_TOOL."""
+    return name if name in RESERVED_TOOL_NAMES else REGISTERED_TOOL
 
 
 def _instruments(registry: CollectorRegistry) -> dict[str, Any]:
@@ -133,7 +130,7 @@ class LedgerMetrics:
         outcome = TERMINAL_OUTCOMES.get(event_type)
         if outcome is None:
             return
-        tool = str(data.get("tool_name", ""))
+        tool = tool_label(str(data.get("tool_name", "")))
         self.tool_calls.labels(tool=tool, outcome=outcome).inc()
         if outcome == "denied":
             self.denials.labels(tool=tool).inc()
@@ -160,34 +157,3 @@ class LedgerMetrics:
         finally:
             gauge.dec()
             self.message_seconds.labels(topic=topic, outcome=outcome).observe(time.perf_counter() - started)
-
-    def route(self) -> Route:
-        """`GET /metrics` in the Prometheus text format."""
-        registry = self.registry
-
-        async def metrics(request: Request) -> Response:
-            # Rendering thousands of series takes a while (bench observability): off the loop.
-            body = await asyncio.to_thread(generate_latest, registry)
-            return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-        return Route("/metrics", endpoint=metrics, methods=["GET"])
-
-    def listen(self, port: int, host: str) -> MetricsListener:
-        """Serve /metrics on its own port in a thread (workers have no HTTP app)."""
-        server, thread = start_http_server(port, addr=host, registry=self.registry)
-        return MetricsListener(server, thread)
-
-
-@dataclass
-class MetricsListener:
-    server: WSGIServer
-    thread: threading.Thread
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)

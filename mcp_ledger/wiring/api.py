@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.domain.commands import CallTool, new_session_id
+from mcp_ledger.limits.admission import RateAdmission
 from mcp_ledger.limits.memory import MemoryRateLimiter
 from mcp_ledger.limits.policy import LimitFormatError, RatePolicy
 from mcp_ledger.limits.ports import RateLimiter
@@ -36,6 +37,7 @@ from mcp_ledger.mcp_api.routes.registration import RegistrationHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.service import ToolService
+from mcp_ledger.mcp_api.transport.checks import TransportPolicy
 from mcp_ledger.mcp_api.transport.notifications import NotificationHub
 from mcp_ledger.mcp_api.transport.session_layer import SessionCloser, SessionOpener, SessionOpenError
 from mcp_ledger.mcp_api.transport.sessions import (
@@ -139,16 +141,31 @@ def make_rate_limiter(settings: Settings) -> RateLimiter:
     )
 
 
-def _rate_guard(settings: Settings, stack: AsyncExitStack) -> RateGuard | None:
+def rate_admission(settings: Settings, stack: AsyncExitStack) -> RateAdmission | None:
+    """The process's one RateAdmission (None when no limit is set), closed with `stack`.
+
+    Raises:
+        ConfigurationError: a LEDGER_RATE_* limit is malformed.
+    """
     try:
         policy = RatePolicy.parse(settings.rate_tenant, settings.rate_subject, settings.rate_tenant_overrides)
     except LimitFormatError as error:
         raise ConfigurationError(f"LEDGER_RATE_*: {error}") from error
     if not policy.active:
         return None
-    limiter = make_rate_limiter(settings)
-    stack.push_async_callback(limiter.close)
-    return RateGuard(policy, limiter)
+    admission = RateAdmission(policy, make_rate_limiter(settings))
+    stack.push_async_callback(admission.close)
+    return admission
+
+
+def transport_policy(settings: Settings) -> TransportPolicy:
+    """Which Host and Origin values /mcp accepts."""
+    return TransportPolicy.for_server(
+        settings.host,
+        settings.base_url,
+        extra_hosts=settings.http_allowed_hosts,
+        extra_origins=settings.http_allowed_origins,
+    )
 
 
 def _notify_clients(hub: NotificationHub) -> Callable[[str, str | None], Awaitable[None]]:
@@ -192,12 +209,14 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     )
     if runtime.erasure is not None and isinstance(sessions, MemoryTransportSessions):
         runtime.erasure.add_purger(TransportSessionPurger(sessions))
+    rate_guard = RateGuard(runtime.rates) if runtime.rates is not None else None
     runtime.tool_service = ToolService(
         gateway,
         catalog,
         runtime.views,
         builtins=tool_specs(settings),
         max_argument_bytes=settings.max_argument_bytes,
+        rate_guard=rate_guard,
     )
     runtime.verifier = auth.verifier if auth is not None else None
     registration = RegistrationHttp(runtime.tool_service, identities)
@@ -213,7 +232,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         plans=plan_tools(settings, gateway, runtime.plan_views, identities),
         log_levels=sessions,
         pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
-        rate_guard=_rate_guard(settings, stack),
+        rate_guard=rate_guard,
     ).build()
     install_request_state(
         server, secret_key(settings, "request-state/v1"), ttl=settings.pointer_ttl, identities=identities
@@ -226,12 +245,20 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         "hub": hub,
         "open_session": open_session,
         "close_session": close_session,
+        "rate_guard": rate_guard,
     }
     routes = [
         health_route(runtime),
         *registration.routes(),
         *admin_routes(gateway, settings.compliance_topic, identities),
-        *opt_out_routes(gateway, identities),
+        *opt_out_routes(gateway, identities, rate_guard),
         *ops_wiring.api_routes(settings, server, runtime.metrics, runtime.bus, runtime.store, runtime.views),
     ]
-    return build_http_app(server, host=settings.host, auth=auth, session_layer=layer, routes=routes)
+    return build_http_app(
+        server,
+        host=settings.host,
+        auth=auth,
+        session_layer=layer,
+        routes=routes,
+        transport=transport_policy(settings),
+    )

@@ -31,8 +31,9 @@ from mcp_ledger.crypto.sealed import StateSealer
 from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import EventStore
 from mcp_ledger.eventstore.sql import open_event_store
-from mcp_ledger.mcp_api.http_app import LOOPBACK
+from mcp_ledger.mcp_api.transport.checks import LOOPBACK
 from mcp_ledger.observability.metrics import LedgerMetrics
+from mcp_ledger.observability.metrics_http import MetricsExposureError
 from mcp_ledger.observability.tracing import span
 from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.kafka import KafkaBus
@@ -49,10 +50,11 @@ from mcp_ledger.projections.state_loss import StateLossWatch
 from mcp_ledger.projections.state_loss_redis import RedisEpochMarker
 from mcp_ledger.settings import Settings
 from mcp_ledger.wiring import ops as ops_wiring
-from mcp_ledger.wiring.api import build_api
+from mcp_ledger.wiring.api import build_api, rate_admission
 from mcp_ledger.wiring.compliance import erasure_purgers
 from mcp_ledger.wiring.plans import (
     attach_calls,
+    charge_tasks,
     make_plan_views,
     plan_worker,
     project_plans,
@@ -174,6 +176,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         others=runtime.plans.commands.handle,
     )
     attach_calls(runtime.plans, handler)
+    charge_tasks(runtime.plans, runtime.rates)
     await project_plans(settings, runtime.bus, store, runtime.plan_views, mapper)
     runtime.bus.subscribe(
         settings.commands_topic,
@@ -257,6 +260,11 @@ async def running(settings: Settings, *, api: bool, worker: bool) -> AsyncIterat
         stack.push_async_callback(runtime.registry_views.close)
         stack.push_async_callback(runtime.plan_views.close)
         await _open_protection(settings, runtime, stack, worker=worker)
+        runtime.rates = rate_admission(settings, stack)
+        try:
+            runtime.metrics_port = ops_wiring.serve_metrics_port(settings, metrics, stack)
+        except MetricsExposureError as error:
+            raise ConfigurationError(str(error)) from error
         relay = await _start_worker(settings, runtime, stack) if worker else None
         if api:
             if runtime.store is None and not settings.store_url.startswith("sqlite"):

@@ -1,8 +1,8 @@
 """Wiring of operations concerns: traces, metrics, readiness and the AsyncAPI route.
 
 Called by wiring/bootstrap.py and wiring/api.py: decorates the bus, the event store
-and the tool runners, adds `/readyz`, `/metrics` and `/asyncapi.json` to the API, and starts
-a worker's metric samplers and optional metrics listener. Picks nothing else.
+and the tool runners, adds `/readyz` and `/asyncapi.json` to the API, starts a worker's
+metric samplers and a process's /metrics listener. Picks nothing else.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from mcp_ledger.observability.asyncapi import asyncapi_document
 from mcp_ledger.observability.kafka_lag import KafkaLag
 from mcp_ledger.observability.mcp_metrics import RequestMetricsMiddleware
 from mcp_ledger.observability.metrics import LedgerMetrics
+from mcp_ledger.observability.metrics_http import serve_metrics
 from mcp_ledger.observability.readiness import Readiness
 from mcp_ledger.observability.samplers import Sampler, lag_sample, store_samples
 from mcp_ledger.observability.traced_bus import TracedBus
@@ -66,24 +67,21 @@ def api_routes(
     store: EventStore | None,
     views: SessionViewStore,
 ) -> list[Route]:
-    """/readyz, /metrics and /asyncapi.json; also times every MCP request."""
+    """/readyz and /asyncapi.json; also times every MCP request. /metrics is not among them:
+    it has a listener of its own (serve_metrics)."""
     server.middleware.append(RequestMetricsMiddleware(metrics))
     document = asyncapi_document(settings)
 
     async def asyncapi(request: Request) -> JSONResponse:
         return JSONResponse(document)
 
-    return [
-        readiness(bus, store, views).route(),
-        metrics.route(),
-        Route("/asyncapi.json", asyncapi, methods=["GET"]),
-    ]
+    return [readiness(bus, store, views).route(), Route("/asyncapi.json", asyncapi, methods=["GET"])]
 
 
 async def start_worker_ops(
     settings: Settings, metrics: LedgerMetrics, store: EventStore, stack: AsyncExitStack
 ) -> None:
-    """Samplers for the worker's gauges and, with LEDGER_METRICS_PORT, a /metrics listener."""
+    """Samplers for the worker's gauges."""
     engine = create_store_engine(settings.store_url)
     stack.push_async_callback(engine.dispose)
     samples = store_samples(store, engine, metrics)
@@ -106,6 +104,18 @@ async def start_worker_ops(
         await task
 
     stack.push_async_callback(stop_sampling)
-    if settings.metrics_port is not None:
-        listener = metrics.listen(settings.metrics_port, settings.metrics_host)
-        stack.callback(listener.close)
+
+
+def serve_metrics_port(settings: Settings, metrics: LedgerMetrics, stack: AsyncExitStack) -> int | None:
+    """With LEDGER_METRICS_PORT, this process's /metrics listener (one per process, whatever
+    its roles); returns the port it listens on.
+
+    Raises:
+        MetricsExposureError: off loopback without LEDGER_METRICS_TOKEN.
+    """
+    if settings.metrics_port is None:
+        return None
+    port, host, token = settings.metrics_port, settings.metrics_host, settings.metrics_token
+    listener = serve_metrics(metrics.registry, port, host, token)
+    stack.callback(listener.close)
+    return listener.port

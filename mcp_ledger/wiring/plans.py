@@ -21,8 +21,11 @@ from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.plans.commands import PlanCommandHandler
 from mcp_ledger.consumers.plans.executor import PlanExecutor
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
+from mcp_ledger.domain.commands import CallTool
+from mcp_ledger.domain.plans.decisions import TaskResult
 from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.eventstore.ports import EventStore
+from mcp_ledger.limits.admission import RateAdmission
 from mcp_ledger.mcp_api.auth.identity import IdentityResolver
 from mcp_ledger.mcp_api.gateway import CommandGateway
 from mcp_ledger.mcp_api.tools.planners import make_endpoint_planner
@@ -90,6 +93,19 @@ def plan_worker(
         concurrency=settings.plan_concurrency,
     )
     return PlanWorker(commands, executor, request_run)
+
+
+def charge_tasks(worker: PlanWorker, admission: RateAdmission | None) -> None:
+    """Every plan task attempt is charged to the plan's caller like a tool call (the API
+    charged create_plan and execute_plan only); a refused attempt fails `rate_limited`."""
+    if admission is None:
+        return
+
+    async def gate(command: CallTool) -> TaskResult | None:
+        refusal = await admission.take(command.tenant, command.subject)
+        return None if refusal is None else TaskResult(error_code="rate_limited", message=refusal.message)
+
+    worker.executor.gate = gate
 
 
 def attach_calls(worker: PlanWorker, calls: CommandHandler) -> None:

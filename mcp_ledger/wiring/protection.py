@@ -121,8 +121,8 @@ class SqlAuditReader:
         )
         return [audit_row(event) for event in await self._log.query(query)]
 
-    async def verify(self) -> dict[str, Any]:
-        report = await self._log.verify_chain()
+    async def verify(self, tenant: str) -> dict[str, Any]:
+        report = await self._log.verify_chain(tenant)
         return {"checked": report.checked, "first_broken": report.first_broken, "reason": report.reason}
 
     async def close(self) -> None:

@@ -23,6 +23,7 @@ from mcp_ledger.crypto.cache import CachingKeyStore
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.crypto.secret import derive_key, master_secret
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
+from mcp_ledger.limits.admission import RateAdmission
 from mcp_ledger.mcp_api.auth.access_tokens import (
     JwtVerifier,
 )
@@ -73,6 +74,10 @@ class Runtime:
     """One-time pointers read: shared by resources/read and tools' pointer arguments."""
     tools_changed: list[ToolsChanged] = field(default_factory=list)
     """Called with (tenant, session id or None for all its sessions) when a tool set changed."""
+    metrics_port: int | None = None
+    """Where this process serves /metrics (LEDGER_METRICS_PORT; None: nowhere)."""
+    rates: RateAdmission | None = None
+    """Charges executions to callers (None: no limits); one per process, shared by API and worker."""
 
     async def notify_tools_changed(self, tenant: str, session_id: str | None) -> None:
         for listener in self.tools_changed:

@@ -50,7 +50,7 @@ class NoReader:
     async def search(self, tenant: str, filters: AuditFilters) -> list[dict[str, Any]]:
         raise AssertionError("a refused caller must not reach the log")
 
-    async def verify(self) -> dict[str, Any]:
+    async def verify(self, tenant: str) -> dict[str, Any]:
         raise AssertionError("a refused caller must not reach the log")
 
 

@@ -20,6 +20,7 @@ from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.observability.asyncapi import asyncapi_document
 from tests.support.clients import mcp_client, open_session, structured
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
+from tests.support.processes import free_port
 from tests.support.telemetry import ancestry, recorded_spans
 from tests.support.tokens import good_token
 
@@ -138,15 +139,16 @@ def _delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
 
 
 async def test_metrics_count_outcomes_denials_appended_events_and_request_latency(tmp_path: Path) -> None:
-    async with gateway(embedded_settings(tmp_path, no_auth=False)) as secured:
-        settings = secured.runtime.settings
+    settings = embedded_settings(tmp_path, no_auth=False).model_copy(update={"metrics_port": free_port()})
+    async with gateway(settings) as secured:
+        metrics_url = f"http://127.0.0.1:{secured.runtime.metrics_port}/metrics"
         async with httpx.AsyncClient() as http:
-            before = _samples((await http.get(f"{_base(secured)}/metrics")).text)
+            before = _samples((await http.get(metrics_url)).text)
             async with mcp_client(secured.url, token=good_token(settings)) as client:
                 structured(await client.call_tool("echo", {"text": "counted"}))
             async with mcp_client(secured.url, token=good_token(settings, roles=())) as client:
                 assert (await client.call_tool("state_seal", {"state": {"x": 1}})).is_error
-            response = await http.get(f"{_base(secured)}/metrics")
+            response = await http.get(metrics_url)
     after = _samples(response.text)
     assert response.status_code == 200
     assert _value(before, "ledger_tool_calls_total", tool="echo", outcome="succeeded") == 0

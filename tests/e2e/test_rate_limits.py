@@ -39,8 +39,10 @@ async def test_a_subject_over_its_limit_is_told_when_to_retry_and_nothing_is_rec
     limited: RunningGateway, mode: str
 ) -> None:
     token = good_token(limited.runtime.settings, sub="alice")
+    # A 2025-11-25 client's initialize opened a recorded session: that took one of the two.
+    allowed = ("one",) if mode == "legacy" else ("one", "two")
     async with mcp_client(limited.url, mode=mode, token=token) as client:
-        for text in ("one", "two"):
+        for text in allowed:
             assert structured(await client.call_tool("echo", {"text": text})) == {"text": text}
         before = await _last_position(limited.runtime.settings)
         with pytest.raises(MCPError) as refused:

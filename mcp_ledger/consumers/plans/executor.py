@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,11 @@ from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.eventstore.ports import ConcurrencyError, EventStore
 
 log = logging.getLogger(__name__)
+
+TaskGate = Callable[[CallTool], Awaitable[TaskResult | None]]
+"""Admits a task attempt just before it runs (the caller's rate limit: wiring/plans.py); a
+TaskResult refuses it (error code `rate_limited`, retryable) and the tool never runs.
+Compensations are not charged: they undo charged work, and refusing one would leave it done."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,8 @@ class PlanExecutor:
         self._on_appended = on_appended
         self.calls = calls
         """Runs session-bound tasks; set after construction when the handler needs this executor."""
+        self.gate: TaskGate | None = None
+        """Charges every task attempt to its plan's caller; set by the wiring when limits apply."""
         self._clock = clock
         self._poll = poll_interval
         self._max_conflicts = max_conflicts
@@ -285,6 +292,9 @@ class PlanExecutor:
             tool_name=tool_name,
             arguments=parameters,
         )
+        refused = None if self.gate is None or attempt.compensation else await self.gate(command)
+        if refused is not None:
+            return refused
         if spec.needs_session:
             return await self._call_in_session(command)
         problem = argument_problem(spec.input_schema, parameters, self._validators.get(tool_name))

@@ -8,6 +8,7 @@ Does not record anything itself (consumers/privacy.py does).
 
 from __future__ import annotations
 
+import math
 from json import JSONDecodeError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +20,7 @@ from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.compliance.privacy import ADMIN_OPT_OUT_TOOL
 from mcp_ledger.mcp_api.auth.identity import IdentityResolver
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
+from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.producers.ports import BusError
 
 ADMIN_ROLE = "admin"
@@ -35,8 +37,11 @@ def _problem(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"error": detail}, status_code=status)
 
 
-def opt_out_routes(gateway: CommandGateway, identities: IdentityResolver) -> list[Route]:
-    """The opt-out route, to mount on the API's Starlette app."""
+def opt_out_routes(
+    gateway: CommandGateway, identities: IdentityResolver, rate_guard: RateGuard | None = None
+) -> list[Route]:
+    """The opt-out route, to mount on the API's Starlette app; each recording is charged to
+    the admin's rate limit like the tool call it is."""
 
     async def record(request: Request) -> JSONResponse:
         identity = identities.resolve(request)
@@ -46,6 +51,12 @@ def opt_out_routes(gateway: CommandGateway, identities: IdentityResolver) -> lis
             body = OptOutRequest.model_validate(await request.json())
         except (JSONDecodeError, ValidationError) as error:
             return _problem(400, f'expected {{"subject": "...", "opt_out": true}}: {error}')
+        refusal = None if rate_guard is None else await rate_guard.refusal(identity)
+        if refusal is not None:
+            headers = {"retry-after": str(math.ceil(refusal.retry_after))}
+            return JSONResponse(
+                {"error": refusal.message, **refusal.data()}, status_code=429, headers=headers
+            )
         command = CallTool(
             tenant=identity.tenant,
             subject=identity.subject,

@@ -9,6 +9,7 @@ problem (nothing published), 403 without the registering role, 422 when the work
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -28,6 +29,7 @@ HTTP_STATUS = {
     "unavailable": 503,
     "unknown_tool": 404,
     "too_large": 413,
+    "rate_limited": 429,
 }
 
 
@@ -43,7 +45,10 @@ def http_answer(outcome: ServiceOutcome) -> JSONResponse:
     status = HTTP_STATUS[outcome.kind]
     if outcome.kind == "ok":
         return JSONResponse(outcome.data, status_code=status)
-    return _problem(status, outcome.title, list(outcome.problems))
+    answer = _problem(status, outcome.title, list(outcome.problems))
+    if outcome.kind == "rate_limited":
+        answer.headers["retry-after"] = str(math.ceil(float(outcome.data["retry_after_seconds"])))
+    return answer
 
 
 class RegistrationHttp:

@@ -6,6 +6,9 @@ arguments fit the schemas). Each stage is then an ordinary tool call through Too
 recorded, role-checked and sealed like any other, all under the pipeline's correlation id;
 the previous stage's structured output (at `from`) fills the next stage's `input`. A
 resource_link passes as its URI and is resolved by the worker (consumers/pointer_inputs.py).
+Each stage is charged to the caller's rate limit (run_pipeline itself is not): a refused
+stage ends the pipeline with the JSON-RPC rate-limit error naming the stage, and nothing
+after it runs.
 
 Why not a plan: plans run built-in tools only (their executor has no registry), and a
 pipeline is mostly registered tools; a linear chain needs no scheduler either. What this
@@ -22,44 +25,18 @@ from typing import Any
 
 import mcp_types as types
 from jsonschema import Draft202012Validator
+from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
 from mcp_ledger.checks.arguments import argument_problem, argument_size
-from mcp_ledger.domain.pipelines import ComposedStage, Pipeline, PipelineError, compose_pipeline
+from mcp_ledger.domain.pipelines import RUN_PIPELINE, ComposedStage, Pipeline, PipelineError, compose_pipeline
 from mcp_ledger.domain.plans.refs import PlanReferenceError, resolve_pointer
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.auth.identity import Identity
+from mcp_ledger.mcp_api.rate_limits import RATE_LIMITED
 from mcp_ledger.mcp_api.tools.service import ServiceOutcome, ToolService
 
 Progress = Callable[[int, int, str], Awaitable[None]]
-_STAGE: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "tool": {"type": "string", "minLength": 1, "maxLength": 128},
-        "arguments": {"type": "object"},
-        "input": {"type": "string", "minLength": 1, "maxLength": 128},
-        "from": {"type": "string", "maxLength": 1000},
-    },
-    "required": ["tool"],
-    "additionalProperties": False,
-}
-RUN_PIPELINE = ToolSpec(
-    name="run_pipeline",
-    title="Run a pipeline",
-    description=(
-        "Run tools in a chain, each stage's output feeding the next stage's `input` argument "
-        "(`from`: a JSON Pointer into the previous structured output). Stages must fit: a tool's "
-        "pipeability `produces` must meet the next one's `accepts`; a resource_link (e.g. blob_put's) "
-        "feeds a tool's pointer argument. Checked in full before anything runs."
-    ),
-    input_schema={
-        "type": "object",
-        "properties": {"stages": {"type": "array", "items": _STAGE, "minItems": 1, "maxItems": 20}},
-        "required": ["stages"],
-        "additionalProperties": False,
-    },
-    read_only=False,
-)
 
 
 def _error(text: str) -> types.CallToolResult:
@@ -131,6 +108,10 @@ class PipelineTool:
             outcome = await self._service.call(
                 identity, session_id, stage.tool, call_arguments, correlation_id=correlation
             )
+            if outcome.kind == "rate_limited":
+                # Nothing of this stage ran: the caller retries the rest after the wait.
+                context = {"stage": index, "tool": stage.tool, "stages": ran}
+                raise MCPError(RATE_LIMITED, outcome.title, {**outcome.data, **context})
             ran.append({"tool": stage.tool, "status": outcome.kind, "command_id": outcome.command_id})
             await progress(index, len(stages), f"{stage.tool}: {outcome.kind}")
             if outcome.kind != "ok":

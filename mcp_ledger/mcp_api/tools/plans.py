@@ -28,6 +28,7 @@ from mcp_ledger.checks.arguments import plan_parameter_problems
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import AcceptPlan, CancelPlan, ExecutePlan
 from mcp_ledger.domain.plans.model import Plan, PlanFormError, normalise_plan, plan_hash
+from mcp_ledger.domain.plans.tools import PLAN_SCHEMA_URI, PLAN_TOOLS, REPLAN_TOOL
 from mcp_ledger.domain.plans.validation import plan_problems, with_derived_dependencies
 from mcp_ledger.domain.streams import plan_view_id
 from mcp_ledger.domain.tools import ToolSpec
@@ -39,12 +40,11 @@ from mcp_ledger.mcp_api.auth.identity import (
 )
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.tools.planners import EndpointPlanner, PlannerError
-from mcp_ledger.mcp_api.tools.replanning import REPLAN_TOOL, replan
+from mcp_ledger.mcp_api.tools.replanning import replan
 from mcp_ledger.mcp_api.tools.sampling import sample_plan
 from mcp_ledger.projections.plans.ports import PlanViewStore
 from mcp_ledger.projections.plans.view import PlanView
 
-PLAN_SCHEMA_URI = "ledger://schemas/plan"
 CATCH_UP_SECONDS = 5.0
 """How long an answer waits for the projection to show the caller's own command."""
 PLAN_SIZE_FACTOR = 16
@@ -59,65 +59,6 @@ FINISHED = frozenset(
         "cancelled",
         "timed_out",
     }
-)
-_PLAN_ID = {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,128}$"}
-
-
-def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
-
-
-PLAN_TOOLS: tuple[ToolSpec, ...] = (
-    ToolSpec(
-        name="create_plan",
-        title="Create a plan",
-        description=(
-            "Validate and freeze a multi-step plan (tasks calling this server's tools, with dependencies, "
-            "references like '${A.output.x}', retries, timeouts, on_error). Give `plan` (see the resource "
-            f"{PLAN_SCHEMA_URI}; YAML text is accepted) or a `goal` for the server's planner. "
-            "Set execute=true to start it at once."
-        ),
-        input_schema=_schema(
-            {
-                "plan": {"type": ["object", "string"]},
-                "goal": {"type": "string", "maxLength": 10000},
-                "execute": {"type": "boolean"},
-            },
-            [],
-        ),
-        read_only=False,
-    ),
-    ToolSpec(
-        name="execute_plan",
-        title="Execute a plan",
-        description=(
-            "Start an accepted plan. It runs in the background; wait_seconds waits for its end. "
-            "A plan with mode 'reactive' runs one task per call, then pauses."
-        ),
-        input_schema=_schema(
-            {"plan_id": _PLAN_ID, "wait_seconds": {"type": "number", "minimum": 0, "maximum": 300}},
-            ["plan_id"],
-        ),
-        read_only=False,
-    ),
-    ToolSpec(
-        name="plan_status",
-        title="Plan status",
-        description="Status of one of your plans: each task's status, attempts, error and output.",
-        input_schema=_schema(
-            {"plan_id": _PLAN_ID, "wait_seconds": {"type": "number", "minimum": 0, "maximum": 300}},
-            ["plan_id"],
-        ),
-    ),
-    ToolSpec(
-        name="cancel_plan",
-        title="Cancel a plan",
-        description="Stop a plan: running tasks are cancelled and nothing else starts.",
-        input_schema=_schema(
-            {"plan_id": _PLAN_ID, "reason": {"type": "string", "maxLength": 1000}}, ["plan_id"]
-        ),
-        read_only=False,
-    ),
 )
 
 

@@ -29,26 +29,6 @@ REPLANNABLE = frozenset(
     {"failed", "completed_with_errors", "compensated", "compensation_failed", "timed_out"}
 )
 
-REPLAN_TOOL = ToolSpec(
-    name="replan_plan",
-    title="Replan a failed plan",
-    description=(
-        "Ask the planner for a new plan after one of your plans failed. It sees only each task's "
-        "status and error code, and may use only the failed plan's tools plus approve_new_tools."
-    ),
-    input_schema={
-        "type": "object",
-        "properties": {
-            "plan_id": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,128}$"},
-            "approve_new_tools": {"type": "array", "items": {"type": "string"}, "maxItems": 50},
-            "execute": {"type": "boolean"},
-        },
-        "required": ["plan_id"],
-        "additionalProperties": False,
-    },
-    read_only=False,
-)
-
 
 class PlanDesk(Protocol):
     """What replanning needs of the plan tools: views, checks, acceptance, the planner."""

@@ -22,19 +22,29 @@ from mcp_ledger.domain.registry.registration import RegistrationError, Registrat
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.auth.identity import Identity
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
+from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.producers.ports import BusError
 from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.projections.sessions.ports import SessionViewStore
 
 OutcomeKind = Literal[
-    "ok", "invalid", "forbidden", "refused", "timeout", "unavailable", "unknown_tool", "too_large"
+    "ok",
+    "invalid",
+    "forbidden",
+    "refused",
+    "timeout",
+    "unavailable",
+    "unknown_tool",
+    "too_large",
+    "rate_limited",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class ServiceOutcome:
     """What happened, for a transport to map: `kind` to a status, `title` and `problems` to
-    its error body, `data` (JSON) to its success body, `event` to the recorded terminal event."""
+    its error body, `data` (JSON) to its success body (for "rate_limited": the refusal's
+    retry_after_seconds, scope and limit), `event` to the recorded terminal event."""
 
     kind: OutcomeKind
     title: str = ""
@@ -82,7 +92,9 @@ class ToolService:
         *,
         builtins: Mapping[str, ToolSpec],
         max_argument_bytes: int,
+        rate_guard: RateGuard | None = None,
     ) -> None:
+        self._rate_guard = rate_guard
         self._gateway = gateway
         self._catalog = catalog
         self._views = views
@@ -96,6 +108,9 @@ class ToolService:
             check_registration(parse_definitions(tools), RegistrationPolicy(allowed_hosts=("*",)))
         except RegistrationError as error:
             return ServiceOutcome("invalid", "invalid tool definitions", tuple(error.problems))
+        limited = await self._rate_limited(identity)
+        if limited is not None:
+            return limited
         command = CallTool(
             tenant=identity.tenant,
             subject=identity.subject,
@@ -150,6 +165,9 @@ class ToolService:
         problem = argument_problem(spec.input_schema, arguments)
         if problem is not None:
             return ServiceOutcome("invalid", "invalid_arguments", (problem,))
+        limited = await self._rate_limited(identity)
+        if limited is not None:
+            return limited
         command = CallTool(
             tenant=identity.tenant,
             subject=identity.subject,
@@ -162,6 +180,14 @@ class ToolService:
         if on_submit is not None:
             await on_submit(command.command_id)
         return await self._send(command)
+
+    async def _rate_limited(self, identity: Identity) -> ServiceOutcome | None:
+        """Charge one execution to the caller (after every other check, so only what would
+        run is charged); the refusal as an outcome, or None."""
+        refusal = None if self._rate_guard is None else await self._rate_guard.refusal(identity)
+        if refusal is None:
+            return None
+        return ServiceOutcome("rate_limited", refusal.message, data=refusal.data())
 
     async def _send(self, command: CallTool) -> ServiceOutcome:
         try:

@@ -4,7 +4,9 @@ The SDK's own stateful transport keeps sessions in one process, so the SDK runs 
 behind this ASGI layer, which owns the session semantics instead:
 
 - POST `initialize` without Mcp-Session-Id opens a ledger session for the authenticated
-  caller (a fresh CSPRNG id, never one the client chose) and returns it as Mcp-Session-Id;
+  caller (a fresh CSPRNG id, never one the client chose) and returns it as Mcp-Session-Id,
+  only once the transport checks (transport/checks.py, outside this layer), the body and the
+  rate limit passed, and only with a successful answer;
 - POST with Mcp-Session-Id needs a live session of the same tenant and subject (else 404,
   the same answer for foreign, expired and unknown ids); the handlers then see it as the
   ledger session;
@@ -16,35 +18,32 @@ Requests without Mcp-Session-Id (the stateless 2026-07-28 protocol) pass straigh
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import mcp_types as types
+from mcp.server.streamable_http import check_accept_headers
+from mcp.shared.exceptions import MCPError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_ledger.mcp_api.auth.access_tokens import UnauthenticatedError
 from mcp_ledger.mcp_api.auth.identity import SESSION_HEADER, Identity, IdentityResolver
-from mcp_ledger.mcp_api.transport.notifications import (
-    DEFAULT_LOG_LEVEL,
-    NotificationHub,
-    is_log_message,
-    log_rank,
-)
+from mcp_ledger.mcp_api.rate_limits import RateGuard
+from mcp_ledger.mcp_api.transport.notifications import NotificationHub
+from mcp_ledger.mcp_api.transport.session_stream import MCP_SESSION_HEADER, SessionStream
 from mcp_ledger.mcp_api.transport.sessions import TransportSession, TransportSessions
 
 log = logging.getLogger(__name__)
 
-MCP_SESSION_HEADER = "mcp-session-id"
 TRANSPORT_SESSION_HEADER = "x-ledger-transport-session"
 """Set by this layer only (a client's own is dropped): the live transport session's id."""
 MAX_PEEK_BYTES = 4 * 1024 * 1024
-KEEPALIVE_SECONDS = 15.0
 
 SessionOpener = Callable[[Identity], Awaitable[str]]
 SessionCloser = Callable[[Identity, str], Awaitable[None]]
@@ -76,14 +75,35 @@ def _without_transport_header(scope: Scope) -> Scope:
     return {**scope, "headers": headers}
 
 
+def _naming_session(start: Message, session_id: str) -> Message:
+    headers = [*start.get("headers", []), (MCP_SESSION_HEADER.encode(), session_id.encode())]
+    return {**start, "headers": headers}
+
+
 def _announcing(send: Send, session_id: str) -> Send:
     async def send_with_session(message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = [*message.get("headers", []), (MCP_SESSION_HEADER.encode(), session_id.encode())]
-            message = {**message, "headers": headers}
+            message = _naming_session(message, session_id)
         await send(message)
 
     return send_with_session
+
+
+class _Opening:
+    """The send of a new session's `initialize`: the id goes out only with a success, so a
+    refusal after the layer's own checks (the SDK's) never hands out a usable session."""
+
+    def __init__(self, send: Send, session_id: str) -> None:
+        self._send = send
+        self._session_id = session_id
+        self.refused = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.refused = int(message["status"]) >= 300
+            if not self.refused:
+                message = _naming_session(message, self._session_id)
+        await self._send(message)
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
@@ -137,9 +157,12 @@ def _is_initialize(body: bytes, protocol_header: str | None) -> bool:
     return request.method == "initialize"
 
 
-def _wants_progress(payload: dict[str, Any]) -> bool:
+def _wants_progress(request: Request, payload: dict[str, Any]) -> bool:
     """A request naming a progressToken gets a streamed (SSE) answer, so the notifications
-    sent while it runs reach the caller; every other request gets plain JSON (cheaper)."""
+    sent while it runs reach the caller; every other request, and a client that does not
+    accept SSE, gets plain JSON (cheaper, and never a 406 after the checks passed)."""
+    if not check_accept_headers(request)[1]:
+        return False
     params = payload.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
     return isinstance(meta, dict) and meta.get("progressToken") is not None
@@ -159,13 +182,15 @@ class SessionLayer:
         hub: NotificationHub,
         open_session: SessionOpener,
         close_session: SessionCloser,
+        rate_guard: RateGuard | None = None,
     ) -> None:
+        self._rate_guard = rate_guard
         self._app = app
         self._streaming_app = streaming_app
         self._identities = identities
         self._sessions = sessions
         self._ttl = ttl
-        self._hub = hub
+        self._stream = SessionStream(hub, sessions, ttl)
         self._open = open_session
         self._close = close_session
 
@@ -192,7 +217,7 @@ class SessionLayer:
             await _error(404, -32001, "session not found; initialize a new one")(scope, receive, send)
             return
         if method == "GET":
-            await self._notification_stream(request, session)(scope, receive, send)
+            await self._stream.response(request, session)(scope, receive, send)
         elif method == "DELETE":
             await self._close(identity, session_id)
             await self._sessions.end(session_id)
@@ -203,7 +228,8 @@ class SessionLayer:
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         """To the SDK: streamed when the request asks for progress, plain JSON otherwise."""
         body, complete = await _read_body(receive)
-        app = self._streaming_app if complete and _wants_progress(_parsed(body)) else self._app
+        streamed = complete and _wants_progress(Request(scope), _parsed(body))
+        app = self._streaming_app if streamed else self._app
         await app(scope, _replaying(body, complete, receive), send)
 
     async def _post_without_session(
@@ -215,6 +241,10 @@ class SessionLayer:
         if not (complete and _is_initialize(body, protocol)):
             await self._forward(_without_transport_header(scope), receive, send)
             return
+        refusal = await self._refusal(identity)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
         try:
             session_id = await self._open(identity)
         except SessionOpenError as error:
@@ -223,68 +253,21 @@ class SessionLayer:
         await self._sessions.create(
             TransportSession(session_id, identity.tenant, identity.subject), self._ttl
         )
-        await self._forward(_with_headers(scope, session_id), receive, _announcing(send, session_id))
+        opening = _Opening(send, session_id)
+        await self._forward(_with_headers(scope, session_id), receive, opening)
+        if opening.refused:
+            await self._sessions.end(session_id)
+            await self._close(identity, session_id)
 
-    def _notification_stream(self, request: Request, session: TransportSession) -> Response:
-        last = request.headers.get("last-event-id")
-        last_event_id = int(last) if last is not None and last.isdigit() else None
-        events = self._sse(session, last_event_id)
-        headers = {MCP_SESSION_HEADER: session.session_id, "cache-control": "no-store"}
-        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
-
-    async def _sse(self, session: TransportSession, last_event_id: int | None) -> AsyncIterator[str]:
-        # Listen before replaying, so nothing published during the replay is missed; an
-        # event can mean several notifications, so duplicates are told apart by both.
-        with self._hub.listening(session.tenant, session.session_id) as queue:
-            yield ": listening\n\n"  # tells the client that nothing from now on can be missed
-            seen = _Seen(last_event_id or 0)
-            if last_event_id is not None:
-                for position, notification in await self._hub.missed(
-                    session.tenant, session.session_id, last_event_id
-                ):
-                    if seen.first_time(position, notification) and await self._wanted(session, notification):
-                        yield _sse_event(position, notification)
-            while True:
-                try:
-                    position, notification = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    if await self._sessions.touch(session.session_id, self._ttl) is None:
-                        return  # the session ended or expired: so does its stream
-                    yield ": keepalive\n\n"
-                    continue
-                if seen.first_time(position, notification) and await self._wanted(session, notification):
-                    yield _sse_event(position, notification)
-
-    async def _wanted(self, session: TransportSession, notification: dict[str, Any]) -> bool:
-        if not is_log_message(notification):
-            return True
-        level = await self._sessions.log_level(session.session_id) or DEFAULT_LOG_LEVEL
-        return log_rank(str(notification["params"]["level"])) >= log_rank(level)
-
-
-class _Seen:
-    """Which (position, notification) pairs a stream already sent. Positions only grow, so
-    only the notifications of the highest position need remembering."""
-
-    def __init__(self, after: int) -> None:
-        self._floor = after  # the client has everything up to here (Last-Event-ID)
-        self._position = after
-        self._at_position: set[str] = set()
-
-    def first_time(self, position: int, notification: dict[str, Any]) -> bool:
-        if not position:
-            return True  # not from the store (e.g. tools/list_changed): never replayed
-        if position <= self._floor:
-            return False
-        key = json.dumps(notification, sort_keys=True)
-        if position < self._position or (position == self._position and key in self._at_position):
-            return False
-        if position > self._position:
-            self._position, self._at_position = position, set()
-        self._at_position.add(key)
-        return True
-
-
-def _sse_event(position: int, notification: dict[str, Any]) -> str:
-    event_id = f"id: {position}\n" if position else ""
-    return f"{event_id}event: message\ndata: {json.dumps(notification)}\n\n"
+    async def _refusal(self, identity: Identity) -> Response | None:
+        """The answer refusing a new session over the rate limit (a session is recorded, so
+        opening one is charged like a tool call), or None."""
+        if self._rate_guard is None:
+            return None
+        try:
+            await self._rate_guard.admit(identity)
+        except MCPError as error:
+            body = {"jsonrpc": "2.0", "id": None, "error": error.error.model_dump(exclude_none=True)}
+            retry = error.error.data["retry_after_seconds"] if isinstance(error.error.data, dict) else 1
+            return JSONResponse(body, status_code=429, headers={"retry-after": str(math.ceil(retry))})
+        return None

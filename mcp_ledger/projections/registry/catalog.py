@@ -2,7 +2,9 @@
 
 Answers tools/list for the API and "which tool is this name here" for the API and the
 worker, from the built-in specs and the registry views. Precedence is built-in, then the
-session's own tools, then the tenant's; registration refuses names that would be shadowed.
+session's own tools, then the tenant's; registration refuses names that would be shadowed,
+and a registered tool under a name the gateway reserves (domain/catalog.py; stored before
+the name was reserved) is never served.
 Ownership of the session is the caller's concern (the API and the worker check it).
 """
 
@@ -12,6 +14,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mcp_ledger.domain.catalog import RESERVED_TOOL_NAMES
 from mcp_ledger.domain.registry.bindings import SqlBinding
 from mcp_ledger.domain.registry.model import RegisteredTool
 from mcp_ledger.domain.tools import ToolSpec
@@ -46,12 +49,13 @@ class ToolCatalog:
         specs = dict(self._builtins)
         for view in await self._scopes(tenant, session_id):
             for name, tool in (view.tools if view else {}).items():
-                specs.setdefault(name, tool.definition.spec())
+                if name not in RESERVED_TOOL_NAMES:
+                    specs.setdefault(name, tool.definition.spec())
         return list(specs.values())
 
     async def find(self, tenant: str, session_id: str | None, name: str) -> CatalogEntry | None:
         """The registered tool of that name in this scope, None for unknown and built-in names."""
-        if name in self._builtins:
+        if name in self._builtins or name in RESERVED_TOOL_NAMES:
             return None
         for view in await self._scopes(tenant, session_id):
             if view is None or name not in view.tools:

@@ -4,7 +4,7 @@ event, several notifications per event, and nothing at or before Last-Event-ID."
 from __future__ import annotations
 
 from mcp_ledger.mcp_api.transport.notifications import notifications_for
-from mcp_ledger.mcp_api.transport.session_layer import _Seen
+from mcp_ledger.mcp_api.transport.session_stream import _Seen
 
 
 def _event(position: int, event_type: str = "ToolSucceeded") -> dict[str, object]:

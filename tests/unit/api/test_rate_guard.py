@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from mcp_ledger.limits.admission import RateAdmission
 from mcp_ledger.limits.memory import MemoryRateLimiter
 from mcp_ledger.limits.policy import Bucket, RatePolicy, Verdict
 from mcp_ledger.limits.ports import LimiterUnavailableError, RefusalCount
@@ -33,7 +34,7 @@ class Unreachable:
 
 async def test_a_refused_call_is_a_json_rpc_error_saying_when_to_retry_and_is_counted() -> None:
     limiter = MemoryRateLimiter()
-    guard = RateGuard(RatePolicy.parse("", "1/60", {}), limiter)
+    guard = RateGuard(RateAdmission(RatePolicy.parse("", "1/60", {}), limiter))
     await guard.admit(ALICE)
     with pytest.raises(MCPError) as refused:
         await guard.admit(ALICE)
@@ -50,7 +51,7 @@ async def test_a_refused_call_is_a_json_rpc_error_saying_when_to_retry_and_is_co
 
 
 async def test_calls_go_through_while_the_shared_limiter_is_unreachable() -> None:
-    guard = RateGuard(RatePolicy.parse("1/60", "1/60", {}), Unreachable())
+    guard = RateGuard(RateAdmission(RatePolicy.parse("1/60", "1/60", {}), Unreachable()))
     for _ in range(3):
         await guard.admit(ALICE)
 
@@ -61,5 +62,5 @@ class Untouchable(Unreachable):
 
 
 async def test_a_caller_without_limits_never_touches_the_limiter() -> None:
-    guard = RateGuard(RatePolicy.parse("", "", {"free": "1/60"}), Untouchable())
+    guard = RateGuard(RateAdmission(RatePolicy.parse("", "", {"free": "1/60"}), Untouchable()))
     await guard.admit(ALICE)

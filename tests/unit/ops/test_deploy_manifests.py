@@ -102,4 +102,19 @@ async def test_the_api_probes_name_routes_the_api_serves(tmp_path: Path) -> None
         served = {getattr(route, "path", "") for route in runtime.app.routes}
     assert probed == {"/readyz", "/healthz"}
     assert probed <= served
-    assert "/metrics" in served
+    assert "/metrics" not in served  # operator data: on the metrics port only
+
+
+def test_every_pod_exposing_metrics_does_so_on_its_metrics_port_behind_the_secret_token() -> None:
+    (secret,) = _kind("Secret")
+    for deployment in _kind("Deployment"):
+        template = deployment["spec"]["template"]
+        (container,) = template["spec"]["containers"]
+        env = {item["name"]: item["value"] for item in container.get("env", [])}
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert template["metadata"]["annotations"]["prometheus.io/port"] == env["LEDGER_METRICS_PORT"]
+        assert str(ports["metrics"]) == env["LEDGER_METRICS_PORT"]
+        assert env["LEDGER_METRICS_HOST"] == "0.0.0.0"
+        assert "LEDGER_METRICS_TOKEN" in secret["stringData"]
+        probes = [container[k]["httpGet"] for k in ("livenessProbe", "readinessProbe") if k in container]
+        assert all(probe["path"] != "/metrics" for probe in probes)  # a probe sends no token

@@ -1,4 +1,4 @@
-"""Sampled gauges (outbox backlog, positions, projection lag) and the workers' /metrics port."""
+"""Sampled gauges (outbox backlog, positions, projection lag) and a process's /metrics port."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.events import ToolCalled
 from mcp_ledger.eventstore.sql import SqlEventStore, create_store_engine
 from mcp_ledger.observability.metrics import LedgerMetrics
+from mcp_ledger.observability.metrics_http import serve_metrics
 from mcp_ledger.observability.samplers import Sampler, store_samples
 from mcp_ledger.observability.traced_store import InstrumentedEventStore
 
@@ -68,7 +69,7 @@ async def test_a_failing_sample_keeps_its_last_value_and_the_others_still_run() 
 async def test_a_worker_serves_its_metrics_on_its_own_port() -> None:
     metrics = LedgerMetrics()
     metrics.recorded("ToolCallDenied", {"tool_name": "state_seal"})
-    listener = metrics.listen(0, "127.0.0.1")
+    listener = serve_metrics(metrics.registry, 0, "127.0.0.1", token="")
     try:
         async with httpx.AsyncClient() as http:
             response = await http.get(f"http://127.0.0.1:{listener.port}/metrics")
