@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.routing import Route
 
 from mcp_ledger.checks.manifests import load_manifests
+from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.domain.catalog import RESERVED_TOOL_NAMES
 from mcp_ledger.domain.registry.model import RegisteredTool, ToolDefinition
 from mcp_ledger.domain.registry.registration import RegistrationError
@@ -72,8 +73,10 @@ def _base(gw: RunningGateway) -> str:
 
 
 async def _events(gw: RunningGateway) -> list[StoredEvent]:
-    assert gw.runtime.store is not None
-    return await gw.runtime.store.read_all()
+    """Every stored event, opened (task ids and reasons are sealed in the store)."""
+    assert gw.runtime.store is not None and gw.runtime.sealer is not None
+    mapper = EventMapper(gw.runtime.sealer)
+    return [await mapper.open(event) for event in await gw.runtime.store.read_all()]
 
 
 async def _position(gw: RunningGateway) -> int:
