@@ -74,7 +74,8 @@ def _base(gw: RunningGateway) -> str:
 
 async def _events(gw: RunningGateway) -> list[StoredEvent]:
     """Every stored event, opened (task ids and reasons are sealed in the store)."""
-    assert gw.runtime.store is not None and gw.runtime.sealer is not None
+    assert gw.runtime.store is not None
+    assert gw.runtime.sealer is not None
     mapper = EventMapper(gw.runtime.sealer)
     return [await mapper.open(event) for event in await gw.runtime.store.read_all()]
 
