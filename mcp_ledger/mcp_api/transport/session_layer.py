@@ -11,7 +11,9 @@ behind this ASGI layer, which owns the session semantics instead:
 - GET opens the session's notification stream (SSE), resumable with Last-Event-ID;
 - DELETE closes the ledger session and forgets the transport session.
 
-Requests without Mcp-Session-Id (the stateless 2026-07-28 protocol) pass straight through.
+Requests without Mcp-Session-Id (the stateless 2026-07-28 protocol) pass straight through,
+except that any POST body nesting deeper than MAX_BODY_NESTING is refused here with -32600
+(before this layer's own parse, which would otherwise recurse past the stack).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcp_ledger.checks.documents import MAX_NESTING, nests_deeper
 from mcp_ledger.mcp_api.auth.access_tokens import UnauthenticatedError
 from mcp_ledger.mcp_api.auth.identity import SESSION_HEADER, Identity, IdentityResolver
 from mcp_ledger.mcp_api.transport.notifications import (
@@ -45,6 +48,8 @@ TRANSPORT_SESSION_HEADER = "x-ledger-transport-session"
 """Set by this layer only (a client's own is dropped): the live transport session's id."""
 MAX_PEEK_BYTES = 4 * 1024 * 1024
 KEEPALIVE_SECONDS = 15.0
+MAX_BODY_NESTING = MAX_NESTING + 8
+"""Arguments may nest MAX_NESTING deep; the JSON-RPC envelope around them adds a few levels."""
 
 SessionOpener = Callable[[Identity], Awaitable[str]]
 SessionCloser = Callable[[Identity, str], Awaitable[None]]
@@ -203,6 +208,10 @@ class SessionLayer:
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         """To the SDK: streamed when the request asks for progress, plain JSON otherwise."""
         body, complete = await _read_body(receive)
+        if complete and nests_deeper(body, MAX_BODY_NESTING):
+            refusal = f"the request nests deeper than {MAX_BODY_NESTING} levels"
+            await _error(400, types.INVALID_REQUEST, refusal)(scope, receive, send)
+            return
         app = self._streaming_app if complete and _wants_progress(_parsed(body)) else self._app
         await app(scope, _replaying(body, complete, receive), send)
 
