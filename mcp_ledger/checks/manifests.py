@@ -1,7 +1,8 @@
 """MCPTool manifests (the Kubernetes custom resource in deploy/crds) to tool definitions.
 
-Reads YAML (one or many documents, yaml.safe_load_all: no object construction), checks
-apiVersion and kind, maps the resource's camelCase spec onto ToolDefinition, and reports
+Reads YAML (one or many documents, at most MAX_MANIFEST_BYTES, through yaml_documents.py:
+JSON types only, no anchors or aliases, nesting bounded), checks apiVersion and kind, maps
+the resource's camelCase spec onto ToolDefinition, and reports
 every problem with the document it came from. Registering them is the caller's business.
 """
 
@@ -9,15 +10,29 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
+from mcp_ledger.checks.documents import DocumentError
 from mcp_ledger.checks.registrations import parse_definitions, reserved_name_problems, schema_problem
+from mcp_ledger.checks.yaml_documents import load_yaml_all
 from mcp_ledger.domain.registry.model import ToolDefinition
 from mcp_ledger.domain.registry.registration import RegistrationError
 
 API_VERSION = "mcp-ledger.io/v1alpha1"
 KIND = "MCPTool"
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 _HTTP_FIELDS = {"baseUrl": "base_url", "bodyArgument": "body_argument", "timeoutSeconds": "timeout_s"}
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    """`value` as an object (None as an empty one).
+
+    Raises:
+        RegistrationError: it is something else.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RegistrationError([f"{where}: an object, not {type(value).__name__}"])
+    return value
 
 
 def _binding(http: dict[str, Any]) -> dict[str, Any]:
@@ -25,12 +40,16 @@ def _binding(http: dict[str, Any]) -> dict[str, Any]:
 
 
 def definition_data(resource: dict[str, Any]) -> dict[str, Any]:
-    """ToolDefinition fields from one MCPTool resource (not yet validated)."""
-    spec = dict(resource.get("spec") or {})
-    security = spec.pop("security", None) or {}
-    binding = spec.pop("binding", None) or {}
+    """ToolDefinition fields from one MCPTool resource (not yet validated).
+
+    Raises:
+        RegistrationError: spec, metadata, security or binding is not an object.
+    """
+    spec = dict(_object(resource.get("spec"), "spec"))
+    security = _object(spec.pop("security", None), "spec.security")
+    binding = _object(spec.pop("binding", None), "spec.binding")
     data = {
-        "name": spec.pop("name", None) or (resource.get("metadata") or {}).get("name"),
+        "name": spec.pop("name", None) or _object(resource.get("metadata"), "metadata").get("name"),
         "title": spec.pop("title", ""),
         "description": spec.pop("description", None),
         "input_schema": spec.pop("inputSchema", None),
@@ -39,7 +58,7 @@ def definition_data(resource: dict[str, Any]) -> dict[str, Any]:
         "pipeability": spec.pop("pipeability", None) or {},
         "minimum_role": security.get("minimumRole"),
         "allowed_roles": security.get("allowedRoles") or [],
-        "binding": _binding(binding["http"]) if "http" in binding else binding,
+        "binding": _binding(_object(binding["http"], "spec.binding.http")) if "http" in binding else binding,
     }
     # Anything left over is unknown: keep it so validation refuses it by name.
     return {**data, **spec}
@@ -52,9 +71,10 @@ def load_manifests(text: str) -> list[ToolDefinition]:
         RegistrationError: unreadable YAML, a foreign resource, or an invalid definition.
     """
     try:
-        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as error:
-        raise RegistrationError([f"not valid YAML: {error}"]) from None
+        loaded = load_yaml_all(text, max_bytes=MAX_MANIFEST_BYTES, what="the manifest")
+    except DocumentError as error:
+        raise RegistrationError([str(error)]) from None
+    documents = [doc for doc in loaded if doc is not None]
     problems: list[str] = []
     raw: list[dict[str, Any]] = []
     for index, document in enumerate(documents):
@@ -63,7 +83,10 @@ def load_manifests(text: str) -> list[ToolDefinition]:
         elif document.get("apiVersion") != API_VERSION:
             problems.append(f"document #{index}: apiVersion must be {API_VERSION}")
         else:
-            raw.append(definition_data(document))
+            try:
+                raw.append(definition_data(document))
+            except RegistrationError as error:
+                problems += [f"document #{index}: {problem}" for problem in error.problems]
     if problems:
         raise RegistrationError(problems)
     definitions = parse_definitions(raw)

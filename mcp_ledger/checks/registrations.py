@@ -1,8 +1,9 @@
 """Checking tool registrations at every entry point (MCP tool, HTTP, gRPC, manifests).
 
-Parses submitted definitions (unknown fields refused), checks their schemas against the
-JSON Schema 2020-12 meta-schema, then applies the pure registration rules of the domain.
-Shared by the API edge (refuse early) and the worker (decides; never trusts the bus).
+Parses submitted definitions (nesting bounded first, unknown fields refused), checks their
+schemas' shape (schemas.py: loops, dangling references, RE2-incompatible patterns) and
+then the JSON Schema 2020-12 meta-schema, then applies the pure registration rules of the
+domain. Shared by the API edge (refuse early) and the worker (decides; never trusts the bus).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import ValidationError
 
+from mcp_ledger.checks.documents import MAX_NESTING, nesting_problem
+from mcp_ledger.checks.schemas import schema_shape_problems
 from mcp_ledger.domain.catalog import RESERVED_TOOL_NAMES
 from mcp_ledger.domain.registry.model import ToolDefinition
 from mcp_ledger.domain.registry.registration import RegistrationError, RegistrationPolicy, check_definitions
@@ -22,11 +25,16 @@ def schema_problem(schema: Any) -> str | None:
     """None when `schema` is a valid JSON Schema (2020-12), else why not."""
     if not isinstance(schema, dict):
         return "a schema must be a JSON object"
+    shape = schema_shape_problems(schema)
+    if shape:
+        return "; ".join(shape)
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as error:
         where = "/".join(str(part) for part in error.absolute_path) or "(root)"
-        return f"invalid JSON Schema at {where}: {error.message}"
+        return f"invalid JSON Schema at {where}: {error.message[:300]}"
+    except RecursionError:  # the nesting bound above keeps well clear of this; never a 500
+        return "the schema nests too deeply to check"
     return None
 
 
@@ -48,6 +56,10 @@ def parse_definitions(raw: Any) -> list[ToolDefinition]:
         raise RegistrationError(["tools must be a list of tool definitions"])
     definitions, problems = [], []
     for index, item in enumerate(raw):
+        deep = nesting_problem(item, MAX_NESTING, what=f"tool #{index}")
+        if deep is not None:
+            problems.append(deep)
+            continue
         try:
             definitions.append(ToolDefinition.model_validate(item))
         except ValidationError as error:

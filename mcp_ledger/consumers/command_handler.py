@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from mcp_ledger.checks.arguments import argument_problem
+from mcp_ledger.checks.arguments import check_arguments
 from mcp_ledger.consumers.mapping import EventMapper, command_key
 from mcp_ledger.consumers.registry.registered_tools import ToolSource
 from mcp_ledger.consumers.session_cache import SessionCache
@@ -148,7 +148,7 @@ class CommandHandler:
             )
             return target, refusal_events(command, refusal)
         assert spec is not None
-        problem = argument_problem(spec.input_schema, command.arguments)
+        problem = await check_arguments(spec.input_schema, command.arguments)
         if problem is not None:
             return session.stream_id, outcome_events(command, (), [], None, ("invalid_arguments", problem))
         outcome = await self._run(command, session, runner)

@@ -17,7 +17,7 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from pydantic import TypeAdapter
 
-from mcp_ledger.checks.arguments import argument_problem, argument_size
+from mcp_ledger.checks.arguments import argument_size, check_arguments
 from mcp_ledger.crypto.pointers import POINTER_PREFIX, PointerError
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import CallTool, new_session_id
@@ -208,7 +208,7 @@ class LedgerMcp:
         )
         if size > limit:
             raise MCPError(types.INVALID_PARAMS, f"arguments are {size} bytes; the limit is {limit}")
-        problem = argument_problem(spec.input_schema, arguments)
+        problem = await check_arguments(spec.input_schema, arguments)
         if problem is not None:
             return _tool_error(problem)
         if self._rate_guard is not None and not pipeline_tool:

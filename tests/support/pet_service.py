@@ -1,7 +1,8 @@
 """A real local HTTP service for registry tests: a tiny pet store under uvicorn on a free port.
 
-It counts the requests each route gets, so tests can see retries (or their absence), and
-serves its own OpenAPI 3.1 description with x-mcp-tool extensions.
+It counts the requests each route gets, so tests can see retries (or their absence), records
+the raw path of every request under /api/ (what a tool's path arguments became on the wire),
+and serves its own OpenAPI 3.1 description with x-mcp-tool extensions.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class PetService:
     hits: Counter[str] = field(default_factory=Counter)
     pets: dict[int, dict[str, Any]] = field(default_factory=lambda: {1: {"id": 1, "name": "Rex"}})
     received: list[Any] = field(default_factory=list)
+    raw_paths: list[str] = field(default_factory=list)
 
 
 def openapi_document(base_url: str) -> dict[str, Any]:
@@ -119,6 +121,15 @@ def _app(service: PetService) -> Starlette:
         service.received.append(text)
         return JSONResponse({"words": len(str(text).split())})
 
+    async def api(request: Request) -> Response:
+        raw_path = request.scope["raw_path"].decode()
+        service.raw_paths.append(raw_path)
+        return JSONResponse({"raw_path": raw_path})
+
+    async def deep(request: Request) -> Response:
+        depth = int(request.query_params.get("depth", "5000"))
+        return Response("[" * depth + "]" * depth, media_type="application/json")
+
     async def document(request: Request) -> Response:
         return JSONResponse(openapi_document(service.base_url))
 
@@ -131,6 +142,8 @@ def _app(service: PetService) -> Starlette:
             Route("/openapi.json", document),
             Route("/redirect", redirect),
             Route("/words", words, methods=["POST"]),
+            Route("/api/{rest:path}", api),
+            Route("/deep", deep),
         ]
     )
 

@@ -1,26 +1,27 @@
 """Running HTTP-bound tools: one request per call through httpx, bounded in every way.
 
-Owns URL building (path templates, query, headers, JSON body), the per-call timeout,
+Owns sending (the request itself is built by http_request.py), the per-call timeout,
 retries with exponential backoff (idempotent methods only, on connection errors and 5xx),
 optional mTLS with the gateway's configured client certificate, and turning the response
-into tool content. The endpoint is checked against the allowlist again at call time, its
-host resolved and every address checked (egress.py) and the connection pinned to it, and
-redirects are never followed, so a registered tool cannot be steered elsewhere.
+into tool content (JSON answers parsed within the caller-data bounds). The endpoint is
+checked against the allowlist again at call time, its host resolved and every address
+checked (egress.py) and the connection pinned to it, and redirects are never followed, so
+a registered tool cannot be steered elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
+from mcp_ledger.checks.documents import MAX_NESTING, DocumentError, load_json
 from mcp_ledger.consumers.bindings.egress import pinned
+from mcp_ledger.consumers.bindings.http_request import build_request
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolOutcome, structured_outcome
 from mcp_ledger.domain.registry.bindings import HttpBinding
 from mcp_ledger.domain.registry.registration import endpoint_problem
@@ -42,32 +43,13 @@ class HttpRunnerConfig:
     backoff_s: float = 0.05
 
 
-def build_request(
-    binding: HttpBinding, arguments: dict[str, Any]
-) -> tuple[str, dict[str, str], dict[str, str]]:
-    """(URL, query, headers) for a call; path arguments are percent-encoded whole segments."""
-    path = binding.path
-    query: dict[str, str] = {}
-    headers: dict[str, str] = {}
-    for name, location in binding.parameters.items():
-        if name not in arguments:
-            continue
-        value = arguments[name]
-        text = value if isinstance(value, str) else json.dumps(value)
-        if location == "path":
-            path = path.replace("{" + name + "}", quote(text, safe=""))
-        elif location == "query":
-            query[name] = text
-        else:
-            headers[name] = text
-    return binding.base_url.rstrip("/") + path, query, headers
-
-
 def outcome_from_response(status: int, body: bytes, content_type: str) -> ToolOutcome:
     """Tool content from a 2xx response: JSON becomes structured content (objects as they
     are, anything else under "result"), other bodies become text."""
     if "json" in content_type and body:
-        value = json.loads(body)
+        # The answer becomes event data and the next tool's arguments: nested no deeper
+        # than arguments may be (the wrapping under "result" included).
+        value = load_json(body, max_bytes=len(body), max_depth=MAX_NESTING - 1, what="the response")
         return structured_outcome(value if isinstance(value, dict) else {"result": value})
     text = body.decode(errors="replace")
     return ToolOutcome([{"type": "text", "text": text}], {"result": text} if text else {"status": status})
@@ -177,8 +159,8 @@ class HttpToolRunner:
         if 200 <= status < 300:
             try:
                 return outcome_from_response(status, data, content_type)
-            except ValueError as error:
-                raise ToolExecutionError("bad_response", f"the service sent invalid JSON: {error}") from None
+            except DocumentError as error:
+                raise ToolExecutionError("bad_response", f"the service sent unusable JSON: {error}") from None
         excerpt = data[:500].decode(errors="replace")
         raise ToolExecutionError("http_error", f"HTTP {status}: {excerpt}")
 

@@ -24,9 +24,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
-from mcp_ledger.checks.arguments import argument_problem
+from mcp_ledger.checks.arguments import check_arguments
+from mcp_ledger.checks.validator import compile_schema
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.plans.stream import (
@@ -111,7 +110,7 @@ class PlanExecutor:
         self._poll = poll_interval
         self._max_conflicts = max_conflicts
         self._stopped = asyncio.Event()
-        self._validators = {name: Draft202012Validator(spec.input_schema) for name, spec in catalog.items()}
+        self._validators = {name: compile_schema(spec.input_schema) for name, spec in catalog.items()}
         self.redeliver_on_stop = True
         """Raise on stop so the bus redelivers the run to another worker (Kafka); an embedded
         process instead resumes its unfinished plans at its next start."""
@@ -297,7 +296,7 @@ class PlanExecutor:
             return refused
         if spec.needs_session:
             return await self._call_in_session(command)
-        problem = argument_problem(spec.input_schema, parameters, self._validators.get(tool_name))
+        problem = await check_arguments(spec.input_schema, parameters, self._validators.get(tool_name))
         if problem is not None:
             return TaskResult(error_code="invalid_arguments", message=problem)
         runner = self._runners.get(tool_name)

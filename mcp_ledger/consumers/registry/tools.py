@@ -4,18 +4,20 @@ connect_data_source): parse, fetch or reflect, then hand over to the RegistryWri
 A refused registration is a ToolFailed with every problem listed; nothing is registered.
 OpenAPI documents are fetched only from allowlisted endpoints (the host's addresses checked
 and the connection pinned, as for tool calls), without redirects, size-capped, and parsed
-as JSON or with yaml.safe_load (no object construction).
+as JSON or YAML within the caller-data bounds (checks/: nesting bounded, no YAML aliases,
+large YAML off the event loop).
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 from typing import Any
 
 import httpx
-import yaml
 
+from mcp_ledger.checks.documents import DocumentError, load_json
 from mcp_ledger.checks.registrations import parse_definitions
+from mcp_ledger.checks.yaml_documents import load_yaml
 from mcp_ledger.consumers.bindings.egress import pinned
 from mcp_ledger.consumers.registry.data_sources import ASYNC_DRIVERS, DataSourcePolicy, dsn_problem, reflect
 from mcp_ledger.consumers.registry.writer import RegistryBusyError, RegistryWriter
@@ -62,15 +64,15 @@ def parse_document(text: str) -> dict[str, Any]:
     """An OpenAPI document from JSON or YAML text.
 
     Raises:
-        OpenApiError: neither parses to an object.
+        OpenApiError: neither parses to an object (within the bounds), or it is too large.
     """
     try:
-        parsed = json.loads(text)
-    except ValueError:
+        parsed = load_json(text, max_bytes=MAX_DOCUMENT_BYTES, what="the document")
+    except DocumentError:
         try:
-            parsed = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise OpenApiError(f"the document is neither JSON nor YAML: {error}") from None
+            parsed = load_yaml(text, max_bytes=MAX_DOCUMENT_BYTES, what="the document")
+        except DocumentError as error:
+            raise OpenApiError(f"the document is neither JSON nor acceptable YAML: {error}") from None
     if not isinstance(parsed, dict):
         raise OpenApiError("the document must be a JSON or YAML object")
     return parsed
@@ -151,7 +153,8 @@ class RegistryTools:
         try:
             if raw is None:
                 raw = await self._fetch(str(arguments["url"]))
-            document = parse_document(raw) if isinstance(raw, str) else raw
+            # Up to 2 MiB of YAML is a second of parsing: off the event loop.
+            document = await asyncio.to_thread(parse_document, raw) if isinstance(raw, str) else raw
             definitions = tools_from_openapi(
                 document, base_url=arguments.get("base_url"), prefix=arguments.get("prefix", "")
             )

@@ -9,7 +9,9 @@
 
 A condition can only read upstream tasks' status and output and answer true or false:
 it can skip a task of the frozen plan, never add or choose another call. Comparisons
-between values of different kinds are false, never errors.
+between values of different kinds are false, never errors. The parser recurses per "(" and
+"not", so both count towards MAX_CONDITION_DEPTH: a deeper condition is a ConditionError,
+and the tree that evaluation walks is never deeper than that.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ _TOKEN = re.compile(
 _KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
 _COMPARISONS = {"==", "!=", "<", "<=", ">", ">=", "in"}
 MAX_CONDITION_LENGTH = 1000
+MAX_CONDITION_DEPTH = 32
 
 
 class ConditionError(ValueError):
@@ -94,6 +97,15 @@ class _Parser:
     def __init__(self, tokens: list[tuple[str, str]]) -> None:
         self._tokens = tokens
         self._pos = 0
+        self._depth = 0
+
+    def _deeper(self) -> None:
+        self._depth += 1
+        if self._depth > MAX_CONDITION_DEPTH:
+            raise ConditionError(
+                f"conditions nest at most {MAX_CONDITION_DEPTH} levels of parentheses and 'not' "
+                f"(token {self._pos})"
+            )
 
     def _peek(self) -> tuple[str, str] | None:
         return self._tokens[self._pos] if self._pos < len(self._tokens) else None
@@ -127,7 +139,10 @@ class _Parser:
     def _not(self) -> Node:
         if self._peek() == ("kw", "not"):
             self._take()
-            return Not(self._not())
+            self._deeper()
+            operand = self._not()
+            self._depth -= 1
+            return Not(operand)
         left = self._operand()
         token = self._peek()
         if token is not None and token[1] in _COMPARISONS:
@@ -144,8 +159,10 @@ class _Parser:
         if kind == "kw" and value in {"true", "false", "null"}:
             return Literal({"true": True, "false": False, "null": None}[value])
         if value == "(":
+            self._deeper()
             node = self._bool("or", self._and)
             self._take(")")
+            self._depth -= 1
             return node
         if kind == "name":
             return self._path(value)

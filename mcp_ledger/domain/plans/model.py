@@ -1,9 +1,10 @@
 """The Plan Object: one frozen model for the JSON form and the YAML form of a plan.
 
 Owns the shapes (Plan, PlanTask, RetryPolicy, Compensation), the normalisation of both
-input forms into them, and the content hash that freezes an accepted plan. Does not parse
-YAML (the API hands dicts in), check tools or references (plan_validation.py) or run
-anything (consumers/plan_executor.py).
+input forms into them (every level type-checked: a malformed shape such as `edges: 5` is a
+PlanFormError that names it, never a TypeError), and the content hash that freezes an
+accepted plan. Does not parse YAML (the API hands dicts in, from checks/yaml_documents.py),
+check tools or references (validation.py) or run anything (consumers/plans/executor.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 TASK_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
 PLAN_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 MAX_TASKS = 5000
+MAX_PLAN_TEXT_BYTES = 1024 * 1024
+"""A plan written as YAML (or a planner's answer) is refused past this size, before parsing."""
 
 OnError = Literal["fail", "continue", "compensate"]
 
@@ -110,13 +113,21 @@ def normalise_plan(raw: dict[str, Any], *, plan_id: str | None = None) -> Plan:
     if "nodes" in raw:
         raw = _from_graph_form(raw)
     elif isinstance(raw.get("tasks"), dict):
-        raw = {**raw, "tasks": [{"id": key, **value} for key, value in raw["tasks"].items()]}
+        raw = {**raw, "tasks": _keyed_tasks(raw["tasks"])}
     if plan_id is not None and not raw.get("plan_id"):
         raw = {**raw, "plan_id": plan_id}
     try:
         return Plan.model_validate(_task_aliases(raw))
     except ValidationError as error:
         raise PlanFormError([_readable(detail) for detail in error.errors()[:10]]) from None
+
+
+def _keyed_tasks(tasks: dict[Any, Any]) -> list[dict[str, Any]]:
+    """`tasks` written as an object keyed by task id."""
+    bad = [str(key) for key, value in tasks.items() if not isinstance(value, dict)]
+    if bad:
+        raise PlanFormError([f"tasks.{key}: a task is an object" for key in bad[:10]])
+    return [{"id": key, **value} for key, value in tasks.items()]
 
 
 def _readable(detail: Any) -> str:
@@ -144,46 +155,74 @@ def _task_aliases(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "tasks": fixed}
 
 
+def _listed(raw: dict[str, Any], key: str) -> list[Any]:
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        raise PlanFormError([f"{key}: a list, not {type(value).__name__}"])
+    return value
+
+
+def _node_task(index: int, node: Any) -> dict[str, Any]:
+    if not isinstance(node, dict) or not isinstance(node.get("id"), str):
+        raise PlanFormError([f"nodes[{index}]: every node is an object with a string id"])
+    dependencies = node.get("dependencies", [])
+    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
+        raise PlanFormError([f"nodes[{index}].dependencies: a list of node ids"])
+    task = {k: v for k, v in node.items() if k not in {"tool", "params"}}
+    task.setdefault("tool_name", node.get("tool"))
+    task.setdefault("parameters", node.get("params", {}))
+    task["dependencies"] = list(dependencies)
+    return task
+
+
 def _from_graph_form(raw: dict[str, Any]) -> dict[str, Any]:
-    """The YAML form as the JSON form: edges become dependencies (conditions AND-ed),
-    error handlers become on_error and compensate."""
-    nodes = raw.get("nodes")
-    if not isinstance(nodes, list):
-        raise PlanFormError(["nodes: a list of tasks"])
+    """The YAML form as the JSON form: edges become dependencies (conditions AND-ed side by
+    side, so many edges never nest deeper), error handlers become on_error and compensate.
+    Every level is type-checked here: a wrong shape is a PlanFormError naming it."""
     tasks: dict[str, dict[str, Any]] = {}
-    for node in nodes:
-        if not isinstance(node, dict) or not isinstance(node.get("id"), str):
-            raise PlanFormError(["nodes: every node is an object with an id"])
-        task = {k: v for k, v in node.items() if k not in {"tool", "params"}}
-        task.setdefault("tool_name", node.get("tool"))
-        task.setdefault("parameters", node.get("params", {}))
-        task["dependencies"] = list(node.get("dependencies", []))
-        tasks[node["id"]] = task
-    for edge in raw.get("edges", []):
-        _add_edge(tasks, edge)
-    for handler in raw.get("error_handlers", []):
-        _add_handler(tasks, handler)
+    for index, node in enumerate(_listed(raw, "nodes")):
+        task = _node_task(index, node)
+        tasks[task["id"]] = task
+    conditions: dict[str, list[str]] = {}
+    for index, edge in enumerate(_listed(raw, "edges")):
+        _add_edge(tasks, conditions, index, edge)
+    for task_id, found in conditions.items():
+        own = tasks[task_id].get("condition")
+        parts = ([own] if isinstance(own, str) else []) + found
+        tasks[task_id]["condition"] = parts[0] if len(parts) == 1 else " and ".join(f"({p})" for p in parts)
+    for index, handler in enumerate(_listed(raw, "error_handlers")):
+        _add_handler(tasks, index, handler)
     rest = {k: v for k, v in raw.items() if k not in {"nodes", "edges", "error_handlers"}}
     return {**rest, "tasks": list(tasks.values())}
 
 
-def _add_edge(tasks: dict[str, dict[str, Any]], edge: Any) -> None:
-    if not isinstance(edge, dict) or edge.get("to") not in tasks or not isinstance(edge.get("from"), str):
-        raise PlanFormError([f"edges: {edge!r} must join two node ids (from, to)"])
+def _add_edge(
+    tasks: dict[str, dict[str, Any]], conditions: dict[str, list[str]], index: int, edge: Any
+) -> None:
+    joins = isinstance(edge, dict) and isinstance(edge.get("from"), str) and isinstance(edge.get("to"), str)
+    if not joins or edge["to"] not in tasks:
+        raise PlanFormError([f"edges[{index}]: must join two node ids (from, to)"])
     target = tasks[edge["to"]]
     if edge["from"] not in target["dependencies"]:
         target["dependencies"].append(edge["from"])
     condition = edge.get("condition")
+    if condition is not None and not isinstance(condition, str):
+        raise PlanFormError([f"edges[{index}].condition: a string, not {type(condition).__name__}"])
     if condition is not None:
-        previous = target.get("condition")
-        target["condition"] = f"({previous}) and ({condition})" if previous else str(condition)
+        conditions.setdefault(edge["to"], []).append(condition)
 
 
-def _add_handler(tasks: dict[str, dict[str, Any]], handler: Any) -> None:
-    if not isinstance(handler, dict) or handler.get("node") not in tasks:
-        raise PlanFormError([f"error_handlers: {handler!r} must name a node"])
+def _add_handler(tasks: dict[str, dict[str, Any]], index: int, handler: Any) -> None:
+    if (
+        not isinstance(handler, dict)
+        or not isinstance(handler.get("node"), str)
+        or handler["node"] not in tasks
+    ):
+        raise PlanFormError([f"error_handlers[{index}]: must name a node"])
     task = tasks[handler["node"]]
     compensate = handler.get("compensate")
+    if compensate is not None and not isinstance(compensate, dict):
+        raise PlanFormError([f"error_handlers[{index}].compensate: an object with tool_name and parameters"])
     if isinstance(compensate, dict):
         task["compensate"] = {
             "tool_name": compensate.get("tool_name", compensate.get("tool")),

@@ -3,17 +3,26 @@
 A binding names an HTTP operation (method, URL template, where each argument goes) or a
 SQL table operation (data source, table, columns). Runners in consumers/ interpret them;
 nothing in a binding is ever evaluated, imported or executed. Unknown fields are refused,
-so a registration cannot smuggle anything a runner might later pick up.
+so a registration cannot smuggle anything a runner might later pick up. An HTTP path is an
+RFC 6570 level-1 template: `{name}` only, each a declared path parameter; the rules are
+applied at registration (path_template_problems), the encoding at call time (the runner).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 """SQL identifiers we accept in bindings: plain names only, so quoting is never in question."""
+
+PATH_VARIABLE = re.compile(r"\{([^{}]*)\}")
+"""A `{name}` of a path template."""
+_OPERATORS = set("+#./;?&=,!@|")
+"""RFC 6570 operators: `{+x}` and `{/x}` would let a value carry `/`; only `{x}` is offered."""
 
 HttpMethod = Literal["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
 IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -40,6 +49,35 @@ class HttpBinding(BaseModel):
     @property
     def idempotent(self) -> bool:
         return self.method in IDEMPOTENT_METHODS
+
+
+def path_template_problems(binding: HttpBinding) -> list[str]:
+    """Why the binding's URL template could let an argument change the request's path."""
+    problems: list[str] = []
+    names = PATH_VARIABLE.findall(binding.path)
+    if "{" in PATH_VARIABLE.sub("", binding.path) or "}" in PATH_VARIABLE.sub("", binding.path):
+        problems.append(f"path {binding.path!r}: unbalanced braces")
+    problems += [
+        f"path variable {{{name}}}: only simple {{name}} expansion is supported"
+        for name in names
+        if not name or name[0] in _OPERATORS
+    ]
+    declared = {name for name, where in binding.parameters.items() if where == "path"}
+    problems += [
+        f"path variable {{{n}}} is not a declared path parameter" for n in names if n not in declared
+    ]
+    problems += [f"path parameter {n!r} does not appear in the path" for n in sorted(declared - set(names))]
+    if any(segment in {".", ".."} for segment in binding.path.split("/")):
+        problems.append(f"path {binding.path!r}: '.' and '..' segments are not allowed")
+    if "?" in binding.path or "#" in binding.path:
+        problems.append(f"path {binding.path!r}: query and fragment belong in parameters")
+    try:
+        parts = urlsplit(binding.base_url)
+    except ValueError:
+        return [*problems, f"base_url {binding.base_url!r} is not a URL"]
+    if parts.query or parts.fragment or "{" in binding.base_url:
+        problems.append("base_url may not carry a query, a fragment or template variables")
+    return problems
 
 
 SqlOperation = Literal["read", "query", "insert", "update", "delete", "related"]

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mcp_ledger.domain.access import ROLE_LADDER, rank
-from mcp_ledger.domain.registry.bindings import HttpBinding, SqlBinding
+from mcp_ledger.domain.registry.bindings import HttpBinding, SqlBinding, path_template_problems
 from mcp_ledger.domain.registry.model import ToolDefinition
 
 METADATA_HOSTS: frozenset[str] = frozenset(
@@ -144,6 +144,7 @@ def definition_problems(definition: ToolDefinition, policy: RegistrationPolicy) 
         problem = endpoint_problem(definition.binding.base_url, policy.allowed_hosts)
         if problem is not None:
             problems.append(f"{name}: {problem}")
+        problems += [f"{name}: {problem}" for problem in path_template_problems(definition.binding)]
     problems.extend(_role_problems(definition))
     problems.extend(_pointer_problems(definition))
     return problems

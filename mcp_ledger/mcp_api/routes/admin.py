@@ -9,8 +9,6 @@ itself (consumers/erasure.py does).
 
 from __future__ import annotations
 
-from json import JSONDecodeError
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -19,6 +17,7 @@ from starlette.routing import Route
 from mcp_ledger.domain.compliance.erasure import ComplianceEnvelope, EraseSubject
 from mcp_ledger.mcp_api.auth.identity import IdentityResolver
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
+from mcp_ledger.mcp_api.routes.bodies import MAX_ADMIN_BODY_BYTES, BodyError, json_body
 from mcp_ledger.producers.ports import BusError
 
 ADMIN_ROLE = "admin"
@@ -42,8 +41,10 @@ def admin_routes(gateway: CommandGateway, compliance_topic: str, identities: Ide
         if ADMIN_ROLE not in identity.roles:
             return _problem(403, "erasure needs the admin role")
         try:
-            body = ErasureRequest.model_validate(await request.json())
-        except (JSONDecodeError, ValidationError) as error:
+            body = ErasureRequest.model_validate(await json_body(request, MAX_ADMIN_BODY_BYTES))
+        except BodyError as error:
+            return _problem(error.status, f'expected {{"subject": "..."}}: {error}')
+        except ValidationError as error:
             return _problem(400, f'expected {{"subject": "..."}}: {error}')
         command = EraseSubject(tenant=identity.tenant, subject=body.subject, requested_by=identity.subject)
         payload = ComplianceEnvelope(command=command).model_dump_json().encode()

@@ -9,7 +9,6 @@ Does not record anything itself (consumers/privacy.py does).
 from __future__ import annotations
 
 import math
-from json import JSONDecodeError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from mcp_ledger.domain.compliance.privacy import ADMIN_OPT_OUT_TOOL
 from mcp_ledger.mcp_api.auth.identity import IdentityResolver
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.rate_limits import RateGuard
+from mcp_ledger.mcp_api.routes.bodies import MAX_ADMIN_BODY_BYTES, BodyError, json_body
 from mcp_ledger.producers.ports import BusError
 
 ADMIN_ROLE = "admin"
@@ -48,8 +48,10 @@ def opt_out_routes(
         if ADMIN_ROLE not in identity.roles:
             return _problem(403, "recording an opt-out for a subject needs the admin role")
         try:
-            body = OptOutRequest.model_validate(await request.json())
-        except (JSONDecodeError, ValidationError) as error:
+            body = OptOutRequest.model_validate(await json_body(request, MAX_ADMIN_BODY_BYTES))
+        except BodyError as error:
+            return _problem(error.status, f'expected {{"subject": "...", "opt_out": true}}: {error}')
+        except ValidationError as error:
             return _problem(400, f'expected {{"subject": "...", "opt_out": true}}: {error}')
         refusal = None if rate_guard is None else await rate_guard.refusal(identity)
         if refusal is not None:

@@ -1,14 +1,15 @@
 """The registration API over plain HTTP: POST /v1/tools and GET /v1/capabilities.
 
 The HTTP mapping of MCPToolService's RegisterTool and ListCapabilities; both run through
-ToolService (tool_service.py), the code path gRPC uses too. Status codes: 400 with every
-problem (nothing published), 403 without the registering role, 422 when the worker refuses,
-504 and 503 when the outcome or the bus is missing. Identity comes from an IdentityResolver.
+ToolService (tool_service.py), the code path gRPC uses too. Status codes: 413 past
+MAX_BODY_BYTES, 400 for a body that is not JSON, nests deeper than the caller-data bound
+(checks/documents.py) or is not {"tools": [...]}, and for every problem with the tools
+(nothing published), 403 without the registering role, 422 when the worker refuses, 504 and
+503 when the outcome or the bus is missing. Identity comes from an IdentityResolver.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -17,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mcp_ledger.mcp_api.auth.identity import BadSessionHeaderError, IdentityResolver, session_from_headers
+from mcp_ledger.mcp_api.routes.bodies import BodyError, json_body
 from mcp_ledger.mcp_api.tools.service import ServiceOutcome, ToolService
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -65,13 +67,13 @@ class RegistrationHttp:
         ]
 
     async def register_tools(self, request: Request) -> JSONResponse:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return _problem(413, f"the request is larger than {MAX_BODY_BYTES} bytes")
         try:
-            tools = json.loads(body)["tools"]
-        except (ValueError, KeyError, TypeError):
+            payload = await json_body(request, MAX_BODY_BYTES)
+        except BodyError as error:
+            return _problem(error.status, f'the body must be JSON {{"tools": [tool definitions]}}: {error}')
+        if not isinstance(payload, dict) or "tools" not in payload:
             return _problem(400, 'the body must be JSON: {"tools": [tool definitions]}')
+        tools = payload["tools"]
         return http_answer(await self._service.register(self._identities.resolve(request), tools))
 
     async def capabilities(self, request: Request) -> JSONResponse:

@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import mcp_types as types
-from jsonschema import Draft202012Validator
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
@@ -47,7 +46,7 @@ def _fixed_argument_problem(stage: ComposedStage, spec: ToolSpec) -> str | None:
     """The stage's own arguments against its schema, the piped input not yet required."""
     schema = dict(spec.input_schema)
     schema["required"] = [name for name in schema.get("required", []) if name != stage.input]
-    return argument_problem(schema, stage.arguments, Draft202012Validator(schema))
+    return argument_problem(schema, stage.arguments)
 
 
 class PipelineTool:

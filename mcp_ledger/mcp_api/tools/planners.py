@@ -18,9 +18,11 @@ from typing import Any
 
 import httpx
 import mcp_types as types
-import yaml
 from pydantic import BaseModel
 
+from mcp_ledger.checks.documents import DocumentError, load_json
+from mcp_ledger.checks.yaml_documents import load_yaml
+from mcp_ledger.domain.plans.model import MAX_PLAN_TEXT_BYTES
 from mcp_ledger.domain.tools import ToolSpec
 
 MAX_REASKS = 2
@@ -69,16 +71,21 @@ def parse_plan_text(text: str) -> dict[str, Any]:
     Raises:
         PlannerError: no JSON or YAML object in it.
     """
+    if len(text) > MAX_PLAN_TEXT_BYTES:
+        raise PlannerError(f"the answer is over {MAX_PLAN_TEXT_BYTES} bytes")
     fenced = _FENCE.search(text)
     body = (fenced.group(1) if fenced else text).strip()
     try:
-        parsed = json.loads(body)
-    except ValueError:
+        parsed = load_json(body, max_bytes=MAX_PLAN_TEXT_BYTES, what="the answer")
+    except DocumentError:
         start, end = body.find("{"), body.rfind("}")
         try:
-            parsed = json.loads(body[start : end + 1]) if start >= 0 < end else yaml.safe_load(body)
-        except (ValueError, yaml.YAMLError):
-            raise PlannerError("the answer is not a JSON object") from None
+            if start >= 0 < end:
+                parsed = load_json(body[start : end + 1], max_bytes=MAX_PLAN_TEXT_BYTES, what="the answer")
+            else:
+                parsed = load_yaml(body, max_bytes=MAX_PLAN_TEXT_BYTES, what="the answer")
+        except DocumentError as error:
+            raise PlannerError(f"the answer is not a JSON object: {error}") from None
     if not isinstance(parsed, dict):
         raise PlannerError("the answer is not a JSON object")
     return parsed

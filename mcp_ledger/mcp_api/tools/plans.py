@@ -21,13 +21,20 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import mcp_types as types
-import yaml
 from mcp.server import ServerRequestContext
 
 from mcp_ledger.checks.arguments import plan_parameter_problems
+from mcp_ledger.checks.documents import DocumentError
+from mcp_ledger.checks.yaml_documents import load_yaml_off_loop
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import AcceptPlan, CancelPlan, ExecutePlan
-from mcp_ledger.domain.plans.model import Plan, PlanFormError, normalise_plan, plan_hash
+from mcp_ledger.domain.plans.model import (
+    MAX_PLAN_TEXT_BYTES,
+    Plan,
+    PlanFormError,
+    normalise_plan,
+    plan_hash,
+)
 from mcp_ledger.domain.plans.tools import PLAN_SCHEMA_URI, PLAN_TOOLS, REPLAN_TOOL
 from mcp_ledger.domain.plans.validation import plan_problems, with_derived_dependencies
 from mcp_ledger.domain.streams import plan_view_id
@@ -177,9 +184,9 @@ class PlanTools:
         raw = arguments.get("plan")
         if isinstance(raw, str):
             try:
-                raw = yaml.safe_load(raw)
-            except yaml.YAMLError as error:
-                raise PlannerError(f"the plan is not valid YAML: {error}") from None
+                raw = await load_yaml_off_loop(raw, max_bytes=MAX_PLAN_TEXT_BYTES, what="the plan")
+            except DocumentError as error:
+                raise PlannerError(str(error)) from None
         if raw is None:
             goal = str(arguments.get("goal", "")).strip()
             if not goal:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mcp_ledger.checks.arguments import argument_problem, argument_size
+from mcp_ledger.checks.arguments import argument_size, check_arguments
 from mcp_ledger.checks.registrations import check_registration, parse_definitions
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import CallTool, new_session_id
@@ -162,7 +162,7 @@ class ToolService:
         if size > self._max_argument_bytes:
             limit = self._max_argument_bytes
             return ServiceOutcome("too_large", f"arguments are {size} bytes; the limit is {limit}")
-        problem = argument_problem(spec.input_schema, arguments)
+        problem = await check_arguments(spec.input_schema, arguments)
         if problem is not None:
             return ServiceOutcome("invalid", "invalid_arguments", (problem,))
         limited = await self._rate_limited(identity)

@@ -13,7 +13,9 @@ behind this ASGI layer, which owns the session semantics instead:
 - GET opens the session's notification stream (SSE), resumable with Last-Event-ID;
 - DELETE closes the ledger session and forgets the transport session.
 
-Requests without Mcp-Session-Id (the stateless 2026-07-28 protocol) pass straight through.
+Requests without Mcp-Session-Id (the stateless 2026-07-28 protocol) pass straight through,
+except that any POST body nesting deeper than MAX_BODY_NESTING is refused here with -32600
+(before this layer's own parse, which would otherwise recurse past the stack).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mcp_ledger.checks.documents import MAX_NESTING, nests_deeper
 from mcp_ledger.mcp_api.auth.access_tokens import UnauthenticatedError
 from mcp_ledger.mcp_api.auth.identity import SESSION_HEADER, Identity, IdentityResolver
 from mcp_ledger.mcp_api.rate_limits import RateGuard
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 TRANSPORT_SESSION_HEADER = "x-ledger-transport-session"
 """Set by this layer only (a client's own is dropped): the live transport session's id."""
 MAX_PEEK_BYTES = 4 * 1024 * 1024
+MAX_BODY_NESTING = MAX_NESTING + 8
+"""Arguments may nest MAX_NESTING deep; the JSON-RPC envelope around them adds a few levels."""
 
 SessionOpener = Callable[[Identity], Awaitable[str]]
 SessionCloser = Callable[[Identity, str], Awaitable[None]]
@@ -228,6 +233,10 @@ class SessionLayer:
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         """To the SDK: streamed when the request asks for progress, plain JSON otherwise."""
         body, complete = await _read_body(receive)
+        if complete and nests_deeper(body, MAX_BODY_NESTING):
+            refusal = f"the request nests deeper than {MAX_BODY_NESTING} levels"
+            await _error(400, types.INVALID_REQUEST, refusal)(scope, receive, send)
+            return
         streamed = complete and _wants_progress(Request(scope), _parsed(body))
         app = self._streaming_app if streamed else self._app
         await app(scope, _replaying(body, complete, receive), send)
