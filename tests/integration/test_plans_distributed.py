@@ -1,7 +1,7 @@
 """Plans on real services: the API and workers in their own processes, Kafka, PostgreSQL and
-Redis. A worker killed mid-plan leaves its plan-run message to the group; another worker
-resumes the plan from the event store, runs it to completion and never runs a task whose
-success was recorded."""
+Redis, with real access tokens. A worker killed mid-plan leaves its plan-run message to the
+group; another worker resumes the plan from the event store, runs it to completion and never
+runs a task whose success was recorded."""
 
 from __future__ import annotations
 
@@ -15,38 +15,20 @@ import pytest
 
 from mcp_ledger.domain.streams import plan_stream
 from mcp_ledger.eventstore.sql import open_event_store
-from tests.integration.databases import private_database
 from tests.support.clients import mcp_client, structured
-from tests.support.processes import (
-    LedgerProcess,
-    isolated_env,
-    ledger_processes,
-    start_ledger,
-)
+from tests.support.distributed import DistributedStack, distributed_stack
+from tests.support.processes import LedgerProcess
 
 pytestmark = pytest.mark.integration
 
 RUNS = re.compile(r"plan (\S+): task (\S+) attempt (\d+) runs")
 
 
-@pytest.fixture(scope="module")
-def migrated(services_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    with private_database(services_env) as env:
-        yield env
-
-
 @pytest.fixture
-def env(migrated: dict[str, str], unique: str) -> dict[str, str]:
-    return {
-        **isolated_env(migrated, unique, topics="p"),
-        "LEDGER_LOG_LEVEL": "DEBUG",
-    }
-
-
-@pytest.fixture
-def procs(env: dict[str, str], tmp_path: Path) -> Iterator[list[LedgerProcess]]:
-    with ledger_processes(env, tmp_path) as started:
-        yield started
+def stack(tmp_path: Path) -> Iterator[DistributedStack]:
+    """A stack of its own (its workers get killed): one API replica and the worker to kill."""
+    with distributed_stack(tmp_path, apis=1, workers=1, extra={"LEDGER_LOG_LEVEL": "DEBUG"}) as running:
+        yield running
 
 
 def _chain(plan_id: str, steps: int, ms: int) -> dict[str, object]:
@@ -74,18 +56,17 @@ async def _succeeded_tasks(store_url: str, stream_id: str) -> list[str]:
 
 
 async def test_a_plan_whose_worker_is_killed_is_resumed_by_another_without_rerunning_finished_tasks(
-    env: dict[str, str], procs: list[LedgerProcess], tmp_path: Path
+    stack: DistributedStack, unique: str
 ) -> None:
-    doomed = start_ledger(procs, env, tmp_path, "worker")
-    api = start_ledger(procs, env, tmp_path, "api")
-    api.wait_healthy()
-    stream = plan_stream(env["LEDGER_LOCAL_TENANT"], "long")
-    async with mcp_client(api.url) as client:
+    [doomed], [api] = stack.workers, stack.apis
+    tenant = f"tenant-{unique}"
+    stream = plan_stream(tenant, "long")
+    async with mcp_client(api.url, token=stack.token(tenant, "planner", ("operator",))) as client:
         structured(await client.call_tool("create_plan", {"plan": _chain("long", 6, 300), "execute": True}))
         await asyncio.to_thread(doomed.wait_for_output, "task s2 attempt 1 runs", 60)
-        survivor = start_ledger(procs, env, tmp_path, "worker")
+        survivor = stack.start_worker()
         doomed.kill()
-        finished_before_kill = await _succeeded_tasks(env["LEDGER_STORE"], stream)
+        finished_before_kill = await _succeeded_tasks(stack.store_url, stream)
         status = structured(await client.call_tool("plan_status", {"plan_id": "long", "wait_seconds": 120}))
     assert status["status"] == "succeeded"
     assert status["tasks"]["end"]["output"] == {"text": "go"}  # read from the Redis projection
@@ -95,5 +76,5 @@ async def test_a_plan_whose_worker_is_killed_is_resumed_by_another_without_rerun
     for task_id in finished_before_kill:
         assert runs[task_id] == 1, (task_id, runs)
     assert all(count <= 2 for count in runs.values()), runs  # only the attempt in flight may run again
-    succeeded = await _succeeded_tasks(env["LEDGER_STORE"], stream)
+    succeeded = await _succeeded_tasks(stack.store_url, stream)
     assert sorted(succeeded) == sorted(["start", "end", *(f"s{i}" for i in range(6))])

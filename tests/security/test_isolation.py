@@ -333,18 +333,19 @@ async def _read_refusal(client: Client, uri: str) -> str:
     return f"read: {result.model_dump_json()}"
 
 
-async def test_a_blob_pointer_reads_for_its_subject_only_and_a_foreign_read_burns_nothing(
+async def test_a_blob_pointer_reads_in_its_subjects_session_only_and_a_foreign_read_burns_nothing(
     stack: Stack, cast: Cast
 ) -> None:
     marker = f"memo-{uuid.uuid4().hex}"
     session_id = await open_session(stack, cast.alice)
     async with as_(stack, cast.alice, session=session_id) as client:
         uri, once = await _pointer(client, marker), await _pointer(client, marker, one_time=True)
+    readers = [(who, session) for who in cast.attackers_of_alice() for session in (session_id, None)]
+    readers.append((cast.alice, await open_session(stack, cast.alice)))  # her other session
     refusals = []
-    for attacker in cast.attackers_of_alice():
-        for session in (session_id, None):
-            async with as_(stack, attacker, session=session, replica=-1) as client:
-                refusals += [await _read_refusal(client, uri), await _read_refusal(client, once)]
+    for who, session in readers:
+        async with as_(stack, who, session=session, replica=-1) as client:
+            refusals += [await _read_refusal(client, uri), await _read_refusal(client, once)]
     async with as_(stack, cast.alice, session=session_id) as client:
         read, read_once = await client.read_resource(uri), await client.read_resource(once)
     assert all(refusal.startswith("pointer refused") for refusal in refusals), refusals
@@ -607,6 +608,7 @@ async def test_erasing_a_subject_leaves_everyone_else_intact_and_nothing_of_thei
     record = await stack.erase(cast.alice.tenant, "alice")
 
     assert (record["requested_by"], record["keys_destroyed"]) == ("dpo", 1)
+    assert await stack.clear_text(alice.marker) == []
     for who in (cast.bob, cast.carol, cast.twin):
         marker = traces[who].marker
         assert await _still_there(stack, who, traces[who]) == (marker, marker, True), who
@@ -616,4 +618,3 @@ async def test_erasing_a_subject_leaves_everyone_else_intact_and_nothing_of_thei
     assert alice.marker not in bundle
     assert '{"$erased": true}' in bundle
     assert "was erased" in blob
-    assert await stack.clear_text(alice.marker) == []

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stacks import DistributedStack, EmbeddedStack, Stack, distributed_stack, embedded_stack
+from tests.support.distributed import DistributedStack, distributed_stack
+from tests.support.stacks import EmbeddedStack, Stack, embedded_stack
 
 STACKS = [pytest.param("embedded"), pytest.param("distributed", marks=pytest.mark.integration)]
 
