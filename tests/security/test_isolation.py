@@ -30,7 +30,7 @@ from mcp_ledger.eventstore.sql import create_store_engine
 from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, structured, text_of
 from tests.support.issuer import TokenIssuer
 from tests.support.pet_service import PetService, pet_service
-from tests.support.stacks import Stack
+from tests.support.stacks import Stack, erase_as_admin
 
 LIFECYCLE = frozenset({"session_open", "session_close"})
 
@@ -493,8 +493,12 @@ async def test_registered_tools_stay_in_their_tenant_and_session_tools_in_their_
         async with as_(stack, who, replica=-1) as client:
             seen.append(await _tool_names(client) & {"pet"})
             calls.append(await _unknown(client, "pet", {}))
+            await client.call_tool("remove_tool", {"name": "pet"})  # their own tenant has none
+    async with as_(stack, cast.alice, session=alice_session) as client:
+        alice_still_sees = await _tool_names(client)
     assert {"pet", "my_pet"} <= bob_sees
     assert "pet" in alice_sees
+    assert "pet" in alice_still_sees
     assert "my_pet" not in alice_sees
     assert alices_pet == {"id": 1, "name": "Rex"}
     assert not [names for names in seen if "my_pet" in names or names == {"pet"}], seen
@@ -618,3 +622,39 @@ async def test_erasing_a_subject_leaves_everyone_else_intact_and_nothing_of_thei
     assert alice.marker not in bundle
     assert '{"$erased": true}' in bundle
     assert "was erased" in blob
+
+
+async def test_a_tenant_admin_erases_in_their_own_tenant_only_and_a_subject_erases_nobody(
+    stack: Stack, cast: Cast
+) -> None:
+    alice, twin = await _leave_traces(stack, cast.alice), await _leave_traces(stack, cast.twin)
+    endpoint = stack.urls[-1].removesuffix("/mcp") + "/admin/erasures"
+    async with httpx.AsyncClient(timeout=60) as http:
+        by_alice = await http.post(
+            endpoint,
+            json={"subject": "bob"},
+            headers={"authorization": f"Bearer {bearer(stack, cast.alice)}"},
+        )
+    record = await erase_as_admin(stack.urls[-1], bearer(stack, cast.carol), "alice")  # globex's alice
+
+    assert by_alice.status_code == 403
+    assert record["keys_destroyed"] == 1
+    assert await _still_there(stack, cast.alice, alice) == (alice.marker, alice.marker, True)
+    async with as_(stack, cast.twin, session=twin.session_id) as client:
+        assert "was erased" in await _read_refusal(client, twin.pointer)
+
+
+# ----------------------------------------------------------------------------------- sealed state
+async def test_sealed_state_opens_for_its_subject_of_its_tenant_only(stack: Stack, cast: Cast) -> None:
+    marker = f"cart-{uuid.uuid4().hex}"
+    async with as_(stack, cast.alice, mode="2026-07-28") as client:
+        sealed = structured(await client.call_tool("state_seal", {"state": {"cart": marker}}))["sealed"]
+        own = structured(await client.call_tool("state_open", {"sealed": sealed}))
+    answers = []
+    for attacker in cast.attackers_of_alice():
+        async with as_(stack, attacker, replica=-1, mode="2026-07-28") as client:
+            answers.append(await client.call_tool("state_open", {"sealed": sealed}))
+    assert own == {"state": {"cart": marker}}
+    assert marker not in sealed
+    assert [(a.is_error, text_of(a).split(":")[0]) for a in answers] == [(True, "tampered")] * 3
+    assert marker not in repr(answers)
