@@ -1,29 +1,22 @@
 """The erasure proof on real services: markers written as a subject's personal data through
-MCP (API and worker processes, Kafka, PostgreSQL, Redis): a note's value and key, a call's
-text, a blob's name and mime type, a plan's parameters, condition literal and task id, a
-cancellation's reason. Erased with `mcp-ledger erase`, none is then found in the clear: not
-in any PostgreSQL table, not under any of the test's Redis keys, not in the Kafka log segments
-of the test's topics, not in the blob store (the `blobs` table of PostgreSQL, sealed before
-and a tombstone after); and nothing of the subject's events can be decrypted any more, nor
-their blob's pointer read.
+MCP with a real access token (two API replicas and two worker processes, Kafka, PostgreSQL,
+Redis): a note's value and key, a call's text, a blob's name and mime type, a plan's
+parameters, condition literal and task id, a cancellation's reason. Erased with `mcp-ledger
+erase`, none is then found in the clear: not in any PostgreSQL table, not under any of the
+stack's Redis keys, not in the Kafka log segments of its topics, not in the blob store (the
+`blobs` table of PostgreSQL, sealed before and a tombstone after), not in the processes' logs;
+and nothing of the subject's events can be decrypted any more, nor their blob's pointer read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
-from redis.asyncio import Redis
-from sqlalchemy import text
 
-from mcp_ledger.crypto.cipher import new_key
 from mcp_ledger.crypto.kek import KekRing, parse_keks
 from mcp_ledger.crypto.ports import KeyDestroyedError
 from mcp_ledger.crypto.records import RecordSealer
@@ -32,104 +25,24 @@ from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.eventstore.audit import SqlAuditLog
 from mcp_ledger.eventstore.ports import AuditQuery
 from mcp_ledger.eventstore.sql import create_store_engine
-from tests.support.clients import mcp_client, open_session, structured
-from tests.support.processes import (
-    LedgerProcess,
-    isolated_env,
-    ledger_processes,
-    run_ledger,
-    start_ledger,
-)
+from tests.support.clients import mcp_client, structured
+from tests.support.distributed import DistributedStack
+from tests.support.scans import kafka_segments, postgres_rows_holding, redis_values
 
 pytestmark = pytest.mark.integration
 
-TOPICS = ("ledger.commands", "ledger.events", "ledger.compliance")
 
-
-def kafka_log_dirs() -> list[Path]:
-    """Where the services' Kafka keeps its partitions (log.dirs of its server.properties)."""
-    services = Path(os.environ.get("LEDGER_SERVICES_DIR", Path.home() / ".cache" / "mcp-ledger" / "services"))
-    for line in (services / "kafka" / "server.properties").read_text().splitlines():
-        if line.startswith("log.dirs="):
-            return [Path(entry) for entry in line.removeprefix("log.dirs=").split(",")]
-    raise AssertionError("no log.dirs in the Kafka server.properties")
-
-
-def kafka_segments(prefix: str) -> list[Path]:
-    """The log segment files of this test's topics."""
-    return [
-        segment
-        for directory in kafka_log_dirs()
-        for topic in TOPICS
-        for segment in directory.glob(f"{prefix}{topic}-*/*.log")
-    ]
-
-
-async def postgres_rows_holding(url: str, needle: str) -> dict[str, int]:
-    """Rows of every table of the database whose text form holds `needle`, per table."""
-    engine = create_store_engine(url)
-    found: dict[str, int] = {}
-    try:
-        async with engine.connect() as conn:
-            names = (
-                await conn.execute(
-                    text("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
-                )
-            ).scalars()
-            for name in list(names):
-                hits = await conn.scalar(
-                    text(f'SELECT count(*) FROM "{name}" AS t WHERE t::text LIKE :pattern'),
-                    {"pattern": f"%{needle}%"},
-                )
-                if hits:
-                    found[name] = int(hits)
-    finally:
-        await engine.dispose()
-    return found
-
-
-async def redis_values(url: str, prefix: str) -> dict[str, str]:
-    """Every key under `prefix` with its value(s) as text."""
-    client = Redis.from_url(url)
-    values: dict[str, str] = {}
-    try:
-        async for raw in client.scan_iter(match=f"{prefix}*", count=500):
-            key = raw.decode()
-            found_type = await client.type(key)
-            kind = found_type.decode() if isinstance(found_type, bytes) else str(found_type)
-            if kind == "hash":
-                values[key] = repr(await client.hgetall(key))
-            elif kind == "set":
-                values[key] = repr(await client.smembers(key))
-            elif kind == "string":
-                values[key] = repr(await client.get(key))
-            else:
-                values[key] = f"<{kind}>"
-    finally:
-        await client.aclose()
-    return values
-
-
-@pytest.fixture
-def env(services_env: dict[str, str], unique: str) -> dict[str, str]:
-    return {
-        **isolated_env(services_env, unique, topics="p", keys="proof"),
-        "LEDGER_LOCAL_SUBJECT": f"subject-{unique}",
-        "LEDGER_KEK": base64.b64encode(new_key()).decode(),
-    }
-
-
-@pytest.fixture
-def procs(env: dict[str, str], tmp_path: Path) -> Iterator[list[LedgerProcess]]:
-    run_ledger(env, "migrate")
-    with ledger_processes(env, tmp_path) as started:
-        yield started
-
-
-async def _wait_for_marker_in_redis(env: dict[str, str], marker: str) -> None:
+async def _wait_for_marker_in_redis(stack: DistributedStack, marker: str) -> None:
     async with asyncio.timeout(20):
-        while marker not in repr(await redis_values(env["LEDGER_STATE"], env["LEDGER_STATE_PREFIX"])):
+        while marker not in repr(await redis_values(stack.state_url, stack.state_prefix)):
             await asyncio.sleep(0.05)
+
+
+async def _open_session(url: str, token: str) -> str:
+    async with mcp_client(url, mode="2026-07-28", token=token) as client:
+        session_id = structured(await client.call_tool("session_open", {}))["session_id"]
+    assert isinstance(session_id, str)
+    return session_id
 
 
 def _markers(unique: str) -> dict[str, str]:
@@ -162,11 +75,12 @@ def _plan(markers: dict[str, str]) -> dict[str, object]:
     }
 
 
-async def _write_everything(url: str, markers: dict[str, str]) -> tuple[str, str]:
-    """Every kind of personal data through MCP; returns the session id and the blob's pointer."""
+async def _write_everything(first: str, second: str, token: str, markers: dict[str, str]) -> tuple[str, str]:
+    """Every kind of personal data through MCP, the session opened on one replica and used on
+    the other; returns the session id and the blob's pointer."""
     marker, key, mime = markers["value"], markers["note key"], f"text/{markers['mime type']}"
-    session_id = await open_session(url)
-    async with mcp_client(url, session=session_id) as client:
+    session_id = await _open_session(first, token)
+    async with mcp_client(second, session=session_id, token=token) as client:
         assert structured(await client.call_tool("note_set", {"key": key, "value": marker}))
         assert structured(await client.call_tool("echo", {"text": marker}))["text"] == marker
         put = structured(
@@ -194,57 +108,55 @@ async def _rows_holding_any(url: str, markers: dict[str, str]) -> dict[str, dict
 
 
 async def test_an_erased_subjects_marker_is_nowhere_in_the_clear_on_any_service(
-    env: dict[str, str], procs: list[LedgerProcess], tmp_path: Path, unique: str
+    shared_distributed_stack: DistributedStack, unique: str
 ) -> None:
+    stack = shared_distributed_stack
     markers = _markers(unique)
     marker = markers["value"]
-    tenant, subject, prefix = (
-        env["LEDGER_LOCAL_TENANT"],
-        env["LEDGER_LOCAL_SUBJECT"],
-        env["LEDGER_TOPIC_PREFIX"],
-    )
-    start_ledger(procs, env, tmp_path, "worker")
-    api = start_ledger(procs, env, tmp_path, "api")
-    api.wait_healthy()
-    session_id, pointer = await _write_everything(api.url, markers)
-    await _wait_for_marker_in_redis(env, marker)  # the read model holds it in the clear, with a TTL
+    tenant, subject, prefix = f"tenant-{unique}", f"subject-{unique}", stack.topic_prefix
+    token = stack.token(tenant, subject, ("operator",))
+    first, second = stack.urls[0], stack.urls[-1]
+    session_id, pointer = await _write_everything(first, second, token, markers)
+    await _wait_for_marker_in_redis(stack, marker)  # the read model holds it in the clear, with a TTL
     segments = kafka_segments(prefix)
     assert segments, "no Kafka log segments found for the test's topics"
     kafka_bytes = b"".join(segment.read_bytes() for segment in segments)
     assert session_id.encode() in kafka_bytes  # the scan reads the right files…
     assert _found(kafka_bytes, markers) == []  # …and they only ever held ciphertext
-    assert await _rows_holding_any(env["LEDGER_STORE"], markers) == {}
+    assert await _rows_holding_any(stack.store_url, markers) == {}
 
     erased = json.loads(
-        run_ledger(env, "erase", "--tenant", tenant, "--subject", subject, "--requested-by", "dpo")
+        await asyncio.to_thread(
+            stack.cli, "erase", "--tenant", tenant, "--subject", subject, "--requested-by", "dpo"
+        )
     )
 
     assert erased["keys_destroyed"] == 1
     assert erased["purged"]["session_views"] >= 1  # plus the sessions 2025-11-25 clients open at initialize
     assert (erased["purged"]["blobs"], erased["purged"]["plan_views"]) == (1, 1)
     assert "transport_sessions" in erased["purged"]
-    assert await _rows_holding_any(env["LEDGER_STORE"], markers) == {}
-    redis_after = await redis_values(env["LEDGER_STATE"], env["LEDGER_STATE_PREFIX"])
+    assert await _rows_holding_any(stack.store_url, markers) == {}
+    redis_after = await redis_values(stack.state_url, stack.state_prefix)
     assert _found(repr(redis_after), markers) == []
     assert session_id not in repr(redis_after)
     assert [_found(segment.read_bytes(), markers) for segment in kafka_segments(prefix)] == [
         [] for _ in kafka_segments(prefix)
     ]
-    await _nothing_of_the_subject_opens(env, tenant, subject)
+    await _nothing_of_the_subject_opens(stack, tenant, subject)
     # nor in the processes' logs
-    assert {proc.log.name: _found(proc.output(), markers) for proc in procs} == {
-        proc.log.name: [] for proc in procs
+    assert {proc.log.name: _found(proc.output(), markers) for proc in stack.started} == {
+        proc.log.name: [] for proc in stack.started
     }
     # Last: coming back gives the subject a new key, and their old pointer reads as erased.
-    async with mcp_client(api.url, session=session_id) as client:
+    async with mcp_client(first, session=session_id, token=token) as client:
         with pytest.raises(MCPError, match="was erased"):
             await client.read_resource(pointer)
 
 
-async def _nothing_of_the_subject_opens(env: dict[str, str], tenant: str, subject: str) -> None:
-    ring = KekRing(parse_keks(env["LEDGER_KEK"]))
-    keys = SqlKeyStore(create_store_engine(env["LEDGER_STORE"]), ring, owns_engine=True)
-    audit = SqlAuditLog(create_store_engine(env["LEDGER_STORE"]), owns_engine=True)
+async def _nothing_of_the_subject_opens(stack: DistributedStack, tenant: str, subject: str) -> None:
+    ring = KekRing(parse_keks(stack.env["LEDGER_KEK"]))
+    keys = SqlKeyStore(create_store_engine(stack.store_url), ring, owns_engine=True)
+    audit = SqlAuditLog(create_store_engine(stack.store_url), owns_engine=True)
     try:
         history = await audit.query(AuditQuery(tenant=tenant, subject=subject))
         sealed = [(e, v) for e in history for v in e.data.values() if is_sealed(v)]

@@ -1,12 +1,11 @@
 """Plans on real services: the API and workers in their own processes, Kafka, PostgreSQL and
-Redis. A worker killed mid-plan leaves its plan-run message to the group; another worker
-resumes the plan from the event store, runs it to completion and never runs a task whose
-success was recorded."""
+Redis, with real access tokens. A worker killed mid-plan leaves its plan-run message to the
+group; another worker resumes the plan from the event store, runs it to completion and never
+runs a task whose success was recorded."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -15,46 +14,25 @@ from pathlib import Path
 import pytest
 
 from mcp_ledger.consumers.mapping import EventMapper
-from mcp_ledger.crypto.cipher import new_key
 from mcp_ledger.crypto.kek import KekRing, parse_keks
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.domain.streams import plan_stream
 from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
-from mcp_ledger.settings import Settings
-from tests.integration.databases import private_database
 from tests.support.clients import mcp_client, structured
-from tests.support.processes import (
-    LedgerProcess,
-    isolated_env,
-    ledger_processes,
-    start_ledger,
-)
+from tests.support.distributed import DistributedStack, distributed_stack
+from tests.support.processes import LedgerProcess
 
 pytestmark = pytest.mark.integration
 
 RUNS = re.compile(r"plan (\S+): task (\S+) attempt (\d+) runs")
 
 
-@pytest.fixture(scope="module")
-def migrated(services_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    with private_database(services_env) as env:
-        yield env
-
-
 @pytest.fixture
-def env(migrated: dict[str, str], unique: str) -> dict[str, str]:
-    return {
-        **isolated_env(migrated, unique, topics="p"),
-        "LEDGER_LOG_LEVEL": "DEBUG",
-        "LEDGER_KEK": base64.b64encode(new_key()).decode(),
-    }
-
-
-@pytest.fixture
-def procs(env: dict[str, str], tmp_path: Path) -> Iterator[list[LedgerProcess]]:
-    with ledger_processes(env, tmp_path) as started:
-        yield started
+def stack(tmp_path: Path) -> Iterator[DistributedStack]:
+    """A stack of its own (its workers get killed): one API replica and the worker to kill."""
+    with distributed_stack(tmp_path, apis=1, workers=1, extra={"LEDGER_LOG_LEVEL": "DEBUG"}) as running:
+        yield running
 
 
 def _chain(plan_id: str, steps: int, ms: int) -> dict[str, object]:
@@ -72,12 +50,11 @@ def _runs(*workers: LedgerProcess) -> Counter[str]:
     return Counter(match.group(2) for proc in workers for match in RUNS.finditer(proc.output()))
 
 
-async def _succeeded_tasks(env: dict[str, str], stream_id: str) -> list[str]:
+async def _succeeded_tasks(stack: DistributedStack, stream_id: str) -> list[str]:
     """The ids of the tasks recorded as succeeded (task ids are sealed: opened with the KEK)."""
-    store = await open_event_store(env["LEDGER_STORE"])
-    keys = SqlKeyStore(
-        create_store_engine(env["LEDGER_STORE"]), KekRing(parse_keks(env["LEDGER_KEK"])), owns_engine=True
-    )
+    store = await open_event_store(stack.store_url)
+    ring = KekRing(parse_keks(stack.env["LEDGER_KEK"]))
+    keys = SqlKeyStore(create_store_engine(stack.store_url), ring, owns_engine=True)
     try:
         mapper = EventMapper(RecordSealer(keys))
         events = [await mapper.open(e) for e in await store.read_stream(stream_id)]
@@ -88,18 +65,17 @@ async def _succeeded_tasks(env: dict[str, str], stream_id: str) -> list[str]:
 
 
 async def test_a_plan_whose_worker_is_killed_is_resumed_by_another_without_rerunning_finished_tasks(
-    env: dict[str, str], procs: list[LedgerProcess], tmp_path: Path
+    stack: DistributedStack, unique: str
 ) -> None:
-    doomed = start_ledger(procs, env, tmp_path, "worker")
-    api = start_ledger(procs, env, tmp_path, "api")
-    api.wait_healthy()
-    stream = plan_stream(env["LEDGER_LOCAL_TENANT"], Settings().local_subject, "long")
-    async with mcp_client(api.url) as client:
+    [doomed], [api] = stack.workers, stack.apis
+    tenant = f"tenant-{unique}"
+    stream = plan_stream(tenant, "planner", "long")
+    async with mcp_client(api.url, token=stack.token(tenant, "planner", ("operator",))) as client:
         structured(await client.call_tool("create_plan", {"plan": _chain("long", 6, 300), "execute": True}))
         await asyncio.to_thread(doomed.wait_for_output, "task s2 attempt 1 runs", 60)
-        survivor = start_ledger(procs, env, tmp_path, "worker")
+        survivor = stack.start_worker()
         doomed.kill()
-        finished_before_kill = await _succeeded_tasks(env, stream)
+        finished_before_kill = await _succeeded_tasks(stack, stream)
         status = structured(await client.call_tool("plan_status", {"plan_id": "long", "wait_seconds": 120}))
     assert status["status"] == "succeeded"
     assert status["tasks"]["end"]["output"] == {"text": "go"}  # read from the Redis projection
@@ -109,5 +85,5 @@ async def test_a_plan_whose_worker_is_killed_is_resumed_by_another_without_rerun
     for task_id in finished_before_kill:
         assert runs[task_id] == 1, (task_id, runs)
     assert all(count <= 2 for count in runs.values()), runs  # only the attempt in flight may run again
-    succeeded = await _succeeded_tasks(env, stream)
+    succeeded = await _succeeded_tasks(stack, stream)
     assert sorted(succeeded) == sorted(["start", "end", *(f"s{i}" for i in range(6))])
