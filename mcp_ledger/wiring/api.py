@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 from starlette.applications import Starlette
 
 from mcp_ledger.crypto.pointers import PointerSigner
+from mcp_ledger.crypto.ports import KeyStoreError
 from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.limits.memory import MemoryRateLimiter
 from mcp_ledger.limits.policy import LimitFormatError, RatePolicy
@@ -51,7 +52,7 @@ from mcp_ledger.projections.registry.watcher import RegistryWatcher
 from mcp_ledger.settings import Settings
 from mcp_ledger.wiring import ops as ops_wiring
 from mcp_ledger.wiring.plans import plan_tools
-from mcp_ledger.wiring.protection import evict_on_erasure
+from mcp_ledger.wiring.protection import KekProbe, KeyUnits, evict_on_erasure, sql_keys
 from mcp_ledger.wiring.registry import tool_specs
 from mcp_ledger.wiring.runtime import (
     ConfigurationError,
@@ -102,7 +103,7 @@ def _session_commands(gateway: CommandGateway) -> tuple[SessionOpener, SessionCl
         )
         try:
             event = await gateway.call(command)
-        except (CommandTimeoutError, BusError) as error:
+        except (CommandTimeoutError, BusError, KeyStoreError) as error:
             raise SessionOpenError(f"could not open a session: {error}") from error
         if event.get("event_type") != "ToolSucceeded" or command.session_id is None:
             raise SessionOpenError("could not open a session")
@@ -230,6 +231,16 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         *registration.routes(),
         *admin_routes(gateway, settings.compliance_topic, identities),
         *opt_out_routes(gateway, identities),
-        *ops_wiring.api_routes(settings, server, runtime.metrics, runtime.bus, runtime.store, runtime.views),
+        *ops_wiring.api_routes(
+            settings,
+            server,
+            runtime.metrics,
+            runtime.bus,
+            runtime.store,
+            runtime.views,
+            keys=KekProbe(sql_keys(runtime.keys)),
+        ),
     ]
-    return build_http_app(server, host=settings.host, auth=auth, session_layer=layer, routes=routes)
+    app = build_http_app(server, host=settings.host, auth=auth, session_layer=layer, routes=routes)
+    app.add_middleware(KeyUnits, keys=runtime.keys)
+    return app

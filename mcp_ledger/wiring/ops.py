@@ -24,7 +24,7 @@ from mcp_ledger.observability.asyncapi import asyncapi_document
 from mcp_ledger.observability.kafka_lag import KafkaLag
 from mcp_ledger.observability.mcp_metrics import RequestMetricsMiddleware
 from mcp_ledger.observability.metrics import LedgerMetrics
-from mcp_ledger.observability.readiness import Readiness
+from mcp_ledger.observability.readiness import Probe, Readiness
 from mcp_ledger.observability.samplers import Sampler, lag_sample, store_samples
 from mcp_ledger.observability.traced_bus import TracedBus
 from mcp_ledger.observability.traced_store import InstrumentedEventStore, traced_runners
@@ -47,9 +47,13 @@ def instrument_runners(runners: Mapping[str, ToolRunner]) -> dict[str, ToolRunne
     return traced_runners(runners)
 
 
-def readiness(bus: MessageBus, store: EventStore | None, views: SessionViewStore) -> Readiness:
-    """Bus running, event store answering, state store answering."""
+def readiness(
+    bus: MessageBus, store: EventStore | None, views: SessionViewStore, keys: Probe | None = None
+) -> Readiness:
+    """Bus running, event store answering, state store answering, stored keys unwrapping."""
     check = Readiness()
+    if keys is not None:
+        check.probes["keys"] = keys
     if isinstance(bus, TracedBus):
         check.flags["bus"] = lambda: bus.running
     if store is not None:
@@ -65,6 +69,8 @@ def api_routes(
     bus: MessageBus,
     store: EventStore | None,
     views: SessionViewStore,
+    *,
+    keys: Probe | None = None,
 ) -> list[Route]:
     """/readyz, /metrics and /asyncapi.json; also times every MCP request."""
     server.middleware.append(RequestMetricsMiddleware(metrics))
@@ -74,7 +80,7 @@ def api_routes(
         return JSONResponse(document)
 
     return [
-        readiness(bus, store, views).route(),
+        readiness(bus, store, views, keys).route(),
         metrics.route(),
         Route("/asyncapi.json", asyncapi, methods=["GET"]),
     ]
