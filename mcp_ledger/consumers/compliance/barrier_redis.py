@@ -45,6 +45,7 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 _ANSWER_TTL = 86400
 _REPUBLISH = 0.5
 _POLL = 0.05
+_FIRST_TRY = 5.0
 
 
 class RedisBarrier:
@@ -71,18 +72,19 @@ class RedisBarrier:
         self._tasks: list[asyncio.Task[None]] = []
         self._handled: OrderedDict[str, None] = OrderedDict()
         self._listening = self._renewed = False
-        self._subscribed = asyncio.Event()
+        self._tried = asyncio.Event()
 
     @classmethod
     def from_url(cls, url: str, prefix: str, caches: SubjectCaches, **options: float) -> RedisBarrier:
         return cls(Redis.from_url(url), prefix, caches, **options)
 
     async def start(self) -> None:
-        """Subscribe, take a lease, and keep both up in the background."""
+        """Subscribe, take a lease, and keep both up in the background; returns after the
+        first attempt to subscribe (caching stays off until both work)."""
         self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._keep_lease())]
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._lease):
-                await self._subscribed.wait()
+        with contextlib.suppress(TimeoutError):  # an unanswering host: go on, caching off
+            async with asyncio.timeout(_FIRST_TRY):
+                await self._tried.wait()
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -119,7 +121,7 @@ class RedisBarrier:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
                     self._set(listening=True)
-                    self._subscribed.set()
+                    self._tried.set()
                     while True:
                         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                         if message is not None:
@@ -127,6 +129,7 @@ class RedisBarrier:
                             self._tasks = [task for task in self._tasks if not task.done()]
             except (RedisError, OSError):
                 self._set(listening=False)
+                self._tried.set()
                 log.warning("erasure barrier: lost the subscription to %s; retrying", self._channel)
                 await asyncio.sleep(1.0)
 
