@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert, select, update
+from sqlalchemy import Insert, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,6 +26,17 @@ from mcp_ledger.crypto.scrub import scrub_destroyed_keys
 from mcp_ledger.eventstore.tables import subject_keys
 
 _REWRAP_BATCH = 500
+# Only a row still wrapped by the KEK it was read under: a destroy or another rewrap may
+# have come first.
+_REWRAP = (
+    update(subject_keys)
+    .where(
+        subject_keys.c.key_id == bindparam("row_key_id"),
+        subject_keys.c.kek_id == bindparam("row_kek_id"),
+        subject_keys.c.wrapped_key.is_not(None),
+    )
+    .values(kek_id=bindparam("kek_id"), wrapped_key=bindparam("wrapped_key"))
+)
 
 
 class SqlKeyStore:
@@ -118,32 +129,31 @@ class SqlKeyStore:
             async with self._engine.begin() as conn:
                 await self._secure_delete(conn)
                 rows = (await conn.execute(stale.limit(_REWRAP_BATCH))).all()
-                for row in rows:
-                    values = row._mapping
-                    raw = self._unwrap(values, ring).key
-                    bound = wrap_associated(
-                        current.kek_id, values["tenant"], values["subject"], values["key_id"]
-                    )
-                    await conn.execute(
-                        update(subject_keys)
-                        .where(
-                            subject_keys.c.key_id == values["key_id"],
-                            subject_keys.c.wrapped_key.is_not(None),
-                        )
-                        .values(kek_id=current.kek_id, wrapped_key=encrypt(current.key, raw, bound))
-                    )
+                if rows:  # one statement for the batch: a round trip per key made this minutes long
+                    await conn.execute(_REWRAP, [self._rewrapped(row._mapping, ring) for row in rows])
             if not rows:
                 return total
             total += len(rows)
 
+    def _rewrapped(self, values: Any, ring: KekRing) -> dict[str, Any]:
+        current, raw = ring.current, self._unwrap(values, ring).key
+        bound = wrap_associated(current.kek_id, values["tenant"], values["subject"], values["key_id"])
+        return {
+            "row_key_id": values["key_id"],
+            "row_kek_id": values["kek_id"],
+            "kek_id": current.kek_id,
+            "wrapped_key": encrypt(current.key, raw, bound),
+        }
+
     async def kek_ids_in_use(self) -> dict[str, int]:
         """How many live keys each KEK wraps (for operators checking a rotation)."""
-        query = select(subject_keys.c.kek_id).where(subject_keys.c.wrapped_key.is_not(None))
-        counts: dict[str, int] = {}
+        query = (
+            select(subject_keys.c.kek_id, func.count())
+            .where(subject_keys.c.wrapped_key.is_not(None))
+            .group_by(subject_keys.c.kek_id)
+        )
         async with self._engine.connect() as conn:
-            for (kek_id,) in (await conn.execute(query)).all():
-                counts[kek_id] = counts.get(kek_id, 0) + 1
-        return counts
+            return {str(kek_id): int(n) for kek_id, n in (await conn.execute(query)).all()}
 
     async def unreadable_keks(self) -> dict[str, int]:
         """KEK ids that wrap live keys but are not in this process's ring, with how many keys

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from mcp_ledger.blobs.ports import BlobStore
 from mcp_ledger.consumers.bindings.pointer_inputs import PointerInputs
 from mcp_ledger.consumers.command_handler import CommandHandler
@@ -134,8 +136,10 @@ async def _open_protection(
         raise ConfigurationError(f"key-encryption key: {error}") from error
     stack.push_async_callback(runtime.keys.close)
     runtime.caches.register(runtime.keys)
-    if worker or not settings.store_url.startswith("sqlite"):
+    try:
         await kek_mismatch(sql_keys(runtime.keys))  # said at start, not only at the first call
+    except SQLAlchemyError as error:  # e.g. not migrated yet: /readyz says so later
+        log.warning("could not check the stored keys against this process's KEK: %s", error)
     runtime.audit = SqlAuditReader(settings)
     stack.push_async_callback(runtime.audit.close)
 
