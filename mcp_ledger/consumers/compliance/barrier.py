@@ -100,7 +100,8 @@ class SubjectCaches:
         """Switch every cache off (dropping everything) or on again; no-op if already so."""
         if enabled == self._caching:
             return
-        log.warning("subject caches %s", "on again" if enabled else "off: the erasure barrier is unreachable")
+        # The barrier warns about the cause (a lease not renewed, a lost subscription).
+        log.info("subject caches %s", "on" if enabled else "off until the erasure barrier is reachable")
         self._caching = enabled
         for cache in self._caches:
             cache.set_caching(enabled)

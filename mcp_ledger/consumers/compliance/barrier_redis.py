@@ -141,7 +141,11 @@ class RedisBarrier:
             log.error("erasure barrier: dropping a malformed request")
             return
         if erasure_id not in self._handled:
-            await self._caches.drop(tenant, subject)
+            try:
+                await self._caches.drop(tenant, subject)
+            except BarrierError as error:  # unanswered: the erasure asks again, or fails in time
+                log.error("erasure barrier: %s", error)
+                return
             self._handled[erasure_id] = None
             while len(self._handled) > 1000:
                 self._handled.popitem(last=False)
