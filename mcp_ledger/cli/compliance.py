@@ -22,14 +22,15 @@ from rich.console import Console
 from rich.table import Table
 
 from mcp_ledger.bench.erase import run_erase_bench
+from mcp_ledger.consumers.compliance.barrier import LocalBarrier, SubjectCaches
 from mcp_ledger.consumers.compliance.erasure import ErasureHandler
 from mcp_ledger.consumers.compliance.export import export_subject
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.tools import ToolExecutionError
-from mcp_ledger.crypto.cipher import new_key
-from mcp_ledger.crypto.kek import Kek, KekRing, parse_keks, write_kek_file
+from mcp_ledger.crypto.kek import KekRing, parse_keks
 from mcp_ledger.crypto.records import RecordSealer
+from mcp_ledger.crypto.rotation import KekRotation
 from mcp_ledger.crypto.sealing import is_sealed
 from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.domain.commands import CallTool
@@ -43,7 +44,7 @@ from mcp_ledger.settings import Settings
 from mcp_ledger.wiring.bootstrap import make_bus, make_views
 from mcp_ledger.wiring.compliance import erasure_purgers, open_blob_store
 from mcp_ledger.wiring.plans import make_plan_views
-from mcp_ledger.wiring.protection import audit_row, kek_path, kek_ring, open_key_store
+from mcp_ledger.wiring.protection import audit_row, kek_path, kek_rotation, open_key_store
 
 console = Console(stderr=True)
 keys_app = typer.Typer(help="Key-encryption keys and per-subject data keys.", no_args_is_help=True)
@@ -85,26 +86,31 @@ async def _rewrap(settings: Settings, ring: KekRing) -> tuple[int, dict[str, int
         await keys.close()
 
 
+async def _rotate_file(settings: Settings) -> tuple[int, dict[str, int]]:
+    keys = open_key_store(settings)
+    try:
+        retired = await KekRotation(kek_path(settings), keys).retire_old_keks()
+        return retired, await keys.kek_ids_in_use()
+    finally:
+        await keys.close()
+
+
 def keys_rotate() -> None:
     """Rewrap every data key under a new key-encryption key; events are not touched.
 
-    With a KEK file (the embedded default, or LEDGER_KEK_FILE) a new KEK is generated and the
-    old one stays in the file until every key is rewrapped. With LEDGER_KEK, put the new KEK
-    first and the old one after it (comma-separated), restart, run this, then drop the old one.
+    With a KEK file (the embedded default, or LEDGER_KEK_FILE) a new KEK is generated, every
+    key rewrapped under it and the older KEKs dropped from the file (erasures do the same).
+    With LEDGER_KEK, put the new KEK first and the old one after it (comma-separated), restart,
+    run this, then drop the old one and restart again.
     """
     settings = _prepared()
     if settings.kek:
         ring = KekRing(parse_keks(settings.kek))
         rewrapped, in_use = _run(_rewrap(settings, ring))
-    else:
-        path = kek_path(settings)
-        old = kek_ring(settings).keks
-        new = Kek(new_key())
-        write_kek_file(path, [new, *old])
-        rewrapped, in_use = _run(_rewrap(settings, KekRing.from_file(path)))
-        if set(in_use) <= {new.kek_id}:
-            write_kek_file(path, [new])
-    console.print(f"rewrapped {rewrapped} data keys; live keys per KEK id: {in_use}")
+        console.print(f"rewrapped {rewrapped} data keys; live keys per KEK id: {in_use}")
+        return
+    retired, in_use = _run(_rotate_file(settings))
+    console.print(f"retired {retired} KEKs; live keys per KEK id: {in_use}")
 
 
 # ---------------------------------------------------------------- erase
@@ -156,7 +162,10 @@ async def direct_erasure_handler(settings: Settings, stack: AsyncExitStack) -> E
     stack.push_async_callback(plan_views.close)
     blobs = open_blob_store(settings, keys, stack)
     purgers = erasure_purgers(settings, stack, views=views, plan_views=plan_views, blobs=blobs)
-    return ErasureHandler(store, keys, purgers, left_to_the_outbox)
+    # This process caches nothing; a running embedded server's caches are out of its reach.
+    barrier = LocalBarrier(SubjectCaches())
+    rotation = kek_rotation(settings, keys)
+    return ErasureHandler(store, keys, purgers, left_to_the_outbox, barrier=barrier, keks=rotation)
 
 
 async def _erase_directly(settings: Settings, command: EraseSubject) -> dict[str, object]:

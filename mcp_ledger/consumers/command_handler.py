@@ -4,7 +4,9 @@ Owns the loop load -> admit -> run -> append with optimistic concurrency and ide
 command key (the command's tenant, subject and id). A command that was already recorded
 appends nothing (redelivery after a crash or a rebalance). Publishing the appended events
 is the outbox relay's job; the handler only hands them over through `on_appended` so the
-fast path does not wait for a sweep.
+fast path does not wait for a sweep. Each command is one unit of work of the key scopes:
+its subject's key is pinned before anything of theirs is opened, so a command racing an
+erasure never seals what it read under a new key.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from mcp_ledger.checks.arguments import check_arguments
@@ -20,6 +23,7 @@ from mcp_ledger.consumers.mapping import EventMapper, command_key
 from mcp_ledger.consumers.registry.registered_tools import ToolSource
 from mcp_ledger.consumers.session_cache import SessionCache
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
+from mcp_ledger.crypto.ports import KeyScopes
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import CallTool, Command, CommandEnvelope
 from mcp_ledger.domain.events import DomainEvent
@@ -66,7 +70,9 @@ class CommandHandler:
         sealer: RecordSealer | None = None,
         others: OtherCommands | None = None,
         session_cache_seconds: float = 5.0,
+        scopes: KeyScopes | None = None,
     ) -> None:
+        self._scopes = scopes
         self._sealer = sealer
         self._mapper = EventMapper(sealer)
         self._store = store
@@ -83,23 +89,31 @@ class CommandHandler:
         """Handle one message from the commands topic; a malformed one is logged and dropped
         because no worker could ever decide it."""
         wire = _command_wire(payload)
-        if wire is not None and self._sealer is not None:
-            # Opened before validation: a sealed field does not fit its field's type.
-            wire = await self._sealer.open_command(wire)
-        try:
-            command = CommandEnvelope.model_validate({"command": wire}).command
-        except ValueError:
-            log.error("dropping malformed command message (%d bytes)", len(payload))
-            return
-        with command_scope(command):
-            if not isinstance(command, CallTool):
-                # Plan commands have their own handler (consumers/plan_commands.py).
-                if self._others is None:
-                    log.error("dropping %s: no handler for it on this worker", command.kind)
-                    return
-                await self._others(command)
+        with self._unit():
+            if wire is not None and self._sealer is not None:
+                # Pinned before the command's own fields are opened; opened before validation,
+                # because a sealed field does not fit its field's type.
+                await self._pin(wire.get("tenant"), wire.get("subject"))
+                wire = await self._sealer.open_command(wire)
+            try:
+                command = CommandEnvelope.model_validate({"command": wire}).command
+            except ValueError:
+                log.error("dropping malformed command message (%d bytes)", len(payload))
                 return
-            await self.handle(command)
+            with command_scope(command):
+                if not isinstance(command, CallTool):
+                    # Plan commands have their own handler (consumers/plans/commands.py).
+                    if self._others is None:
+                        log.error("dropping %s: no handler for it on this worker", command.kind)
+                        return
+                    await self._others(command)
+                    return
+                await self.handle(command)
+
+    @property
+    def sessions(self) -> SessionCache:
+        """The session cache (the erasure barrier drops subjects from it)."""
+        return self._sessions
 
     async def opened(self, stored: StoredEvent) -> StoredEvent:
         """A recorded event with its personal fields opened (for callers reading outcomes)."""
@@ -111,17 +125,21 @@ class CommandHandler:
         Raises:
             CommandConflictError: concurrent writers kept winning; redeliver later.
         """
+        with self._unit():
+            return await self._handle(command, await self._pin(command.tenant, command.subject))
+
+    async def _handle(self, command: CallTool, key_id: str | None) -> AppendResult:
         # Both reads at once: the redelivery check and the state the decision needs.
         key = command_key(command)
         recorded, session = await asyncio.gather(
-            self._store.events_for_command(key), self._load(command.stream_id)
+            self._store.events_for_command(key), self._load(command.stream_id, key_id)
         )
         if recorded:
             return AppendResult(events=tuple(recorded), duplicate=True)
         log.debug("command %s started: %s", command.command_id, command.tool_name)
         for attempt in range(self._max_attempts):
             if attempt:
-                session = await self._load(command.stream_id)
+                session = await self._load(command.stream_id, key_id)
             stream_id, events = await self._decide(command, session)
             expected = session.version if stream_id == session.stream_id else 0
             try:
@@ -134,8 +152,16 @@ class CommandHandler:
             return result
         raise CommandConflictError(f"command {command.command_id} lost {self._max_attempts} races")
 
-    async def _load(self, stream_id: str) -> Session:
-        return await self._sessions.load(stream_id)
+    async def _load(self, stream_id: str, key_id: str | None) -> Session:
+        return await self._sessions.load(stream_id, key_id=key_id)
+
+    def _unit(self) -> AbstractContextManager[None]:
+        return nullcontext() if self._scopes is None else self._scopes.unit()
+
+    async def _pin(self, tenant: object, subject: object) -> str | None:
+        if self._scopes is None or not isinstance(tenant, str) or not isinstance(subject, str):
+            return None
+        return await self._scopes.pin(tenant, subject)
 
     async def _decide(self, command: CallTool, session: Session) -> tuple[str, list[DomainEvent]]:
         spec, runner = self._catalog.get(command.tool_name), self._runners.get(command.tool_name)

@@ -4,7 +4,8 @@ They need collaborators (blob store, pointer signer, state sealer), so they are 
 `state_runners` at wiring time rather than listed in BUILTIN_RUNNERS. A re-run command
 (redelivery after a crash) writes the same blob id, so a retry never leaves a second copy;
 the id is derived from the command's tenant, subject and id, so nobody else's command can
-name (and overwrite) it.
+name (and overwrite) it. Sealed state is bound to the caller's data key (crypto/sealed.py):
+after an erasure an old token fails with the code `erased`.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def state_runners(
         command = call.command
         expires_at = command.issued_at + int(command.arguments.get("ttl_seconds", DEFAULT_SEAL_SECONDS))
         try:
-            sealed = sealer.seal(
+            sealed = await sealer.seal(
                 command.arguments["state"],
                 tenant=command.tenant,
                 subject=command.subject,
@@ -91,7 +92,7 @@ def state_runners(
     async def state_open(call: ToolInvocation) -> ToolOutcome:
         command = call.command
         try:
-            state = sealer.open(
+            state = await sealer.open(
                 str(command.arguments["sealed"]),
                 tenant=command.tenant,
                 subject=command.subject,

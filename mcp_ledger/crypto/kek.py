@@ -98,11 +98,14 @@ class KekRing:
         self._source = source
         self._stamp = self._source_stamp()
 
-    def _source_stamp(self) -> int | None:
+    def _source_stamp(self) -> tuple[int, int, int] | None:
+        # The inode too: a rotation replaces the file twice in quick succession (new KEK added,
+        # then the old ones retired), which a coarse modification time alone could miss.
         try:
-            return None if self._source is None else self._source.stat().st_mtime_ns
+            found = None if self._source is None else self._source.stat()
         except OSError:
             return None
+        return None if found is None else (found.st_ino, found.st_mtime_ns, found.st_size)
 
     def _refresh(self) -> None:
         # A rotation rewrites the file: new keys must be wrapped by the new current KEK at once.

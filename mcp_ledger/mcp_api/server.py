@@ -9,6 +9,7 @@ can correct. Either way nothing is published and nothing is written.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from pydantic import TypeAdapter
 
 from mcp_ledger.checks.arguments import argument_size, check_arguments
 from mcp_ledger.crypto.pointers import POINTER_PREFIX, PointerError
+from mcp_ledger.crypto.ports import KeyStoreError
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.domain.plans.tools import PLAN_SCHEMA_URI
@@ -44,6 +46,8 @@ from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.projections.sessions.ports import SessionViewStore
 
 SESSION_URI_PREFIX = "ledger://sessions/"
+
+log = logging.getLogger(__name__)
 
 
 def tool_listing(spec: ToolSpec) -> types.Tool:
@@ -237,6 +241,9 @@ class LedgerMcp:
             return _tool_error(str(error))
         except BusError as error:
             raise MCPError(types.INTERNAL_ERROR, "the command bus is unavailable; try again") from error
+        except KeyStoreError as error:  # e.g. this process's KEK cannot unwrap the caller's key
+            log.error("tools/call %s: %s", spec.name, error)
+            raise MCPError(types.INTERNAL_ERROR, str(error)) from error
         return result_from_event(event)
 
     async def _run_pipeline(

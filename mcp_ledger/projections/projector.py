@@ -18,12 +18,14 @@ from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from pydantic import ValidationError
 
+from mcp_ledger.crypto.ports import KekMismatchError
 from mcp_ledger.domain.events import DomainEvent, SessionOpened, UnknownEventError, from_record
 from mcp_ledger.domain.streams import parse_session_stream
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 from mcp_ledger.projections.sessions.view import SessionView, fold
 
 log = logging.getLogger(__name__)
+_SAID: set[str] = set()  # KEK mismatches already logged: one line each, not one per event
 
 Opener = Callable[[StoredEvent], Awaitable[StoredEvent]]
 """Opens an event's sealed personal fields (injected by bootstrap; projections know no crypto)."""
@@ -137,6 +139,12 @@ class StreamProjector(Generic[V]):
         except (UnknownEventError, ValidationError):
             # Not ours to fold (another writer's stream or a newer schema): say so, keep going.
             log.warning("skipping unreadable event %s at %d", stored.event_type, stored.position)
+            return None
+        except KekMismatchError as error:
+            # A misconfigured KEK must not stop the process (it says so in /readyz and every
+            # call it cannot serve); the view of these events stays behind until it is fixed.
+            (log.error if str(error) not in _SAID else log.debug)("skipping events: %s", error)
+            _SAID.add(str(error))
             return None
 
     async def _refold(self, store: EventStore, upto: StoredEvent) -> V | None:

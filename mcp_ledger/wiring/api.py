@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 from starlette.applications import Starlette
 
 from mcp_ledger.crypto.pointers import PointerSigner
+from mcp_ledger.crypto.ports import KeyStoreError
 from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.limits.admission import RateAdmission
 from mcp_ledger.limits.memory import MemoryRateLimiter
@@ -53,7 +54,7 @@ from mcp_ledger.projections.registry.watcher import RegistryWatcher
 from mcp_ledger.settings import Settings
 from mcp_ledger.wiring import ops as ops_wiring
 from mcp_ledger.wiring.plans import plan_tools
-from mcp_ledger.wiring.protection import evict_on_erasure
+from mcp_ledger.wiring.protection import KekProbe, KeyUnits, evict_on_erasure, sql_keys
 from mcp_ledger.wiring.registry import tool_specs
 from mcp_ledger.wiring.runtime import (
     ConfigurationError,
@@ -104,7 +105,7 @@ def _session_commands(gateway: CommandGateway) -> tuple[SessionOpener, SessionCl
         )
         try:
             event = await gateway.call(command)
-        except (CommandTimeoutError, BusError) as error:
+        except (CommandTimeoutError, BusError, KeyStoreError) as error:
             raise SessionOpenError(f"could not open a session: {error}") from error
         if event.get("event_type") != "ToolSucceeded" or command.session_id is None:
             raise SessionOpenError("could not open a session")
@@ -252,9 +253,17 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         *registration.routes(),
         *admin_routes(gateway, settings.compliance_topic, identities),
         *opt_out_routes(gateway, identities, rate_guard),
-        *ops_wiring.api_routes(settings, server, runtime.metrics, runtime.bus, runtime.store, runtime.views),
+        *ops_wiring.api_routes(
+            settings,
+            server,
+            runtime.metrics,
+            runtime.bus,
+            runtime.store,
+            runtime.views,
+            keys=KekProbe(sql_keys(runtime.keys)),
+        ),
     ]
-    return build_http_app(
+    app = build_http_app(
         server,
         host=settings.host,
         auth=auth,
@@ -262,3 +271,5 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         routes=routes,
         transport=transport_policy(settings),
     )
+    app.add_middleware(KeyUnits, keys=runtime.keys)
+    return app

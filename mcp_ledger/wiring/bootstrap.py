@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from mcp_ledger.blobs.ports import BlobStore
 from mcp_ledger.consumers.bindings.pointer_inputs import PointerInputs
 from mcp_ledger.consumers.command_handler import CommandHandler
@@ -27,6 +29,7 @@ from mcp_ledger.consumers.state_tools import state_runners
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
 from mcp_ledger.crypto.kek import KekError
 from mcp_ledger.crypto.pointers import PointerSigner
+from mcp_ledger.crypto.ports import KeyStore
 from mcp_ledger.crypto.sealed import StateSealer
 from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import EventStore
@@ -51,7 +54,7 @@ from mcp_ledger.projections.state_loss_redis import RedisEpochMarker
 from mcp_ledger.settings import Settings
 from mcp_ledger.wiring import ops as ops_wiring
 from mcp_ledger.wiring.api import build_api, rate_admission
-from mcp_ledger.wiring.compliance import erasure_purgers
+from mcp_ledger.wiring.compliance import erasure_barrier, erasure_purgers, projecting
 from mcp_ledger.wiring.plans import (
     attach_calls,
     charge_tasks,
@@ -60,7 +63,7 @@ from mcp_ledger.wiring.plans import (
     project_plans,
     resume_embedded_plans,
 )
-from mcp_ledger.wiring.protection import SqlAuditReader, open_sealer
+from mcp_ledger.wiring.protection import SqlAuditReader, kek_mismatch, kek_rotation, open_sealer, sql_keys
 from mcp_ledger.wiring.registry import make_registry_views, registered_tools, registry_tools, tool_specs
 from mcp_ledger.wiring.runtime import (
     ConfigurationError,
@@ -134,6 +137,11 @@ async def _open_protection(
     except KekError as error:
         raise ConfigurationError(f"key-encryption key: {error}") from error
     stack.push_async_callback(runtime.keys.close)
+    runtime.caches.register(runtime.keys)
+    try:
+        await kek_mismatch(sql_keys(runtime.keys))  # said at start, not only at the first call
+    except SQLAlchemyError as error:  # e.g. not migrated yet: /readyz says so later
+        log.warning("could not check the stored keys against this process's KEK: %s", error)
     runtime.audit = SqlAuditReader(settings)
     stack.push_async_callback(runtime.audit.close)
 
@@ -146,7 +154,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     runtime.store = store
     relay = OutboxRelay(store, runtime.bus, settings.events_topic)
     mapper = EventMapper(runtime.sealer)
-    runtime.plans = plan_worker(settings, runtime.bus, store, publishing(relay), mapper)
+    runtime.plans = plan_worker(settings, runtime.bus, store, publishing(relay), mapper, scopes=runtime.keys)
     registry_projector = RegistryProjector(runtime.registry_views)
     catalog = ToolCatalog(tool_specs(settings), runtime.registry_views)
     privacy = PrivacyChoices(store, publishing(relay))
@@ -159,7 +167,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     runners = ops_wiring.instrument_runners(
         {
             **BUILTIN_RUNNERS,
-            **_state_runners(settings, blobs),
+            **_state_runners(settings, blobs, runtime.keys),
             **registry_tools(settings, store, registry_projector, relay, mapper).runners(),
             **privacy.runners(),
         }
@@ -174,10 +182,12 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         session_cache_seconds=settings.key_cache_seconds,
         sealer=runtime.sealer,
         others=runtime.plans.commands.handle,
+        scopes=runtime.keys,
     )
+    runtime.caches.register(handler.sessions)
     attach_calls(runtime.plans, handler)
     charge_tasks(runtime.plans, runtime.rates)
-    await project_plans(settings, runtime.bus, store, runtime.plan_views, mapper)
+    await project_plans(settings, runtime.bus, store, runtime.plan_views, mapper, caches=runtime.caches)
     runtime.bus.subscribe(
         settings.commands_topic,
         payload_handler(handler.handle_payload),
@@ -187,7 +197,14 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     purgers = erasure_purgers(
         settings, stack, views=runtime.views, plan_views=runtime.plan_views, blobs=blobs
     )
-    runtime.erasure = ErasureHandler(store, runtime.keys, purgers, publishing(relay))
+    runtime.erasure = ErasureHandler(
+        store,
+        runtime.keys,
+        purgers,
+        publishing(relay),
+        barrier=runtime.barrier,
+        keks=kek_rotation(settings, sql_keys(runtime.keys)),
+    )
     runtime.bus.subscribe(
         settings.compliance_topic,
         payload_handler(runtime.erasure.handle_payload),
@@ -207,7 +224,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
 
     runtime.bus.subscribe(
         settings.events_topic,
-        payload_handler(project),
+        payload_handler(projecting(runtime.caches, project)),
         group=settings.projection_group,
         concurrency=settings.projection_concurrency,
     )
@@ -232,9 +249,9 @@ def _watch_state_loss(
     stack.push_async_callback(_stop_tasks, [task], stop)
 
 
-def _state_runners(settings: Settings, blobs: BlobStore) -> dict[str, Any]:
+def _state_runners(settings: Settings, blobs: BlobStore, keys: KeyStore) -> dict[str, Any]:
     signer = PointerSigner(secret_key(settings, "pointers/v1"))
-    sealer = StateSealer(secret_key(settings, "sealed-state/v1"))
+    sealer = StateSealer(keys, secret_key(settings, "sealed-state/v2"))
     return state_runners(blobs, signer, sealer, pointer_ttl=settings.pointer_ttl)
 
 
@@ -265,6 +282,7 @@ async def running(settings: Settings, *, api: bool, worker: bool) -> AsyncIterat
             runtime.metrics_port = ops_wiring.serve_metrics_port(settings, metrics, stack)
         except MetricsExposureError as error:
             raise ConfigurationError(str(error)) from error
+        runtime.barrier = await erasure_barrier(settings, runtime.caches, stack)
         relay = await _start_worker(settings, runtime, stack) if worker else None
         if api:
             if runtime.store is None and not settings.store_url.startswith("sqlite"):

@@ -25,7 +25,7 @@ from mcp_ledger.observability.kafka_lag import KafkaLag
 from mcp_ledger.observability.mcp_metrics import RequestMetricsMiddleware
 from mcp_ledger.observability.metrics import LedgerMetrics
 from mcp_ledger.observability.metrics_http import serve_metrics
-from mcp_ledger.observability.readiness import Readiness
+from mcp_ledger.observability.readiness import Probe, Readiness
 from mcp_ledger.observability.samplers import Sampler, lag_sample, store_samples
 from mcp_ledger.observability.traced_bus import TracedBus
 from mcp_ledger.observability.traced_store import InstrumentedEventStore, traced_runners
@@ -48,9 +48,13 @@ def instrument_runners(runners: Mapping[str, ToolRunner]) -> dict[str, ToolRunne
     return traced_runners(runners)
 
 
-def readiness(bus: MessageBus, store: EventStore | None, views: SessionViewStore) -> Readiness:
-    """Bus running, event store answering, state store answering."""
+def readiness(
+    bus: MessageBus, store: EventStore | None, views: SessionViewStore, keys: Probe | None = None
+) -> Readiness:
+    """Bus running, event store answering, state store answering, stored keys unwrapping."""
     check = Readiness()
+    if keys is not None:
+        check.probes["keys"] = keys
     if isinstance(bus, TracedBus):
         check.flags["bus"] = lambda: bus.running
     if store is not None:
@@ -66,6 +70,8 @@ def api_routes(
     bus: MessageBus,
     store: EventStore | None,
     views: SessionViewStore,
+    *,
+    keys: Probe | None = None,
 ) -> list[Route]:
     """/readyz and /asyncapi.json; also times every MCP request. /metrics is not among them:
     it has a listener of its own (serve_metrics)."""
@@ -75,7 +81,7 @@ def api_routes(
     async def asyncapi(request: Request) -> JSONResponse:
         return JSONResponse(document)
 
-    return [readiness(bus, store, views).route(), Route("/asyncapi.json", asyncapi, methods=["GET"])]
+    return [readiness(bus, store, views, keys).route(), Route("/asyncapi.json", asyncapi, methods=["GET"])]
 
 
 async def start_worker_ops(

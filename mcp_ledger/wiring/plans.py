@@ -5,7 +5,9 @@ Only wiring/bootstrap.py calls this module. A plan run is a message on ledger.pl
 the plan's stream; the worker holding it executes the plan and commits it at the end, so a
 worker that dies mid-plan leaves the message to the group and another worker resumes the
 plan from the event store. The embedded bus keeps nothing across restarts, so there the
-plans still running at start are asked to run again.
+plans still running at start are asked to run again. A plan run is one unit of work of the
+key scopes (its subject's key is pinned for the whole run), and the plan projector is one
+the erasure barrier waits for.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
+from mcp_ledger.consumers.compliance.barrier import SubjectCaches
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.plans.commands import PlanCommandHandler
 from mcp_ledger.consumers.plans.executor import PlanExecutor
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
+from mcp_ledger.crypto.ports import KeyScopes
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.plans.decisions import TaskResult
 from mcp_ledger.domain.tools import builtin_catalog
@@ -36,6 +41,7 @@ from mcp_ledger.projections.plans.ports import PlanViewStore
 from mcp_ledger.projections.plans.projector import PlanProjector
 from mcp_ledger.projections.plans.redis import RedisPlanViewStore
 from mcp_ledger.settings import Settings
+from mcp_ledger.wiring.compliance import projecting
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +80,16 @@ def plan_worker(
     store: EventStore,
     on_appended: AppendedCallback,
     mapper: EventMapper,
+    *,
+    scopes: KeyScopes | None = None,
 ) -> PlanWorker:
     """The plan command handler and the executor, subscribed to the plan-runs topic."""
+
+    async def run(payload: bytes) -> None:
+        # The whole run is one unit: outputs it opened are sealed again only under the key
+        # it met first, even if the subject is erased while the plan runs.
+        with nullcontext() if scopes is None else scopes.unit():
+            await executor.handle_payload(payload)
 
     async def request_run(stream_id: str) -> None:
         payload = json.dumps({"stream_id": stream_id}).encode()
@@ -88,7 +102,7 @@ def plan_worker(
     executor.redeliver_on_stop = not settings.embedded
     bus.subscribe(
         settings.plan_runs_topic,
-        _handler(executor.handle_payload),
+        _handler(run),
         group=f"{settings.worker_group}-plans",
         concurrency=settings.plan_concurrency,
     )
@@ -114,15 +128,22 @@ def attach_calls(worker: PlanWorker, calls: CommandHandler) -> None:
 
 
 async def project_plans(
-    settings: Settings, bus: MessageBus, store: EventStore, views: PlanViewStore, mapper: EventMapper
+    settings: Settings,
+    bus: MessageBus,
+    store: EventStore,
+    views: PlanViewStore,
+    mapper: EventMapper,
+    *,
+    caches: SubjectCaches | None = None,
 ) -> None:
     """Plan views from ledger.events; in memory they are first rebuilt from the store."""
     projector = PlanProjector(views, opener=mapper.open, store=store)
     if isinstance(views, MemoryPlanViewStore):
         await projector.rebuild(store)
+    handle = projector.handle_payload if caches is None else projecting(caches, projector.handle_payload)
     bus.subscribe(
         settings.events_topic,
-        _handler(projector.handle_payload),
+        _handler(handle),
         group=f"{settings.projection_group}-plans",
         concurrency=settings.projection_concurrency,
     )

@@ -1,21 +1,28 @@
-"""Wiring of data protection and audit: the KEK ring, key store, sealer and audit reader.
+"""Wiring of data protection and audit: the KEK ring, key store, sealer, KEK rotation, the
+key readiness probe, units of work for API requests, and the audit reader.
 
 Beside bootstrap (which calls it) because it picks concrete adapters too. The KEK comes from
 LEDGER_KEK, else LEDGER_KEK_FILE, else a file in the data directory made on first start
-(mode 0600); processes of one deployment must share it. Does not decide what is personal
-(the domain) or seal anything itself (crypto/).
+(mode 0600); processes of one deployment must share it, and a process whose ring cannot
+unwrap the stored keys says so at start, in every call it cannot serve and in /readyz.
+Does not decide what is personal (the domain) or seal anything itself (crypto/).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from mcp_ledger.crypto.cache import CachingKeyStore
 from mcp_ledger.crypto.kek import KekRing, ensure_kek_file, parse_keks
+from mcp_ledger.crypto.ports import KekMismatchError
 from mcp_ledger.crypto.records import RecordSealer, sealed_fields
+from mcp_ledger.crypto.rotation import KekRotation
 from mcp_ledger.crypto.sealing import is_sealed
 from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.eventstore.audit import SqlAuditLog
@@ -68,6 +75,61 @@ def open_sealer(settings: Settings) -> tuple[RecordSealer, CachingKeyStore]:
     """
     keys = CachingKeyStore(open_key_store(settings), ttl=settings.key_cache_seconds)
     return RecordSealer(keys), keys
+
+
+def sql_keys(keys: CachingKeyStore) -> SqlKeyStore:
+    """The SQL key store behind the process's key cache."""
+    inner = keys.inner
+    assert isinstance(inner, SqlKeyStore)
+    return inner
+
+
+def kek_rotation(settings: Settings, keys: SqlKeyStore) -> KekRotation:
+    """What retires KEKs after an erasure: the KEK file when the deployment owns one (the data
+    directory's or LEDGER_KEK_FILE), nothing but a warning when LEDGER_KEK gives it."""
+    return KekRotation(None if settings.kek else kek_path(settings), keys)
+
+
+async def kek_mismatch(keys: SqlKeyStore) -> KekMismatchError | None:
+    """Why this process cannot unwrap some stored keys (logged), None if it can."""
+    foreign = await keys.unreadable_keks()
+    if not foreign:
+        return None
+    error = keys.mismatch(f"{sum(foreign.values())} stored data keys", ", ".join(sorted(foreign)))
+    log.error("%s", error)
+    return error
+
+
+class KekProbe:
+    """The /readyz part "keys": fails while live keys are wrapped by a KEK this process does
+    not hold. A good answer is kept for `every` seconds (the check reads the key table)."""
+
+    def __init__(self, keys: SqlKeyStore, *, every: float = 30.0) -> None:
+        self._keys = keys
+        self._every = every
+        self._good_until = float("-inf")
+
+    async def __call__(self) -> None:
+        if time.monotonic() < self._good_until:
+            return
+        problem = await kek_mismatch(self._keys)
+        if problem is not None:
+            raise problem
+        self._good_until = time.monotonic() + self._every
+
+
+class KeyUnits:
+    """ASGI middleware: each HTTP request is one unit of work of the key scopes, so what an
+    API request opened (a pipeline stage's output) is sealed into its next commands only
+    under the key it met first, never under a key created after an erasure."""
+
+    def __init__(self, app: ASGIApp, keys: CachingKeyStore) -> None:
+        self._app = app
+        self._keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with self._keys.unit():
+            await self._app(scope, receive, send)
 
 
 def evict_on_erasure(keys: CachingKeyStore) -> Handler:

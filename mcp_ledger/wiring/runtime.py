@@ -18,6 +18,7 @@ from mcp_ledger.blobs.memory import MemoryReplayGuard
 from mcp_ledger.blobs.ports import BlobStore, ReplayGuard
 from mcp_ledger.blobs.redis import RedisReplayGuard
 from mcp_ledger.consumers.command_handler import AppendedCallback
+from mcp_ledger.consumers.compliance.barrier import ErasureBarrier, SubjectCaches
 from mcp_ledger.consumers.compliance.erasure import ErasureHandler
 from mcp_ledger.crypto.cache import CachingKeyStore
 from mcp_ledger.crypto.records import RecordSealer
@@ -62,6 +63,9 @@ class Runtime:
     keys: CachingKeyStore | None = None
     audit: SqlAuditReader | None = None
     erasure: ErasureHandler | None = None
+    caches: SubjectCaches = field(default_factory=SubjectCaches)
+    """Every cache of subject data in this process: the erasure barrier drops subjects from them."""
+    barrier: ErasureBarrier | None = None
     app: Starlette | None = None
     hub: NotificationHub | None = None
     plans: PlanWorker | None = None

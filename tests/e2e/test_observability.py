@@ -169,7 +169,7 @@ async def test_readyz_reports_every_part_ready_and_healthz_stays_plain(embedded:
         ready = await http.get(f"{_base(embedded)}/readyz")
         live = await http.get(f"{_base(embedded)}/healthz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checked": ["bus", "event_store", "state"]}
+    assert ready.json() == {"status": "ready", "checked": ["bus", "event_store", "keys", "state"]}
     assert live.status_code == 200
 
 

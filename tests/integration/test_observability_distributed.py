@@ -77,5 +77,5 @@ async def test_a_call_is_one_trace_across_the_api_and_worker_processes_with_its_
     assert logged[0]["command_id"]
 
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checked"] == ["bus", "event_store", "state"]
+    assert ready.json()["checked"] == ["bus", "event_store", "keys", "state"]
     assert 'ledger_tool_calls_total{outcome="succeeded",tool="echo"} 1.0' in worker_metrics

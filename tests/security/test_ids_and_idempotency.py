@@ -27,8 +27,11 @@ from mcp_ledger.consumers.plans.commands import PlanCommandHandler
 from mcp_ledger.consumers.plans.stream import plan_records, task_command_id
 from mcp_ledger.consumers.state_tools import state_runners
 from mcp_ledger.consumers.tools import ToolInvocation
+from mcp_ledger.crypto.cipher import new_key
+from mcp_ledger.crypto.kek import Kek, KekRing
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.crypto.sealed import StateSealer
+from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.domain.commands import AcceptPlan, CallTool, ExecutePlan, new_command_id
 from mcp_ledger.domain.plans.events import PlanAccepted
 from mcp_ledger.domain.plans.model import normalise_plan, plan_hash
@@ -39,7 +42,7 @@ from mcp_ledger.domain.streams import legacy_plan_stream, plan_stream, plan_view
 from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import CommandKey, StoredEvent
-from mcp_ledger.eventstore.sql import SqlEventStore, open_event_store
+from mcp_ledger.eventstore.sql import SqlEventStore, create_store_engine, open_event_store
 from mcp_ledger.mcp_api.gateway import CommandGateway
 from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.ports import Message
@@ -263,7 +266,10 @@ async def test_the_same_command_id_stores_one_blob_per_subject_and_neither_overw
 ) -> None:
     blobs = FileBlobStore(tmp_path / "blobs")
     signer = PointerSigner(b"k" * 32)
-    runners = state_runners(blobs, signer, StateSealer(b"s" * 32), pointer_ttl=600)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    await upgrade_to_head_async(url)
+    keys = SqlKeyStore(create_store_engine(url), KekRing([Kek(new_key())]), owns_engine=True)
+    runners = state_runners(blobs, signer, StateSealer(keys, b"s" * 32), pointer_ttl=600)
     uris = {}
     for subject in ("alice", "bob"):
         command = CallTool(
@@ -287,6 +293,7 @@ async def test_the_same_command_id_stores_one_blob_per_subject_and_neither_overw
         blob = await blobs.get("acme", pointer.blob_id)
         assert blob is not None
         assert (blob.subject, blob.data) == (subject, f"{subject}'s memo".encode())
+    await keys.close()
 
 
 async def _legacy_plan(store: SqlEventStore, owner: str, plan_id: str) -> str:

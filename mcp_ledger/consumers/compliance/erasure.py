@@ -2,11 +2,15 @@
 
 Owns the steps of an erasure and their order: record ErasureStarted, destroy the subject's
 data keys (from then on every sealed field of theirs, in the store, the outbox, Kafka and
-backups, is unreadable), record SubjectKeysDestroyed, call every registered purger (session
-views, API sessions, pointers, blobs…), then record the terminal ErasureCompleted. Each step
-is idempotent and the stream says which are done, so a redelivered command after a crash
-resumes where it stopped; a finished erasure is not redone. Does not know what a purger
-removes or how (they do), nor how the command arrived (bus, CLI or admin endpoint).
+backups, is unreadable; the key store scrubs the old row from the database files), record
+SubjectKeysDestroyed, cross the barrier (every live process dropped the subject from its
+caches and finished the projections of them in flight), call every registered purger
+(session views, API sessions, pointers, blobs…), retire the KEK that wrapped the destroyed key
+(so copies of it in backups and WAL archives no longer unwrap), then record the terminal
+ErasureCompleted. Each step is idempotent and the stream says which are done, so a
+redelivered command after a crash resumes where it stopped; a finished erasure is not redone.
+Does not know what a purger removes or how (they do), nor how the command arrived (bus, CLI
+or admin endpoint).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
+from mcp_ledger.consumers.compliance.barrier import ErasureBarrier
 from mcp_ledger.consumers.mapping import command_key, to_domain, to_new_events
 from mcp_ledger.crypto.ports import KeyStore
 from mcp_ledger.domain.compliance.erasure import (
@@ -46,6 +51,14 @@ class SubjectDataPurger(Protocol):
         ...
 
 
+class KekRetirement(Protocol):
+    """Retires the KEKs that wrapped destroyed keys (crypto/rotation.py)."""
+
+    async def retire_old_keks(self) -> int:
+        """Rotate to a new KEK and drop the older ones; returns how many were retired."""
+        ...
+
+
 class ErasureConflictError(Exception):
     """The erasure's stream kept moving (two workers on one erasure); it will be redelivered."""
 
@@ -62,7 +75,11 @@ class ErasureHandler:
         *,
         clock: Callable[[], float] = time.time,
         max_attempts: int = 5,
+        barrier: ErasureBarrier | None = None,
+        keks: KekRetirement | None = None,
     ) -> None:
+        self._barrier = barrier
+        self._keks = keks
         self._store = store
         self._keys = keys
         self._purgers = list(purgers)
@@ -114,9 +131,7 @@ class ErasureHandler:
             destroyed = await self._keys.destroy(command.tenant, command.subject)
             shredded = SubjectKeysDestroyed(erasure_id=command.command_id, keys_destroyed=destroyed)
             version = await self._record(command, version, [shredded])
-        purged = {
-            purger.name: await purger.purge(command.tenant, command.subject) for purger in self._purgers
-        }
+        purged = await self._purge(command)
         completed = ErasureCompleted(
             erasure_id=command.command_id,
             requested_by=command.requested_by,
@@ -128,6 +143,20 @@ class ErasureHandler:
         await self._record(command, version, [completed], final=True)
         log.info("erasure %s completed: %s", command.command_id, purged)
         return completed
+
+    async def _purge(self, command: EraseSubject) -> dict[str, int]:
+        # Caches first: a view written from data opened before the shred must land before the
+        # views are purged, and no process may answer from its caches once this completes.
+        purged: dict[str, int] = {}
+        if self._barrier is not None:
+            purged["replica_caches"] = await self._barrier.cross(
+                command.tenant, command.subject, command.command_id
+            )
+        for purger in self._purgers:
+            purged[purger.name] = await purger.purge(command.tenant, command.subject)
+        if self._keks is not None:
+            purged["retired_keks"] = await self._keks.retire_old_keks()
+        return purged
 
     async def _record(
         self, command: EraseSubject, version: int, events: list[DomainEvent], *, final: bool = False

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from mcp_ledger.checks.arguments import argument_size, check_arguments
 from mcp_ledger.checks.registrations import check_registration, parse_definitions
+from mcp_ledger.crypto.ports import KeyStoreError
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.domain.commands import CallTool, new_session_id
 from mcp_ledger.domain.registry.registration import RegistrationError, RegistrationPolicy
@@ -196,4 +197,6 @@ class ToolService:
             return ServiceOutcome("timeout", str(error), command_id=command.command_id)
         except BusError:
             return ServiceOutcome("unavailable", "the command bus is unavailable; try again")
+        except KeyStoreError as error:  # e.g. this process's KEK cannot unwrap the caller's key
+            return ServiceOutcome("unavailable", str(error))
         return _outcome_of(event, command.command_id)

@@ -43,6 +43,11 @@ class MemoryKeys:
             self.keys[(tenant, subject)] = found
         return found
 
+    async def current_key(self, tenant: str, subject: str) -> DataKey | None:
+        self.lookups += 1
+        found = self.keys.get((tenant, subject))
+        return None if found is None or found.key_id in self.destroyed else found
+
     async def key(self, tenant: str, subject: str, key_id: str) -> DataKey:
         self.lookups += 1
         found = self.keys.get((tenant, subject))

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
 from mcp_ledger.blobs.memory import MemoryReplayGuard
+from mcp_ledger.crypto.cipher import new_key
+from mcp_ledger.crypto.kek import Kek, KekRing
 from mcp_ledger.crypto.pointers import PointerError, PointerSigner
 from mcp_ledger.crypto.sealed import MAX_SEALED_BYTES, SealedStateError, StateSealer
 from mcp_ledger.crypto.secret import derive_key
+from mcp_ledger.crypto.sql import SqlKeyStore
+from mcp_ledger.eventstore.migrations import upgrade_to_head_async
+from mcp_ledger.eventstore.sql import create_store_engine
 
 KEY = derive_key(b"k" * 32, "pointers/v1")
 NOW = 1_000_000.0
@@ -87,39 +93,62 @@ async def test_a_one_time_nonce_is_accepted_once() -> None:
     assert await guard.first_use("n2", 60)
 
 
-SEALER = StateSealer(derive_key(b"k" * 32, "sealed-state/v1"))
+@pytest.fixture
+async def sealer(tmp_path: Path) -> AsyncIterator[StateSealer]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    await upgrade_to_head_async(url)
+    keys = SqlKeyStore(create_store_engine(url), KekRing([Kek(new_key())]), owns_engine=True)
+    yield StateSealer(keys, derive_key(b"k" * 32, "sealed-state/v2"))
+    await keys.close()
 
 
-def test_sealed_state_round_trips_for_its_subject() -> None:
-    token = SEALER.seal({"step": 3}, tenant="acme", subject="alice", expires_at=NOW + 60)
-    assert SEALER.open(token, tenant="acme", subject="alice", now=NOW) == {"step": 3}
+async def test_sealed_state_round_trips_for_its_subject(sealer: StateSealer) -> None:
+    token = await sealer.seal({"step": 3}, tenant="acme", subject="alice", expires_at=NOW + 60)
+    assert await sealer.open(token, tenant="acme", subject="alice", now=NOW) == {"step": 3}
     assert "step" not in token
 
 
-def test_sealed_state_is_refused_to_another_subject_and_when_altered_or_expired() -> None:
-    token = SEALER.seal({"step": 3}, tenant="acme", subject="alice", expires_at=NOW + 60)
+async def test_sealed_state_is_refused_to_another_subject_and_when_altered_or_expired(
+    sealer: StateSealer,
+) -> None:
+    token = await sealer.seal({"step": 3}, tenant="acme", subject="alice", expires_at=NOW + 60)
     flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
-    cases: dict[str, Callable[[], object]] = {
-        "tampered": lambda: SEALER.open(flipped, tenant="acme", subject="alice", now=NOW),
-        "foreign": lambda: SEALER.open(token, tenant="acme", subject="mallory", now=NOW),
-        "expired": lambda: SEALER.open(token, tenant="acme", subject="alice", now=NOW + 61),
-        "malformed": lambda: SEALER.open("v2.abc", tenant="acme", subject="alice", now=NOW),
+    await sealer.seal({"own": 1}, tenant="acme", subject="mallory", expires_at=NOW + 60)  # has a key
+    cases: dict[str, Callable[[], Awaitable[object]]] = {
+        "tampered": lambda: sealer.open(flipped, tenant="acme", subject="alice", now=NOW),
+        "foreign": lambda: sealer.open(token, tenant="acme", subject="mallory", now=NOW),
+        "other_tenant": lambda: sealer.open(token, tenant="evil", subject="alice", now=NOW),
+        "expired": lambda: sealer.open(token, tenant="acme", subject="alice", now=NOW + 61),
+        "malformed": lambda: sealer.open("v2.abc", tenant="acme", subject="alice", now=NOW),
+        "old_format": lambda: sealer.open("v1." + token[3:], tenant="acme", subject="alice", now=NOW),
     }
     codes: dict[str, str] = {}
     for name, attempt in cases.items():
         with pytest.raises(SealedStateError) as caught:
-            attempt()
+            await attempt()
         codes[name] = caught.value.code
     assert codes == {
         "tampered": "tampered",
         "foreign": "tampered",
+        "other_tenant": "tampered",
         "expired": "expired",
         "malformed": "malformed",
+        "old_format": "malformed",
     }
 
 
-def test_sealed_state_over_64_kb_is_refused() -> None:
+async def test_sealed_state_of_an_erased_subject_is_refused_as_erased(sealer: StateSealer) -> None:
+    token = await sealer.seal({"step": 3}, tenant="acme", subject="alice", expires_at=NOW + 60)
+    await sealer.keys.destroy("acme", "alice")
+    with pytest.raises(SealedStateError) as caught:
+        await sealer.open(token, tenant="acme", subject="alice", now=NOW)
+    assert caught.value.code == "erased"
+    again = await sealer.seal({"step": 4}, tenant="acme", subject="alice", expires_at=NOW + 60)
+    assert await sealer.open(again, tenant="acme", subject="alice", now=NOW) == {"step": 4}
+
+
+async def test_sealed_state_over_64_kb_is_refused(sealer: StateSealer) -> None:
     with pytest.raises(SealedStateError, match="64 KB"):
-        SEALER.seal("x" * MAX_SEALED_BYTES, tenant="acme", subject="alice", expires_at=NOW + 60)
+        await sealer.seal("x" * MAX_SEALED_BYTES, tenant="acme", subject="alice", expires_at=NOW + 60)
     with pytest.raises(SealedStateError, match="64 KB"):
-        SEALER.open("v1." + "A" * MAX_SEALED_BYTES, tenant="acme", subject="alice", now=NOW)
+        await sealer.open("v2." + "A" * MAX_SEALED_BYTES, tenant="acme", subject="alice", now=NOW)
