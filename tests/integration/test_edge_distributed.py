@@ -9,6 +9,7 @@ live in Redis, so an allowance spent through one process is spent for all of the
 from __future__ import annotations
 
 import asyncio
+import base64
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +19,13 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.crypto.cipher import new_key
+from mcp_ledger.crypto.kek import KekRing, parse_keks
+from mcp_ledger.crypto.records import RecordSealer
+from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.eventstore.ports import StoredEvent
-from mcp_ledger.eventstore.sql import open_event_store
+from mcp_ledger.eventstore.sql import create_store_engine, open_event_store
 from mcp_ledger.mcp_api.rate_limits import RATE_LIMITED
 from tests.integration.databases import private_database
 from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, structured
@@ -45,7 +51,7 @@ def migrated(services_env: dict[str, str]) -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def env(migrated: dict[str, str], unique: str) -> dict[str, str]:
-    return isolated_env(migrated, unique, topics="e")
+    return {**isolated_env(migrated, unique, topics="e"), "LEDGER_KEK": base64.b64encode(new_key()).decode()}
 
 
 @pytest.fixture
@@ -64,10 +70,16 @@ def _stack(procs: list[LedgerProcess], env: dict[str, str], tmp: Path) -> tuple[
 
 
 async def _events(env: dict[str, str]) -> list[StoredEvent]:
+    """The tenant's stored events, opened (plan task ids are sealed)."""
     store = await open_event_store(env["LEDGER_STORE"])
+    ring = KekRing(parse_keks(env["LEDGER_KEK"]))
+    keys = SqlKeyStore(create_store_engine(env["LEDGER_STORE"]), ring, owns_engine=True)
+    mapper = EventMapper(RecordSealer(keys))
     try:
-        return [e for e in await store.read_all() if e.metadata.get("tenant") == env["LEDGER_LOCAL_TENANT"]]
+        tenant = env["LEDGER_LOCAL_TENANT"]
+        return [await mapper.open(e) for e in await store.read_all() if e.metadata.get("tenant") == tenant]
     finally:
+        await keys.close()
         await store.close()
 
 
