@@ -99,15 +99,17 @@ def parse_plan_stream(stream_id: str) -> PlanStreamName | None:
     return None
 
 
-def plan_task_command_id(run_id: str, task_id: str, attempt: str) -> str:
+def plan_task_command_id(run_id: str, task_number: int, attempt: str) -> str:
     """The command id of one attempt of a plan task (`attempt` a number or "compensate").
 
     `run_id` is the accepting command's id: fresh and random per accepted plan, made by the
     API and never by the caller, so an identical plan of anyone else (or of the same caller,
     accepted again) never derives the same id. Stable across resumes of the same run, so a
-    resumed attempt is recognised as the one already recorded.
+    resumed attempt is recognised as the one already recorded. The task is named by its
+    position in the frozen plan, never by its id: task ids are the caller's text, sealed in
+    the plan's events, and command ids are stored in the clear.
     """
-    return f"plan-{run_id}-{task_id}-{attempt}"
+    return f"plan-{run_id}-t{task_number}-{attempt}"
 
 
 def blob_id(tenant: str, subject: str, command_id: str) -> str:

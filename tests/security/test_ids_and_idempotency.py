@@ -405,6 +405,7 @@ def test_identical_plans_accepted_twice_derive_different_task_command_ids() -> N
     assert task_command_id(first, "read", "1") != task_command_id(second, "read", "1")
     assert task_command_id(resumed, "read", "1") == task_command_id(first, "read", "1")
     assert plan_hash(plan)[7:23] not in task_command_id(first, "read", "1")
+    assert "read" not in task_command_id(first, "read", "1")  # the caller's task id stays sealed
 
 
 async def test_a_plan_event_whose_metadata_names_another_owner_than_its_stream_is_not_projected(

@@ -395,6 +395,8 @@ def _plan_yaml(plan_id: str, markers: Mapping[str, str]) -> str:
         "nodes:\n"
         "  - {id: first, tool: echo, params: {text: plain}}\n"
         f"  - {{id: {task}, tool: echo, params: {{text: unused}}}}\n"
+        # A session tool: its call is a command whose id the executor derives for the task.
+        f"  - {{id: {task}run, tool: note_list, params: {{}}}}\n"
         "edges:\n"
         f"  - {{from: first, to: {task}, condition: \"first.output.text == '{literal}'\"}}\n"
     )

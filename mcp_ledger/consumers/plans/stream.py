@@ -100,4 +100,4 @@ def task_command_id(state: PlanState, task_id: str, kind: str) -> str:
         # an attempt in flight at the upgrade is not run twice. The idempotency key is scoped
         # by tenant and subject, so these content-derived ids match nobody else's.
         return f"plan-{accepted.plan_hash[7:23]}-{accepted.plan_id}-{task_id}-{kind}"
-    return plan_task_command_id(accepted.command_id, task_id, kind)
+    return plan_task_command_id(accepted.command_id, list(state.tasks).index(task_id), kind)
