@@ -231,7 +231,7 @@ def test_rate_limits_let_calls_through_and_log_it_once_their_redis_stops(tmp_pat
     assert [answer["result"]["structuredContent"] for answer in during] == [
         {"text": f"during {n}"} for n in range(3)
     ]
-    assert log.count("rate limiter unavailable, call admitted") == 3
+    assert log.count("rate limiter unavailable, execution admitted") == 3
 
 
 def test_rate_limits_let_calls_through_and_log_it_when_nothing_ever_listened_on_their_redis(
@@ -246,7 +246,7 @@ def test_rate_limits_let_calls_through_and_log_it_when_nothing_ever_listened_on_
     assert [answer["result"]["structuredContent"] for answer in during] == [
         {"text": f"call {n}"} for n in range(3)
     ]
-    assert log.count("rate limiter unavailable, call admitted") == 3
+    assert log.count("rate limiter unavailable, execution admitted") == 3
 
 
 def test_readyz_is_503_naming_the_state_store_while_its_redis_is_down_and_200_once_it_is_back(
@@ -268,7 +268,7 @@ def test_readyz_is_503_naming_the_state_store_while_its_redis_is_down_and_200_on
     assert "ConnectionError" in down.json()["problems"]["state"]
     assert alive == 200  # an outage takes a replica out of rotation; it is not restarted
     assert back.status_code == 200
-    assert back.json()["checked"] == ["bus", "event_store", "state"]
+    assert back.json()["checked"] == ["bus", "event_store", "keys", "state"]
 
 
 def test_readyz_is_503_naming_the_event_store_while_postgresql_is_cut_off_and_200_once_it_is_back(
