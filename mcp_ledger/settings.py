@@ -93,7 +93,9 @@ class Settings(BaseSettings):
     )
     otel_exporter: str = Field("none", description="traces: none, console or an OTLP/HTTP collector URL")
     log_format: str = Field("text", description="text or json (one object per line, with correlation ids)")
-    metrics_port: int | None = Field(None, ge=1, le=65535, description="workers: serve /metrics on this port")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="workers: serve /metrics on this port (0: any free one, logged)"
+    )
     metrics_host: str = Field("0.0.0.0", description="address of the workers' /metrics listener")
     drain_timeout: float = Field(25.0, gt=0, description="seconds shutdown waits for in-flight requests")
     rate_tenant: str = Field("", description='tool calls per tenant, "N/SECONDS" (e.g. 1000/60); empty: none')

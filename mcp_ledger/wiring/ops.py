@@ -8,6 +8,7 @@ a worker's metric samplers and optional metrics listener. Picks nothing else.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
@@ -31,6 +32,8 @@ from mcp_ledger.observability.traced_store import InstrumentedEventStore, traced
 from mcp_ledger.producers.ports import MessageBus
 from mcp_ledger.projections.sessions.ports import SessionViewStore
 from mcp_ledger.settings import Settings
+
+log = logging.getLogger(__name__)
 
 READINESS_PROBE_TENANT = "ledger-readiness"
 
@@ -109,3 +112,5 @@ async def start_worker_ops(
     if settings.metrics_port is not None:
         listener = metrics.listen(settings.metrics_port, settings.metrics_host)
         stack.callback(listener.close)
+        # Says the port actually bound, which is how LEDGER_METRICS_PORT=0 is found.
+        log.info("worker metrics on http://%s:%d/metrics", settings.metrics_host, listener.port)

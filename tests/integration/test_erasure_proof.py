@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from mcp_ledger.eventstore.audit import SqlAuditLog
 from mcp_ledger.eventstore.ports import AuditQuery
 from mcp_ledger.eventstore.sql import create_store_engine
 from tests.support.clients import mcp_client, open_session, structured
+from tests.support.environment import services_script_env
 from tests.support.processes import (
     LedgerProcess,
     isolated_env,
@@ -46,7 +46,8 @@ TOPICS = ("ledger.commands", "ledger.events", "ledger.compliance")
 
 def kafka_log_dirs() -> list[Path]:
     """Where the services' Kafka keeps its partitions (log.dirs of its server.properties)."""
-    services = Path(os.environ.get("LEDGER_SERVICES_DIR", Path.home() / ".cache" / "mcp-ledger" / "services"))
+    default = Path.home() / ".cache" / "mcp-ledger" / "services"
+    services = Path(services_script_env().get("LEDGER_SERVICES_DIR", default))
     for line in (services / "kafka" / "server.properties").read_text().splitlines():
         if line.startswith("log.dirs="):
             return [Path(entry) for entry in line.removeprefix("log.dirs=").split(",")]

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from mcp_ledger.domain.streams import plan_stream
 from tests.integration.databases import private_database
+from tests.support.environment import services_script_env
 from tests.support.history import (
     History,
     load_history,
@@ -32,7 +33,8 @@ from tests.support.history import (
 from tests.support.load import LoadReport, run_load, wait_for
 from tests.support.processes import REPO, LedgerProcess, isolated_env, ledger_processes, start_ledger
 
-pytestmark = pytest.mark.integration
+# The bounds below add up to more than the suite's default per-test timeout.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 WARM_CALLS = 15
 """Calls answered before the disruption, and again after it, before the load stops."""
@@ -124,7 +126,7 @@ def _unfinished_plans(history: History) -> list[str]:
 
 
 async def _kill_a_worker(procs: list[LedgerProcess], env: dict[str, str], tmp_path: Path) -> None:
-    worker = next(p for p in procs if p.port is None)
+    worker = next(p for p in procs if not p.listens)
     worker.kill()
     start_ledger(procs, env, tmp_path, "worker")
 
@@ -146,6 +148,7 @@ def _restart(service: str) -> Disruption:
             subprocess.run,
             ["bash", "scripts/services.sh", f"restart-{service}"],
             cwd=REPO,
+            env=services_script_env(),
             capture_output=True,
             timeout=RESTART_SECONDS,
         )

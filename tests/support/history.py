@@ -208,7 +208,7 @@ async def plan_views_converge(env: dict[str, str], tenant: str, seconds: float) 
     Raises:
         AssertionError: they still differ at the deadline.
     """
-    settings = Settings(store=env["LEDGER_STORE"], state=env["LEDGER_STATE"])
+    settings = Settings(store=env["LEDGER_STORE"], state=env["LEDGER_STATE"], kek=env["LEDGER_KEK"])
     sealer, keys = open_sealer(settings)
     store = await open_event_store(env["LEDGER_STORE"])
     rebuilt = MemoryPlanViewStore()
