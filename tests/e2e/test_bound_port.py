@@ -10,48 +10,47 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mcp_ledger.settings import Settings
 from tests.support.clients import mcp_client, structured
-from tests.support.processes import LedgerProcess, ledger_processes, run_ledger, start_ledger
+from tests.support.processes import LedgerProcess, ledger_processes, start_ledger
+from tests.support.tokens import good_token
 
 
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[list[LedgerProcess]]:
-    with ledger_processes({}, tmp_path) as started:
-        yield started
-
-
-def _serve(procs: list[LedgerProcess], tmp_path: Path, name: str, *, no_auth: bool) -> LedgerProcess:
-    env = {"LEDGER_DATA_DIR": str(tmp_path / name), "LEDGER_NO_AUTH": str(no_auth).lower()}
-    return start_ledger(procs, env, tmp_path, "serve")
+@pytest.fixture(scope="module")
+def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LedgerProcess, LedgerProcess, Path]]:
+    """Two gateways started at once on port 0: one on loopback without auth, one with auth on
+    (and the data directory whose development key it trusts)."""
+    tmp = tmp_path_factory.mktemp("bound-port")
+    with ledger_processes({}, tmp) as started:
+        open_one = start_ledger(
+            started, {"LEDGER_DATA_DIR": str(tmp / "open"), "LEDGER_NO_AUTH": "true"}, tmp, "serve"
+        )
+        guarded = start_ledger(started, {"LEDGER_DATA_DIR": str(tmp / "guarded")}, tmp, "serve")
+        open_one.wait_healthy()
+        guarded.wait_healthy()
+        yield open_one, guarded, tmp / "guarded"
 
 
 async def test_two_gateways_on_port_0_get_distinct_ports_and_each_serves_on_its_own(
-    procs: list[LedgerProcess], tmp_path: Path
+    gateways: tuple[LedgerProcess, LedgerProcess, Path],
 ) -> None:
-    first = _serve(procs, tmp_path, "first", no_auth=True)
-    second = _serve(procs, tmp_path, "second", no_auth=True)
-    first.wait_healthy()
-    second.wait_healthy()
-    assert first.port != second.port
-    assert 0 < first.port < 65536
-    for gateway in (first, second):
-        async with mcp_client(gateway.url) as client:
-            assert structured(await client.call_tool("echo", {"text": "hi"})) == {"text": "hi"}
+    open_one, guarded, _ = gateways
+    assert open_one.port != guarded.port
+    assert 0 < open_one.port < 65536
+    async with mcp_client(open_one.url) as client:
+        assert structured(await client.call_tool("echo", {"text": "hi"})) == {"text": "hi"}
 
 
 async def test_a_gateway_on_port_0_names_the_bound_port_in_its_audience_and_metadata(
-    procs: list[LedgerProcess], tmp_path: Path
+    gateways: tuple[LedgerProcess, LedgerProcess, Path],
 ) -> None:
-    gateway = _serve(procs, tmp_path, "auth", no_auth=False)
-    gateway.wait_healthy()
-    env = {"LEDGER_DATA_DIR": str(tmp_path / "auth")}
-    token = run_ledger(
-        env, "token", "--sub", "alice", "--tenant", "acme", "--port", str(gateway.port)
-    ).strip()
+    _, guarded, data_dir = gateways
+    # A token for the gateway at the port it reported (what `mcp-ledger token --port` mints).
+    token = good_token(Settings(data_dir=data_dir, port=guarded.port))
     async with httpx.AsyncClient(timeout=30) as http:
-        refused = await http.post(gateway.url, json={})
+        refused = await http.post(guarded.url, json={})
     assert refused.status_code == 401
-    metadata = f"http://127.0.0.1:{gateway.port}/.well-known/oauth-protected-resource/mcp"
+    metadata = f"http://127.0.0.1:{guarded.port}/.well-known/oauth-protected-resource/mcp"
     assert metadata in refused.headers["www-authenticate"]
-    async with mcp_client(gateway.url, token=token) as client:
+    async with mcp_client(guarded.url, token=token) as client:
         assert structured(await client.call_tool("echo", {"text": "hi"})) == {"text": "hi"}
