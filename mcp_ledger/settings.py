@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     otel_exporter: str = Field("none", description="traces: none, console or an OTLP/HTTP collector URL")
     log_format: str = Field("text", description="text or json (one object per line, with correlation ids)")
     metrics_port: int | None = Field(
-        None, ge=1, le=65535, description="serve /metrics on this port (API, worker)"
+        None, ge=0, le=65535, description="serve /metrics on this port (API, worker; 0: any free one, logged)"
     )
     metrics_host: str = Field("127.0.0.1", description="address of the /metrics listener")
     metrics_token: str = Field("", description="bearer token /metrics requires; needed off loopback")

@@ -19,7 +19,11 @@ bash scripts/services.sh start >/dev/null
 "$UV" run --frozen ruff format --check .
 "$UV" run --frozen mypy
 "$UV" run --frozen lint-imports
-"$UV" run --frozen pytest -m "not disruptive" "$@"
+# Branch coverage of mcp_ledger on the main run, gated by [tool.coverage.report] fail_under.
+# The gate is for the whole suite: a run narrowed by arguments reports without gating.
+coverage=(--cov --cov-report=term)
+[[ $# -eq 0 ]] || coverage+=(--cov-fail-under=0)
+"$UV" run --frozen pytest -m "not disruptive" "${coverage[@]}" "$@"
 # Last and alone: these restart Kafka, PostgreSQL and Redis under load (tests/integration/
 # test_reliability.py), which would break any other test using the services meanwhile.
 "$UV" run --frozen pytest -m disruptive "$@" || [[ $? -eq 5 ]]  # 5: the arguments selected none

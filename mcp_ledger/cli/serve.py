@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import re
 import signal
+import socket
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -56,9 +57,27 @@ class _DrainingServer(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound before anything is built: with port 0 the system picks
+    a free port, and the settings (MCP URL, token audience) then name the port actually bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=2048)
+
+
 async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
+    listener = _listen(settings.host, settings.port) if api else None
+    if listener is not None:
+        settings = settings.model_copy(update={"port": listener.getsockname()[1]})
+    try:
+        await _run_parts(settings, listener, api=api, worker=worker)
+    finally:
+        if listener is not None:
+            listener.close()
+
+
+async def _run_parts(settings: Settings, listener: socket.socket | None, *, api: bool, worker: bool) -> None:
     async with running(settings, api=api, worker=worker) as runtime:
-        if runtime.app is None:
+        if runtime.app is None or listener is None:
             await _wait_for_signal()
             return
         url = f"http://{settings.host}:{settings.port}/mcp"
@@ -73,7 +92,7 @@ async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:
             log_config=None,  # uvicorn logs through our handler (LEDGER_LOG_FORMAT)
             timeout_graceful_shutdown=int(settings.drain_timeout),
         )
-        await _DrainingServer(config).serve()
+        await _DrainingServer(config).serve(sockets=[listener])
 
 
 def _print_how_to_connect(settings: Settings, url: str) -> None:

@@ -8,6 +8,7 @@ metric samplers and a process's /metrics listener. Picks nothing else.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
@@ -32,6 +33,8 @@ from mcp_ledger.observability.traced_store import InstrumentedEventStore, traced
 from mcp_ledger.producers.ports import MessageBus
 from mcp_ledger.projections.sessions.ports import SessionViewStore
 from mcp_ledger.settings import Settings
+
+log = logging.getLogger(__name__)
 
 READINESS_PROBE_TENANT = "ledger-readiness"
 
@@ -124,4 +127,6 @@ def serve_metrics_port(settings: Settings, metrics: LedgerMetrics, stack: AsyncE
     port, host, token = settings.metrics_port, settings.metrics_host, settings.metrics_token
     listener = serve_metrics(metrics.registry, port, host, token)
     stack.callback(listener.close)
+    # Says the port actually bound, which is how LEDGER_METRICS_PORT=0 is found.
+    log.info("metrics on http://%s:%d/metrics", host, listener.port)
     return listener.port

@@ -1,16 +1,21 @@
 """One contract for the audit log: SQLite in unit tests, PostgreSQL in integration.
 
-Tests name their tenants freshly; chain tests restore what they tamper with, so a database
-may be shared by the tests of one run.
+Tests name their tenants freshly; chain tests restore what they tamper with even when they
+fail (and verify the whole chain, so an adapter's test class should give them a database of
+their own), so one test's forgery never breaks another's chain.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mcp_ledger.eventstore.audit import SqlAuditLog
 from mcp_ledger.eventstore.ports import AuditQuery, NewEvent, StoredEvent
@@ -28,6 +33,35 @@ def _event(tenant: str, subject: str, tool: str, correlation: str) -> NewEvent:
     return NewEvent(
         "ToolCalled", {"command_id": correlation, "tool_name": tool, "arguments": {}}, 1, metadata
     )
+
+
+@asynccontextmanager
+async def forged(engine: AsyncEngine, position: int, **changes: Any) -> AsyncIterator[None]:
+    """The row at `position` with its data changed until the block ends, then restored."""
+    async with engine.begin() as conn:
+        original = (
+            await conn.execute(select(events.c.data).where(events.c.position == position))
+        ).scalar_one()
+        forgery = {**original, **changes}
+        await conn.execute(update(events).where(events.c.position == position).values(data=forgery))
+    try:
+        yield
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(update(events).where(events.c.position == position).values(data=original))
+
+
+@asynccontextmanager
+async def deleted(engine: AsyncEngine, position: int) -> AsyncIterator[None]:
+    """The row at `position` gone until the block ends, then put back as it was."""
+    async with engine.begin() as conn:
+        row = (await conn.execute(select(events).where(events.c.position == position))).one()
+        await conn.execute(events.delete().where(events.c.position == position))
+    try:
+        yield
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(events.insert().values(**row._mapping))
 
 
 class AuditLogContract:
@@ -101,15 +135,8 @@ class AuditLogContract:
                 await store.append(f"{tenant}-1", 0, [_event(tenant, "alice", "echo", "c1")] * 3)
             ).events
             target = appended[1].position
-            async with engine.begin() as conn:
-                original = (
-                    await conn.execute(select(events.c.data).where(events.c.position == target))
-                ).scalar_one()
-                forged = {**original, "tool_name": "forged"}
-                await conn.execute(update(events).where(events.c.position == target).values(data=forged))
-            tampered = await audit.verify_chain()
-            async with engine.begin() as conn:
-                await conn.execute(update(events).where(events.c.position == target).values(data=original))
+            async with forged(engine, target, tool_name="forged"):
+                tampered = await audit.verify_chain()
             restored = await audit.verify_chain()
         finally:
             await engine.dispose()
@@ -128,14 +155,8 @@ class AuditLogContract:
                 await store.append(f"{tenant}-1", 0, [_event(tenant, "alice", "echo", "c1")] * 3)
             ).events
             await store.mark_published([e.position for e in appended])
-            async with engine.begin() as conn:
-                row = (
-                    await conn.execute(select(events).where(events.c.position == appended[1].position))
-                ).one()
-                await conn.execute(events.delete().where(events.c.position == appended[1].position))
-            tampered = await audit.verify_chain()
-            async with engine.begin() as conn:
-                await conn.execute(events.insert().values(**row._mapping))
+            async with deleted(engine, appended[1].position):
+                tampered = await audit.verify_chain()
             restored = await audit.verify_chain()
         finally:
             await engine.dispose()

@@ -1,6 +1,7 @@
 """A connected data source's DSN (it may hold credentials) is personal data: it is sealed in
-the event store, absent from the registry view, and unusable once its subject is erased
-(tests/unit/registry/test_data_source_secrets.py shows the worker side of that)."""
+the event store (no file of the data directory holds it, WAL included), absent from the
+registry view, and unusable once its subject is erased (tests/unit/registry/
+test_data_source_secrets.py shows the worker side of that)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,15 @@ from mcp.shared.exceptions import MCPError
 
 from tests.support.clients import mcp_client, open_session, structured
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
+from tests.support.files import files_containing
 
 
 @pytest.fixture
 async def embedded(tmp_path: Path) -> AsyncIterator[RunningGateway]:
-    settings = embedded_settings(tmp_path).model_copy(update={"data_source_sqlite_dir": tmp_path / "data"})
+    # The data sources live outside the gateway's data directory: they are the user's files.
+    settings = embedded_settings(tmp_path / "gateway").model_copy(
+        update={"data_source_sqlite_dir": tmp_path / "sources"}
+    )
     async with gateway(settings) as running_gateway:
         yield running_gateway
 
@@ -38,7 +43,7 @@ async def test_a_dsn_is_sealed_kept_out_of_the_view_and_unusable_after_erasure(
     embedded: RunningGateway, tmp_path: Path
 ) -> None:
     marker = f"dsnmarker{uuid.uuid4().hex}"
-    dsn = _database(tmp_path / "data" / f"{marker}.db")
+    dsn = _database(tmp_path / "sources" / f"{marker}.db")
     session_id = await open_session(embedded.url)
     async with mcp_client(embedded.url, session=session_id) as client:
         await client.call_tool("connect_data_source", {"name": "shop", "dsn": dsn})
@@ -49,7 +54,10 @@ async def test_a_dsn_is_sealed_kept_out_of_the_view_and_unusable_after_erasure(
     assert view is not None
     assert "shop" in view.data_sources
     assert marker not in view.model_dump_json()
-    assert marker.encode() not in (tmp_path / "ledger.db").read_bytes()
+    data_dir = settings.data_dir
+    # The search sees the connection just recorded (its tool names are in the clear) in the WAL…
+    assert data_dir / "ledger.db-wal" in files_containing(data_dir, "shop_customers_read")
+    assert files_containing(data_dir, marker) == []  # …and no file holds the DSN
 
     async with httpx.AsyncClient(timeout=30) as http:
         erased = await http.post(
@@ -60,3 +68,4 @@ async def test_a_dsn_is_sealed_kept_out_of_the_view_and_unusable_after_erasure(
     async with mcp_client(embedded.url, session=session_id) as client:
         with pytest.raises(MCPError, match="Unknown tool"):  # the erased session's tools are gone
             await client.call_tool("shop_customers_read", {"id": 1})
+    assert files_containing(data_dir, marker) == []

@@ -1,7 +1,8 @@
 """Erasure proof on the embedded gateway: a marker written through MCP (a note, a call, a
-blob, a plan's output), erased through the admin endpoint, is found nowhere in the clear (the
-data directory holds the event store, the key table and the blob files) and nothing of the
-subject opens any more: not their events, not their blob's pointer, not their MCP session."""
+blob, a plan's output), erased through the admin endpoint, is found nowhere in the clear in
+any file of the data directory (the event store with its -wal and -shm files, the key table,
+the blob files; tests/support/files.py) and nothing of the subject opens any more: not their
+events, not their blob's pointer, not their MCP session."""
 
 from __future__ import annotations
 
@@ -21,16 +22,13 @@ from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.wiring.protection import open_sealer
 from tests.support.clients import mcp_client, open_session, structured
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
+from tests.support.files import files_containing, files_under
 
 
 @pytest.fixture
 async def embedded(tmp_path: Path) -> AsyncIterator[RunningGateway]:
     async with gateway(embedded_settings(tmp_path)) as running_gateway:
         yield running_gateway
-
-
-def _files_holding(directory: Path, marker: bytes) -> list[str]:
-    return [str(path) for path in directory.rglob("*") if path.is_file() and marker in path.read_bytes()]
 
 
 async def test_an_erased_marker_is_nowhere_in_the_clear_and_nothing_opens(
@@ -52,7 +50,10 @@ async def test_an_erased_marker_is_nowhere_in_the_clear_and_nothing_opens(
     assert marker in repr(await views.all_views())  # the read models hold it in the clear…
     plan_view = plan_view_id(settings.local_subject, "p1")
     assert marker in repr(await plan_views.get(settings.local_tenant, plan_view))
-    assert _files_holding(tmp_path, marker.encode()) == []  # …the store and the blob files never did
+    # The search sees what was just written, in the WAL, and the blobs' directory is there…
+    assert tmp_path / "ledger.db-wal" in files_containing(tmp_path, session_id)
+    assert [p.name for p in files_under(tmp_path / "blobs")]
+    assert files_containing(tmp_path, marker) == []  # …but the store and the blob files never held it
 
     async with mcp_client(embedded.url) as live:  # a 2025-11-25 session open during the erasure
         await live.call_tool("echo", {"text": "still here"})
@@ -67,7 +68,7 @@ async def test_an_erased_marker_is_nowhere_in_the_clear_and_nothing_opens(
 
     assert marker not in repr(await views.all_views())
     assert await plan_views.get(settings.local_tenant, plan_view) is None
-    assert _files_holding(tmp_path, marker.encode()) == []
+    assert files_containing(tmp_path, marker) == []
     async with mcp_client(embedded.url, session=session_id) as client:
         with pytest.raises(MCPError, match="was erased"):
             await client.read_resource(pointer)

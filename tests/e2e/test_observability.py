@@ -20,7 +20,6 @@ from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.observability.asyncapi import asyncapi_document
 from tests.support.clients import mcp_client, open_session, structured
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
-from tests.support.processes import free_port
 from tests.support.telemetry import ancestry, recorded_spans
 from tests.support.tokens import good_token
 
@@ -139,7 +138,7 @@ def _delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
 
 
 async def test_metrics_count_outcomes_denials_appended_events_and_request_latency(tmp_path: Path) -> None:
-    settings = embedded_settings(tmp_path, no_auth=False).model_copy(update={"metrics_port": free_port()})
+    settings = embedded_settings(tmp_path, no_auth=False).model_copy(update={"metrics_port": 0})
     async with gateway(settings) as secured:
         metrics_url = f"http://127.0.0.1:{secured.runtime.metrics_port}/metrics"
         async with httpx.AsyncClient() as http:

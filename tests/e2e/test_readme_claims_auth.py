@@ -33,7 +33,7 @@ from mcp_ledger.mcp_api.auth.access_tokens import JwksKeys, JwtVerifier
 from mcp_ledger.settings import Settings
 from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, structured, text_of
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
-from tests.support.processes import free_port
+from tests.support.outages import stable_port
 from tests.support.tokens import claims_for, signed
 
 ISSUER = "https://issuer.example"
@@ -187,7 +187,7 @@ async def test_a_jwks_that_cannot_be_fetched_refuses_every_token(tmp_path: Path,
 
     key = ec.generate_private_key(ec.SECP256R1())
     async with contextlib.AsyncExitStack() as stack:
-        url = f"http://127.0.0.1:{free_port()}/jwks.json"
+        url = f"http://127.0.0.1:{stable_port()}/jwks.json"  # nothing listens there
         if outage != "nothing_listens":
             url = await stack.enter_async_context(_serving(broken))
         gw = await stack.enter_async_context(gateway(_trusting(tmp_path, url)))

@@ -14,6 +14,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from tests.support.environment import services_script_env
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES_SCRIPT = REPO_ROOT / "scripts" / "services.sh"
 SERVICE_KEYS = ("LEDGER_STORE", "LEDGER_STATE", "LEDGER_BUS")
@@ -52,6 +54,7 @@ def ensure_services() -> dict[str, str]:
             ["bash", str(SERVICES_SCRIPT), "start"],
             cwd=REPO_ROOT,
             stdin=subprocess.DEVNULL,
+            env=services_script_env(),
             capture_output=True,
             text=True,
             timeout=TIMEOUT_SECONDS,

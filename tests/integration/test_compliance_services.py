@@ -4,7 +4,7 @@ retention and purging on Redis."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -18,6 +18,7 @@ from mcp_ledger.projections.sessions.redis import RedisSessionViewStore
 from tests.contracts.audit_contract import AuditLogContract
 from tests.contracts.keystore_contract import KeyStoreContract
 from tests.contracts.session_views_contract import view
+from tests.integration.databases import private_database
 
 pytestmark = pytest.mark.integration
 
@@ -44,10 +45,17 @@ class TestPostgresKeyStore(KeyStoreContract):
         await store.close()
 
 
+@pytest.fixture(scope="module")
+def audit_database(services_env: dict[str, str]) -> Iterator[str]:
+    """The audit tests' own database: the chain tests forge rows and verify the whole chain."""
+    with private_database(services_env) as env:
+        yield env["LEDGER_STORE"]
+
+
 class TestPostgresAuditLog(AuditLogContract):
     @pytest.fixture
-    def database_url(self, postgres_url: str) -> str:
-        return postgres_url
+    def database_url(self, audit_database: str) -> str:
+        return audit_database
 
 
 async def test_redis_session_views_expire_after_their_ttl(services_env: dict[str, str], unique: str) -> None:

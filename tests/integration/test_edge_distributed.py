@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,6 @@ from tests.integration.databases import private_database
 from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, structured
 from tests.support.processes import (
     LedgerProcess,
-    free_port,
     isolated_env,
     ledger_processes,
     run_ledger,
@@ -145,11 +145,14 @@ async def test_two_pipelines_on_two_replicas_run_two_stages_and_initialize_opens
 async def test_an_api_process_serves_metrics_only_on_its_own_port_to_the_token_holder(
     env: dict[str, str], procs: list[LedgerProcess], tmp_path: Path
 ) -> None:
-    port = free_port()
-    metrics_env = {**env, "LEDGER_METRICS_PORT": str(port), "LEDGER_METRICS_TOKEN": "scrape-secret"}
+    metrics_env = {**env, "LEDGER_METRICS_PORT": "0", "LEDGER_METRICS_TOKEN": "scrape-secret"}
     start_ledger(procs, env, tmp_path, "worker")
     api = start_ledger(procs, metrics_env, tmp_path, "api")
     api.wait_healthy()
+    api.wait_for_output("/metrics", 30)  # the listener says the port it bound
+    bound = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", api.output())
+    assert bound is not None
+    port = int(bound.group(1))
     async with mcp_client(api.url, mode="2026-07-28") as client:
         structured(await client.call_tool("echo", {"text": "counted"}))
     async with httpx.AsyncClient() as http:
@@ -158,9 +161,9 @@ async def test_an_api_process_serves_metrics_only_on_its_own_port_to_the_token_h
         scraped = await http.get(
             f"http://127.0.0.1:{port}/metrics", headers={"authorization": "Bearer scrape-secret"}
         )
-    exposed_env = {**env, "LEDGER_METRICS_PORT": str(free_port()), "LEDGER_METRICS_HOST": "0.0.0.0"}
+    exposed_env = {**env, "LEDGER_METRICS_PORT": "0", "LEDGER_METRICS_HOST": "0.0.0.0"}
     with pytest.raises(subprocess.CalledProcessError) as exposed:
-        run_ledger(exposed_env, "api", "--port", str(free_port()), timeout=60)
+        run_ledger(exposed_env, "api", "--port", "0", timeout=60)
     assert public.status_code == 404
     assert anonymous.status_code == 401
     assert "ledger_" not in public.text + anonymous.text

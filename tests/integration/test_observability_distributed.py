@@ -14,7 +14,13 @@ import pytest
 
 from tests.integration.databases import private_database
 from tests.support.clients import mcp_client, structured
-from tests.support.processes import LedgerProcess, free_port, isolated_env, ledger_processes, start_ledger
+from tests.support.processes import (
+    METRICS_LISTENING,
+    LedgerProcess,
+    isolated_env,
+    ledger_processes,
+    start_ledger,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -51,10 +57,10 @@ def _span_trace(name: str) -> re.Pattern[str]:
 async def test_a_call_is_one_trace_across_the_api_and_worker_processes_with_its_logs_and_metrics(
     env: dict[str, str], procs: list[LedgerProcess], tmp_path: Path
 ) -> None:
-    metrics_port = free_port()
-    worker = start_ledger(procs, {**env, "LEDGER_METRICS_PORT": str(metrics_port)}, tmp_path, "worker")
+    worker = start_ledger(procs, {**env, "LEDGER_METRICS_PORT": "0"}, tmp_path, "worker")
     api = start_ledger(procs, env, tmp_path, "api")
     api.wait_healthy()
+    metrics_port = int(worker.wait_for_match(METRICS_LISTENING, 60).group(1))
     async with mcp_client(api.url, mode="2026-07-28") as client:
         structured(await client.call_tool("echo", {"text": "across processes"}))
     async with httpx.AsyncClient() as http:

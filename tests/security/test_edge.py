@@ -46,7 +46,6 @@ from mcp_ledger.wiring.bootstrap import ConfigurationError, running
 from mcp_ledger.wiring.grpc import serving_grpc
 from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, structured, text_of
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
-from tests.support.processes import free_port
 from tests.support.tokens import forged, good_token
 
 WAIT = 20.0
@@ -54,7 +53,7 @@ PETS = "https://pets.example.com"
 
 
 def _settings(tmp_path: Path, **changes: Any) -> Settings:
-    base = {"registry_allowed_hosts": "pets.example.com,127.0.0.1:9", "metrics_port": free_port()}
+    base = {"registry_allowed_hosts": "pets.example.com,127.0.0.1:9", "metrics_port": 0}
     return embedded_settings(tmp_path, no_auth=False).model_copy(update={**base, **changes})
 
 

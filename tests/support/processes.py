@@ -1,21 +1,37 @@
-"""Gateway processes for integration tests: start, wait until ready, kill, always bounded."""
+"""Gateway processes for integration tests: start, wait until ready, kill, always bounded.
+
+A child gets an explicit environment: this process's without any LEDGER_* (tests/support/
+environment.py), a data directory of its own unless the test names one, and the test's
+LEDGER_*. An API binds port 0 and the test reads the port it got from its first line of
+output, so no two processes race for a port picked in advance.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from tests.support.environment import without_prefix
+
 REPO = Path(__file__).resolve().parents[2]
+LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/mcp")
+"""What `mcp-ledger serve` and `mcp-ledger api` print once their socket is bound."""
+METRICS_LISTENING = re.compile(r"worker metrics on http://[^:]+:(\d+)/metrics")
+"""What a worker logs once its LEDGER_METRICS_PORT listener is bound."""
+TEST_KEK = "bWNwLWxlZGdlci1pbnRlZ3JhdGlvbi10ZXN0cy1rZWs="
+"""The KEK integration processes and the tests reading their store share (32 bytes, base64),
+so no process falls back to a KEK file in the user's home directory."""
 
 UNAUTHENTICATED_LOOPBACK = {
     # Processes of tests about something other than tokens: loopback without auth, and the
@@ -38,16 +54,15 @@ def isolated_env(
         "LEDGER_PROJECTION_GROUP": f"projections-{unique}",
         "LEDGER_STATE_PREFIX": f"{keys}-{unique}:",
         "LEDGER_LOCAL_TENANT": f"tenant-{unique}",
+        "LEDGER_KEK": TEST_KEK,
         **UNAUTHENTICATED_LOOPBACK,
     }
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def child_env(env: Mapping[str, str], data_dir: Path) -> dict[str, str]:
+    """The whole environment of a child: no LEDGER_* but the test's, and its own data directory
+    unless the test names one."""
+    return {**without_prefix(os.environ), "LEDGER_DATA_DIR": str(data_dir), **env, "PYTHONUNBUFFERED": "1"}
 
 
 @dataclass
@@ -56,7 +71,22 @@ class LedgerProcess:
 
     process: subprocess.Popen[bytes]
     log: Path
-    port: int | None = None
+    listens: bool = False
+    """Whether it serves HTTP (api, serve): its port is the one it reports."""
+    _port: int | None = field(default=None, repr=False)
+
+    @property
+    def port(self) -> int:
+        """The port it bound (waits, bounded, for it to say so).
+
+        Raises:
+            TimeoutError: it did not report a port in time.
+        """
+        if not self.listens:
+            raise RuntimeError("a worker serves no HTTP")
+        if self._port is None:
+            self._port = int(self.wait_for_match(LISTENING, 60.0).group(1))
+        return self._port
 
     @property
     def url(self) -> str:
@@ -67,23 +97,28 @@ class LedgerProcess:
 
     def wait_for_output(self, text: str, timeout: float = 30.0) -> None:
         """Block until `text` appears in the output (bounded)."""
+        self.wait_for_match(re.compile(re.escape(text)), timeout)
+
+    def wait_for_match(self, pattern: re.Pattern[str], timeout: float = 30.0) -> re.Match[str]:
+        """Block until `pattern` matches the output (bounded); the first match."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if text in self.output():
-                return
+            if found := pattern.search(self.output()):
+                return found
             if self.process.poll() is not None:
                 raise RuntimeError(f"process exited ({self.process.returncode}):\n{self.output()[-3000:]}")
             time.sleep(0.05)
-        raise TimeoutError(f"{text!r} not seen within {timeout}s:\n{self.output()[-3000:]}")
+        raise TimeoutError(f"{pattern.pattern!r} not seen within {timeout}s:\n{self.output()[-3000:]}")
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         """Block until /healthz answers (bounded)."""
         deadline = time.monotonic() + timeout
+        port = self.port
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"process exited ({self.process.returncode}):\n{self.output()[-3000:]}")
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1.0).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -119,16 +154,16 @@ def ledger_processes(env: Mapping[str, str], tmp: Path) -> Iterator[list[LedgerP
 def start_ledger(
     started: list[LedgerProcess], env: Mapping[str, str], tmp: Path, *args: str
 ) -> LedgerProcess:
-    """Start `mcp-ledger ARGS…` (an API gets a free port) and record it in `started`."""
-    port = free_port() if args[0] in {"api", "serve"} else None
+    """Start `mcp-ledger ARGS…` (an API on port 0) and record it in `started`."""
+    listens = args[0] in {"api", "serve"}
     argv = [sys.executable, "-m", "mcp_ledger.cli", *args]
-    if port is not None:
-        argv += ["--port", str(port)]
+    if listens:
+        argv += ["--port", "0"]
     log = tmp / f"{args[0]}-{len(started)}.log"
-    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    full_env = child_env(env, tmp / "ledger-data")
     with log.open("wb") as out:
         process = subprocess.Popen(argv, cwd=REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-    proc = LedgerProcess(process, log, port)
+    proc = LedgerProcess(process, log, listens)
     started.append(proc)
     return proc
 
@@ -139,13 +174,13 @@ def run_ledger(env: Mapping[str, str], *args: str, timeout: float = 120.0) -> st
     Raises:
         subprocess.CalledProcessError: it failed.
     """
-    full_env = {**os.environ, **env}
-    done = subprocess.run(
-        [sys.executable, "-m", "mcp_ledger.cli", *args],
-        cwd=REPO,
-        env=full_env,
-        capture_output=True,
-        timeout=timeout,
-        check=True,
-    )
+    with tempfile.TemporaryDirectory(prefix="ledger-data-") as data_dir:
+        done = subprocess.run(
+            [sys.executable, "-m", "mcp_ledger.cli", *args],
+            cwd=REPO,
+            env=child_env(env, Path(data_dir)),
+            capture_output=True,
+            timeout=timeout,
+            check=True,
+        )
     return done.stdout.decode() + done.stderr.decode()

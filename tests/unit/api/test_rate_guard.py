@@ -3,6 +3,7 @@ letting calls through when the shared limiter is unreachable."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import pytest
@@ -19,7 +20,13 @@ ALICE = Identity(tenant="acme", subject="alice")
 
 
 class Unreachable:
+    """A shared limiter during an outage; counts what it was asked."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
     async def acquire(self, buckets: Sequence[Bucket]) -> Verdict:
+        self.attempts += 1
         raise LimiterUnavailableError("connection refused")
 
     async def record_refusal(self, tenant: str, subject: str, scope: str) -> None:
@@ -30,6 +37,20 @@ class Unreachable:
 
     async def close(self) -> None:
         return None
+
+
+class Outage(Unreachable):
+    """Unreachable while `down`; the in-memory limiter once it is back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+        self.back = MemoryRateLimiter()
+
+    async def acquire(self, buckets: Sequence[Bucket]) -> Verdict:
+        if self.down:
+            return await super().acquire(buckets)
+        return await self.back.acquire(buckets)
 
 
 async def test_a_refused_call_is_a_json_rpc_error_saying_when_to_retry_and_is_counted() -> None:
@@ -50,10 +71,23 @@ async def test_a_refused_call_is_a_json_rpc_error_saying_when_to_retry_and_is_co
     ]
 
 
-async def test_calls_go_through_while_the_shared_limiter_is_unreachable() -> None:
-    guard = RateGuard(RateAdmission(RatePolicy.parse("1/60", "1/60", {}), Unreachable()))
-    for _ in range(3):
+async def test_calls_go_through_while_the_shared_limiter_is_unreachable_and_are_limited_after(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limiter = Outage()
+    guard = RateGuard(RateAdmission(RatePolicy.parse("1/60", "1/60", {}), limiter))
+    with caplog.at_level(logging.WARNING, logger="mcp_ledger.limits.admission"):
+        for _ in range(3):  # three calls against a limit of one: the limiter was asked each time
+            await guard.admit(ALICE)
+    assert limiter.attempts == 3
+    assert [r.getMessage() for r in caplog.records] == [
+        "rate limiter unavailable, execution admitted: connection refused"
+    ] * 3
+    limiter.down = False
+    await guard.admit(ALICE)
+    with pytest.raises(MCPError) as refused:
         await guard.admit(ALICE)
+    assert refused.value.code == RATE_LIMITED
 
 
 class Untouchable(Unreachable):

@@ -158,7 +158,11 @@ async def test_a_rebuilt_registry_projection_equals_the_live_one(store: SqlEvent
     await worker.call(register(weather("changed")))
     rebuilt = MemoryRegistryViewStore()
     await RegistryProjector(rebuilt).rebuild(store)
-    assert await rebuilt.get("acme", None) == await worker.views.get("acme", None)
+    live = await worker.views.get("acme", None)
+    assert live is not None  # two views that are both missing would be equal, too
+    assert (live.version, sorted(live.tools)) == (3, ["get_weather", "other"])
+    assert live.tools["get_weather"].definition.description == "changed"
+    assert await rebuilt.get("acme", None) == live
 
 
 async def test_the_watcher_reports_the_scope_of_each_registry_change(store: SqlEventStore) -> None:

@@ -4,6 +4,10 @@ stop, partition concurrency, the redelivery schedule)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -137,8 +141,29 @@ async def test_concurrency_one_handles_one_message_at_a_time() -> None:
     assert most == 1
 
 
-def test_the_same_key_always_lands_in_the_same_partition() -> None:
-    assert partition_of("session-1", 8) == partition_of("session-1", 8)
+def _partitions_in_a_process_with_hash_seed(seed: str, keys: list[str]) -> list[int]:
+    program = (
+        "import json, sys; from mcp_ledger.producers.inprocess import partition_of; "
+        "print(json.dumps([partition_of(key, 8) for key in json.loads(sys.argv[1])]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program, json.dumps(keys)],
+        env={**os.environ, "PYTHONHASHSEED": seed},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    found: list[int] = json.loads(done.stdout)
+    return found
+
+
+def test_the_same_key_lands_in_the_same_partition_in_every_process_and_run() -> None:
+    # Another process (another hash seed, as after a restart) must agree: str hash() would not.
+    keys = [f"tenant:acme:session:{i}" for i in range(50)]
+    here = [partition_of(key, 8) for key in keys]
+    assert _partitions_in_a_process_with_hash_seed("1", keys) == here
+    assert _partitions_in_a_process_with_hash_seed("2", keys) == here
     assert len({partition_of(f"key-{i}", 8) for i in range(100)}) == 8
 
 

@@ -19,29 +19,27 @@ from mcp_ledger.projections.projector import SessionProjector
 from mcp_ledger.projections.sessions.memory import MemorySessionViewStore
 from mcp_ledger.projections.sessions.view import SessionView
 from mcp_ledger.projections.state_loss import StateLossWatch
+from mcp_ledger.projections.state_loss_memory import MemoryEpochMarker
 from tests.support.plans import Recorder, accept, executor, tool
 
 
-class MemoryMarker:
-    """The epoch marker of a state store that can lose everything."""
+class MemoryMarker(MemoryEpochMarker):
+    """The in-memory epoch marker (tests/contracts/epoch_marker_contract.py), and a state store
+    that can be down."""
 
     def __init__(self) -> None:
-        self.value: str | None = None
+        super().__init__()
         self.failing = False
 
     async def read(self) -> str | None:
         if self.failing:
             raise ConnectionError("state store down")
-        return self.value
+        return await super().read()
 
     async def claim(self, epoch: str) -> str:
         if self.failing:
             raise ConnectionError("state store down")
-        self.value = self.value or epoch
-        return self.value
-
-    async def close(self) -> None:
-        return None
+        return await super().claim(epoch)
 
 
 async def _history(store: SqlEventStore, projector: SessionProjector) -> list[str]:
@@ -67,7 +65,7 @@ async def test_a_lost_state_store_is_refilled_from_the_event_store(store: SqlEve
     before = await views.all_views()
 
     await views.clear()
-    marker.value = None
+    marker.forget()
     replayed = await watch.check()
 
     assert replayed
@@ -89,7 +87,8 @@ async def test_a_marker_written_by_another_worker_after_a_loss_still_means_repla
     marker = MemoryMarker()
     watch = StateLossWatch(marker, store, [SessionProjector(MemorySessionViewStore()).apply])
     await watch.check()
-    marker.value = "written-by-a-worker-that-started-after-the-loss"
+    marker.forget()
+    await marker.claim("written-by-a-worker-that-started-after-the-loss")
     assert await watch.check()
     assert not await watch.check()
 
@@ -111,7 +110,7 @@ async def test_a_replay_that_fails_is_tried_again_at_the_next_check(store: SqlEv
     watch = StateLossWatch(marker, store, [flaky])
     await watch.check()
     await views.clear()
-    marker.value = None
+    marker.forget()
     with pytest.raises(ConnectionError):
         await watch.check()
     assert await watch.check()
