@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from mcp_ledger.mcp_api.rate_limits import RATE_LIMITED
 from tests.integration.databases import private_database
 from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, structured
 from tests.support.processes import (
+    METRICS_LISTENING,
     LedgerProcess,
     isolated_env,
     ledger_processes,
@@ -149,10 +149,7 @@ async def test_an_api_process_serves_metrics_only_on_its_own_port_to_the_token_h
     start_ledger(procs, env, tmp_path, "worker")
     api = start_ledger(procs, metrics_env, tmp_path, "api")
     api.wait_healthy()
-    api.wait_for_output("/metrics", 30)  # the listener says the port it bound
-    bound = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", api.output())
-    assert bound is not None
-    port = int(bound.group(1))
+    port = int(api.wait_for_match(METRICS_LISTENING, 30).group(1))  # the port the listener bound
     async with mcp_client(api.url, mode="2026-07-28") as client:
         structured(await client.call_tool("echo", {"text": "counted"}))
     async with httpx.AsyncClient() as http:

@@ -130,8 +130,10 @@ def stack_env(services_env: dict[str, str], unique: str, tmp_path: Path) -> Iter
     with private_database(services_env) as env:
         kek_file = tmp_path / "shared-kek"
         write_kek_file(kek_file, [Kek(new_key())])
+        isolated = isolated_env(env, unique, topics="se", keys="se")
+        del isolated["LEDGER_KEK"]  # LEDGER_KEK would win over the file, and it is never rotated
         yield {
-            **isolated_env(env, unique, topics="se", keys="se"),
+            **isolated,
             "LEDGER_LOCAL_SUBJECT": f"subject-{unique}",
             "LEDGER_KEK_FILE": str(kek_file),  # shared and writable: erasures rotate it
             "LEDGER_DATA_DIR": str(tmp_path / "data"),

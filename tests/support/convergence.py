@@ -15,6 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 
 from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.domain.streams import plan_view_id
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.producers.kafka import PARTITIONS
 from mcp_ledger.projections.plans.memory import MemoryPlanViewStore
@@ -125,12 +126,14 @@ async def plan_views_converge(env: Mapping[str, str], tenant: str, seconds: floa
     finally:
         await store.close()
         await keys.close()
-    expected = {v.plan_id: v for v in await rebuilt.all_views() if v.tenant == tenant}
+    expected = {
+        plan_view_id(v.subject, v.plan_id): v for v in await rebuilt.all_views() if v.tenant == tenant
+    }
     live = RedisPlanViewStore.from_url(env["LEDGER_STATE"], prefix=env["LEDGER_STATE_PREFIX"])
     got: dict[str, PlanView | None] = {}
     try:
         async with asyncio.timeout(seconds):
-            while (got := {plan_id: await live.get(tenant, plan_id) for plan_id in expected}) != expected:
+            while (got := {view_id: await live.get(tenant, view_id) for view_id in expected}) != expected:
                 await asyncio.sleep(0.2)
     except TimeoutError:
         differ = sorted(p for p in expected if got.get(p) != expected[p])

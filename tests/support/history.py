@@ -13,7 +13,6 @@ What the topics and the views hold is compared by tests/support/convergence.py.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,14 +23,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.domain.events import is_terminal
-from mcp_ledger.domain.streams import plan_view_id
 from mcp_ledger.eventstore.ports import StoredEvent
-from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.eventstore.tables import EVENT_COLUMNS, commands, events, outbox
-from mcp_ledger.projections.plans.memory import MemoryPlanViewStore
-from mcp_ledger.projections.plans.projector import PlanProjector
-from mcp_ledger.projections.plans.redis import RedisPlanViewStore
-from mcp_ledger.projections.plans.view import PlanView
 from mcp_ledger.settings import Settings
 from mcp_ledger.wiring.protection import open_sealer
 
@@ -205,39 +198,6 @@ def _task_problems(history: History) -> list[str]:
         for task, count in sorted(tasks.items())
         if count > 1
     ]
-
-
-async def plan_views_converge(env: dict[str, str], tenant: str, seconds: float) -> int:
-    """Fold the plan views again from the store (in this process) and wait (bounded) until the
-    live Redis plan views of the tenant equal them; returns how many plans were compared.
-
-    Raises:
-        AssertionError: they still differ at the deadline.
-    """
-    settings = Settings(store=env["LEDGER_STORE"], state=env["LEDGER_STATE"])
-    sealer, keys = open_sealer(settings)
-    store = await open_event_store(env["LEDGER_STORE"])
-    rebuilt = MemoryPlanViewStore()
-    try:
-        await PlanProjector(rebuilt, opener=EventMapper(sealer).open).rebuild(store)
-    finally:
-        await store.close()
-        await keys.close()
-    expected = {
-        plan_view_id(v.subject, v.plan_id): v for v in await rebuilt.all_views() if v.tenant == tenant
-    }
-    live = RedisPlanViewStore.from_url(env["LEDGER_STATE"], prefix=env["LEDGER_STATE_PREFIX"])
-    got: dict[str, PlanView | None] = {}
-    try:
-        async with asyncio.timeout(seconds):
-            while (got := {view_id: await live.get(tenant, view_id) for view_id in expected}) != expected:
-                await asyncio.sleep(0.2)
-    except TimeoutError:
-        differ = sorted(p for p in expected if got.get(p) != expected[p])
-        raise AssertionError(f"live plan views differ from the store's for plans {differ}") from None
-    finally:
-        await live.close()
-    return len(expected)
 
 
 def _plan_end_problems(history: History) -> list[str]:

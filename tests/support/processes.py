@@ -27,8 +27,8 @@ from tests.support.environment import without_prefix
 REPO = Path(__file__).resolve().parents[2]
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/mcp")
 """What `mcp-ledger serve` and `mcp-ledger api` print once their socket is bound."""
-METRICS_LISTENING = re.compile(r"worker metrics on http://[^:]+:(\d+)/metrics")
-"""What a worker logs once its LEDGER_METRICS_PORT listener is bound."""
+METRICS_LISTENING = re.compile(r"metrics on http://[^:]+:(\d+)/metrics")
+"""What an API or worker process logs once its LEDGER_METRICS_PORT listener is bound."""
 TEST_KEK = "bWNwLWxlZGdlci1pbnRlZ3JhdGlvbi10ZXN0cy1rZWs="
 """The KEK integration processes and the tests reading their store share (32 bytes, base64),
 so no process falls back to a KEK file in the user's home directory."""
