@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mcp_ledger.eventstore.ports import CommandKey
 from tests.support.clients import mcp_client, open_session, structured, text_of
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
-from tests.support.pet_service import PetService, pet_service
+from tests.support.pet_service import PetService, count_words_tool, pet_service
 
 
 @pytest.fixture
@@ -26,32 +25,8 @@ async def embedded(tmp_path: Path, pets: PetService) -> AsyncIterator[RunningGat
     settings = embedded_settings(tmp_path).model_copy(update={"registry_allowed_hosts": "127.0.0.1"})
     async with gateway(settings) as running:
         async with mcp_client(running.url) as client:
-            structured(await client.call_tool("register_tools", {"tools": [count_words(pets.base_url)]}))
+            structured(await client.call_tool("register_tools", {"tools": [count_words_tool(pets.base_url)]}))
         yield running
-
-
-def count_words(base_url: str) -> dict[str, Any]:
-    return {
-        "name": "count_words",
-        "description": "Count the words of a document.",
-        "input_schema": {
-            "type": "object",
-            "properties": {"document": {"type": "string", "maxLength": 4096}},
-            "required": ["document"],
-        },
-        "binding": {
-            "kind": "http",
-            "method": "POST",
-            "base_url": base_url,
-            "path": "/words",
-            "body_argument": "document",
-        },
-        "pipeability": {
-            "accepts": ["resource_link"],
-            "produces": ["count"],
-            "pointer_arguments": ["document"],
-        },
-    }
 
 
 async def test_a_pointer_from_blob_put_flows_into_a_registered_tool_as_its_document(

@@ -32,7 +32,7 @@ from tests.integration.databases import private_database
 from tests.integration.services import name_fragment
 from tests.support.clients import mcp_client, open_session, structured, text_of
 from tests.support.outages import own_redis, stable_port, tcp_cut
-from tests.support.pet_service import PetService, pet_service
+from tests.support.pet_service import PetService, count_words_tool, pet_service
 from tests.support.processes import (
     UNAUTHENTICATED_LOOPBACK,
     LedgerProcess,
@@ -82,31 +82,6 @@ async def pets() -> AsyncIterator[PetService]:
         yield service
 
 
-def _count_words(name: str, base_url: str) -> dict[str, Any]:
-    """An HTTP tool whose `document` argument takes a pointer (the worker resolves it)."""
-    return {
-        "name": name,
-        "description": "Count the words of a document.",
-        "input_schema": {
-            "type": "object",
-            "properties": {"document": {"type": "string", "maxLength": 4096}},
-            "required": ["document"],
-        },
-        "binding": {
-            "kind": "http",
-            "method": "POST",
-            "base_url": base_url,
-            "path": "/words",
-            "body_argument": "document",
-        },
-        "pipeability": {
-            "accepts": ["resource_link"],
-            "produces": ["count"],
-            "pointer_arguments": ["document"],
-        },
-    }
-
-
 async def _one_time_pointer(url: str, session: str, text: str) -> str:
     async with mcp_client(url, session=session) as client:
         result = await client.call_tool("blob_put", {"name": "memo.txt", "text": text, "one_time": True})
@@ -138,7 +113,9 @@ async def test_a_one_time_pointer_read_on_one_replica_is_refused_on_the_other_an
     tool = f"count_words_{name_fragment()}"
     session = await open_session(first.url)
     async with mcp_client(first.url, session=session) as client:
-        structured(await client.call_tool("register_tools", {"tools": [_count_words(tool, pets.base_url)]}))
+        structured(
+            await client.call_tool("register_tools", {"tools": [count_words_tool(pets.base_url, tool)]})
+        )
     uri = await _one_time_pointer(first.url, session, "read me once")
     first_read = await _read(first.url, session, uri)
     again_elsewhere = await _read(second.url, session, uri)
@@ -156,7 +133,9 @@ async def test_a_one_time_pointer_a_worker_resolved_for_a_tool_cannot_be_read_on
     tool = f"count_words_{name_fragment()}"
     session = await open_session(second.url)
     async with mcp_client(second.url, session=session) as client:
-        structured(await client.call_tool("register_tools", {"tools": [_count_words(tool, pets.base_url)]}))
+        structured(
+            await client.call_tool("register_tools", {"tools": [count_words_tool(pets.base_url, tool)]})
+        )
     uri = await _one_time_pointer(second.url, session, "three words here")
     counted = await _words(first.url, session, tool, uri)
     reads = [await _read(api.url, session, uri) for api in (first, second)]

@@ -29,7 +29,7 @@ from mcp_ledger.eventstore.ports import AuditQuery, StoredEvent
 from mcp_ledger.eventstore.sql import create_store_engine
 from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, structured, text_of
 from tests.support.issuer import TokenIssuer
-from tests.support.pet_service import PetService, pet_service
+from tests.support.pet_service import PetService, count_words_tool, pet_service
 from tests.support.stacks import Stack, erase_as_admin
 
 LIFECYCLE = frozenset({"session_open", "session_close"})
@@ -344,31 +344,6 @@ async def test_a_blob_pointer_reads_in_its_subjects_session_only_and_a_foreign_r
     assert (resource_text(read), resource_text(read_once)) == (marker, marker)  # nobody burnt it
 
 
-def _words_tool(base_url: str) -> dict[str, object]:
-    """A registered HTTP tool taking a document by pointer (the pet service counts its words)."""
-    return {
-        "name": "count_words",
-        "description": "Count the words of a document.",
-        "input_schema": {
-            "type": "object",
-            "properties": {"document": {"type": "string", "maxLength": 4096}},
-            "required": ["document"],
-        },
-        "binding": {
-            "kind": "http",
-            "method": "POST",
-            "base_url": base_url,
-            "path": "/words",
-            "body_argument": "document",
-        },
-        "pipeability": {
-            "accepts": ["resource_link"],
-            "produces": ["count"],
-            "pointer_arguments": ["document"],
-        },
-    }
-
-
 @pytest.fixture
 async def pets() -> AsyncIterator[PetService]:
     async with pet_service() as service:
@@ -380,7 +355,7 @@ async def test_a_pipeline_never_reaches_another_subjects_pointer_or_session(
 ) -> None:
     for admin in (cast.bob, cast.carol):  # the same tool in both tenants
         async with as_(stack, admin, mode="2026-07-28") as client:
-            structured(await client.call_tool("register_tools", {"tools": [_words_tool(pets.base_url)]}))
+            structured(await client.call_tool("register_tools", {"tools": [count_words_tool(pets.base_url)]}))
     session_id = await open_session(stack, cast.alice)
     async with as_(stack, cast.alice, session=session_id) as client:
         uri = await _pointer(client, "four words right here")

@@ -169,3 +169,29 @@ async def pet_service() -> AsyncIterator[PetService]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=10)
+
+
+def count_words_tool(base_url: str, name: str = "count_words") -> dict[str, Any]:
+    """A registered HTTP tool whose `document` argument takes a pointer (the worker resolves
+    it); the pet service's /words counts the document's words."""
+    return {
+        "name": name,
+        "description": "Count the words of a document.",
+        "input_schema": {
+            "type": "object",
+            "properties": {"document": {"type": "string", "maxLength": 4096}},
+            "required": ["document"],
+        },
+        "binding": {
+            "kind": "http",
+            "method": "POST",
+            "base_url": base_url,
+            "path": "/words",
+            "body_argument": "document",
+        },
+        "pipeability": {
+            "accepts": ["resource_link"],
+            "produces": ["count"],
+            "pointer_arguments": ["document"],
+        },
+    }
