@@ -9,7 +9,7 @@ itself (consumers/erasure.py does).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -17,7 +17,7 @@ from starlette.routing import Route
 from mcp_ledger.domain.compliance.erasure import ComplianceEnvelope, EraseSubject
 from mcp_ledger.mcp_api.auth.identity import IdentityResolver
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
-from mcp_ledger.mcp_api.routes.bodies import MAX_ADMIN_BODY_BYTES, BodyError, json_body
+from mcp_ledger.mcp_api.routes.bodies import admin_body, problem
 from mcp_ledger.producers.ports import BusError
 
 ADMIN_ROLE = "admin"
@@ -29,23 +29,16 @@ class ErasureRequest(BaseModel):
     subject: str = Field(min_length=1, max_length=256)
 
 
-def _problem(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"error": detail}, status_code=status)
-
-
 def admin_routes(gateway: CommandGateway, compliance_topic: str, identities: IdentityResolver) -> list[Route]:
     """The admin routes, to mount on the API's Starlette app."""
 
     async def erase(request: Request) -> JSONResponse:
         identity = identities.resolve(request)
         if ADMIN_ROLE not in identity.roles:
-            return _problem(403, "erasure needs the admin role")
-        try:
-            body = ErasureRequest.model_validate(await json_body(request, MAX_ADMIN_BODY_BYTES))
-        except BodyError as error:
-            return _problem(error.status, f'expected {{"subject": "..."}}: {error}')
-        except ValidationError as error:
-            return _problem(400, f'expected {{"subject": "..."}}: {error}')
+            return problem(403, "erasure needs the admin role")
+        body = await admin_body(request, ErasureRequest, '{"subject": "..."}')
+        if isinstance(body, JSONResponse):
+            return body
         command = EraseSubject(tenant=identity.tenant, subject=body.subject, requested_by=identity.subject)
         payload = ComplianceEnvelope(command=command).model_dump_json().encode()
         headers = {"command_id": command.command_id, "correlation_id": command.command_id}
@@ -61,7 +54,7 @@ def admin_routes(gateway: CommandGateway, compliance_topic: str, identities: Ide
         except CommandTimeoutError:
             return JSONResponse({"erasure_id": command.command_id, "status": "accepted"}, status_code=202)
         except BusError:
-            return _problem(503, "the compliance bus is unavailable; try again")
+            return problem(503, "the compliance bus is unavailable; try again")
         record = event["data"]
         assert isinstance(record, dict)
         return JSONResponse({"status": "completed", **record})

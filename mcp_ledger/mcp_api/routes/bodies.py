@@ -8,9 +8,11 @@ to answer (413 or 400) and a sentence saying what is wrong; never a 500.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from mcp_ledger.checks.documents import DocumentError, load_json
 
@@ -53,3 +55,22 @@ async def json_body(request: Request, max_bytes: int) -> Any:
         return load_json(body, max_bytes=max_bytes)
     except DocumentError as error:
         raise BodyError(400, str(error)) from None
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def problem(status: int, detail: str) -> JSONResponse:
+    """A refusal of a plain-HTTP route: the status and a sentence saying what is wrong."""
+    return JSONResponse({"error": detail}, status_code=status)
+
+
+async def admin_body(request: Request, model: type[Model], expected: str) -> Model | JSONResponse:
+    """An admin route's body as `model`, or the refusal to answer (413 or 400, naming the
+    `expected` shape)."""
+    try:
+        return model.model_validate(await json_body(request, MAX_ADMIN_BODY_BYTES))
+    except BodyError as error:
+        return problem(error.status, f"expected {expected}: {error}")
+    except ValidationError as error:
+        return problem(400, f"expected {expected}: {error}")

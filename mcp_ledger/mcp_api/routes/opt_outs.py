@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -20,7 +20,7 @@ from mcp_ledger.domain.compliance.privacy import ADMIN_OPT_OUT_TOOL
 from mcp_ledger.mcp_api.auth.identity import IdentityResolver
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.rate_limits import RateGuard
-from mcp_ledger.mcp_api.routes.bodies import MAX_ADMIN_BODY_BYTES, BodyError, json_body
+from mcp_ledger.mcp_api.routes.bodies import admin_body, problem
 from mcp_ledger.producers.ports import BusError
 
 ADMIN_ROLE = "admin"
@@ -33,10 +33,6 @@ class OptOutRequest(BaseModel):
     opt_out: bool = True
 
 
-def _problem(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"error": detail}, status_code=status)
-
-
 def opt_out_routes(
     gateway: CommandGateway, identities: IdentityResolver, rate_guard: RateGuard | None = None
 ) -> list[Route]:
@@ -46,13 +42,10 @@ def opt_out_routes(
     async def record(request: Request) -> JSONResponse:
         identity = identities.resolve(request)
         if ADMIN_ROLE not in identity.roles:
-            return _problem(403, "recording an opt-out for a subject needs the admin role")
-        try:
-            body = OptOutRequest.model_validate(await json_body(request, MAX_ADMIN_BODY_BYTES))
-        except BodyError as error:
-            return _problem(error.status, f'expected {{"subject": "...", "opt_out": true}}: {error}')
-        except ValidationError as error:
-            return _problem(400, f'expected {{"subject": "...", "opt_out": true}}: {error}')
+            return problem(403, "recording an opt-out for a subject needs the admin role")
+        body = await admin_body(request, OptOutRequest, '{"subject": "...", "opt_out": true}')
+        if isinstance(body, JSONResponse):
+            return body
         refusal = None if rate_guard is None else await rate_guard.refusal(identity)
         if refusal is not None:
             headers = {"retry-after": str(math.ceil(refusal.retry_after))}
@@ -71,9 +64,9 @@ def opt_out_routes(
         except CommandTimeoutError:
             return JSONResponse({"command_id": command.command_id, "status": "accepted"}, status_code=202)
         except BusError:
-            return _problem(503, "the command bus is unavailable; try again")
+            return problem(503, "the command bus is unavailable; try again")
         if event.get("event_type") != "ToolSucceeded":
-            return _problem(409, f"not recorded: {event.get('event_type')}")
+            return problem(409, f"not recorded: {event.get('event_type')}")
         data = event["data"]
         assert isinstance(data, dict)
         return JSONResponse(data.get("structured") or {})
