@@ -34,7 +34,7 @@ from mcp_ledger.crypto.rotation import KekRotation
 from mcp_ledger.crypto.sealing import is_sealed
 from mcp_ledger.crypto.sql import SqlKeyStore
 from mcp_ledger.domain.commands import CallTool
-from mcp_ledger.domain.compliance.erasure import ComplianceEnvelope, EraseSubject
+from mcp_ledger.domain.compliance.erasure import EraseSubject
 from mcp_ledger.eventstore.audit import SqlAuditLog
 from mcp_ledger.eventstore.migrations import upgrade_to_head
 from mcp_ledger.eventstore.ports import AuditQuery, EventStore, StoredEvent
@@ -129,16 +129,7 @@ async def erase_on_bus(
     records = []
     try:
         for command in commands:
-            payload = ComplianceEnvelope(command=command).model_dump_json().encode()
-            headers = {"command_id": command.command_id, "correlation_id": command.command_id}
-            event = await gateway.submit(
-                settings.compliance_topic,
-                command.partition_key,
-                payload,
-                headers,
-                tenant=command.tenant,
-                subject=command.subject,
-            )
+            event = await gateway.erase(settings.compliance_topic, command)
             data = event["data"]
             assert isinstance(data, dict)
             records.append(data)

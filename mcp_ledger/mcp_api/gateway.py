@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import AcceptPlan, CallTool, CancelPlan, CommandEnvelope, ExecutePlan
+from mcp_ledger.domain.compliance.erasure import ComplianceEnvelope, EraseSubject
 from mcp_ledger.domain.events import is_terminal
 from mcp_ledger.observability.scopes import command_log_context
 from mcp_ledger.producers.ports import Message, MessageBus
@@ -95,6 +96,19 @@ class CommandGateway:
                 subject=command.subject,
             )
         return event if self._sealer is None else await self._sealer.open_wire(event)
+
+    async def erase(self, topic: str, command: EraseSubject) -> dict[str, object]:
+        """Publish an erasure on the compliance topic; its terminal event as published.
+
+        Raises:
+            CommandTimeoutError: no outcome within the timeout (the erasure may still run).
+            BusError: the message could not be published.
+        """
+        payload = ComplianceEnvelope(command=command).model_dump_json().encode()
+        headers = {"command_id": command.command_id, "correlation_id": command.command_id}
+        return await self.submit(
+            topic, command.partition_key, payload, headers, tenant=command.tenant, subject=command.subject
+        )
 
     async def submit(
         self, topic: str, key: str, payload: bytes, headers: Mapping[str, str], *, tenant: str, subject: str

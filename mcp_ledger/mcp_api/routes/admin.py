@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mcp_ledger.domain.compliance.erasure import ComplianceEnvelope, EraseSubject
+from mcp_ledger.domain.compliance.erasure import EraseSubject
 from mcp_ledger.mcp_api.auth.identity import IdentityResolver
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.routes.bodies import admin_body, problem
@@ -40,17 +40,8 @@ def admin_routes(gateway: CommandGateway, compliance_topic: str, identities: Ide
         if isinstance(body, JSONResponse):
             return body
         command = EraseSubject(tenant=identity.tenant, subject=body.subject, requested_by=identity.subject)
-        payload = ComplianceEnvelope(command=command).model_dump_json().encode()
-        headers = {"command_id": command.command_id, "correlation_id": command.command_id}
         try:
-            event = await gateway.submit(
-                compliance_topic,
-                command.partition_key,
-                payload,
-                headers,
-                tenant=command.tenant,
-                subject=command.subject,
-            )
+            event = await gateway.erase(compliance_topic, command)
         except CommandTimeoutError:
             return JSONResponse({"erasure_id": command.command_id, "status": "accepted"}, status_code=202)
         except BusError:
