@@ -227,10 +227,13 @@ class PlanExecutor:
             ]
         for task_id in sorted(state.running, key=state.order.__getitem__):
             task = state.tasks[task_id]
-            log.info("plan %s: resuming task %s attempt %d", state.stream_id, task_id, task.attempt)
-            self._spawn(
-                state, _Attempt(task_id, task.attempt), state.plan_tool(task_id), task.parameters, live
+            # By position and tool: task ids are the caller's text (sealed in the store); logs
+            # are never erased.
+            position, tool = state.order[task_id], state.plan_tool(task_id)
+            log.info(
+                "plan %s: resuming task #%d (%s) attempt %d", state.stream_id, position, tool, task.attempt
             )
+            self._spawn(state, _Attempt(task_id, task.attempt), tool, task.parameters, live)
         if state.compensating is not None:
             call = state.tasks[state.compensating].compensation_call
             assert call is not None
