@@ -1,0 +1,188 @@
+"""The console over plain HTTP: its headers, its CSRF and Origin refusals, sign-in refusals,
+the PKCE state check, and tenant isolation acting as another tenant's admin."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mcp_ledger.console.security import CONTENT_SECURITY_POLICY
+from mcp_ledger.domain.streams import subject_tag
+from mcp_ledger.mcp_api.audit import AuditFilters
+from tests.support.authorization_server import AuthorizationServer, SignedInUser, authorization_server
+from tests.support.clients import mcp_client
+from tests.support.console import base_of, csrf_of, http_sign_in
+from tests.support.embedded import RunningGateway, embedded_settings, gateway
+from tests.support.tokens import good_token
+
+PLAN = {"plan_id": "quarterly", "tasks": [{"id": "only", "tool_name": "echo", "parameters": {"text": "q"}}]}
+PAGES = ("/console/", "/console/audit", "/console/plans", "/console/subjects", "/console/registry",
+         "/console/privacy", "/console/audit/verify")  # fmt: skip
+
+
+@pytest.fixture
+async def secured(tmp_path: Path) -> AsyncIterator[RunningGateway]:
+    async with gateway(embedded_settings(tmp_path, no_auth=False)) as running:
+        yield running
+
+
+def _client(running: RunningGateway) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=base_of(running.url), timeout=30.0)
+
+
+async def test_every_console_page_and_asset_carries_the_strict_content_security_policy(
+    secured: RunningGateway,
+) -> None:
+    token = good_token(secured.runtime.settings, roles=("admin",))
+    async with _client(secured) as client:
+        await http_sign_in(client, token)
+        answers = [
+            await client.get(path) for path in (*PAGES, "/console/static/console.js", "/console/sign-in")
+        ]
+    for answer in answers:
+        assert answer.status_code == 200, answer.request.url
+        assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
+    assert "script-src 'self'" in CONTENT_SECURITY_POLICY
+    for answer in answers:
+        if answer.headers["content-type"].startswith("text/html"):
+            assert "<script>" not in answer.text  # no inline script anywhere
+            assert " style=" not in answer.text  # nor inline style
+            assert not re.search(r'(src|href|action)="https?://', answer.text)  # nothing third-party
+
+
+async def test_anonymous_callers_are_sent_to_sign_in_and_anonymous_posts_refused(
+    secured: RunningGateway,
+) -> None:
+    async with _client(secured) as client:
+        page = await client.get("/console/audit")
+        post = await client.post("/console/privacy/erase", data={"subject": "x", "confirm": "x"})
+        client.cookies.set("ledger_console", "not.a.token")
+        forged = await client.get("/console/audit")
+    assert page.status_code == 303
+    assert page.headers["location"] == "/console/sign-in"
+    assert post.status_code == 401
+    assert forged.status_code == 303
+
+
+async def test_a_post_without_the_csrf_token_or_from_another_origin_is_refused_and_erases_nothing(
+    secured: RunningGateway,
+) -> None:
+    settings = secured.runtime.settings
+    async with mcp_client(secured.url, token=good_token(settings, sub="vic", roles=())) as mcp:
+        await mcp.call_tool("note_set", {"key": "k", "value": "v"})
+    async with _client(secured) as client:
+        await http_sign_in(client, good_token(settings, sub="ada", roles=("admin",)))
+        page = await client.get("/console/privacy?subject=vic")
+        csrf, origin = csrf_of(page.text), base_of(secured.url)
+        form = {"subject": "vic", "confirm": "vic"}
+        missing = await client.post("/console/privacy/erase", data=form, headers={"origin": origin})
+        wrong = await client.post("/console/privacy/erase", data={**form, "csrf": csrf + "x"},
+                                  headers={"origin": origin})  # fmt: skip
+        elsewhere = await client.post("/console/privacy/erase", data={**form, "csrf": csrf},
+                                      headers={"origin": "https://evil.example"})  # fmt: skip
+        after = await client.get("/console/privacy?subject=vic")
+        allowed = await client.post("/console/privacy/erase", data={**form, "csrf": csrf},
+                                    headers={"origin": origin})  # fmt: skip
+    for refused in (missing, wrong, elsewhere):
+        assert refused.status_code == 403
+    assert 'id="session-count">1<' in after.text
+    assert allowed.status_code == 200
+    assert "Completed" in allowed.text
+
+
+async def test_another_tenants_admin_sees_nothing_of_this_tenant_and_erases_nothing_here(
+    secured: RunningGateway,
+) -> None:
+    settings = secured.runtime.settings
+    async with mcp_client(secured.url, token=good_token(settings, sub="alice", tenant="acme")) as mcp:
+        await mcp.call_tool("echo", {"text": "acme secret"})
+        await mcp.call_tool("note_set", {"key": "k", "value": "acme note"})
+        await mcp.call_tool("create_plan", {"plan": PLAN, "execute": True})
+    assert secured.runtime.audit is not None
+    [call] = await secured.runtime.audit.search(
+        "acme", AuditFilters(subject="alice", tool_name="echo", limit=1)
+    )
+    tag = subject_tag("alice")
+    async with _client(secured) as other, _client(secured) as own:
+        await http_sign_in(other, good_token(settings, sub="bert", tenant="globex", roles=("admin",)))
+        await http_sign_in(own, good_token(settings, sub="ada", tenant="acme", roles=("admin",)))
+        seen = {
+            path: await other.get(path)
+            for path in (
+                "/console/audit?subject=alice", "/console/plans", "/console/subjects?subject=alice",
+                "/console/privacy?subject=alice", "/console/registry", "/console/",
+                f"/console/audit/calls/{call['correlation_id']}", f"/console/plans/{tag}/quarterly",
+                "/console/audit/export?format=json", "/console/privacy/export?subject=alice",
+            )
+        }  # fmt: skip
+        page = await other.get("/console/privacy?subject=alice")
+        erase = {"subject": "alice", "confirm": "alice", "csrf": csrf_of(page.text)}
+        await other.post("/console/privacy/erase", data=erase, headers={"origin": base_of(secured.url)})
+        own_view = await own.get("/console/privacy?subject=alice")
+        own_plan = await own.get(f"/console/plans/{tag}/quarterly")
+    assert seen[f"/console/audit/calls/{call['correlation_id']}"].status_code == 404
+    assert seen[f"/console/plans/{tag}/quarterly"].status_code == 404
+    assert json.loads(seen["/console/audit/export?format=json"].text)["events"] == []
+    assert json.loads(seen["/console/privacy/export?subject=alice"].text)["events"] == []
+    assert 'id="session-count">0<' in seen["/console/privacy?subject=alice"].text
+    assert 'id="plan-count">0<' in seen["/console/privacy?subject=alice"].text
+    for path, answer in seen.items():
+        assert "acme" not in answer.text.replace("mcp-ledger", ""), path
+        assert "quarterly" not in answer.text or path.endswith("quarterly"), path
+        assert call["correlation_id"] not in answer.text or "/calls/" in path, path
+    assert 'id="session-count">1<' in own_view.text  # globex's erasure of "alice" was globex's own
+    assert own_plan.status_code == 200
+
+
+@pytest.fixture
+async def federated(tmp_path: Path) -> AsyncIterator[tuple[RunningGateway, AuthorizationServer]]:
+    async with authorization_server(embedded_settings(tmp_path).audience) as server:
+        update = {"auth_jwks_url": f"{server.url}/jwks", "auth_issuer": server.url,
+                  "authorization_servers": [server.url]}  # fmt: skip
+        settings = embedded_settings(tmp_path / "gw", no_auth=False).model_copy(update=update)
+        async with gateway(settings) as running:
+            server.redirect_uris.add(f"{base_of(running.url)}/console/oauth/callback")
+            yield running, server
+
+
+async def test_a_pkce_callback_with_another_state_or_without_the_flow_cookie_is_refused(
+    federated: tuple[RunningGateway, AuthorizationServer],
+) -> None:
+    running, server = federated
+    server.user = SignedInUser("acme", "mallory", ("admin",))
+    async with _client(running) as client:
+        start = await client.get("/console/oauth/start")
+        target = httpx.URL(start.headers["location"])
+        sent = target.params
+        code = (await client.get(str(target))).headers["location"].split("code=")[1].split("&")[0]
+        wrong_state = await client.get(f"/console/oauth/callback?code={code}&state=not-{sent['state']}")
+        client.cookies.clear()
+        no_cookie = await client.get(f"/console/oauth/callback?code={code}&state={sent['state']}")
+    assert sent["code_challenge_method"] == "S256"
+    assert sent["client_id"] == "mcp-ledger-console"
+    assert wrong_state.status_code == 400
+    assert no_cookie.status_code == 400
+    assert server.token_requests == []  # the code was never exchanged
+    assert "ledger_console" not in {cookie for cookie in client.cookies}
+
+
+async def test_paste_sign_in_is_not_offered_when_an_authorization_server_is_configured(
+    federated: tuple[RunningGateway, AuthorizationServer],
+) -> None:
+    running, server = federated
+    token = server.issuer.token("acme", "audrey", ("auditor",)) if server.issuer else ""
+    async with _client(running) as client:
+        page = await client.get("/console/sign-in")
+        pasted = await client.post("/console/sign-in", data={"csrf": "x", "token": token},
+                                   headers={"origin": base_of(running.url)})  # fmt: skip
+    assert 'name="token"' not in page.text
+    assert pasted.status_code == 405
+    assert "ledger_console" not in pasted.headers.get("set-cookie", "")
