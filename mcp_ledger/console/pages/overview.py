@@ -2,8 +2,9 @@
 its metrics, recent denials and upstream health.
 
 Calls per second, the error rate and the latency percentiles are measured on the viewer's
-tenant's own events of the last five minutes (a call's latency: from its ToolCalled to its
-outcome as recorded), so no tenant sees another's traffic. Consumer, projection and outbox
+tenant's own events of the last five minutes (a call's latency: from the moment the API
+issued its command, ToolCalled.issued_at, to its outcome's recorded time), so no tenant sees
+another's traffic. Consumer, projection and outbox
 lag are the gateway's (this process's gauges): operational figures without tenant data.
 """
 
@@ -37,7 +38,8 @@ def traffic(rows: list[dict[str, Any]], window: timedelta) -> dict[str, Any]:
         stamp = datetime.fromisoformat(str(row["recorded_at"]))
         command_id = str(row.get("command_id") or "")
         if row["event_type"] == "ToolCalled":
-            started[command_id] = stamp
+            issued = (row.get("data") or {}).get("issued_at")
+            started[command_id] = datetime.fromtimestamp(issued, UTC) if isinstance(issued, float) else stamp
         elif row["event_type"] in outcomes:
             outcomes[row["event_type"]] += 1
             if command_id in started:
