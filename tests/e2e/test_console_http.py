@@ -3,6 +3,7 @@ the PKCE state check, and tenant isolation acting as another tenant's admin."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -186,3 +187,32 @@ async def test_paste_sign_in_is_not_offered_when_an_authorization_server_is_conf
     assert 'name="token"' not in page.text
     assert pasted.status_code == 405
     assert "ledger_console" not in pasted.headers.get("set-cookie", "")
+
+
+async def test_a_plans_owner_cancels_it_from_the_console_and_no_one_else_can(secured: RunningGateway) -> None:
+    settings = secured.runtime.settings
+    slow = {"plan_id": "slow", "tasks": [{"id": "nap", "tool_name": "sleep", "parameters": {"ms": 20000}}]}
+    owner_token = good_token(settings, sub="olga", roles=("admin",))
+    async with mcp_client(secured.url, token=owner_token) as mcp:
+        await mcp.call_tool("create_plan", {"plan": slow, "execute": True})
+    path = f"/console/plans/{subject_tag('olga')}/slow"
+    origin = base_of(secured.url)
+    async with _client(secured) as owner, _client(secured) as peer:
+        await http_sign_in(owner, owner_token)
+        await http_sign_in(peer, good_token(settings, sub="pete", roles=("admin",)))
+        peer_page = await peer.get(path)
+        refused = await peer.post(f"{path}/cancel", data={"csrf": csrf_of(peer_page.text)},
+                                  headers={"origin": origin})  # fmt: skip
+        page = await owner.get(path)
+        cancelled = await owner.post(
+            f"{path}/cancel", data={"csrf": csrf_of(page.text)}, headers={"origin": origin}
+        )
+        for _ in range(100):  # bounded: the executor stops the running task
+            status = (await owner.get(path)).text
+            if 'data-state="cancelled"' in status:
+                break
+            await asyncio.sleep(0.1)
+    assert "Cancel this plan" not in peer_page.text
+    assert refused.status_code == 403
+    assert cancelled.status_code == 303
+    assert 'id="plan-status" class="state" data-state="cancelled"' in status
