@@ -150,3 +150,25 @@ async def test_a_post_without_its_csrf_token_is_refused_even_from_the_consoles_o
     assert status == 403
     await page.goto(f"{base}/console/privacy?subject=victim")
     await expect(page.locator("#erasure-count")).to_have_text("0")
+
+
+async def test_every_page_can_be_used_by_keyboard_with_labelled_controls(
+    secured: RunningGateway, browser: BrowserContext
+) -> None:
+    settings = secured.runtime.settings
+    page = await browser.new_page()
+    base = base_of(secured.url)
+    await browser_sign_in(page, base, good_token(settings, sub="ada", roles=("admin",)))
+    for path in ("/console/", "/console/audit", "/console/plans", "/console/subjects?subject=x",
+                 "/console/registry", "/console/privacy?subject=x"):  # fmt: skip
+        await page.goto(base + path)
+        unlabelled = await page.evaluate(
+            """() => [...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
+                .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label"))
+                .map((el) => el.name)"""
+        )
+        assert unlabelled == [], path
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+        await page.keyboard.press("Enter")
+        assert await page.evaluate("document.activeElement.id") == "main"

@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from starlette.datastructures import QueryParams
+from starlette.requests import Request
 
+from mcp_ledger.console.access import secure_cookies
 from mcp_ledger.console.dag import BOX_WIDTH, layout
 from mcp_ledger.console.pages.audit import to_csv
 from mcp_ledger.console.pages.filters import FilterError, parse_form
@@ -93,3 +96,30 @@ def test_a_csrf_token_is_bound_to_its_session_and_key() -> None:
     assert not csrf_valid(b"j" * 32, "session-a", token)
     assert not csrf_valid(b"k" * 32, None, token)
     assert not csrf_valid(b"k" * 32, "session-a", "")
+
+
+def _request(url: str) -> Request:
+    parts = httpx.URL(url)
+    scope = {
+        "type": "http",
+        "scheme": parts.scheme,
+        "server": (parts.host, parts.port or (443 if parts.scheme == "https" else 80)),
+        "path": parts.path,
+        "headers": [(b"host", parts.netloc)],
+        "query_string": b"",
+    }
+    return Request(scope)
+
+
+@pytest.mark.parametrize(
+    ("url", "secure"),
+    [
+        ("http://127.0.0.1:8000/console/", False),
+        ("http://localhost:8000/console/", False),
+        ("https://127.0.0.1:8443/console/", True),
+        ("http://ledger.example/console/", True),
+        ("https://ledger.example/console/", True),
+    ],
+)
+def test_cookies_are_secure_everywhere_but_plain_http_to_loopback(url: str, secure: bool) -> None:
+    assert secure_cookies(_request(url)) is secure
