@@ -3,9 +3,10 @@
     uv run python scripts/console_screenshots.py [--out docs/screenshots]
 
 Starts the embedded gateway (authentication on, a temporary data directory), records some
-calls, a denial, a registered tool and a running plan over MCP with the official client,
-signs in to the console in Debian's Chromium (/usr/bin/chromium) as an admin and
-photographs every page. Nothing leaves the machine.
+calls, a denial, a registered tool and a running plan over MCP with the official client
+(a zero-day retention makes the retention dry run list everyone), signs in to the console in
+Debian's Chromium (/usr/bin/chromium) as an admin and photographs every page. Nothing leaves
+the machine.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ async def _record(url: str, settings: object) -> None:
 async def main(out: Path) -> None:
     with tempfile.TemporaryDirectory() as data:
         settings = embedded_settings(Path(data), no_auth=False).model_copy(
-            update={"registry_allowed_hosts": "pets.example"}
+            update={"registry_allowed_hosts": "pets.example", "subject_retention_days": {"*": 0}}
         )
         async with gateway(settings) as running:
             await _record(running.url, settings)

@@ -11,6 +11,7 @@ and refuses a state-changing request from another origin or without its form's C
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -48,7 +49,13 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals.update(base=BASE, nav=NAV)
+    env.filters["epoch"] = _epoch
     return env
+
+
+def _epoch(seconds: float) -> str:
+    """A recorded epoch time as UTC date and time."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class Pages:

@@ -216,3 +216,26 @@ async def test_a_plans_owner_cancels_it_from_the_console_and_no_one_else_can(sec
     assert refused.status_code == 403
     assert cancelled.status_code == 303
     assert 'id="plan-status" class="state" data-state="cancelled"' in status
+
+
+async def test_the_privacy_page_shows_the_retention_dry_run_and_the_export_opens_the_subjects_data(
+    tmp_path: Path,
+) -> None:
+    settings = embedded_settings(tmp_path, no_auth=False).model_copy(
+        update={"subject_retention_days": {"acme": 0}}
+    )
+    async with gateway(settings) as running:
+        async with mcp_client(running.url, token=good_token(settings, sub="rita", roles=())) as mcp:
+            await mcp.call_tool("echo", {"text": "rita's words"})
+        async with _client(running) as admin:
+            await http_sign_in(admin, good_token(settings, sub="ada", roles=("admin",)))
+            page = await admin.get("/console/privacy")
+            export = await admin.get("/console/privacy/export?subject=rita")
+        async with _client(running) as auditor:
+            await http_sign_in(auditor, good_token(settings, sub="audrey", roles=("auditor",)))
+            refused = await auditor.get("/console/privacy/export?subject=rita")
+    assert re.search(r"<td>rita</td><td>[0-9T:-]+</td><td>0 days</td>", page.text)
+    bundle = json.loads(export.text)
+    assert bundle["subject"] == "rita"
+    assert "rita's words" in export.text  # the export opens what the audit log keeps sealed
+    assert refused.status_code == 403
