@@ -244,18 +244,20 @@ async def test_the_privacy_page_shows_the_retention_dry_run_and_the_export_opens
 async def test_with_no_auth_on_loopback_the_local_user_is_an_admin_and_posts_still_need_their_token(
     tmp_path: Path,
 ) -> None:
-    async with gateway(embedded_settings(tmp_path)) as running:
-        async with httpx.AsyncClient(base_url=base_of(running.url), follow_redirects=True) as client:
-            bare = await client.get("/console")
-            page = await client.get("/console/privacy?subject=nobody")
-            origin = base_of(running.url)
-            form = {"subject": "nobody", "confirm": "nobody"}
-            refused = await client.post("/console/privacy/erase", data=form, headers={"origin": origin})
-            allowed = await client.post(
-                "/console/privacy/erase",
-                data={**form, "csrf": csrf_of(page.text)},
-                headers={"origin": origin},
-            )
+    async with (
+        gateway(embedded_settings(tmp_path)) as running,
+        httpx.AsyncClient(base_url=base_of(running.url), follow_redirects=True) as client,
+    ):
+        bare = await client.get("/console")
+        page = await client.get("/console/privacy?subject=nobody")
+        origin = base_of(running.url)
+        form = {"subject": "nobody", "confirm": "nobody"}
+        refused = await client.post("/console/privacy/erase", data=form, headers={"origin": origin})
+        allowed = await client.post(
+            "/console/privacy/erase",
+            data={**form, "csrf": csrf_of(page.text)},
+            headers={"origin": origin},
+        )
     assert bare.status_code == 200
     assert str(bare.url).endswith("/console/")
     assert "local-user" in page.text
