@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from mcp_ledger.mcp_api.auth.identity import Identity
+
 
 class ConsoleReads(Protocol):
     async def export(self, tenant: str, subject: str) -> dict[str, Any]:
@@ -34,5 +36,11 @@ class UpstreamSource(Protocol):
         ...
 
     async def pending_approvals(self, tenant: str) -> list[dict[str, Any]]:
-        """Changed upstream tool definitions waiting for an admin's approval."""
+        """Changed upstream tool definitions waiting for an admin's approval: each with an
+        `id` (unguessable, or scoped to the tenant), `server`, `tool` and `change`."""
+        ...
+
+    async def decide(self, identity: Identity, approval_id: str, approve: bool) -> str:
+        """Record an admin's approval or rejection of a pending definition as a command through
+        the normal path, within `identity`'s tenant; a sentence saying what happened."""
         ...

@@ -107,4 +107,5 @@ def console(
         metrics=runtime.metrics,
     )
     runtime.bus.subscribe(settings.events_topic, deps.changes.on_event, group=None)
+    runtime.console = deps
     return console_mount(deps, access, oauth=_oauth(settings, key), public_url=settings.public_url)

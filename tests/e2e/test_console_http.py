@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from mcp_ledger.console.security import CONTENT_SECURITY_POLICY
 from mcp_ledger.domain.streams import subject_tag
 from mcp_ledger.mcp_api.audit import AuditFilters
+from mcp_ledger.mcp_api.auth.identity import Identity
 from tests.support.authorization_server import AuthorizationServer, SignedInUser, authorization_server
 from tests.support.clients import mcp_client
 from tests.support.console import base_of, csrf_of, http_sign_in
@@ -264,3 +266,60 @@ async def test_with_no_auth_on_loopback_the_local_user_is_an_admin_and_posts_sti
     assert refused.status_code == 403
     assert allowed.status_code == 200
     assert "Completed" in allowed.text
+
+
+class TenantUpstreams:
+    """An UpstreamSource holding one tenant's servers and approvals (what federation fills in)."""
+
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+        self.decisions: list[tuple[str, str, str, bool]] = []
+
+    async def servers(self, tenant: str) -> list[dict[str, Any]]:
+        if tenant != self.tenant:
+            return []
+        return [{"name": "weather", "url": "https://weather.example/mcp", "health": "healthy",
+                 "pinned": "v3", "tools": 4}]  # fmt: skip
+
+    async def pending_approvals(self, tenant: str) -> list[dict[str, Any]]:
+        if tenant != self.tenant:
+            return []
+        return [{"id": "ap-1", "server": "weather", "tool": "forecast", "change": "new required argument"}]
+
+    async def decide(self, identity: Identity, approval_id: str, approve: bool) -> str:
+        self.decisions.append((identity.tenant, identity.subject, approval_id, approve))
+        return f"{'approved' if approve else 'rejected'} {approval_id}"
+
+
+async def test_upstream_servers_and_pending_approvals_show_and_only_an_admin_decides(
+    secured: RunningGateway,
+) -> None:
+    settings = secured.runtime.settings
+    assert secured.runtime.console is not None
+    upstreams = TenantUpstreams("acme")
+    secured.runtime.console.upstreams = upstreams
+    origin = base_of(secured.url)
+    async with _client(secured) as admin, _client(secured) as auditor, _client(secured) as other:
+        await http_sign_in(admin, good_token(settings, sub="ada", roles=("admin",)))
+        await http_sign_in(auditor, good_token(settings, sub="audrey", roles=("auditor",)))
+        await http_sign_in(other, good_token(settings, sub="carl", tenant="globex", roles=("admin",)))
+        registry = await admin.get("/console/registry")
+        overview = await admin.get("/console/")
+        watching = await auditor.get("/console/registry")
+        refused = await auditor.post("/console/registry/approvals/ap-1",
+                                     data={"decision": "approve", "csrf": csrf_of(watching.text)},
+                                     headers={"origin": origin})  # fmt: skip
+        decided = await admin.post("/console/registry/approvals/ap-1",
+                                   data={"decision": "reject", "csrf": csrf_of(registry.text)},
+                                   headers={"origin": origin})  # fmt: skip
+        foreign = await other.get("/console/registry")
+    assert "weather.example" in registry.text
+    assert "new required argument" in registry.text
+    assert 'data-state="healthy"' in overview.text
+    assert "Approve" not in watching.text
+    assert "waiting for an admin" in watching.text
+    assert refused.status_code == 403
+    assert decided.status_code == 303
+    assert "rejected+ap-1" in decided.headers["location"]
+    assert upstreams.decisions == [("acme", "ada", "ap-1", False)]
+    assert "weather" not in foreign.text

@@ -1,20 +1,22 @@
 """The Registry page: the tools a tenant (and one of its sessions) sees, each registered
 tool's version and the history of registrations, and the upstream servers with pending
-approvals of changed tool definitions (from the federation's UpstreamSource when wired).
+approvals of changed tool definitions (from the federation's UpstreamSource when wired), which
+an admin approves or rejects: the source records the decision as a command.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from mcp_ledger.console.access import Viewer
 from mcp_ledger.console.deps import ConsoleDeps
-from mcp_ledger.console.rendering import Pages
+from mcp_ledger.console.rendering import BASE, Pages
 from mcp_ledger.domain.streams import parse_registry_stream
 from mcp_ledger.mcp_api.audit import AuditFilters
 from mcp_ledger.projections.registry.view import RegistryView
@@ -66,6 +68,20 @@ def registry_routes(pages: Pages, deps: ConsoleDeps) -> list[Route]:
             history=history_rows(rows, tenant),
             upstreams=upstreams,
             pending=pending,
+            notice=request.query_params.get("notice", "")[:200],
         )
 
-    return [Route("/registry", pages.guard(page), methods=["GET"])]
+    async def decide(request: Request, viewer: Viewer) -> Response:
+        if deps.upstreams is None:
+            return pages.refuse(request, viewer, 404, "No upstream servers are federated here.")
+        decision = str((await request.form()).get("decision", ""))
+        if decision not in {"approve", "reject"}:
+            return pages.refuse(request, viewer, 400, "Approve or reject.")
+        approval_id = request.path_params["approval_id"][:256]
+        notice = await deps.upstreams.decide(viewer.identity, approval_id, decision == "approve")
+        return RedirectResponse(f"{BASE}/registry?{urlencode({'notice': notice[:200]})}", status_code=303)
+
+    return [
+        Route("/registry", pages.guard(page), methods=["GET"]),
+        Route("/registry/approvals/{approval_id}", pages.guard(decide, admin=True), methods=["POST"]),
+    ]
