@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 
-from mcp_ledger.mcp_api.audit import AuditFilters
+from mcp_ledger.mcp_api.audit import AuditFilters, AuditReader
 
 OUTCOMES = {
     "succeeded": ("ToolSucceeded",),
@@ -75,3 +76,20 @@ def parse_form(params: QueryParams, *, limit: int = PAGE_SIZE) -> FilterForm:
         after_position=int(after),
     )
     return FilterForm(values, filters)
+
+
+MAX_SCAN_PAGES = 20
+
+
+async def latest(audit: AuditReader, tenant: str, filters: AuditFilters, keep: int) -> list[dict[str, Any]]:
+    """The last `keep` matching events of the tenant, newest last: the reader answers oldest
+    first, so this pages forward (at most MAX_SCAN_PAGES pages of EXPORT_LIMIT events)."""
+    found: list[dict[str, Any]] = []
+    after = filters.after_position
+    for _ in range(MAX_SCAN_PAGES):
+        page = await audit.search(tenant, replace(filters, limit=EXPORT_LIMIT, after_position=after))
+        found = [*found, *page][-keep:]
+        if len(page) < EXPORT_LIMIT:
+            break
+        after = int(page[-1]["position"])
+    return found

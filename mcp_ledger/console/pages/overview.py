@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from mcp_ledger.console.access import Viewer
 from mcp_ledger.console.deps import ConsoleDeps
+from mcp_ledger.console.pages.filters import latest
 from mcp_ledger.console.rendering import Pages
 from mcp_ledger.mcp_api.audit import AuditFilters
 from mcp_ledger.observability.metrics import LedgerMetrics
@@ -77,8 +78,8 @@ def overview_routes(pages: Pages, deps: ConsoleDeps) -> list[Route]:
     async def page(request: Request, viewer: Viewer) -> Response:
         tenant, now = viewer.identity.tenant, datetime.now(UTC)
         window = AuditFilters(since=now - WINDOW, event_types=("ToolCalled", *OUTCOMES), limit=SAMPLE)
-        denials = AuditFilters(since=now - timedelta(hours=24), event_types=("ToolCallDenied",), limit=SAMPLE)
-        recent = (await deps.audit.search(tenant, denials))[-10:]
+        denials = AuditFilters(since=now - timedelta(hours=24), event_types=("ToolCallDenied",))
+        recent = await latest(deps.audit, tenant, denials, 10)
         upstreams = await deps.upstreams.servers(tenant) if deps.upstreams is not None else None
         return pages.render(
             request,

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from mcp_ledger.console.access import Viewer
 from mcp_ledger.console.dag import layout
 from mcp_ledger.console.deps import ConsoleDeps
+from mcp_ledger.console.pages.filters import latest
 from mcp_ledger.console.rendering import BASE, Pages
 from mcp_ledger.domain.commands import CancelPlan
 from mcp_ledger.domain.streams import parse_plan_stream, subject_tag
@@ -67,8 +68,8 @@ def plans_routes(pages: Pages, deps: ConsoleDeps) -> list[Route]:
         return view
 
     async def listing(request: Request, viewer: Viewer) -> Response:
-        filters = AuditFilters(event_types=("PlanAccepted",), limit=LISTED)
-        rows = await deps.audit.search(viewer.identity.tenant, filters)
+        filters = AuditFilters(event_types=("PlanAccepted",))
+        rows = await latest(deps.audit, viewer.identity.tenant, filters, LISTED)
         plans: list[tuple[str, PlanView]] = []
         for row in reversed(rows):
             name = parse_plan_stream(str(row["stream_id"]))

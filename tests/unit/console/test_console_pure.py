@@ -14,9 +14,10 @@ from starlette.requests import Request
 from mcp_ledger.console.access import secure_cookies
 from mcp_ledger.console.dag import BOX_WIDTH, layout
 from mcp_ledger.console.pages.audit import to_csv
-from mcp_ledger.console.pages.filters import FilterError, parse_form
+from mcp_ledger.console.pages.filters import FilterError, latest, parse_form
 from mcp_ledger.console.pages.overview import traffic
 from mcp_ledger.console.security import csrf_token, csrf_valid
+from mcp_ledger.mcp_api.audit import AuditFilters
 from mcp_ledger.projections.plans.view import TaskView
 
 
@@ -123,3 +124,36 @@ def _request(url: str) -> Request:
 )
 def test_cookies_are_secure_everywhere_but_plain_http_to_loopback(url: str, secure: bool) -> None:
     assert secure_cookies(_request(url)) is secure
+
+
+class ListedAudit:
+    """An AuditReader over a list of rows (the reader's contract: oldest first, `limit` rows
+    after `after_position`)."""
+
+    def __init__(self, positions: range) -> None:
+        self.rows: list[dict[str, Any]] = [{"position": p, "tenant": "acme"} for p in positions]
+        self.pages = 0
+
+    async def search(self, tenant: str, filters: AuditFilters) -> list[dict[str, Any]]:
+        self.pages += 1
+        after = [
+            row for row in self.rows if row["tenant"] == tenant and row["position"] > filters.after_position
+        ]
+        return after[: filters.limit]
+
+    async def verify(self, tenant: str) -> dict[str, Any]:
+        return {}
+
+
+async def test_the_latest_events_are_found_by_paging_forward_within_a_bound() -> None:
+    audit = ListedAudit(range(1, 2501))
+    newest = await latest(audit, "acme", AuditFilters(), 3)
+    assert [row["position"] for row in newest] == [2498, 2499, 2500]
+    assert audit.pages == 3
+    assert await latest(audit, "globex", AuditFilters(), 3) == []
+    straddling = await latest(ListedAudit(range(1, 2002)), "acme", AuditFilters(), 3)
+    assert [row["position"] for row in straddling] == [1999, 2000, 2001]  # across a page boundary
+    huge = ListedAudit(range(1, 30_001))
+    bounded = await latest(huge, "acme", AuditFilters(), 1)
+    assert huge.pages == 20
+    assert bounded[0]["position"] == 20_000
