@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -323,3 +324,28 @@ async def test_upstream_servers_and_pending_approvals_show_and_only_an_admin_dec
     assert "rejected+ap-1" in decided.headers["location"]
     assert upstreams.decisions == [("acme", "ada", "ap-1", False)]
     assert "weather" not in foreign.text
+
+
+async def test_the_audit_log_pages_forward_and_the_chain_page_names_the_first_tampered_event(
+    secured: RunningGateway,
+) -> None:
+    settings = secured.runtime.settings
+    async with mcp_client(secured.url, token=good_token(settings, sub="paula", roles=())) as mcp:
+        for number in range(30):
+            await mcp.call_tool("echo", {"text": f"call {number}"})
+    async with _client(secured) as auditor:
+        await http_sign_in(auditor, good_token(settings, sub="audrey", roles=("auditor",)))
+        first = await auditor.get("/console/audit?subject=paula")
+        following = re.search(r'href="/console/audit\?([^"]+)" rel="next"', first.text)
+        assert following is not None
+        second = await auditor.get("/console/audit?" + following.group(1).replace("&amp;", "&"))
+        intact = await auditor.get("/console/audit/verify")
+        # Someone with the data directory edits one recorded event.
+        with sqlite3.connect(settings.data_dir / "ledger.db") as db:
+            db.execute("UPDATE events SET event_type = 'ToolFailed' WHERE position = 7")
+        broken = await auditor.get("/console/audit/verify")
+    positions = [int(p) for p in re.findall(r"<tr><td>(\d+)</td>", first.text + second.text)]
+    assert len(positions) > 50
+    assert positions == sorted(set(positions))  # the second page goes on where the first ended
+    assert "Intact" in intact.text
+    assert "Broken at position 7" in broken.text
