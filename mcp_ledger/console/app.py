@@ -22,7 +22,7 @@ from mcp_ledger.console.pages.privacy import privacy_routes
 from mcp_ledger.console.pages.registry import registry_routes
 from mcp_ledger.console.pages.subjects import subjects_routes
 from mcp_ledger.console.rendering import BASE, Pages
-from mcp_ledger.console.security import SecurityHeaders
+from mcp_ledger.console.security import SecurityHeaders, origin_of
 from mcp_ledger.console.signin import signin_routes
 
 PREFIX = BASE
@@ -48,6 +48,6 @@ def console_mount(
     deps: ConsoleDeps, access: ConsoleAccess, *, oauth: OAuthClient | None = None, public_url: str = ""
 ) -> Mount:
     """The console app mounted at /console."""
-    pages = Pages(access)
+    pages = Pages(access, origin_of(public_url) if public_url else "")
     app = Starlette(routes=console_routes(pages, deps, oauth, public_url))
     return Mount(PREFIX, app=SecurityHeaders(app))

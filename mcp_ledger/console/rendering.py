@@ -61,8 +61,9 @@ def _epoch(seconds: float) -> str:
 class Pages:
     """Renders templates and guards handlers."""
 
-    def __init__(self, access: ConsoleAccess) -> None:
+    def __init__(self, access: ConsoleAccess, public_origin: str = "") -> None:
         self.access = access
+        self._public_origin = public_origin
         self._env = _environment()
 
     def render(
@@ -107,7 +108,7 @@ class Pages:
 
     async def check_form(self, request: Request, session: str | None) -> str | None:
         """Why a state-changing request is refused (None: it may go on)."""
-        if not same_origin(request):
+        if not same_origin(request, self._public_origin):
             return "Refused: the request did not come from a page of this console."
         length = request.headers.get("content-length", "")
         if not length.isdigit() or int(length) > MAX_FORM_BYTES:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -71,9 +72,18 @@ def own_origin(request: Request) -> str:
     return f"{request.url.scheme}://{request.headers.get('host', '')}"
 
 
-def same_origin(request: Request) -> bool:
-    """Whether a state-changing request comes from a page of this origin."""
+def origin_of(url: str) -> str:
+    """The origin (scheme://host[:port]) of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def same_origin(request: Request, public_origin: str = "") -> bool:
+    """Whether a state-changing request comes from a page of this origin: the public URL's
+    when one is configured (behind a TLS proxy the request itself says http), else the one
+    the request was addressed to."""
     origin = request.headers.get("origin")
     if origin is not None:
-        return hmac.compare_digest(origin.encode(), own_origin(request).encode())
+        expected = public_origin or own_origin(request)
+        return hmac.compare_digest(origin.encode(), expected.encode())
     return request.headers.get("sec-fetch-site") == "same-origin"

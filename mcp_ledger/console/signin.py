@@ -20,6 +20,7 @@ from mcp_ledger.console.access import (
     Viewer,
     clear_cookie,
     new_pre_session,
+    secure_cookies,
     set_cookie,
 )
 from mcp_ledger.console.oauth import FLOW_COOKIE, FLOW_PATH, FLOW_SECONDS, OAuthClient, SignInError
@@ -94,7 +95,7 @@ def signin_routes(pages: Pages, oauth: OAuthClient | None, public_url: str) -> l
             path=FLOW_PATH,
             httponly=True,
             samesite="lax",
-            secure=request.url.scheme == "https",
+            secure=secure_cookies(request),
         )
         return response
 
@@ -113,7 +114,9 @@ def signin_routes(pages: Pages, oauth: OAuthClient | None, public_url: str) -> l
             return form(request, 401, REFUSED)
         # A page, not a redirect: the SameSite=Strict cookie is then sent by a same-site navigation.
         response = pages.render(request, "continue.html", None, page="sign-in")
-        response.delete_cookie(FLOW_COOKIE, path=FLOW_PATH, httponly=True, samesite="lax")
+        response.delete_cookie(
+            FLOW_COOKIE, path=FLOW_PATH, httponly=True, samesite="lax", secure=secure_cookies(request)
+        )
         set_cookie(response, request, TOKEN_COOKIE, token, max_age=max(1, verified[1] - int(time.time())))
         return response
 

@@ -349,3 +349,24 @@ async def test_the_audit_log_pages_forward_and_the_chain_page_names_the_first_ta
     assert positions == sorted(set(positions))  # the second page goes on where the first ended
     assert "Intact" in intact.text
     assert "Broken at position 7" in broken.text
+
+
+async def test_behind_a_tls_proxy_posts_must_come_from_the_public_urls_origin(tmp_path: Path) -> None:
+    settings = embedded_settings(tmp_path, no_auth=False).model_copy(
+        update={"public_url": "https://ledger.example"}
+    )
+    public = "https://ledger.example"
+    async with gateway(settings) as running, _client(running) as client:
+        token = good_token(settings, sub="ada", roles=("admin",))
+        direct = await http_sign_in(client, token)
+        proxied = await http_sign_in(client, token, origin=public)
+        page = await client.get("/console/privacy?subject=x")
+        form = {"subject": "x", "csrf": csrf_of(page.text)}
+        confirm = await client.post("/console/privacy/erase/confirm", data=form, headers={"origin": public})
+        local = await client.post(
+            "/console/privacy/erase/confirm", data=form, headers={"origin": base_of(running.url)}
+        )
+    assert direct.status_code == 403  # the request's own origin is not the public one
+    assert proxied.status_code == 303
+    assert confirm.status_code == 200
+    assert local.status_code == 403

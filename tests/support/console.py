@@ -35,10 +35,11 @@ def base_of(mcp_url: str) -> str:
     return mcp_url.removesuffix("/mcp")
 
 
-async def http_sign_in(client: httpx.AsyncClient, token: str) -> httpx.Response:
-    """Sign the client in with a pasted token, as the sign-in form does."""
+async def http_sign_in(client: httpx.AsyncClient, token: str, origin: str = "") -> httpx.Response:
+    """Sign the client in with a pasted token, as the sign-in form does (from `origin`, by
+    default the client's base URL)."""
     page = await client.get("/console/sign-in")
-    origin = str(client.base_url).rstrip("/")
+    origin = origin or str(client.base_url).rstrip("/")
     return await client.post(
         "/console/sign-in", data={"csrf": csrf_of(page.text), "token": token}, headers={"origin": origin}
     )
