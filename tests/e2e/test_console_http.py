@@ -370,3 +370,34 @@ async def test_behind_a_tls_proxy_posts_must_come_from_the_public_urls_origin(tm
     assert proxied.status_code == 303
     assert confirm.status_code == 200
     assert local.status_code == 403
+
+
+async def test_a_registered_tool_shows_with_its_version_and_history_and_sign_out_ends_the_session(
+    tmp_path: Path,
+) -> None:
+    settings = embedded_settings(tmp_path, no_auth=False).model_copy(
+        update={"registry_allowed_hosts": "pets.example"}
+    )
+    tool = {
+        "name": "pet_by_id",
+        "description": "One pet.",
+        "input_schema": {"type": "object", "properties": {"petId": {"type": "integer"}}},
+        "binding": {"kind": "http", "method": "GET", "base_url": "https://pets.example", "path": "/pets"},
+    }
+    async with gateway(settings) as running:
+        admin_token = good_token(settings, sub="ada", roles=("admin",))
+        async with mcp_client(running.url, token=admin_token) as mcp:
+            await mcp.call_tool("register_tools", {"tools": [tool]})
+            await mcp.call_tool("register_tools", {"tools": [{**tool, "description": "One pet, v2."}]})
+        async with _client(running) as client:
+            await http_sign_in(client, admin_token)
+            registry = await client.get("/console/registry")
+            out = await client.post("/console/sign-out", data={"csrf": csrf_of(registry.text)},
+                                    headers={"origin": base_of(running.url)})  # fmt: skip
+            after = await client.get("/console/registry")
+    assert "<td>pet_by_id</td><td>2</td><td>http</td><td>One pet, v2.</td>" in registry.text
+    assert re.search(r"<td>ToolRegistered</td><td>tenant</td><td>pet_by_id</td><td>ada</td>", registry.text)
+    assert re.search(r"<td>ToolUpdated</td><td>tenant</td><td>pet_by_id</td><td>ada</td>", registry.text)
+    assert out.status_code == 303
+    assert 'ledger_console=""' in out.headers["set-cookie"]
+    assert after.status_code == 303  # signed out: back to the sign-in page
