@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     http_allowed_hosts: list[str] = Field(
         default_factory=list, description="Host values /mcp accepts off loopback; empty: any"
     )
+    console_client_id: str = Field(
+        "mcp-ledger-console", description="the console's OAuth client id at the authorization server"
+    )
+    console_scope: str = Field("", description="scopes the console asks the authorization server for")
     tenant_claim: str = "tenant"
     roles_claim: str = "roles"
     session_ttl: float = Field(1800.0, gt=0, description="idle seconds before a session expires")

@@ -71,6 +71,8 @@ ensure_packages() {
   done
   command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || missing+=(maven)
+  # The console's browser tests drive Debian's Chromium (Playwright cannot download one here).
+  command -v chromium >/dev/null || missing+=(chromium)
   ((${#missing[@]})) || return 0
   ((EUID == 0)) || die "missing packages (${missing[*]}); run as root or install them"
   log "installing ${missing[*]}"

@@ -83,6 +83,7 @@ async def _run_parts(settings: Settings, listener: socket.socket | None, *, api:
         url = f"http://{settings.host}:{settings.port}/mcp"
         mode = "embedded" if settings.embedded else f"bus {settings.bus}"
         console.print(f"mcp-ledger listening on [bold]{url}[/bold] ({mode}, store {settings.store_url})")
+        console.print(f"web console: {url.removesuffix('/mcp')}/console")
         _print_how_to_connect(settings, url)
         config = uvicorn.Config(
             runtime.app,

@@ -37,6 +37,8 @@ class SqlAuditLog:
         ):
             if value is not None:
                 statement = statement.where(column == value)
+        if query.event_types is not None:
+            statement = statement.where(events.c.event_type.in_(query.event_types))
         if query.since is not None:
             statement = statement.where(events.c.recorded_at >= query.since)
         if query.until is not None:

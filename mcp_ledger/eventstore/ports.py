@@ -166,6 +166,7 @@ class AuditQuery:
     correlation_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    event_types: tuple[str, ...] | None = None
     after_position: int = 0
     limit: int = 1000
 

@@ -35,6 +35,8 @@ class AuditFilters:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 100
+    event_types: tuple[str, ...] | None = None
+    after_position: int = 0
 
 
 class AuditReader(Protocol):

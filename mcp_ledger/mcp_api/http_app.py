@@ -130,7 +130,9 @@ def _mcp_app(
     return layer, (manager, streaming)
 
 
-def _auth_layers(auth: AuthSetup) -> tuple[list[Middleware], list[BaseRoute], dict[Any, Any]]:
+def _auth_layers(
+    auth: AuthSetup, own_gates: Sequence[str]
+) -> tuple[list[Middleware], list[BaseRoute], dict[Any, Any]]:
     """The bearer authentication, the gate in front of every non-public route, the RFC 9728
     metadata routes and the 401 handler."""
     resource = AnyHttpUrl(auth.resource_url)
@@ -144,7 +146,7 @@ def _auth_layers(auth: AuthSetup) -> tuple[list[Middleware], list[BaseRoute], di
     middleware = [
         Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(auth.verifier)),
         Middleware(AuthContextMiddleware),
-        Middleware(AuthGate, public_paths=public, metadata_url=metadata_url),
+        Middleware(AuthGate, public_paths=public, metadata_url=metadata_url, own_gates=own_gates),
     ]
     return middleware, list(metadata), {UnauthenticatedError: unauthenticated_handler(metadata_url)}
 
@@ -157,11 +159,13 @@ def build_http_app(
     session_layer: dict[str, Any],
     routes: Sequence[BaseRoute],
     transport: TransportPolicy,
+    own_gates: Sequence[str] = (),
 ) -> Starlette:
     """The Starlette app serving /mcp, the RFC 9728 metadata and `routes`.
 
     `session_layer` holds SessionLayer's keyword arguments except the wrapped apps. Every
-    route but PUBLIC_PATHS and the metadata needs a verified token when `auth` is given.
+    route but PUBLIC_PATHS and the metadata needs a verified token when `auth` is given;
+    routes under `own_gates` (the console) authenticate every request themselves.
     """
     mcp_app, (manager, streaming) = _mcp_app(server, host, session_layer)
     # Outermost: /mcp's transport checks come before authentication and everything else.
@@ -169,7 +173,7 @@ def build_http_app(
     all_routes: list[BaseRoute] = [Route(MCP_PATH, endpoint=mcp_app, methods=["GET", "POST", "DELETE"])]
     handlers: dict[Any, Any] = {}
     if auth is not None:
-        auth_middleware, metadata, handlers = _auth_layers(auth)
+        auth_middleware, metadata, handlers = _auth_layers(auth, own_gates)
         middleware += auth_middleware
         all_routes += metadata
     all_routes.extend(routes)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.crypto.ports import KeyStoreError
@@ -53,6 +54,7 @@ from mcp_ledger.projections.registry.projector import RegistryProjector
 from mcp_ledger.projections.registry.watcher import RegistryWatcher
 from mcp_ledger.settings import Settings
 from mcp_ledger.wiring import ops as ops_wiring
+from mcp_ledger.wiring.console import OWN_GATES, console
 from mcp_ledger.wiring.plans import plan_tools
 from mcp_ledger.wiring.protection import KekProbe, KeyUnits, evict_on_erasure, sql_keys
 from mcp_ledger.wiring.registry import tool_specs
@@ -248,7 +250,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         "close_session": close_session,
         "rate_guard": rate_guard,
     }
-    routes = [
+    routes: list[BaseRoute] = [
         health_route(runtime),
         *registration.routes(),
         *admin_routes(gateway, settings.compliance_topic, identities),
@@ -263,6 +265,9 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
             keys=KekProbe(sql_keys(runtime.keys)),
         ),
     ]
+    console_app = console(settings, runtime, gateway, auth.verifier if auth is not None else None, stack)
+    if console_app is not None:
+        routes.append(console_app)
     app = build_http_app(
         server,
         host=settings.host,
@@ -270,6 +275,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         session_layer=layer,
         routes=routes,
         transport=transport_policy(settings),
+        own_gates=OWN_GATES,
     )
     app.add_middleware(KeyUnits, keys=runtime.keys)
     return app

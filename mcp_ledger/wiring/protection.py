@@ -147,6 +147,12 @@ def evict_on_erasure(keys: CachingKeyStore) -> Handler:
     return on_event
 
 
+def _trace_id(traceparent: object) -> str | None:
+    """The trace id of a W3C traceparent (version-traceid-spanid-flags), None without one."""
+    parts = traceparent.split("-") if isinstance(traceparent, str) else []
+    return parts[1] if len(parts) == 4 else None
+
+
 def audit_row(event: StoredEvent) -> dict[str, Any]:
     """An event as auditors see it: who, what, when; personal fields as "[sealed]", also those
     an event recorded before they were sealed holds in the clear."""
@@ -161,6 +167,7 @@ def audit_row(event: StoredEvent) -> dict[str, Any]:
         "correlation_id": event.metadata.get("correlation_id"),
         "command_id": event.metadata.get("command_id"),
         "stream_id": event.stream_id,
+        "trace_id": _trace_id(event.metadata.get("traceparent")),
         "data": {name: SEALED_TEXT if is_sealed(value) or name in hidden else value for name, value in data},
     }
 
@@ -179,6 +186,8 @@ class SqlAuditReader:
             correlation_id=filters.correlation_id,
             since=filters.since,
             until=filters.until,
+            event_types=filters.event_types,
+            after_position=filters.after_position,
             limit=filters.limit,
         )
         return [audit_row(event) for event in await self._log.query(query)]

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from mcp_ledger.blobs.memory import MemoryReplayGuard
 from mcp_ledger.blobs.ports import BlobStore, ReplayGuard
 from mcp_ledger.blobs.redis import RedisReplayGuard
+from mcp_ledger.console.deps import ConsoleDeps
 from mcp_ledger.consumers.command_handler import AppendedCallback
 from mcp_ledger.consumers.compliance.barrier import ErasureBarrier, SubjectCaches
 from mcp_ledger.consumers.compliance.erasure import ErasureHandler
@@ -81,6 +82,9 @@ class Runtime:
     metrics_port: int | None = None
     """Where this process serves /metrics (LEDGER_METRICS_PORT; None: nowhere)."""
     rates: RateAdmission | None = None
+    console: ConsoleDeps | None = None
+    """What the web console reads and sends through; set `console.upstreams` to list upstream
+    servers and their pending approvals there."""
     """Charges executions to callers (None: no limits); one per process, shared by API and worker."""
 
     async def notify_tools_changed(self, tenant: str, session_id: str | None) -> None:

@@ -30,17 +30,31 @@ def bearer_challenge(metadata_url: AnyHttpUrl, description: str = "Authenticatio
 class AuthGate:
     """ASGI middleware (after the bearer authentication) refusing anonymous requests."""
 
-    def __init__(self, app: ASGIApp, *, public_paths: Iterable[str], metadata_url: AnyHttpUrl) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        public_paths: Iterable[str],
+        metadata_url: AnyHttpUrl,
+        own_gates: Iterable[str] = (),
+    ) -> None:
         self._app = app
         self._public = frozenset(public_paths)
+        # Apps mounted under these prefixes authenticate every request themselves (the console:
+        # its token is in a cookie, not an Authorization header) and refuse anonymous ones.
+        self._own_gates = tuple(prefix.rstrip("/") for prefix in own_gates)
         self._refuse = RequireAuthMiddleware(app, [], metadata_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        public = scope["type"] != "http" or scope["path"] in self._public
+        path = scope.get("path", "")
+        public = scope["type"] != "http" or path in self._public or self._gated_elsewhere(path)
         if public or isinstance(scope.get("user"), AuthenticatedUser):
             await self._app(scope, receive, send)
         else:
             await self._refuse(scope, receive, send)
+
+    def _gated_elsewhere(self, path: str) -> bool:
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in self._own_gates)
 
 
 def unauthenticated_handler(metadata_url: AnyHttpUrl) -> Callable[[Request, Exception], Awaitable[Response]]:

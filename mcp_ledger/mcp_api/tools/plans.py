@@ -103,7 +103,10 @@ def status_payload(view: PlanView) -> dict[str, Any]:
         "status": view.status,
         "plan_hash": view.plan_hash,
         "counts": view.counts(),
-        "tasks": {tid: task.model_dump(mode="json", exclude_none=True) for tid, task in view.tasks.items()},
+        "tasks": {
+            tid: task.model_dump(mode="json", exclude_none=True, exclude={"dependencies"})
+            for tid, task in view.tasks.items()
+        },
     }
 
 

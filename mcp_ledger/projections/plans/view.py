@@ -41,6 +41,8 @@ class TaskView(BaseModel):
     message: str | None = None
     output: Any = None
     compensation: str | None = None
+    dependencies: tuple[str, ...] = ()
+    """The ids of the tasks this one waits for: the edges of the plan's DAG."""
 
 
 class PlanView(BaseModel):
@@ -82,7 +84,10 @@ def _task(view: PlanView, task_id: str, **changes: Any) -> dict[str, Any]:
 def fold_plan(view: PlanView | None, event: DomainEvent, position: int) -> PlanView | None:
     """The view after one event at a global position (None until the plan is accepted)."""
     if isinstance(event, PlanAccepted):
-        tasks = {t["id"]: TaskView(tool_name=t["tool_name"]) for t in event.plan.get("tasks", [])}
+        tasks = {
+            t["id"]: TaskView(tool_name=t["tool_name"], dependencies=tuple(t.get("dependencies") or ()))
+            for t in event.plan.get("tasks", [])
+        }
         return PlanView(
             tenant=event.tenant,
             plan_id=event.plan_id,
