@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -182,3 +183,24 @@ def run_requirements(suite: Suite, url: str, revision: str, *, timeout: float = 
             f"the suite reported no checks (exit {done.returncode}):\n{done.stdout}\n{done.stderr}"
         )
     return SuiteRun(revision, url, done.returncode, done.stdout, checks, scored_scenarios(suite, revision))
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tests.support.conformance URL [REVISION…]`: run, print the scored checks
+    passed/total and every failure by name; exit 1 if any scored check failed."""
+    if not argv or argv[0].startswith("-"):
+        print(__doc__)
+        print("usage: scripts/conformance.sh URL [2025-11-25] [2026-07-28]")
+        return 2
+    suite, failed = installed_suite(), False
+    for revision in argv[1:] or REVISIONS:
+        run = run_requirements(suite, argv[0], revision)
+        print(run.summary())
+        unscored = sorted({c.scenario for c in run.checks} - run.scored_scenarios)
+        print(f"  run, not scored: {', '.join(unscored)}")
+        failed = failed or bool(run.failed)
+    return int(failed)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
