@@ -36,6 +36,7 @@ from mcp_ledger.mcp_api.auth.identity import (
 from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.completions import SESSION_TEMPLATE, Completions
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
+from mcp_ledger.mcp_api.listen import ListenStreams
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.subscriptions import ResourceSubscriptions
@@ -101,7 +102,9 @@ class LedgerMcp:
         log_levels: TransportSessions | None = None,
         pipelines: PipelineTool | None = None,
         rate_guard: RateGuard | None = None,
+        listens: ListenStreams | None = None,
     ) -> None:
+        self._listens = listens
         self._log_levels = log_levels
         self._pipelines = pipelines
         self._rate_guard = rate_guard
@@ -145,7 +148,17 @@ class LedgerMcp:
             server.add_request_handler(
                 "resources/unsubscribe", types.UnsubscribeRequestParams, subscriptions.unsubscribe
             )
+        if self._listens is not None:
+            server.add_request_handler(
+                "subscriptions/listen", types.SubscriptionsListenRequestParams, self._listen
+            )
         return server
+
+    async def _listen(
+        self, ctx: ServerRequestContext[Any], params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        assert self._listens is not None
+        return await self._listens.listen(ctx, self._identity(ctx), params)
 
     async def _complete(
         self, ctx: ServerRequestContext[Any], params: types.CompleteRequestParams

@@ -14,8 +14,8 @@ and why (docs/conformance.md has the table):
 - completion-complete asks for a completion of the fixture prompt `test_prompt_with_arguments`
   (an unknown prompt is -32602, as the spec says it should be);
 - server-sse-streams-functional is INFO for a server answering with JSON (SSE is optional);
-- the five subscriptions/listen checks are SKIPPED: the gateway does not serve
-  subscriptions/listen yet, and says so in its capabilities.
+- the prompts and tools list-changed-on-subscription checks mutate the lists through the
+  fixture tools `test_trigger_prompt_change` and `test_trigger_tool_change` (WARNING without).
 """
 
 from __future__ import annotations
@@ -93,6 +93,9 @@ PROTOCOL_CHECKS: dict[str, tuple[str, ...]] = {
                 "http-server-method-not-found-404-resources-unsubscribe",
                 "http-server-method-not-found-404",
                 "http-server-error-jsonrpc-id",
+                "server-sends-subscription-ack",
+                "server-tags-subscription-id",
+                "server-honors-notification-filter",
             )
         ),
     ),
