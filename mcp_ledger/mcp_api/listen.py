@@ -16,6 +16,7 @@ result (the client listens again, and so shows its token again), or when the cli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import mcp_types as types
@@ -30,7 +31,12 @@ from mcp.shared.subscriptions import (
 )
 
 from mcp_ledger.mcp_api.auth.identity import BadSessionHeaderError, Identity, session_from_headers
-from mcp_ledger.mcp_api.transport.notifications import SESSION_URI_PREFIX, Notification, NotificationHub
+from mcp_ledger.mcp_api.transport.notifications import (
+    SESSION_URI_PREFIX,
+    Notification,
+    NotificationHub,
+    TenantItem,
+)
 from mcp_ledger.mcp_api.transport.sessions import MAX_SUBSCRIPTIONS
 from mcp_ledger.projections.sessions.ports import SessionViewStore
 
@@ -77,32 +83,38 @@ class ListenStreams:
         except BadSessionHeaderError as error:
             raise MCPError(types.INVALID_PARAMS, str(error)) from error
         own = await self._own(identity, uris)
+        if session_id is not None and not await self._own(identity, [SESSION_URI_PREFIX + session_id]):
+            session_id = None  # another's session: its tool-set changes are not this caller's
         meta: dict[str, Any] = {SUBSCRIPTION_ID_META_KEY: ctx.request_id}
+        ack = types.SubscriptionsAcknowledgedNotificationParams(notifications=_honored(wanted), _meta=meta)
         with self._hub.listening_to_tenant(identity.tenant) as queue:
             self._open += 1
             try:
-                await _send(
-                    ctx,
-                    types.SubscriptionsAcknowledgedNotification(
-                        params=types.SubscriptionsAcknowledgedNotificationParams(
-                            notifications=_honored(wanted), _meta=meta
-                        )
-                    ),
-                )
-                try:
+                await _send(ctx, types.SubscriptionsAcknowledgedNotification(params=ack))
+                with contextlib.suppress(TimeoutError):  # the lifetime: ended with its result
                     async with asyncio.timeout(self._lifetime):
-                        while True:
-                            about, notification = await queue.get()
-                            event = _event(
-                                notification, about, session_id, bool(wanted.tools_list_changed), own
-                            )
-                            if event is not None:
-                                await _send(ctx, event_to_notification(event, meta))
-                except TimeoutError:
-                    pass  # the stream's lifetime: ended with its result, the client listens again
+                        await self._forward(
+                            ctx, queue, meta, bool(wanted.tools_list_changed), session_id, own
+                        )
             finally:
                 self._open -= 1
         return types.SubscriptionsListenResult(_meta=meta)
+
+    async def _forward(
+        self,
+        ctx: ServerRequestContext[Any],
+        queue: asyncio.Queue[TenantItem],
+        meta: dict[str, Any],
+        tools: bool,
+        session_id: str | None,
+        own: frozenset[str],
+    ) -> None:
+        """Send each change this stream wants, until cancelled."""
+        while True:
+            about, notification = await queue.get()
+            event = _event(notification, about, session_id, tools, own)
+            if event is not None:
+                await _send(ctx, event_to_notification(event, meta))
 
     async def _own(self, identity: Identity, uris: list[str]) -> frozenset[str]:
         """The URIs naming a session of the caller's (the only resources that change)."""

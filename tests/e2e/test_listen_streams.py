@@ -3,12 +3,14 @@
 A stream hears the state changes of its caller's own sessions, tagged with its subscription
 id; a stream of another subject naming the same URI hears nothing of them. Each subject notes
 in turn, so the second subject's first event proves the first subject's note never reached it.
-A registration changing the tenant's tool set reaches the tenant's streams that asked for it.
+A registration changing the tenant's tool set reaches the tenant's streams that asked for it;
+a session's own tool set change reaches only a stream of that session's owner naming it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -74,3 +76,31 @@ async def test_a_listen_stream_hears_the_tenants_tool_set_change(tmp_path: Path)
     ):
         structured(await client.call_tool("import_openapi", {"url": f"{pets.base_url}/openapi.json"}))
         assert await _next(hears) == ToolsListChanged()
+
+
+def _shop(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as db:
+        db.executescript("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL);")
+    return f"sqlite+aiosqlite:///{path}"
+
+
+async def test_a_sessions_tool_set_change_reaches_only_its_owners_stream_naming_it(tmp_path: Path) -> None:
+    settings = embedded_settings(tmp_path, no_auth=False).model_copy(
+        update={"data_source_sqlite_dir": tmp_path / "data"}
+    )
+    async with gateway(settings) as secured:
+        alice, bob = (good_token(settings, sub=sub) for sub in ("alice", "bob"))
+        alice_session, bob_session = await _session(secured, alice), await _session(secured, bob)
+        bob_uri = f"ledger://sessions/{bob_session}"
+        async with (
+            mcp_client(secured.url, session=alice_session, mode=MODERN, token=alice) as alice_client,
+            mcp_client(secured.url, session=alice_session, mode=MODERN, token=bob) as bob_client,
+            alice_client.listen(tools_list_changed=True) as alice_hears,
+            bob_client.listen(tools_list_changed=True, resource_subscriptions=[bob_uri]) as bob_hears,
+        ):
+            dsn = _shop(tmp_path / "data" / "shop.db")
+            structured(await alice_client.call_tool("connect_data_source", {"name": "shop", "dsn": dsn}))
+            assert await _next(alice_hears) == ToolsListChanged()
+            await _note(secured, bob, bob_session)
+            assert await _next(bob_hears) == ResourceUpdated(uri=bob_uri)
