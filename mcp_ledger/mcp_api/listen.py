@@ -48,12 +48,10 @@ MAX_STREAMS = 1024
 class ListenStreams:
     """The subscriptions/listen handler."""
 
-    def __init__(
-        self, hub: NotificationHub, views: SessionViewStore, *, lifetime: float = MAX_LISTEN_SECONDS
-    ):
+    def __init__(self, hub: NotificationHub, views: SessionViewStore, *, lifetime: float | None = None):
         self._hub = hub
         self._views = views
-        self._lifetime = lifetime
+        self._lifetime = MAX_LISTEN_SECONDS if lifetime is None else lifetime
         self._open = 0
 
     async def listen(

@@ -4,7 +4,8 @@ A stream hears the state changes of its caller's own sessions, tagged with its s
 id; a stream of another subject naming the same URI hears nothing of them. Each subject notes
 in turn, so the second subject's first event proves the first subject's note never reached it.
 A registration changing the tenant's tool set reaches the tenant's streams that asked for it;
-a session's own tool set change reaches only a stream of that session's owner naming it.
+a session's own tool set change reaches only a stream of that session's owner naming it. A
+stream ends, gracefully, when its lifetime is over.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from mcp.client.subscriptions import Subscription
 from mcp.shared.subscriptions import ResourceUpdated, ServerEvent, ToolsListChanged
 
+from mcp_ledger.mcp_api import listen
 from tests.support.clients import mcp_client, structured
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
 from tests.support.pet_service import pet_service
@@ -104,3 +106,17 @@ async def test_a_sessions_tool_set_change_reaches_only_its_owners_stream_naming_
             assert await _next(alice_hears) == ToolsListChanged()
             await _note(secured, bob, bob_session)
             assert await _next(bob_hears) == ResourceUpdated(uri=bob_uri)
+
+
+async def test_a_listen_stream_ends_with_its_result_when_its_lifetime_is_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listen, "MAX_LISTEN_SECONDS", 0.5)
+    async with (
+        gateway(embedded_settings(tmp_path)) as local,
+        mcp_client(local.url, mode=MODERN) as client,
+        client.listen(tools_list_changed=True) as hears,
+    ):
+        async with asyncio.timeout(WAIT_SECONDS):
+            heard = [event async for event in hears]  # a graceful close ends the iteration
+    assert heard == []
