@@ -3,10 +3,10 @@
 Fed by the notification hub, which every API replica feeds from ledger.events and from the
 registry watcher, so any replica serves any listener. A stream hears only its caller's
 changes: tool-set changes of the caller's tenant (a session's own registrations only when the
-stream names that session with Ledger-Session) and resource updates of the caller's own
-sessions: a `ledger://sessions/{id}` the caller does not own is acknowledged (the spec honours
-every URI) and never fires. Prompts are fixed and the resource list is not announced, so
-`promptsListChanged` and `resourcesListChanged` are acknowledged and never fire.
+stream names that session with Ledger-Session), resource updates of the caller's own
+sessions (a `ledger://sessions/{id}` the caller does not own is acknowledged, as the spec
+honours every URI, and never fires) and the caller's resource list growing when one of its
+sessions opens. Prompts are fixed, so `promptsListChanged` is acknowledged and never fires.
 
 The acknowledgement is the first frame; every frame carries the request id as
 `io.modelcontextprotocol/subscriptionId`. A stream ends after MAX_LISTEN_SECONDS with its
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
@@ -24,6 +25,7 @@ from mcp.server import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import (
     SUBSCRIPTION_ID_META_KEY,
+    ResourcesListChanged,
     ResourceUpdated,
     ServerEvent,
     ToolsListChanged,
@@ -91,9 +93,8 @@ class ListenStreams:
                 await _send(ctx, types.SubscriptionsAcknowledgedNotification(params=ack))
                 with contextlib.suppress(TimeoutError):  # the lifetime: ended with its result
                     async with asyncio.timeout(self._lifetime):
-                        await self._forward(
-                            ctx, queue, meta, bool(wanted.tools_list_changed), session_id, own
-                        )
+                        wants = _Wants(wanted, identity.subject, session_id, own)
+                        await self._forward(ctx, queue, meta, wants)
             finally:
                 self._open -= 1
         return types.SubscriptionsListenResult(_meta=meta)
@@ -103,14 +104,12 @@ class ListenStreams:
         ctx: ServerRequestContext[Any],
         queue: asyncio.Queue[TenantItem],
         meta: dict[str, Any],
-        tools: bool,
-        session_id: str | None,
-        own: frozenset[str],
+        wants: _Wants,
     ) -> None:
         """Send each change this stream wants, until cancelled."""
         while True:
             about, notification = await queue.get()
-            event = _event(notification, about, session_id, tools, own)
+            event = wants.event(notification, about)
             if event is not None:
                 await _send(ctx, event_to_notification(event, meta))
 
@@ -126,16 +125,28 @@ class ListenStreams:
         return frozenset(own)
 
 
-def _event(
-    notification: Notification, about: str | None, session_id: str | None, tools: bool, own: frozenset[str]
-) -> ServerEvent | None:
-    method = notification.get("method")
-    if method == "notifications/tools/list_changed" and tools and about in (None, session_id):
-        return ToolsListChanged()
-    if method == "notifications/resources/updated":
-        uri = str(notification["params"]["uri"])
-        return ResourceUpdated(uri=uri) if uri in own else None
-    return None
+@dataclass(frozen=True)
+class _Wants:
+    """What one stream asked for, narrowed to its caller."""
+
+    filter: types.SubscriptionFilter
+    subject: str
+    session_id: str | None
+    own: frozenset[str]
+
+    def event(self, notification: Notification, about: str | None) -> ServerEvent | None:
+        """The event `notification` means for this stream, None when it wants nothing of it."""
+        method = notification.get("method")
+        if method == "notifications/tools/list_changed":
+            wanted = self.filter.tools_list_changed and about in (None, self.session_id)
+            return ToolsListChanged() if wanted else None
+        if method == "notifications/resources/list_changed":
+            wanted = self.filter.resources_list_changed and notification.get("subject") == self.subject
+            return ResourcesListChanged() if wanted else None
+        if method == "notifications/resources/updated":
+            uri = str(notification["params"]["uri"])
+            return ResourceUpdated(uri=uri) if uri in self.own else None
+        return None
 
 
 def _honored(wanted: types.SubscriptionFilter) -> types.SubscriptionFilter:

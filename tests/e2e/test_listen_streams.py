@@ -4,8 +4,9 @@ A stream hears the state changes of its caller's own sessions, tagged with its s
 id; a stream of another subject naming the same URI hears nothing of them. Each subject notes
 in turn, so the second subject's first event proves the first subject's note never reached it.
 A registration changing the tenant's tool set reaches the tenant's streams that asked for it;
-a session's own tool set change reaches only a stream of that session's owner naming it. A
-stream ends, gracefully, when its lifetime is over.
+a session's own tool set change reaches only a stream of that session's owner naming it; a new
+session grows only its owner's resource list. A stream ends, gracefully, when its lifetime is
+over.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from mcp.client.subscriptions import Subscription
-from mcp.shared.subscriptions import ResourceUpdated, ServerEvent, ToolsListChanged
+from mcp.shared.subscriptions import ResourcesListChanged, ResourceUpdated, ServerEvent, ToolsListChanged
 
 from mcp_ledger.mcp_api import listen
 from tests.support.clients import mcp_client, structured
@@ -120,3 +121,19 @@ async def test_a_listen_stream_ends_with_its_result_when_its_lifetime_is_over(
         async with asyncio.timeout(WAIT_SECONDS):
             heard = [event async for event in hears]  # a graceful close ends the iteration
     assert heard == []
+
+
+async def test_a_new_session_changes_only_its_owners_resource_list(secured: RunningGateway) -> None:
+    alice, bob = (good_token(secured.runtime.settings, sub=sub) for sub in ("alice", "bob"))
+    bob_session = await _session(secured, bob)
+    bob_uri = f"ledger://sessions/{bob_session}"
+    async with (
+        mcp_client(secured.url, mode=MODERN, token=alice) as alice_client,
+        mcp_client(secured.url, mode=MODERN, token=bob) as bob_client,
+        alice_client.listen(resources_list_changed=True) as alice_hears,
+        bob_client.listen(resources_list_changed=True, resource_subscriptions=[bob_uri]) as bob_hears,
+    ):
+        await _session(secured, alice)
+        assert await _next(alice_hears) == ResourcesListChanged()
+        await _note(secured, bob, bob_session)
+        assert await _next(bob_hears) == ResourceUpdated(uri=bob_uri)

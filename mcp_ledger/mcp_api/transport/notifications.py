@@ -109,6 +109,12 @@ class NotificationHub:
             self._deliver(located, int(event["position"]), notification)
             if notification["method"] == "notifications/resources/updated":
                 self._deliver_tenant(located[0], located[1], notification)
+        subject = (event.get("data") or {}).get("subject")
+        if event.get("event_type") == "SessionOpened" and isinstance(subject, str):
+            # The subject's resource list (its sessions) grew; the subject is plaintext here
+            # (domain/personal.py) and never leaves the replica: listen streams match on it.
+            listed = {"method": "notifications/resources/list_changed", "subject": subject}
+            self._deliver_tenant(located[0], located[1], listed)
 
     def tools_changed(self, tenant: str, session_id: str | None) -> None:
         """Tell the clients of one session (or of every session of a tenant) to list tools again."""
