@@ -5,6 +5,7 @@
 #   eval "$(scripts/services.sh)"            # start (default) + export URLs
 #   scripts/services.sh status | stop
 #   scripts/services.sh start-kafka | stop-kafka | restart-kafka   (also: postgres, redis)
+#   scripts/services.sh start-conformance   # only the MCP conformance suite and its fixture server
 #
 # Idempotent: running instances are reused, so a second run takes well under a
 # second. All state lives under $LEDGER_SERVICES_DIR; progress goes to stderr
@@ -27,6 +28,14 @@ PG_DIR=${LEDGER_PG_DIR:-$SERVICES_DIR/postgres}
 REDIS_DIR=$SERVICES_DIR/redis
 KAFKA_DIR=$SERVICES_DIR/kafka
 KAFKA_CP="$KAFKA_DIR/libs/*" # expanded by java, not by the shell
+# The official MCP conformance suite (run with its own Node 22: the machine's node may be older)
+# and the SDK's everything server it is measured against (from the mcp sdist, run by our venv).
+CONFORMANCE_VERSION=0.2.0-alpha.12
+CONFORMANCE_NODE_VERSION=22
+EVERYTHING_MCP_VERSION=2.3.0
+CONFORMANCE_DIR=$SERVICES_DIR/conformance
+CONFORMANCE_NODE=$CONFORMANCE_DIR/node-$CONFORMANCE_NODE_VERSION-suite-$CONFORMANCE_VERSION
+EVERYTHING_DIR=$CONFORMANCE_DIR/everything-server-$EVERYTHING_MCP_VERSION
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -269,11 +278,66 @@ stop_kafka() {
   wait_port_closed "$CONTROLLER_PORT" || log "port $CONTROLLER_PORT still open 20s after kafka stopped"
 }
 
+# ---------------------------------------------------------------- conformance
+# Nothing here listens: the suite and the everything server are started by the tests, on
+# loopback ports their children pick. Installed once into versioned directories (a new version
+# gets a new directory), each built in a temporary directory first so that an interrupted
+# install is never mistaken for a complete one.
+conformance_suite_ok() {
+  [[ -f $CONFORMANCE_NODE/node_modules/@modelcontextprotocol/conformance/dist/index.js ]] &&
+    [[ $("$CONFORMANCE_NODE/node_modules/.bin/node" --version 2>/dev/null) == v$CONFORMANCE_NODE_VERSION.* ]]
+}
+ensure_conformance_suite() {
+  conformance_suite_ok && return
+  command -v npm >/dev/null || { log "no npm on PATH: cannot install the conformance suite"; return 1; }
+  log "installing node@$CONFORMANCE_NODE_VERSION and @modelcontextprotocol/conformance@$CONFORMANCE_VERSION"
+  local tmp=$CONFORMANCE_NODE.tmp
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  # node@22's preinstall puts the platform binary in place: the one install script allowed.
+  echo '{"private": true, "allowScripts": {"node": true}}' >"$tmp/package.json"
+  timeout 600 npm install --prefix "$tmp" --no-audit --no-fund --loglevel=error \
+    "node@$CONFORMANCE_NODE_VERSION" "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION" \
+    >"$CONFORMANCE_DIR/npm.log" 2>&1 || { tail -n 30 "$CONFORMANCE_DIR/npm.log" >&2; log "npm install failed"; return 1; }
+  rm -rf "$CONFORMANCE_NODE" && mv "$tmp" "$CONFORMANCE_NODE"
+  conformance_suite_ok || { log "the installed suite does not run with Node $CONFORMANCE_NODE_VERSION"; return 1; }
+}
+ensure_everything_server() {
+  [[ -f $EVERYTHING_DIR/mcp_everything_server/server.py ]] && return
+  local pip=(pip) tmp=$EVERYTHING_DIR.tmp
+  command -v pip >/dev/null || pip=(python3 -m pip)
+  log "fetching the everything server from the mcp $EVERYTHING_MCP_VERSION sdist"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  timeout 600 "${pip[@]}" download --quiet --no-binary :all: --no-deps "mcp==$EVERYTHING_MCP_VERSION" -d "$tmp" \
+    >"$CONFORMANCE_DIR/pip.log" 2>&1 || { tail -n 30 "$CONFORMANCE_DIR/pip.log" >&2; log "pip download failed"; return 1; }
+  tar -xzf "$tmp/mcp-$EVERYTHING_MCP_VERSION.tar.gz" -C "$tmp" "mcp-$EVERYTHING_MCP_VERSION/examples/servers/everything-server" ||
+    { log "the sdist has no examples/servers/everything-server"; return 1; }
+  rm -rf "$EVERYTHING_DIR" && mv "$tmp/mcp-$EVERYTHING_MCP_VERSION/examples/servers/everything-server" "$EVERYTHING_DIR"
+  rm -rf "$tmp"
+}
+# Not fatal for `start`: the services serve the other tests without it; the conformance tests
+# fail on the missing exports and name this log.
+ensure_conformance() {
+  mkdir -p "$CONFORMANCE_DIR"
+  if ensure_conformance_suite && ensure_everything_server; then
+    log "conformance suite ready ($CONFORMANCE_NODE)"
+  else
+    log "WARNING: conformance suite not installed; tests/conformance will fail"
+    return 0
+  fi
+}
+print_conformance_env() {
+  conformance_suite_ok && [[ -f $EVERYTHING_DIR/mcp_everything_server/server.py ]] || return 0
+  echo "export LEDGER_CONFORMANCE_NODE=$CONFORMANCE_NODE/node_modules/.bin/node"
+  echo "export LEDGER_CONFORMANCE_SUITE=$CONFORMANCE_NODE/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+  echo "export LEDGER_CONFORMANCE_EVERYTHING=$EVERYTHING_DIR"
+}
+
 # ---------------------------------------------------------------- main
 print_env() {
   echo "export LEDGER_STORE=postgresql+asyncpg://ledger:ledger@127.0.0.1:$PG_PORT/ledger"
   echo "export LEDGER_STATE=redis://127.0.0.1:$REDIS_PORT/0"
   echo "export LEDGER_BUS=kafka://127.0.0.1:$KAFKA_PORT"
+  print_conformance_env
 }
 status() {
   local pg=stopped redis=stopped kafka=stopped
@@ -290,6 +354,7 @@ start_all() {
   start_postgres
   start_redis
   start_kafka
+  ensure_conformance
   print_env
 }
 stop_all() {
@@ -311,7 +376,8 @@ case ${1:-start} in
   status) status ;;
   env) print_env ;;
   start-postgres | start-redis | start-kafka) ensure_packages; "start_${1#start-}"; print_env ;;
+  start-conformance) ensure_conformance; print_conformance_env ;;
   stop-postgres | stop-redis | stop-kafka) "stop_${1#stop-}" ;;
   restart-postgres | restart-redis | restart-kafka) "stop_${1#restart-}"; "start_${1#restart-}" ;;
-  *) die "usage: $0 [start|stop|restart|status|env|{start,stop,restart}-{postgres,redis,kafka}]" ;;
+  *) die "usage: $0 [start|stop|restart|status|env|start-conformance|{start,stop,restart}-{postgres,redis,kafka}]" ;;
 esac

@@ -34,9 +34,12 @@ from mcp_ledger.mcp_api.auth.identity import (
     session_from_headers,
 )
 from mcp_ledger.mcp_api.blob_reads import BlobReader
+from mcp_ledger.mcp_api.completions import SESSION_TEMPLATE, Completions
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
+from mcp_ledger.mcp_api.listen import ListenStreams
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.mcp_api.rate_limits import RateGuard
+from mcp_ledger.mcp_api.subscriptions import ResourceSubscriptions
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.plans import PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.mcp_api.transport.session_layer import TRANSPORT_SESSION_HEADER
@@ -99,7 +102,9 @@ class LedgerMcp:
         log_levels: TransportSessions | None = None,
         pipelines: PipelineTool | None = None,
         rate_guard: RateGuard | None = None,
+        listens: ListenStreams | None = None,
     ) -> None:
+        self._listens = listens
         self._log_levels = log_levels
         self._pipelines = pipelines
         self._rate_guard = rate_guard
@@ -112,6 +117,8 @@ class LedgerMcp:
         self._identities = identities
         self._blobs = blobs
         self._max_argument_bytes = max_argument_bytes
+        audit_template = frozenset({audit.template().uri_template} if audit is not None else ())
+        self._completions = Completions(views, audit_template)
 
     def build(self) -> Server[Any]:
         """The low-level SDK server with this gateway's handlers."""
@@ -128,11 +135,35 @@ class LedgerMcp:
             on_read_resource=self._read_resource,
             on_list_prompts=self._list_prompts,
             on_get_prompt=self._get_prompt,
+            on_completion=self._complete,
         )
         if self._log_levels is not None:
-            # Logging left the core protocol in 2026-07-28; 2025-11-25 sessions still have it.
+            # Logging and resources/subscribe left the core protocol in 2026-07-28 (the SDK
+            # answers them there with method-not-found); 2025-11-25 sessions still have them.
             server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
+            subscriptions = ResourceSubscriptions(self._log_levels)
+            server.add_request_handler(
+                "resources/subscribe", types.SubscribeRequestParams, subscriptions.subscribe
+            )
+            server.add_request_handler(
+                "resources/unsubscribe", types.UnsubscribeRequestParams, subscriptions.unsubscribe
+            )
+        if self._listens is not None:
+            server.add_request_handler(
+                "subscriptions/listen", types.SubscriptionsListenRequestParams, self._listen
+            )
         return server
+
+    async def _listen(
+        self, ctx: ServerRequestContext[Any], params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        assert self._listens is not None
+        return await self._listens.listen(ctx, self._identity(ctx), params)
+
+    async def _complete(
+        self, ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        return await self._completions.complete(self._identity(ctx), params)
 
     async def _set_level(
         self, ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
@@ -284,7 +315,7 @@ class LedgerMcp:
     ) -> types.ListResourceTemplatesResult:
         template = types.ResourceTemplate(
             name="session state",
-            uri_template=SESSION_URI_PREFIX + "{session_id}",
+            uri_template=SESSION_TEMPLATE,
             description="State of one of your sessions: notes and call counts.",
             mime_type="application/json",
         )
@@ -308,11 +339,12 @@ class LedgerMcp:
             return types.ReadResourceResult(
                 contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
             )
-        if not uri.startswith(SESSION_URI_PREFIX):
-            raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}")
-        view = await self._views.get(identity.tenant, uri.removeprefix(SESSION_URI_PREFIX))
+        view = None
+        if uri.startswith(SESSION_URI_PREFIX):
+            view = await self._views.get(identity.tenant, uri.removeprefix(SESSION_URI_PREFIX))
         if view is None or view.subject != identity.subject:
-            raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}")
+            # Another subject's session reads as one that does not exist (SEP-2164's answer).
+            raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}", data={"uri": uri})
         text = json.dumps(view.model_dump(mode="json"), ensure_ascii=False)
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]

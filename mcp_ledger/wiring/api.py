@@ -32,6 +32,7 @@ from mcp_ledger.mcp_api.auth.identity import Identity, IdentityResolver, LocalId
 from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.http_app import AuthSetup, build_http_app, install_request_state
+from mcp_ledger.mcp_api.listen import ListenStreams
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.routes.admin import admin_routes
 from mcp_ledger.mcp_api.routes.opt_outs import opt_out_routes
@@ -236,6 +237,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         log_levels=sessions,
         pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
         rate_guard=rate_guard,
+        listens=ListenStreams(hub, runtime.views),
     ).build()
     install_request_state(
         server, secret_key(settings, "request-state/v1"), ttl=settings.pointer_ttl, identities=identities

@@ -6,7 +6,12 @@ import asyncio
 
 import pytest
 
-from mcp_ledger.mcp_api.transport.sessions import TransportSession, TransportSessionPurger, TransportSessions
+from mcp_ledger.mcp_api.transport.sessions import (
+    MAX_SUBSCRIPTIONS,
+    TransportSession,
+    TransportSessionPurger,
+    TransportSessions,
+)
 
 ALICE = TransportSession("sess-alice-0001", "acme", "alice")
 
@@ -78,3 +83,38 @@ class TransportSessionsContract:
         await sessions.create(ALICE, ttl=60)
         await sessions.set_log_level(ALICE.session_id, "info")
         assert await sessions.log_level(ALICE.session_id) == "info"
+
+    async def test_subscriptions_are_kept_for_live_sessions_only_and_end_with_them(
+        self, sessions: TransportSessions
+    ) -> None:
+        uri = "ledger://sessions/sess-alice-0001"
+        assert await sessions.subscribe(ALICE.session_id, uri) is False  # no session, nothing kept
+        await sessions.create(ALICE, ttl=60)
+        assert await sessions.subscribe(ALICE.session_id, uri) is True
+        assert await sessions.subscribed(ALICE.session_id, uri) is True
+        assert await sessions.subscribed(ALICE.session_id, uri + "x") is False
+        await sessions.unsubscribe(ALICE.session_id, uri)
+        assert await sessions.subscribed(ALICE.session_id, uri) is False
+        await sessions.subscribe(ALICE.session_id, uri)
+        await sessions.end(ALICE.session_id)
+        await sessions.create(ALICE, ttl=60)  # the same id again: a new session, no subscriptions
+        assert await sessions.subscribed(ALICE.session_id, uri) is False
+
+    async def test_a_session_holds_at_most_the_bounded_number_of_subscriptions(
+        self, sessions: TransportSessions
+    ) -> None:
+        await sessions.create(ALICE, ttl=60)
+        for index in range(MAX_SUBSCRIPTIONS):
+            assert await sessions.subscribe(ALICE.session_id, f"test://r/{index}") is True
+        assert await sessions.subscribe(ALICE.session_id, "test://r/0") is True  # held already
+        assert await sessions.subscribe(ALICE.session_id, "test://r/extra") is False
+        await sessions.set_log_level(ALICE.session_id, "info")  # other fields do not count
+        await sessions.unsubscribe(ALICE.session_id, "test://r/1")
+        assert await sessions.subscribe(ALICE.session_id, "test://r/extra") is True
+
+    async def test_erasure_ends_the_subjects_subscriptions(self, sessions: TransportSessions) -> None:
+        await sessions.create(ALICE, ttl=60)
+        await sessions.subscribe(ALICE.session_id, "test://r")
+        await TransportSessionPurger(sessions).purge("acme", "alice")
+        await sessions.create(ALICE, ttl=60)
+        assert await sessions.subscribed(ALICE.session_id, "test://r") is False

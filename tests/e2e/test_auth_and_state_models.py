@@ -156,13 +156,20 @@ async def test_the_get_stream_replays_missed_notifications_after_last_event_id(
         session_id = (await http.post(secured.url, json=INITIALIZE, headers=headers)).headers[
             "mcp-session-id"
         ]
-        call = {
+        subscribe = {
             "jsonrpc": "2.0",
             "id": 2,
+            "method": "resources/subscribe",
+            "params": {"uri": f"ledger://sessions/{session_id}"},
+        }
+        call = {
+            "jsonrpc": "2.0",
+            "id": 3,
             "method": "tools/call",
             "params": {"name": "note_set", "arguments": {"key": "k", "value": 1}},
         }
-        await http.post(secured.url, json=call, headers={**headers, "mcp-session-id": session_id})
+        for request in (subscribe, call):
+            await http.post(secured.url, json=request, headers={**headers, "mcp-session-id": session_id})
         stream_headers = {
             **headers,
             "mcp-session-id": session_id,

@@ -4,7 +4,10 @@ Every API replica holds a broadcast subscription to ledger.events, so whichever 
 client's GET stream landed on sees the events of that client's session. Each SSE event's
 id is the stored event's global position: a client reconnecting with Last-Event-ID gets
 what it missed replayed from the event store, then the live feed, with no gap and no
-duplicate. This module maps events to notifications; it never decides anything.
+duplicate. The same hub feeds 2026-07-28 `subscriptions/listen` streams (mcp_api/listen.py),
+which listen per tenant: resource updates of the tenant's sessions and tool-set changes, each
+with the session it is about, for the stream to filter by its caller. This module maps events
+to notifications; it never decides anything.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ DEFAULT_LOG_LEVEL = "warning"
 """What a session hears until it calls logging/setLevel: failures, not every success."""
 
 Notification = dict[str, Any]
+TenantItem = tuple[str | None, Notification]
+"""What a tenant listener gets: the session a change is about (None: the whole tenant's)."""
 
 
 def log_rank(level: str) -> int:
@@ -88,6 +93,7 @@ class NotificationHub:
         self._listeners: dict[tuple[str, str], set[asyncio.Queue[tuple[int, Notification]]]] = defaultdict(
             set
         )
+        self._tenant_listeners: dict[str, set[asyncio.Queue[TenantItem]]] = defaultdict(set)
 
     @property
     def listeners(self) -> int:
@@ -96,11 +102,19 @@ class NotificationHub:
     async def on_event(self, message: Message) -> None:
         """Broadcast handler for ledger.events."""
         located = parse_session_stream(message.key)
-        if located is None or located not in self._listeners:
+        if located is None or (located not in self._listeners and located[0] not in self._tenant_listeners):
             return
         event = json.loads(message.value)
         for notification in notifications_for(event):
             self._deliver(located, int(event["position"]), notification)
+            if notification["method"] == "notifications/resources/updated":
+                self._deliver_tenant(located[0], located[1], notification)
+        subject = (event.get("data") or {}).get("subject")
+        if event.get("event_type") == "SessionOpened" and isinstance(subject, str):
+            # The subject's resource list (its sessions) grew; the subject is plaintext here
+            # (domain/personal.py) and never leaves the replica: listen streams match on it.
+            listed = {"method": "notifications/resources/list_changed", "subject": subject}
+            self._deliver_tenant(located[0], located[1], listed)
 
     def tools_changed(self, tenant: str, session_id: str | None) -> None:
         """Tell the clients of one session (or of every session of a tenant) to list tools again."""
@@ -108,6 +122,13 @@ class NotificationHub:
         for key in list(self._listeners):
             if key[0] == tenant and (session_id is None or key[1] == session_id):
                 self._deliver(key, 0, notification)
+        self._deliver_tenant(tenant, session_id, notification)
+
+    def _deliver_tenant(self, tenant: str, session_id: str | None, notification: Notification) -> None:
+        for queue in self._tenant_listeners.get(tenant, ()):
+            if queue.full():
+                queue.get_nowait()  # level triggers: the newest says as much as the oldest
+            queue.put_nowait((session_id, notification))
 
     def _deliver(self, key: tuple[str, str], position: int, notification: Notification) -> None:
         for queue in self._listeners.get(key, ()):
@@ -128,6 +149,18 @@ class NotificationHub:
             self._listeners[key].discard(queue)
             if not self._listeners[key]:
                 del self._listeners[key]
+
+    @contextmanager
+    def listening_to_tenant(self, tenant: str) -> Iterator[asyncio.Queue[TenantItem]]:
+        """A queue receiving the tenant's resource updates and tool-set changes while the block runs."""
+        queue: asyncio.Queue[TenantItem] = asyncio.Queue(QUEUE_LIMIT)
+        self._tenant_listeners[tenant].add(queue)
+        try:
+            yield queue
+        finally:
+            self._tenant_listeners[tenant].discard(queue)
+            if not self._tenant_listeners[tenant]:
+                del self._tenant_listeners[tenant]
 
     async def missed(
         self, tenant: str, session_id: str, last_event_id: int

@@ -2,8 +2,9 @@
 
 Listens on the hub before replaying what the client missed (Last-Event-ID, from the event
 store), so nothing published meanwhile is lost; sends log messages at the level the client
-set; ends when the session ends or expires (checked at each keepalive). Owns neither the
-session checks (session_layer.py) nor where notifications come from (notifications.py).
+set, and resource updates only for the URIs it subscribed to (resources/subscribe); ends when
+the session ends or expires (checked at each keepalive). Owns neither the session checks
+(session_layer.py) nor where notifications come from (notifications.py).
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class SessionStream:
                     yield _sse_event(position, notification)
 
     async def _wanted(self, session: TransportSession, notification: dict[str, Any]) -> bool:
+        if notification.get("method") == "notifications/resources/updated":
+            return await self._sessions.subscribed(session.session_id, str(notification["params"]["uri"]))
         if not is_log_message(notification):
             return True
         level = await self._sessions.log_level(session.session_id) or DEFAULT_LOG_LEVEL

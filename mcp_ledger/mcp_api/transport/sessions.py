@@ -2,9 +2,11 @@
 
 The id is the ledger session's id, minted at `initialize` for the authenticated caller
 (a client-chosen id is never adopted: no fixation). Records expire after the idle TTL and
-every use slides it. Sessions are indexed per subject, so erasure can end all of a
-subject's sessions (`end_subject`; TransportSessionPurger is the erasure's purger). The Redis
-adapter (transport/sessions_redis.py) lets any API replica serve any session;
+every use slides it. A session also holds the resource URIs its client subscribed to
+(resources/subscribe, at most MAX_SUBSCRIPTIONS), which end with it. Sessions are indexed
+per subject, so erasure can end all of a subject's sessions (`end_subject`;
+TransportSessionPurger is the erasure's purger). The Redis adapter
+(transport/sessions_redis.py) lets any API replica serve any session;
 `MemoryTransportSessions` serves the embedded gateway.
 """
 
@@ -13,6 +15,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Protocol
+
+MAX_SUBSCRIPTIONS = 100
+"""Resource subscriptions one session may hold: each is state kept for the client."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,19 @@ class TransportSessions(Protocol):
         """The level the client asked for, None when it never asked."""
         ...
 
+    async def subscribe(self, session_id: str, uri: str) -> bool:
+        """Subscribe the session to `uri`; False when the session is gone or holds
+        MAX_SUBSCRIPTIONS others already."""
+        ...
+
+    async def unsubscribe(self, session_id: str, uri: str) -> None:
+        """Drop the session's subscription to `uri` (none: nothing happens)."""
+        ...
+
+    async def subscribed(self, session_id: str, uri: str) -> bool:
+        """Whether the session is subscribed to `uri`."""
+        ...
+
     async def end_subject(self, tenant: str, subject: str) -> int:
         """End every live session of a subject (erasure); returns how many were live."""
         ...
@@ -67,12 +85,14 @@ class MemoryTransportSessions:
     def __init__(self, max_sessions: int = 100_000) -> None:
         self._sessions: dict[str, tuple[TransportSession, float]] = {}
         self._levels: dict[str, str] = {}
+        self._subscriptions: dict[str, set[str]] = {}
         self._max_sessions = max_sessions
 
     async def create(self, session: TransportSession, ttl: float) -> None:
         now = time.monotonic()
         if len(self._sessions) >= self._max_sessions:
             self._sessions = {k: v for k, v in self._sessions.items() if v[1] > now}
+            self._subscriptions = {k: v for k, v in self._subscriptions.items() if k in self._sessions}
         self._sessions[session.session_id] = (session, now + ttl)
 
     async def touch(self, session_id: str, ttl: float) -> TransportSession | None:
@@ -87,6 +107,7 @@ class MemoryTransportSessions:
     async def end(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
         self._levels.pop(session_id, None)
+        self._subscriptions.pop(session_id, None)
 
     async def set_log_level(self, session_id: str, level: str) -> None:
         if session_id in self._sessions:
@@ -94,6 +115,22 @@ class MemoryTransportSessions:
 
     async def log_level(self, session_id: str) -> str | None:
         return self._levels.get(session_id)
+
+    async def subscribe(self, session_id: str, uri: str) -> bool:
+        entry = self._sessions.get(session_id)
+        if entry is None or entry[1] <= time.monotonic():
+            return False
+        uris = self._subscriptions.setdefault(session_id, set())
+        if uri not in uris and len(uris) >= MAX_SUBSCRIPTIONS:
+            return False
+        uris.add(uri)
+        return True
+
+    async def unsubscribe(self, session_id: str, uri: str) -> None:
+        self._subscriptions.get(session_id, set()).discard(uri)
+
+    async def subscribed(self, session_id: str, uri: str) -> bool:
+        return session_id in self._sessions and uri in self._subscriptions.get(session_id, ())
 
     async def end_subject(self, tenant: str, subject: str) -> int:
         now = time.monotonic()
@@ -103,6 +140,9 @@ class MemoryTransportSessions:
             if (session.tenant, session.subject) == (tenant, subject)
         ]
         live = sum(1 for session_id in ended if self._sessions.pop(session_id)[1] > now)
+        for session_id in ended:
+            self._levels.pop(session_id, None)
+            self._subscriptions.pop(session_id, None)
         return live
 
     async def close(self) -> None:

@@ -1,7 +1,8 @@
 """Transport sessions in Redis: a hash per session whose key expires after the idle TTL, and
 a set per subject naming its sessions (for erasure).
 
-Keys: {prefix}mcp-session:{id} (fields tenant, subject) and
+Keys: {prefix}mcp-session:{id} (fields tenant, subject, log_level, and `sub:{uri}` per
+resource subscription, so subscriptions expire and end with their session) and
 {prefix}mcp-subject:{tenant}:{subject}. The index expires with the subject's most recently
 used session (every touch slides both), so it never outlives what it lists for long.
 """
@@ -13,12 +14,24 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from mcp_ledger.mcp_api.transport.sessions import TransportSession
+from mcp_ledger.mcp_api.transport.sessions import MAX_SUBSCRIPTIONS, TransportSession
 
 # Sets a field of a live session only, keeping its TTL.
 _SET_IF_LIVE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return 0
+"""
+# Adds a subscription field to a live session holding fewer than ARGV[2] of them; 1 if it holds it.
+_SUBSCRIBE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
+local held = 0
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, 4) == 'sub:' then held = held + 1 end
+end
+if held >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], '1')
+return 1
 """
 # Slides the session and its subject's index; returns the session's fields (empty: gone).
 _TOUCH = """
@@ -47,6 +60,7 @@ class RedisTransportSessions:
         self._prefix = prefix
         self._touch: Any = client.register_script(_TOUCH)
         self._end_subject: Any = client.register_script(_END_SUBJECT)
+        self._subscribe: Any = client.register_script(_SUBSCRIBE)
 
     @classmethod
     def from_url(cls, url: str, prefix: str) -> RedisTransportSessions:
@@ -87,6 +101,16 @@ class RedisTransportSessions:
         if value is None:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def subscribe(self, session_id: str, uri: str) -> bool:
+        held = await self._subscribe(keys=[self._key(session_id)], args=[f"sub:{uri}", MAX_SUBSCRIPTIONS])
+        return bool(held)
+
+    async def unsubscribe(self, session_id: str, uri: str) -> None:
+        await self._client.hdel(self._key(session_id), f"sub:{uri}")
+
+    async def subscribed(self, session_id: str, uri: str) -> bool:
+        return bool(await self._client.hexists(self._key(session_id), f"sub:{uri}"))
 
     async def end_subject(self, tenant: str, subject: str) -> int:
         keys = [self._subject_key(tenant, subject)]

@@ -1,0 +1,163 @@
+"""subscriptions/listen (2026-07-28, SEP-2575): one request is one stream of change notifications.
+
+Fed by the notification hub, which every API replica feeds from ledger.events and from the
+registry watcher, so any replica serves any listener. A stream hears only its caller's
+changes: tool-set changes of the caller's tenant (a session's own registrations only when the
+stream names that session with Ledger-Session), resource updates of the caller's own
+sessions (a `ledger://sessions/{id}` the caller does not own is acknowledged, as the spec
+honours every URI, and never fires) and the caller's resource list growing when one of its
+sessions opens. Prompts are fixed, so `promptsListChanged` is acknowledged and never fires.
+
+The acknowledgement is the first frame; every frame carries the request id as
+`io.modelcontextprotocol/subscriptionId`. A stream ends after MAX_LISTEN_SECONDS with its
+result (the client listens again, and so shows its token again), or when the client goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import mcp_types as types
+from mcp.server import ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import (
+    SUBSCRIPTION_ID_META_KEY,
+    ResourcesListChanged,
+    ResourceUpdated,
+    ServerEvent,
+    ToolsListChanged,
+    event_to_notification,
+)
+
+from mcp_ledger.mcp_api.auth.identity import BadSessionHeaderError, Identity, session_from_headers
+from mcp_ledger.mcp_api.transport.notifications import (
+    SESSION_URI_PREFIX,
+    Notification,
+    NotificationHub,
+    TenantItem,
+)
+from mcp_ledger.mcp_api.transport.sessions import MAX_SUBSCRIPTIONS
+from mcp_ledger.projections.sessions.ports import SessionViewStore
+
+MAX_LISTEN_SECONDS = 600.0
+MAX_STREAMS = 1024
+"""Open listen streams per replica; one more is refused before its acknowledgement."""
+
+
+class ListenStreams:
+    """The subscriptions/listen handler."""
+
+    def __init__(self, hub: NotificationHub, views: SessionViewStore, *, lifetime: float | None = None):
+        self._hub = hub
+        self._views = views
+        self._lifetime = MAX_LISTEN_SECONDS if lifetime is None else lifetime
+        self._open = 0
+
+    async def listen(
+        self,
+        ctx: ServerRequestContext[Any],
+        identity: Identity,
+        params: types.SubscriptionsListenRequestParams,
+    ) -> types.SubscriptionsListenResult:
+        """Serve one stream until its lifetime ends or the client disconnects.
+
+        Raises:
+            MCPError: no request id, a bad session header or too many URIs (invalid), or the
+                replica's stream limit reached (internal error).
+        """
+        if ctx.request_id is None:
+            raise MCPError(types.INVALID_REQUEST, "subscriptions/listen requires a request id")
+        if self._open >= MAX_STREAMS:
+            raise MCPError(types.INTERNAL_ERROR, "Subscription limit reached")
+        wanted = params.notifications
+        uris = list(wanted.resource_subscriptions or [])
+        if len(uris) > MAX_SUBSCRIPTIONS:
+            raise MCPError(
+                types.INVALID_PARAMS, f"a stream subscribes to at most {MAX_SUBSCRIPTIONS} resources"
+            )
+        try:
+            session_id = session_from_headers(ctx.request)
+        except BadSessionHeaderError as error:
+            raise MCPError(types.INVALID_PARAMS, str(error)) from error
+        own = await self._own(identity, uris)
+        if session_id is not None and not await self._own(identity, [SESSION_URI_PREFIX + session_id]):
+            session_id = None  # another's session: its tool-set changes are not this caller's
+        meta: dict[str, Any] = {SUBSCRIPTION_ID_META_KEY: ctx.request_id}
+        ack = types.SubscriptionsAcknowledgedNotificationParams(notifications=_honored(wanted), _meta=meta)
+        with self._hub.listening_to_tenant(identity.tenant) as queue:
+            self._open += 1
+            try:
+                await _send(ctx, types.SubscriptionsAcknowledgedNotification(params=ack))
+                with contextlib.suppress(TimeoutError):  # the lifetime: ended with its result
+                    async with asyncio.timeout(self._lifetime):
+                        wants = _Wants(wanted, identity.subject, session_id, own)
+                        await self._forward(ctx, queue, meta, wants)
+            finally:
+                self._open -= 1
+        return types.SubscriptionsListenResult(_meta=meta)
+
+    async def _forward(
+        self,
+        ctx: ServerRequestContext[Any],
+        queue: asyncio.Queue[TenantItem],
+        meta: dict[str, Any],
+        wants: _Wants,
+    ) -> None:
+        """Send each change this stream wants, until cancelled."""
+        while True:
+            about, notification = await queue.get()
+            event = wants.event(notification, about)
+            if event is not None:
+                await _send(ctx, event_to_notification(event, meta))
+
+    async def _own(self, identity: Identity, uris: list[str]) -> frozenset[str]:
+        """The URIs naming a session of the caller's (the only resources that change)."""
+        own: set[str] = set()
+        for uri in uris:
+            if not uri.startswith(SESSION_URI_PREFIX):
+                continue
+            view = await self._views.get(identity.tenant, uri.removeprefix(SESSION_URI_PREFIX))
+            if view is not None and view.subject == identity.subject:
+                own.add(uri)
+        return frozenset(own)
+
+
+@dataclass(frozen=True)
+class _Wants:
+    """What one stream asked for, narrowed to its caller."""
+
+    filter: types.SubscriptionFilter
+    subject: str
+    session_id: str | None
+    own: frozenset[str]
+
+    def event(self, notification: Notification, about: str | None) -> ServerEvent | None:
+        """The event `notification` means for this stream, None when it wants nothing of it."""
+        method = notification.get("method")
+        if method == "notifications/tools/list_changed":
+            wanted = self.filter.tools_list_changed and about in (None, self.session_id)
+            return ToolsListChanged() if wanted else None
+        if method == "notifications/resources/list_changed":
+            wanted = self.filter.resources_list_changed and notification.get("subject") == self.subject
+            return ResourcesListChanged() if wanted else None
+        if method == "notifications/resources/updated":
+            uri = str(notification["params"]["uri"])
+            return ResourceUpdated(uri=uri) if uri in self.own else None
+        return None
+
+
+def _honored(wanted: types.SubscriptionFilter) -> types.SubscriptionFilter:
+    """What the acknowledgement echoes: every requested kind (whether it fires is ours to know)."""
+    return types.SubscriptionFilter(
+        tools_list_changed=True if wanted.tools_list_changed else None,
+        prompts_list_changed=True if wanted.prompts_list_changed else None,
+        resources_list_changed=True if wanted.resources_list_changed else None,
+        resource_subscriptions=list(wanted.resource_subscriptions) if wanted.resource_subscriptions else None,
+    )
+
+
+async def _send(ctx: ServerRequestContext[Any], notification: types.ServerNotification) -> None:
+    await ctx.session.send_notification(notification, related_request_id=ctx.request_id)

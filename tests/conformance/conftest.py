@@ -1,0 +1,96 @@
+"""The servers the conformance suite is run against, one fixture per target, and its runs.
+
+A target fixture yields the MCP URL of a running server for the whole session: `everything`
+(the SDK's everything server, directly: proves the harness), `embedded` (`mcp-ledger serve
+--no-auth`, a child process on a port it binds) and `distributed` (API and worker processes on
+Kafka, PostgreSQL and Redis, no auth). Adding a target is a fixture named `{name}_target` here
+and an entry in the parametrize list of the test that holds it to its checks. Each requirement
+set runs once per target (`suite_run`), and the tests read that one run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.conformance import Suite, SuiteRun, installed_suite, run_requirements
+from tests.support.distributed import distributed_stack
+from tests.support.environment import without_prefix
+from tests.support.processes import TEST_KEK, ledger_processes, start_ledger
+
+STARTUP_SECONDS = 120.0
+_UVICORN = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+NO_AUTH = {"LEDGER_NO_AUTH": "true", "LEDGER_KEK": TEST_KEK}
+
+
+@pytest.fixture(scope="session")
+def suite() -> Suite:
+    return installed_suite()
+
+
+def _wait_for_port(process: subprocess.Popen[bytes], log: Path) -> int:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if found := _UVICORN.search(log.read_text(errors="replace")):
+            return int(found.group(1))
+        if process.poll() is not None:
+            raise RuntimeError(f"the everything server exited:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.05)
+    raise TimeoutError(f"the everything server did not listen within {STARTUP_SECONDS}s")
+
+
+@pytest.fixture(scope="session")
+def everything_target(suite: Suite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The SDK's everything server on a port it binds, run by this venv (it needs only mcp)."""
+    log = tmp_path_factory.mktemp("everything") / "everything.log"
+    env = {**without_prefix(os.environ), "PYTHONPATH": str(suite.everything), "PYTHONUNBUFFERED": "1"}
+    argv = [sys.executable, "-m", "mcp_everything_server", "--port", "0", "--log-level", "WARNING"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, cwd=suite.everything, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield f"http://127.0.0.1:{_wait_for_port(process, log)}/mcp"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def embedded_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`mcp-ledger serve --no-auth`: API and worker in one process, SQLite, in-process bus."""
+    tmp = tmp_path_factory.mktemp("embedded")
+    with ledger_processes(NO_AUTH, tmp) as started:
+        serve = start_ledger(started, NO_AUTH, tmp, "serve", "--no-auth")
+        serve.wait_healthy(timeout=STARTUP_SECONDS)
+        yield serve.url
+
+
+@pytest.fixture(scope="session")
+def distributed_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One API replica and one worker on Kafka, PostgreSQL and Redis, loopback without auth."""
+    with distributed_stack(tmp_path_factory.mktemp("distributed"), apis=1, workers=1, extra=NO_AUTH) as stack:
+        yield stack.urls[0]
+
+
+@pytest.fixture(scope="session")
+def suite_run(suite: Suite, request: pytest.FixtureRequest) -> Callable[[str, str], SuiteRun]:
+    """`suite_run(target, revision)`: the one run of that requirement set against that target."""
+    runs: dict[tuple[str, str], SuiteRun] = {}
+
+    def run(target: str, revision: str) -> SuiteRun:
+        if (target, revision) not in runs:
+            url: str = request.getfixturevalue(f"{target}_target")
+            runs[target, revision] = run_requirements(suite, url, revision)
+        return runs[target, revision]
+
+    return run

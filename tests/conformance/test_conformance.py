@@ -1,0 +1,70 @@
+"""The official MCP conformance suite's scored checks, run by tests/support/conformance.py.
+
+Directly against the SDK's everything server every scored check passes (70 of 70 and 120 of
+120): the harness runs the suite and reads its results right. mcp-ledger on its own passes
+every protocol-level check, each named (tests/conformance/checklist.py), embedded and
+distributed, so a regression says which check broke.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.conformance.checklist import FIXTURE, PROTOCOL, PROTOCOL_CHECKS
+from tests.support.conformance import REVISIONS, SuiteRun
+
+pytestmark = pytest.mark.conformance
+
+SuiteRunner = Callable[[str, str], SuiteRun]
+EVERYTHING_SCORED = {"2025-11-25": 70, "2026-07-28": 120}
+"""What the suite itself prints for the everything server ("Total: …" less the unscored)."""
+
+COMPLETE = [pytest.param("everything")]
+"""Targets that must pass every scored check: the everything server directly (and, once the
+federation target exists, the gateway fronting it: a `{name}_target` fixture and an entry here)."""
+GATEWAYS = [pytest.param("embedded"), pytest.param("distributed", marks=pytest.mark.integration)]
+"""The gateway on its own: every protocol-level check."""
+CHECKS = [
+    pytest.param(revision, key, id=f"{revision}:{key}")
+    for revision in REVISIONS
+    for key in PROTOCOL_CHECKS[revision]
+]
+
+
+@pytest.mark.parametrize("target", COMPLETE)
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_the_target_passes_every_scored_check(suite_run: SuiteRunner, target: str, revision: str) -> None:
+    run = suite_run(target, revision)
+    assert run.failed == (), run.summary()
+    assert len(run.passed) == EVERYTHING_SCORED[revision], run.summary()
+    assert run.exit_code == 0, run.output
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_every_scored_scenario_is_either_protocol_level_or_needs_a_fixture(
+    suite_run: SuiteRunner, revision: str
+) -> None:
+    run = suite_run("everything", revision)
+    assert PROTOCOL[revision].isdisjoint(FIXTURE[revision])
+    assert PROTOCOL[revision] | FIXTURE[revision] == run.scored_scenarios
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_every_listed_protocol_check_is_one_the_everything_server_passes(
+    suite_run: SuiteRunner, revision: str
+) -> None:
+    statuses = suite_run("everything", revision).statuses(PROTOCOL_CHECKS[revision])
+    assert {key: status for key, status in statuses.items() if status != "SUCCESS"} == {}
+
+
+@pytest.mark.parametrize("target", GATEWAYS)
+@pytest.mark.parametrize(("revision", "check"), CHECKS)
+def test_the_gateway_passes_the_protocol_level_check(
+    suite_run: SuiteRunner, target: str, revision: str, check: str
+) -> None:
+    run = suite_run(target, revision)
+    status = run.statuses([check])[check]
+    message = next((c.message for c in run.checks if c.key == check and c.status != "SUCCESS"), "")
+    assert status == "SUCCESS", f"{check}: {status} {message}"
