@@ -34,6 +34,9 @@ class ToolSpec(BaseModel):
     allowed_roles: frozenset[str] = frozenset()
     """When not empty, the caller needs one of these roles as well."""
     annotations: dict[str, Any] = Field(default_factory=dict)
+    listing: dict[str, Any] | None = None
+    """An upstream tool's MCP presentation as its server sent it (annotations, icons, _meta),
+    listed unchanged; None for the gateway's own and registered tools."""
 
 
 def _object(properties: dict[str, JSONSchema], required: list[str]) -> JSONSchema:

@@ -51,7 +51,18 @@ log = logging.getLogger(__name__)
 
 
 def tool_listing(spec: ToolSpec) -> types.Tool:
-    """The MCP description of a tool."""
+    """The MCP description of a tool; an upstream tool's annotations, icons and _meta as sent."""
+    if spec.listing is not None:
+        return types.Tool.model_validate(
+            {
+                **spec.listing,
+                "name": spec.name,
+                "title": spec.title,
+                "description": spec.description,
+                "inputSchema": spec.input_schema,
+                "outputSchema": spec.output_schema,
+            }
+        )
     return types.Tool(
         name=spec.name,
         title=spec.title,
@@ -74,7 +85,9 @@ def result_from_event(event: Mapping[str, Any]) -> types.CallToolResult:
         text = f"{data['error_code']}: {data['message']}"
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
     content = _CONTENT.validate_python(data["content"])
-    return types.CallToolResult(content=content, structured_content=data.get("structured"))
+    return types.CallToolResult(
+        content=content, structured_content=data.get("structured"), is_error=bool(data.get("is_error"))
+    )
 
 
 def _tool_error(text: str) -> types.CallToolResult:

@@ -64,7 +64,13 @@ from mcp_ledger.wiring.plans import (
     resume_embedded_plans,
 )
 from mcp_ledger.wiring.protection import SqlAuditReader, kek_mismatch, kek_rotation, open_sealer, sql_keys
-from mcp_ledger.wiring.registry import make_registry_views, registered_tools, registry_tools, tool_specs
+from mcp_ledger.wiring.registry import (
+    make_registry_views,
+    registered_tools,
+    registry_tools,
+    registry_writer,
+    tool_specs,
+)
 from mcp_ledger.wiring.runtime import (
     ConfigurationError,
     Runtime,
@@ -74,6 +80,7 @@ from mcp_ledger.wiring.runtime import (
     replay_guard,
     secret_key,
 )
+from mcp_ledger.wiring.upstreams import upstream_calls, upstream_runners
 
 __all__ = ["ConfigurationError", "Runtime", "make_bus", "make_registry_views", "make_views", "running"]
 
@@ -162,13 +169,18 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     runtime.replays = replays = replay_guard(settings)
     stack.push_async_callback(replays.close)
     pointers = PointerInputs(PointerSigner(secret_key(settings, "pointers/v1")), blobs, replays)
-    registered = registered_tools(settings, catalog, DataSourceSecrets(store, mapper), privacy, pointers)
+    upstreams = upstream_calls(settings, store, mapper, privacy)
+    registered = registered_tools(
+        settings, catalog, DataSourceSecrets(store, mapper), privacy, pointers, upstreams
+    )
     stack.push_async_callback(registered.close)
+    writer = registry_writer(settings, store, registry_projector, relay, mapper)
     runners = ops_wiring.instrument_runners(
         {
             **BUILTIN_RUNNERS,
             **_state_runners(settings, blobs, runtime.keys),
-            **registry_tools(settings, store, registry_projector, relay, mapper).runners(),
+            **registry_tools(settings, writer).runners(),
+            **upstream_runners(settings, writer, upstreams),
             **privacy.runners(),
         }
     )

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mcp_ledger.domain.catalog import RESERVED_TOOL_NAMES
-from mcp_ledger.domain.registry.bindings import SqlBinding
+from mcp_ledger.domain.registry.bindings import McpBinding, SqlBinding
 from mcp_ledger.domain.registry.model import RegisteredTool
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.projections.registry.ports import RegistryViewStore
-from mcp_ledger.projections.registry.view import DataSourceView, RegistryView
+from mcp_ledger.projections.registry.view import DataSourceView, RegistryView, UpstreamView
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,8 @@ class CatalogEntry:
     tool: RegisteredTool
     session_id: str | None
     data_source: DataSourceView | None = None
+    upstream: UpstreamView | None = None
+    """For an MCP binding: its server's entry in the same registry."""
 
 
 class ToolCatalog:
@@ -63,7 +65,8 @@ class ToolCatalog:
             tool = view.tools[name]
             binding = tool.definition.binding
             source = view.data_sources.get(binding.source) if isinstance(binding, SqlBinding) else None
-            return CatalogEntry(tool.definition.spec(), tool, view.session_id, source)
+            upstream = view.upstreams.get(binding.server) if isinstance(binding, McpBinding) else None
+            return CatalogEntry(tool.definition.spec(), tool, view.session_id, source, upstream)
         return None
 
     async def names(self, tenant: str, session_id: str | None) -> frozenset[str]:

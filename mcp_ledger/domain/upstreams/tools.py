@@ -1,0 +1,109 @@
+"""The upstream-server tools (specs only; the worker's runners are consumers/upstreams/).
+
+register_server, remove_server, approve_server, refresh_server and list_servers need the
+registering role ("admin" by default), like register_tools. A stdio command is not among
+their arguments' meanings: the runner refuses `command`, stdio servers come only from
+operator configuration.
+"""
+
+from __future__ import annotations
+
+from mcp_ledger.domain.registry.tools import DEFAULT_REGISTERING_ROLE
+from mcp_ledger.domain.tools import JSONSchema, ToolSpec
+from mcp_ledger.domain.upstreams.model import PREFIX_PATTERN, SERVER_NAME_PATTERN
+
+_SCOPE: JSONSchema = {"type": "string", "enum": ["tenant", "session"], "default": "tenant"}
+_NAME: JSONSchema = {"type": "string", "pattern": SERVER_NAME_PATTERN}
+_PATTERNS: JSONSchema = {"type": "array", "items": {"type": "string", "maxLength": 128}, "maxItems": 100}
+_RESULT: JSONSchema = {"type": "object", "properties": {"scope": {"type": "string"}}, "required": ["scope"]}
+_SERVER: dict[str, JSONSchema] = {
+    "name": _NAME,
+    "url": {"type": "string", "minLength": 1, "maxLength": 2048},
+    "command": {"type": "array", "items": {"type": "string"}},
+    "prefix": {"type": "string", "pattern": PREFIX_PATTERN},
+    "allow": _PATTERNS,
+    "deny": _PATTERNS,
+    "minimum_role": {"type": "string"},
+    "tool_roles": {"type": "object", "additionalProperties": {"type": "string"}},
+    "data_recipient": {"type": "string", "enum": ["third_party", "first_party", "processor"]},
+    "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+    "tool_timeouts": {"type": "object", "additionalProperties": {"type": "number"}},
+    "auth": {
+        "type": "object",
+        "properties": {
+            "kind": {"type": "string", "enum": ["none", "bearer", "header", "client_credentials"]},
+            "header": {"type": "string"},
+            "secret": {"type": "string", "maxLength": 8192},
+            "token_url": {"type": "string", "maxLength": 2048},
+            "client_id": {"type": "string", "maxLength": 256},
+            "scope": {"type": "string", "maxLength": 512},
+        },
+        "additionalProperties": False,
+    },
+    "mtls": {"type": "boolean"},
+    "pinning": {"type": "boolean", "default": True},
+    "scope": _SCOPE,
+}
+
+
+def _object(properties: dict[str, JSONSchema], required: list[str]) -> JSONSchema:
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+def upstream_tool_specs(registering_role: str = DEFAULT_REGISTERING_ROLE) -> dict[str, ToolSpec]:
+    """The upstream-server tools by name, requiring `registering_role`."""
+    by_name = _object({"name": _NAME, "scope": _SCOPE}, ["name"])
+    specs = (
+        ToolSpec(
+            name="register_server",
+            title="Register an upstream MCP server",
+            description=(
+                "Put an MCP server (Streamable HTTP URL) behind the gateway for the tenant, or for the "
+                "current session with scope 'session': its tools are discovered, pinned and exposed, "
+                "and every call is recorded."
+            ),
+            input_schema=_object(_SERVER, ["name", "url"]),
+            output_schema=_RESULT,
+            read_only=False,
+            minimum_role=registering_role,
+        ),
+        ToolSpec(
+            name="remove_server",
+            title="Remove an upstream MCP server",
+            description="Remove an upstream server and its tools from the tenant or the current session.",
+            input_schema=by_name,
+            output_schema=_RESULT,
+            read_only=False,
+            minimum_role=registering_role,
+        ),
+        ToolSpec(
+            name="refresh_server",
+            title="Rediscover an upstream MCP server",
+            description=(
+                "Discover the server's catalog again; changed definitions of pinned tools are recorded "
+                "and held back until approve_server."
+            ),
+            input_schema=by_name,
+            output_schema=_RESULT,
+            read_only=False,
+            minimum_role=registering_role,
+        ),
+        ToolSpec(
+            name="approve_server",
+            title="Approve an upstream server's current definitions",
+            description="Discover the server again and expose its current tool definitions (unpin changes).",
+            input_schema=by_name,
+            output_schema=_RESULT,
+            read_only=False,
+            minimum_role=registering_role,
+        ),
+        ToolSpec(
+            name="list_servers",
+            title="List upstream MCP servers",
+            description="The upstream servers of the tenant (and this session), their tools and health.",
+            input_schema=_object({"scope": _SCOPE}, []),
+            output_schema=_object({"servers": {"type": "array"}}, ["servers"]),
+            minimum_role=registering_role,
+        ),
+    )
+    return {spec.name: spec for spec in specs}

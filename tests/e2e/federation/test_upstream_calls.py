@@ -1,0 +1,102 @@
+"""Upstream MCP servers behind the embedded gateway (auth on): listing and calls, with the
+official client on both sides (the fixture upstream speaks real MCP over HTTP), recorded
+and sealed like every call, and erased with their subject."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import httpx
+import mcp_types as types
+
+from tests.e2e.federation.steps import FIXTURE_TOOLS, opened_events, register, token
+from tests.support.clients import mcp_client, structured, text_of
+from tests.support.embedded import RunningGateway
+from tests.support.files import files_containing
+from tests.support.upstream import RunningUpstream
+
+
+async def test_a_registered_upstream_s_tools_are_listed_with_their_annotations_and_meta(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    registered = structured(await register(secured, upstream))
+    async with mcp_client(secured.url, token=token(secured, roles=("viewer",))) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert set(registered["exposed"]) == {f"fx_{name}" for name in FIXTURE_TOOLS}
+    echo = tools["fx_echo"]
+    assert echo.annotations is not None
+    assert echo.annotations.read_only_hint
+    assert echo.meta == {"fixture": "echo"}
+    assert echo.description == "Return the text unchanged."
+    assert tools["fx_slow"].input_schema["required"] == ["steps"]
+
+
+async def test_calls_reach_the_upstream_and_keep_content_types_and_errors(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    async with mcp_client(secured.url, token=token(secured, roles=("viewer",))) as client:
+        echoed = await client.call_tool("fx_echo", {"text": "hello upstream"})
+        picture = await client.call_tool("fx_picture", {})
+        failed = await client.call_tool("fx_fails", {})
+    assert text_of(echoed) == "hello upstream"
+    assert echoed.structured_content == {"result": "hello upstream"}
+    assert [block.type for block in picture.content] == ["image", "text"]
+    image = picture.content[0]
+    assert isinstance(image, types.ImageContent)
+    assert image.mime_type == "image/png"
+    assert failed.is_error
+    assert "always fails" in text_of(failed)
+    assert upstream.state.calls["echo"] == 1
+
+
+async def test_an_upstream_call_is_recorded_once_and_its_arguments_are_sealed_in_the_store(
+    secured: RunningGateway, upstream: RunningUpstream, tmp_path: Path
+) -> None:
+    marker = f"marker-{uuid.uuid4().hex}"
+    structured(await register(secured, upstream))
+    async with mcp_client(secured.url, token=token(secured, sub="bob", roles=("viewer",))) as client:
+        assert text_of(await client.call_tool("fx_echo", {"text": marker})) == marker
+    events = await opened_events(secured)
+    calls = [
+        e
+        for e in events
+        if e.event_type in {"ToolCalled", "ToolSucceeded"} and e.data["tool_name"] == "fx_echo"
+    ]
+    assert [e.event_type for e in calls] == ["ToolCalled", "ToolSucceeded"]
+    assert calls[0].data["arguments"] == {"text": marker}
+    assert files_containing(tmp_path, marker) == []  # the database files never held it in the clear
+
+
+async def test_erasing_a_subject_erases_the_content_of_their_upstream_calls(
+    secured: RunningGateway, upstream: RunningUpstream, tmp_path: Path
+) -> None:
+    marker = f"marker-{uuid.uuid4().hex}"
+    structured(await register(secured, upstream))
+    async with mcp_client(secured.url, token=token(secured, sub="bob", roles=("viewer",))) as client:
+        assert text_of(await client.call_tool("fx_echo", {"text": marker})) == marker
+    assert marker in repr([e.data for e in await opened_events(secured)])
+    base = secured.url.removesuffix("/mcp")
+    async with httpx.AsyncClient(timeout=30, headers={"authorization": f"Bearer {token(secured)}"}) as http:
+        answer = await http.post(f"{base}/admin/erasures", json={"subject": "bob"})
+    assert answer.status_code == 200, answer.text
+    assert marker not in repr([e.data for e in await opened_events(secured)])
+    assert files_containing(tmp_path, marker) == []
+
+
+async def test_a_static_bearer_reaches_the_upstream_sealed_and_the_agent_s_token_never_does(
+    secured: RunningGateway, upstream: RunningUpstream, tmp_path: Path
+) -> None:
+    secret = f"upstream-secret-{uuid.uuid4().hex}"
+    structured(await register(secured, upstream, auth={"kind": "bearer", "secret": secret}))
+    agent = token(secured, roles=("viewer",))
+    async with mcp_client(secured.url, token=agent) as client:
+        seen = text_of(await client.call_tool("fx_headers", {}))
+    async with mcp_client(secured.url, token=token(secured)) as admin:
+        listed = structured(await admin.call_tool("list_servers", {}))
+    assert seen == f"Bearer {secret}"
+    assert agent not in repr(upstream.state.auth_seen)
+    assert secret not in repr(listed)
+    assert listed["servers"][0]["auth"] == "bearer"
+    assert files_containing(tmp_path, secret) == []
