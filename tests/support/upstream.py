@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
@@ -34,6 +36,10 @@ class UpstreamState:
     sessions: set[str] = field(default_factory=set)
     auth_seen: list[str | None] = field(default_factory=list)
     mutable_description: str = "Answer with the word given."
+    legacy: bool = True
+    """2025-11-25 only (sessions); False also speaks 2026-07-28 (stateless)."""
+    deleted: list[str] = field(default_factory=list)
+    """Session ids the gateway closed (DELETE /mcp)."""
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -142,6 +148,9 @@ class RunningUpstream:
         if self._uvicorn is not None and self._task is not None:
             self._uvicorn.should_exit = True
             self._uvicorn.force_exit = kill
+            if kill:  # what the kernel does to a dead process's sockets
+                for connection in list(self._uvicorn.server_state.connections):
+                    connection.transport.abort()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._task, timeout=10)
             self._uvicorn = self._task = None
@@ -152,8 +161,57 @@ class RunningUpstream:
         await _serve(self)
 
 
+async def _not_found(send: Any, request_id: Any) -> None:
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": request_id, "error": {"code": -32601, "message": "Method not found"}}
+    )
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+    )
+    await send({"type": "http.response.body", "body": body.encode()})
+
+
+def _recording(app: Any, state: UpstreamState) -> Any:
+    """The app, noting each session a client closes with DELETE; a legacy upstream answers
+    `server/discover` "method not found", as 2025-11-25 servers do (clients fall back)."""
+
+    async def recorded(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        if scope["method"] == "DELETE":
+            state.deleted.append(dict(scope["headers"]).get(b"mcp-session-id", b"").decode())
+        if scope["method"] != "POST" or not state.legacy:
+            await app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        with contextlib.suppress(ValueError):
+            request = json.loads(body)
+            if isinstance(request, dict) and request.get("method") == "server/discover":
+                await _not_found(send, request.get("id"))
+                return
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await app(scope, replay, send)
+
+    return recorded
+
+
 async def _serve(running: RunningUpstream) -> None:
-    app = running.server.streamable_http_app()
+    app = _recording(running.server.streamable_http_app(), running.state)
     config = uvicorn.Config(app, host="127.0.0.1", port=running.port, log_level="warning", lifespan="on")
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve())
@@ -168,9 +226,9 @@ async def _serve(running: RunningUpstream) -> None:
 
 
 @asynccontextmanager
-async def upstream_server() -> AsyncIterator[RunningUpstream]:
+async def upstream_server(*, legacy: bool = True) -> AsyncIterator[RunningUpstream]:
     """The fixture upstream on a free port until the block ends."""
-    state = UpstreamState()
+    state = UpstreamState(legacy=legacy)
     running = RunningUpstream(url="", port=0, state=state, server=build_server(state))
     await _serve(running)
     try:

@@ -18,6 +18,7 @@ from typing import Any
 from mcp import Client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED
 
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome
@@ -124,6 +125,11 @@ class UpstreamCalls:
                     session_key(command, scope, server), target, send, retry_broken=binding.idempotent
                 )
         except MCPError as error:
+            if error.code == CONNECTION_CLOSED:
+                self._breakers.failed(key, error.error.message)
+                raise ToolExecutionError(
+                    "upstream_unreachable", f"{server.name}: the connection broke: {error.error.message}"
+                ) from None
             # The upstream answered: a protocol-level error, recorded as the tool's failure.
             self._breakers.succeeded(key, asyncio.get_running_loop().time() - started)
             raise ToolExecutionError("upstream_error", f"{server.name}: {error.error.message}") from None

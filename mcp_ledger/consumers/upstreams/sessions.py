@@ -3,7 +3,7 @@
 A 2025-11-25 upstream keeps state per MCP session, so each ledger session gets its own
 (calls without a ledger session get one per subject: never shared across subjects). The
 pool re-establishes a session transparently when the upstream answers 404 for it (expired,
-or the upstream restarted: the SDK says "Session terminated") and after a broken
+or the upstream restarted: "Session terminated" or "Session not found") and after a broken
 connection, closes idle ones after `idle_s` and all of them on `close()`, and bounds how
 many it holds (the least recently used goes first). A worker that crashed holds nothing:
 the next worker opens a new session on the next call. 2026-07-28 upstreams are stateless,
@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED
 
 from mcp_ledger.consumers.upstreams.connection import Connector, UpstreamConnection, UpstreamTarget
 
@@ -32,7 +33,10 @@ SessionKey = tuple[str, ...]
 
 def session_expired(error: BaseException) -> bool:
     """The upstream no longer knows the session (HTTP 404 for its Mcp-Session-Id)."""
-    return isinstance(error, MCPError) and "session terminated" in str(error.error.message).lower()
+    if not isinstance(error, MCPError):
+        return False
+    message = str(error.error.message).lower()
+    return "session terminated" in message or "session not found" in message
 
 
 class UpstreamSessions:
@@ -85,16 +89,19 @@ class UpstreamSessions:
             try:
                 return await run(held.client)
             except MCPError as error:
-                if not session_expired(error) or attempt:
+                broken = error.code == CONNECTION_CLOSED
+                if not (session_expired(error) or broken):
                     raise
-                log.info("upstream %s expired our session; opening a new one", target.server.name)
+                await self._drop(key)
+                if attempt or (broken and not retry_broken):
+                    raise
+                log.info("upstream %s: %s; opening a new session", target.server.name, error.error.message)
             except Exception:
-                if held.alive and not attempt:
+                if held.alive:
                     raise
+                await self._drop(key)
                 if attempt or not retry_broken:
-                    await self._drop(key)
                     raise
-            await self._drop(key)
         raise AssertionError("unreachable")
 
     async def _drop(self, key: SessionKey) -> None:

@@ -19,7 +19,8 @@ async def upstream() -> AsyncIterator[RunningUpstream]:
 
 
 @pytest.fixture
-async def secured(tmp_path: Path) -> AsyncIterator[RunningGateway]:
+async def secured(tmp_path: Path, upstream: RunningUpstream) -> AsyncIterator[RunningGateway]:
+    """The gateway, stopped before the upstream (it holds sessions there)."""
     settings = embedded_settings(tmp_path, no_auth=False).model_copy(
         update={"registry_allowed_hosts": "127.0.0.1"}
     )
