@@ -151,6 +151,11 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}ledger.events"
 
     @property
+    def progress_topic(self) -> str:
+        """Upstream progress relayed from workers to the API replica holding the request."""
+        return f"{self.topic_prefix}ledger.progress"
+
+    @property
     def compliance_topic(self) -> str:
         return f"{self.topic_prefix}ledger.compliance"
 

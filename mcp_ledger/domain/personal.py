@@ -158,6 +158,9 @@ NOT_PERSONAL: Mapping[str, str] = MappingProxyType(
         "UpstreamToolsApproved.server": _REGISTRY,
         "UpstreamToolsApproved.approved": _REGISTRY + " (tool names and definition hashes)",
         "UpstreamServerRemoved.server": _REGISTRY,
+        "UpstreamProgressed.command_id": "the call's command id: the API's waiter matches on it",
+        "UpstreamProgressed.progress": _COUNT + " (by the upstream)",
+        "UpstreamProgressed.total": _COUNT + " (by the upstream)",
         # erasure stream (domain/compliance/erasure.py), written unsealed
         "ErasureStarted.erasure_id": _ERASURE,
         "ErasureStarted.requested_by": _ERASURE + " (an admin's subject or a job's name)",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import mcp_types as types
@@ -35,6 +36,7 @@ from mcp_ledger.mcp_api.auth.identity import (
 )
 from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
+from mcp_ledger.mcp_api.progress import ProgressHub
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
@@ -112,7 +114,9 @@ class LedgerMcp:
         log_levels: TransportSessions | None = None,
         pipelines: PipelineTool | None = None,
         rate_guard: RateGuard | None = None,
+        progress: ProgressHub | None = None,
     ) -> None:
+        self._progress = progress
         self._log_levels = log_levels
         self._pipelines = pipelines
         self._rate_guard = rate_guard
@@ -249,7 +253,8 @@ class LedgerMcp:
             arguments=arguments,
         )
         try:
-            event = await self._gateway.call(command)
+            with self._relaying(ctx, command):
+                event = await self._gateway.call(command)
         except CommandTimeoutError as error:
             return _tool_error(str(error))
         except BusError as error:
@@ -258,6 +263,16 @@ class LedgerMcp:
             log.error("tools/call %s: %s", spec.name, error)
             raise MCPError(types.INTERNAL_ERROR, str(error)) from error
         return result_from_event(event)
+
+    def _relaying(self, ctx: ServerRequestContext[Any], command: CallTool) -> AbstractContextManager[None]:
+        """Upstream progress of this call, relayed onto the request's stream."""
+        if self._progress is None:
+            return nullcontext()
+
+        async def relay(progress: float, total: float | None, message: str | None) -> None:
+            await ctx.session.report_progress(progress, total, message)
+
+        return self._progress.listening(command, relay)
 
     async def _run_pipeline(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams

@@ -31,10 +31,12 @@ from mcp_ledger.mcp_api.auth.identity import Identity, IdentityResolver, LocalId
 from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.http_app import AuthSetup, build_http_app, install_request_state
+from mcp_ledger.mcp_api.progress import ProgressHub
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.routes.admin import admin_routes
 from mcp_ledger.mcp_api.routes.opt_outs import opt_out_routes
 from mcp_ledger.mcp_api.routes.registration import RegistrationHttp
+from mcp_ledger.mcp_api.routes.servers import ServersHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.service import ToolService
@@ -196,6 +198,8 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         await watcher.on_event(message.headers.get("event_type", ""), message.value)
 
     runtime.bus.subscribe(settings.events_topic, watch, group=None)
+    progress = ProgressHub(runtime.sealer)
+    runtime.bus.subscribe(settings.progress_topic, progress.on_message, group=None)
     auth, identities = _auth(settings)
     replays = runtime.replays
     if replays is None:  # an API without a worker in this process
@@ -234,6 +238,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         log_levels=sessions,
         pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
         rate_guard=rate_guard,
+        progress=progress,
     ).build()
     install_request_state(
         server, secret_key(settings, "request-state/v1"), ttl=settings.pointer_ttl, identities=identities
@@ -251,6 +256,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     routes = [
         health_route(runtime),
         *registration.routes(),
+        *ServersHttp(runtime.tool_service, identities).routes(),
         *admin_routes(gateway, settings.compliance_topic, identities),
         *opt_out_routes(gateway, identities, rate_guard),
         *ops_wiring.api_routes(

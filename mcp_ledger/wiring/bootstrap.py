@@ -27,6 +27,7 @@ from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.registry.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.state_tools import state_runners
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
+from mcp_ledger.consumers.upstreams.progress import BusProgressRelay
 from mcp_ledger.crypto.kek import KekError
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.crypto.ports import KeyStore
@@ -169,7 +170,8 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     runtime.replays = replays = replay_guard(settings)
     stack.push_async_callback(replays.close)
     pointers = PointerInputs(PointerSigner(secret_key(settings, "pointers/v1")), blobs, replays)
-    upstreams = upstream_calls(settings, store, mapper, privacy)
+    relay_progress = BusProgressRelay(runtime.bus.publish, settings.progress_topic, runtime.sealer)
+    upstreams = upstream_calls(settings, store, mapper, privacy, progress=relay_progress)
     registered = registered_tools(
         settings, catalog, DataSourceSecrets(store, mapper), privacy, pointers, upstreams
     )

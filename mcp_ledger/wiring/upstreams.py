@@ -1,7 +1,13 @@
 """Wiring of upstream MCP servers: the connector under the egress policy, the worker's held
-sessions and breakers, the calls runner and the upstream-server tools."""
+sessions and breakers, the calls runner, the upstream-server tools, and the operator's
+`serve --upstream NAME=URL` entries registered at start."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from urllib.parse import urlsplit
 
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.mapping import EventMapper
@@ -14,8 +20,13 @@ from mcp_ledger.consumers.upstreams.registrar import UpstreamRegistrar
 from mcp_ledger.consumers.upstreams.secrets import UpstreamSecrets
 from mcp_ledger.consumers.upstreams.sessions import UpstreamSessions
 from mcp_ledger.consumers.upstreams.tools import UpstreamTools
+from mcp_ledger.domain.upstreams.model import SERVER_NAME_PATTERN
 from mcp_ledger.eventstore.ports import EventStore
+from mcp_ledger.mcp_api.auth.identity import Identity
 from mcp_ledger.settings import Settings
+from mcp_ledger.wiring.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def upstream_connector(settings: Settings) -> UpstreamConnector:
@@ -53,3 +64,58 @@ def upstream_runners(
     settings: Settings, writer: RegistryWriter, calls: UpstreamCalls
 ) -> dict[str, ToolRunner]:
     return UpstreamTools(UpstreamRegistrar(writer, upstream_connector(settings), calls)).runners()
+
+
+def parse_upstream(entry: str) -> tuple[str, str]:
+    """(name, URL) of a NAME=URL operator entry.
+
+    Raises:
+        ValueError: not NAME=URL with a valid server name and an http(s) URL.
+    """
+    name, sep, url = entry.partition("=")
+    if not sep or not re.match(SERVER_NAME_PATTERN, name) or urlsplit(url).scheme not in {"http", "https"}:
+        raise ValueError(
+            f"--upstream {entry!r}: expected NAME=URL (e.g. everything=http://127.0.0.1:3001/mcp)"
+        )
+    return name, url
+
+
+def with_upstream_hosts(settings: Settings) -> Settings:
+    """The settings with each operator upstream's exact host:port on the egress allowlist
+    (the operator named them; nothing wider is allowed).
+
+    Raises:
+        ValueError: an entry is not NAME=URL.
+    """
+    hosts = [urlsplit(parse_upstream(entry)[1]) for entry in settings.upstreams]
+    extra = [f"{p.hostname}:{p.port or (443 if p.scheme == 'https' else 80)}" for p in hosts]
+    if not extra:
+        return settings
+    allowed = ",".join(filter(None, [settings.registry_allowed_hosts, *extra]))
+    return settings.model_copy(update={"registry_allowed_hosts": allowed})
+
+
+async def front_upstreams(settings: Settings, runtime: Runtime, *, attempts: int = 20) -> list[str]:
+    """Register the operator's NAME=URL upstreams for the local tenant (as its admin), each
+    retried for a while in case the upstream is still starting; returns one line per server."""
+    if runtime.tool_service is None or not settings.upstreams:
+        return []
+    operator = Identity(settings.local_tenant, settings.local_subject, ("admin",))
+    lines = []
+    for entry in settings.upstreams:
+        name, url = parse_upstream(entry)
+        for attempt in range(attempts):
+            outcome = await runtime.tool_service.call(
+                operator, None, "register_server", {"name": name, "url": url}
+            )
+            if outcome.kind == "ok" or "unreachable" not in outcome.title or attempt == attempts - 1:
+                break
+            await asyncio.sleep(0.5)
+        if outcome.kind == "ok":
+            lines.append(f"upstream {name}: {len(outcome.data.get('exposed', []))} tools from {url}")
+        else:
+            log.error(
+                "upstream %s (%s) was not registered: %s %s", name, url, outcome.title, outcome.problems
+            )
+            lines.append(f"upstream {name}: NOT registered: {outcome.title}: {'; '.join(outcome.problems)}")
+    return lines

@@ -73,6 +73,16 @@ class UpstreamServerRemoved(DomainEvent):
     server: str
 
 
+class UpstreamProgressed(DomainEvent):
+    """An upstream reported progress on a call: relayed to the agent's request, never stored
+    (a notification on the progress topic, its message sealed like event data)."""
+
+    command_id: str
+    progress: float
+    total: float | None = None
+    message: Personal[str | None] = None
+
+
 UPSTREAM_EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls
     for cls in (
@@ -83,5 +93,7 @@ UPSTREAM_EVENT_TYPES: dict[str, type[DomainEvent]] = {
         UpstreamServerRemoved,
     )
 }
-EVENT_TYPES.update(UPSTREAM_EVENT_TYPES)
 UPSTREAM_EVENTS: frozenset[str] = frozenset(UPSTREAM_EVENT_TYPES)
+"""The upstream events of registry streams (UpstreamProgressed is never stored)."""
+EVENT_TYPES.update(UPSTREAM_EVENT_TYPES)
+EVENT_TYPES[UpstreamProgressed.__name__] = UpstreamProgressed

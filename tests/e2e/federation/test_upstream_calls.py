@@ -100,3 +100,18 @@ async def test_a_static_bearer_reaches_the_upstream_sealed_and_the_agent_s_token
     assert secret not in repr(listed)
     assert listed["servers"][0]["auth"] == "bearer"
     assert files_containing(tmp_path, secret) == []
+
+
+async def test_upstream_progress_reaches_the_agent_on_its_request(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with mcp_client(secured.url, token=token(secured, roles=("viewer",))) as client:
+        result = await client.call_tool("fx_slow", {"steps": 3}, progress_callback=progress)
+    assert text_of(result) == "done after 3 steps"
+    assert seen == [(1.0, 3.0, "step 1"), (2.0, 3.0, "step 2"), (3.0, 3.0, "step 3")]

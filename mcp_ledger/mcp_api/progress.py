@@ -1,0 +1,75 @@
+"""Upstream progress on the agent's request: the API side of the relay.
+
+Every API replica subscribes to the progress topic (broadcast) and hands each message to
+the request waiting for its command here, if any: only when the message was published for
+the tenant and subject the command was issued for (a command id is unguessable, and a
+matching one from anyone else delivers nothing). The message is opened with the subject's
+key, then sent as notifications/progress by the request's own callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+from mcp_ledger.crypto.records import RecordSealer
+from mcp_ledger.domain.commands import CallTool
+from mcp_ledger.producers.ports import Message
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Listener:
+    tenant: str
+    subject: str
+    stream_id: str
+    callback: ProgressCallback
+
+
+class ProgressHub:
+    """Routes relayed progress to the requests of this replica."""
+
+    def __init__(self, sealer: RecordSealer | None) -> None:
+        self._sealer = sealer
+        self._listeners: dict[str, _Listener] = {}
+
+    @contextlib.contextmanager
+    def listening(self, command: CallTool, callback: ProgressCallback) -> Iterator[None]:
+        """Deliver the command's progress to `callback` while the block runs."""
+        listener = _Listener(command.tenant, command.subject, command.stream_id, callback)
+        self._listeners[command.command_id] = listener
+        try:
+            yield
+        finally:
+            self._listeners.pop(command.command_id, None)
+
+    async def on_message(self, message: Message) -> None:
+        """Broadcast handler of the progress topic."""
+        listener = self._listeners.get(message.headers.get("command_id", ""))
+        if listener is None:
+            return
+        if (message.headers.get("tenant"), message.headers.get("subject")) != (
+            listener.tenant,
+            listener.subject,
+        ):
+            log.warning("ignoring progress for a command of someone else")
+            return
+        data = json.loads(message.value)
+        if self._sealer is not None:
+            metadata = {"tenant": listener.tenant, "subject": listener.subject}
+            data = await self._sealer.open_event("UpstreamProgressed", data, metadata, listener.stream_id)
+        message_text = data.get("message")
+        try:
+            await listener.callback(
+                float(data["progress"]),
+                None if data.get("total") is None else float(data["total"]),
+                message_text if isinstance(message_text, str) else None,
+            )
+        except Exception as error:  # the agent's stream may be gone; the call goes on
+            log.debug("progress not delivered: %r", error)
