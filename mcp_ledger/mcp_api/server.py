@@ -43,6 +43,7 @@ from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.plans import PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.mcp_api.transport.session_layer import TRANSPORT_SESSION_HEADER
 from mcp_ledger.mcp_api.transport.sessions import TransportSessions
+from mcp_ledger.mcp_api.upstreams import UpstreamSurface
 from mcp_ledger.producers.ports import BusError
 from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.projections.sessions.ports import SessionViewStore
@@ -115,7 +116,9 @@ class LedgerMcp:
         pipelines: PipelineTool | None = None,
         rate_guard: RateGuard | None = None,
         progress: ProgressHub | None = None,
+        upstreams: UpstreamSurface | None = None,
     ) -> None:
+        self._upstreams = upstreams
         self._progress = progress
         self._log_levels = log_levels
         self._pipelines = pipelines
@@ -305,6 +308,9 @@ class LedgerMcp:
             resources.append(
                 types.Resource(name="plan schema", uri=PLAN_SCHEMA_URI, mime_type="application/json")
             )
+        if self._upstreams is not None:
+            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            resources += await self._upstreams.resources(identity, session_id)
         return types.ListResourcesResult(resources=resources)
 
     async def _list_templates(
@@ -317,6 +323,10 @@ class LedgerMcp:
             mime_type="application/json",
         )
         templates = [template] + ([self._audit.template()] if self._audit is not None else [])
+        if self._upstreams is not None:
+            identity = self._identity(ctx)
+            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            templates += await self._upstreams.templates(identity, session_id)
         return types.ListResourceTemplatesResult(resource_templates=templates)
 
     async def _read_resource(
@@ -337,7 +347,11 @@ class LedgerMcp:
                 contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
             )
         if not uri.startswith(SESSION_URI_PREFIX):
-            raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}")
+            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            found = None if self._upstreams is None else await self._upstreams.read(identity, session_id, uri)
+            if found is None:
+                raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}")
+            return found
         view = await self._views.get(identity.tenant, uri.removeprefix(SESSION_URI_PREFIX))
         if view is None or view.subject != identity.subject:
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}")
@@ -349,9 +363,21 @@ class LedgerMcp:
     async def _list_prompts(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
-        return types.ListPromptsResult(prompts=list(PROMPTS))
+        prompts = list(PROMPTS)
+        if self._upstreams is not None:
+            identity = self._identity(ctx)
+            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            prompts += await self._upstreams.prompts(identity, session_id)
+        return types.ListPromptsResult(prompts=prompts)
 
     async def _get_prompt(
         self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
-        return render_prompt(params.name, dict(params.arguments or {}))
+        arguments = dict(params.arguments or {})
+        if self._upstreams is not None and params.name not in {prompt.name for prompt in PROMPTS}:
+            identity = self._identity(ctx)
+            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            found = await self._upstreams.get_prompt(identity, session_id, params.name, arguments)
+            if found is not None:
+                return found
+        return render_prompt(params.name, arguments)

@@ -49,6 +49,7 @@ from mcp_ledger.mcp_api.transport.sessions import (
     TransportSessions,
 )
 from mcp_ledger.mcp_api.transport.sessions_redis import RedisTransportSessions
+from mcp_ledger.mcp_api.upstreams import UpstreamSurface
 from mcp_ledger.producers.ports import BusError, Message
 from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.projections.registry.projector import RegistryProjector
@@ -239,6 +240,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
         rate_guard=rate_guard,
         progress=progress,
+        upstreams=UpstreamSurface(catalog, gateway),
     ).build()
     install_request_state(
         server, secret_key(settings, "request-state/v1"), ttl=settings.pointer_ttl, identities=identities

@@ -182,7 +182,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
             **BUILTIN_RUNNERS,
             **_state_runners(settings, blobs, runtime.keys),
             **registry_tools(settings, writer).runners(),
-            **upstream_runners(settings, writer, upstreams),
+            **upstream_runners(settings, writer, upstreams, catalog),
             **privacy.runners(),
         }
     )

@@ -16,6 +16,7 @@ from mcp_ledger.consumers.tools import ToolRunner
 from mcp_ledger.consumers.upstreams.calls import ProgressRelay, UpstreamCalls
 from mcp_ledger.consumers.upstreams.connection import EgressPolicy, UpstreamConnector
 from mcp_ledger.consumers.upstreams.health import Breakers
+from mcp_ledger.consumers.upstreams.reads import UpstreamReads
 from mcp_ledger.consumers.upstreams.registrar import UpstreamRegistrar
 from mcp_ledger.consumers.upstreams.secrets import UpstreamSecrets
 from mcp_ledger.consumers.upstreams.sessions import UpstreamSessions
@@ -23,6 +24,7 @@ from mcp_ledger.consumers.upstreams.tools import UpstreamTools
 from mcp_ledger.domain.upstreams.model import SERVER_NAME_PATTERN
 from mcp_ledger.eventstore.ports import EventStore
 from mcp_ledger.mcp_api.auth.identity import Identity
+from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.settings import Settings
 from mcp_ledger.wiring.runtime import Runtime
 
@@ -61,9 +63,10 @@ def upstream_calls(
 
 
 def upstream_runners(
-    settings: Settings, writer: RegistryWriter, calls: UpstreamCalls
+    settings: Settings, writer: RegistryWriter, calls: UpstreamCalls, catalog: ToolCatalog
 ) -> dict[str, ToolRunner]:
-    return UpstreamTools(UpstreamRegistrar(writer, upstream_connector(settings), calls)).runners()
+    registrar = UpstreamRegistrar(writer, upstream_connector(settings), calls)
+    return {**UpstreamTools(registrar).runners(), **UpstreamReads(catalog, calls).runners()}
 
 
 def parse_upstream(entry: str) -> tuple[str, str]:

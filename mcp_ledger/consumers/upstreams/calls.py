@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from mcp import Client
 from mcp.shared.dispatcher import ProgressFnT
@@ -32,6 +32,7 @@ from mcp_ledger.domain.upstreams.model import UpstreamServer, definition_hash
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 ProgressRelay = Callable[[CallTool, float, float | None, str | None], Awaitable[None]]
 
 
@@ -97,11 +98,6 @@ class UpstreamCalls:
             raise ToolExecutionError(
                 "tool_unavailable", f"upstream server {binding.server!r} is not registered"
             )
-        if self._privacy is not None:
-            await self._privacy.check_sharing(command, server.data_recipient, f"tool:{command.tool_name}")
-        key: HealthKey = (command.tenant, scope, server.name)
-        self._breakers.admit(key)
-        target = await self.target(command.tenant, scope, server)
         relay_to = self._progress
 
         async def relay(progress: float, total: float | None, message: str | None) -> None:
@@ -118,11 +114,45 @@ class UpstreamCalls:
                 progress_callback=callback,
             )
 
+        what = f"{binding.tool} took longer than {binding.timeout_s:g}s"
+        result = await self.request(
+            command,
+            server,
+            scope,
+            send,
+            timeout_s=binding.timeout_s,
+            idempotent=binding.idempotent,
+            what=what,
+        )
+        return outcome_of(result)
+
+    async def request(
+        self,
+        command: CallTool,
+        server: UpstreamServer,
+        scope: str | None,
+        send: Callable[[Client], Awaitable[T]],
+        *,
+        timeout_s: float,
+        idempotent: bool,
+        what: str = "the request timed out",
+    ) -> T:
+        """One request to the upstream on the command's held session: the CCPA check, the
+        breaker, the timeout, and every failure as one clear ToolExecutionError.
+
+        Raises:
+            ToolExecutionError: refused, unreachable, timed out, or the circuit is open.
+        """
+        if self._privacy is not None:
+            await self._privacy.check_sharing(command, server.data_recipient, f"tool:{command.tool_name}")
+        key: HealthKey = (command.tenant, scope, server.name)
+        self._breakers.admit(key)
+        target = await self.target(command.tenant, scope, server)
         started = asyncio.get_running_loop().time()
         try:
-            async with asyncio.timeout(binding.timeout_s + 5):
+            async with asyncio.timeout(timeout_s + 5):
                 result = await self._sessions.use(
-                    session_key(command, scope, server), target, send, retry_broken=binding.idempotent
+                    session_key(command, scope, server), target, send, retry_broken=idempotent
                 )
         except MCPError as error:
             if error.code == CONNECTION_CLOSED:
@@ -138,13 +168,11 @@ class UpstreamCalls:
             raise
         except TimeoutError:
             self._breakers.failed(key, "timed out")
-            raise ToolExecutionError(
-                "upstream_timeout", f"{server.name}: {binding.tool} took longer than {binding.timeout_s:g}s"
-            ) from None
+            raise ToolExecutionError("upstream_timeout", f"{server.name}: {what}") from None
         except Exception as error:  # boundary: any transport failure is one clear, recorded error
             reason = f"{type(error).__name__}: {error}"[:300]
             self._breakers.failed(key, reason)
             log.info("upstream %s call failed: %s", server.name, reason)
             raise ToolExecutionError("upstream_unreachable", f"{server.name}: {reason}") from None
         self._breakers.succeeded(key, asyncio.get_running_loop().time() - started)
-        return outcome_of(result)
+        return result

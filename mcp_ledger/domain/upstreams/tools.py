@@ -106,4 +106,31 @@ def upstream_tool_specs(registering_role: str = DEFAULT_REGISTERING_ROLE) -> dic
             minimum_role=registering_role,
         ),
     )
-    return {spec.name: spec for spec in specs}
+    return {spec.name: spec for spec in (*specs, *UPSTREAM_READ_SPECS)}
+
+
+UPSTREAM_READ_SPECS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="upstream_resource_read",
+        title="Read an upstream server's resource",
+        description=(
+            "Read a resource of an upstream MCP server by URI (what resources/read does for upstream "
+            "URIs), recorded like a tool call."
+        ),
+        input_schema=_object({"uri": {"type": "string", "minLength": 1, "maxLength": 4096}}, ["uri"]),
+    ),
+    ToolSpec(
+        name="upstream_prompt_get",
+        title="Get an upstream server's prompt",
+        description="Render a prompt of an upstream MCP server (what prompts/get does for upstream prompts).",
+        input_schema=_object(
+            {
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "arguments": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+            ["name"],
+        ),
+    ),
+)
+"""What resources/read and prompts/get become for an upstream's resources and prompts: tool
+calls on the bus, so they are recorded, sealed and erasable like every call."""

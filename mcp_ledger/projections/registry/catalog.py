@@ -69,6 +69,16 @@ class ToolCatalog:
             return CatalogEntry(tool.definition.spec(), tool, view.session_id, source, upstream)
         return None
 
+    async def upstreams(self, tenant: str, session_id: str | None) -> list[tuple[str | None, UpstreamView]]:
+        """The upstream servers this scope sees, each with its registry's session (None:
+        tenant-wide), the session's first."""
+        return [
+            (view.session_id, upstream)
+            for view in await self._scopes(tenant, session_id)
+            if view is not None
+            for upstream in view.upstreams.values()
+        ]
+
     async def names(self, tenant: str, session_id: str | None) -> frozenset[str]:
         """Names taken in this scope (built-ins and registered)."""
         return frozenset(spec.name for spec in await self.visible(tenant, session_id))

@@ -115,3 +115,24 @@ async def test_upstream_progress_reaches_the_agent_on_its_request(
         result = await client.call_tool("fx_slow", {"steps": 3}, progress_callback=progress)
     assert text_of(result) == "done after 3 steps"
     assert seen == [(1.0, 3.0, "step 1"), (2.0, 3.0, "step 2"), (3.0, 3.0, "step 3")]
+
+
+async def test_upstream_resources_and_prompts_are_listed_read_and_recorded(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    async with mcp_client(secured.url, token=token(secured, roles=("viewer",))) as client:
+        resources = [str(r.uri) for r in (await client.list_resources()).resources]
+        prompts = [p.name for p in (await client.list_prompts()).prompts]
+        read = await client.read_resource("fixture://readme")
+        prompt = await client.get_prompt("fx_greet", {"name": "Ada"})
+    assert "fixture://readme" in resources
+    assert "fx_greet" in prompts
+    contents = read.contents[0]
+    assert isinstance(contents, types.TextResourceContents)
+    assert contents.text == "fixture upstream"
+    message = prompt.messages[0].content
+    assert isinstance(message, types.TextContent)
+    assert message.text == "Hello Ada"
+    recorded = [e.data["tool_name"] for e in await opened_events(secured) if e.event_type == "ToolSucceeded"]
+    assert {"upstream_resource_read", "upstream_prompt_get"} <= set(recorded)
