@@ -8,9 +8,10 @@ can correct. Either way nothing is published and nothing is written.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -187,13 +188,22 @@ class LedgerMcp:
         if self._registry is not None:
             session_id = await self._own_session(ctx, identity.tenant, identity.subject)
             registered = await self._registry.visible(identity.tenant, session_id)
-            specs += [spec for spec in registered if spec.name not in own]
+            selection = await self._selection(identity.tenant, session_id)
+            specs += [spec for spec in registered if spec.name not in own and selection(spec.name)]
         visible = [
             tool_listing(spec)
             for spec in specs
             if access_problem(identity.roles, spec.minimum_role, spec.allowed_roles) is None
         ]
         return types.ListToolsResult(tools=visible)
+
+    async def _selection(self, tenant: str, session_id: str | None) -> Callable[[str], bool]:
+        """Whether a registered or upstream tool is listed in this session (select_tools)."""
+        view = None if session_id is None else await self._views.get(tenant, session_id)
+        patterns = view.tool_selection if view is not None else None
+        if not patterns:
+            return lambda name: True
+        return lambda name: any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
     async def _own_session(self, ctx: ServerRequestContext[Any], tenant: str, subject: str) -> str | None:
         """The request's session if it is the caller's: another's session tools stay hidden."""

@@ -14,6 +14,7 @@ from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.registry.writer import RegistryWriter
 from mcp_ledger.consumers.tools import ToolRunner
 from mcp_ledger.consumers.upstreams.calls import ProgressRelay, UpstreamCalls
+from mcp_ledger.consumers.upstreams.catalog_tools import CatalogTools
 from mcp_ledger.consumers.upstreams.connection import EgressPolicy, UpstreamConnector
 from mcp_ledger.consumers.upstreams.health import Breakers
 from mcp_ledger.consumers.upstreams.reads import UpstreamReads
@@ -66,7 +67,11 @@ def upstream_runners(
     settings: Settings, writer: RegistryWriter, calls: UpstreamCalls, catalog: ToolCatalog
 ) -> dict[str, ToolRunner]:
     registrar = UpstreamRegistrar(writer, upstream_connector(settings), calls)
-    return {**UpstreamTools(registrar).runners(), **UpstreamReads(catalog, calls).runners()}
+    return {
+        **UpstreamTools(registrar).runners(),
+        **UpstreamReads(catalog, calls).runners(),
+        **CatalogTools(catalog).runners(),
+    }
 
 
 def parse_upstream(entry: str) -> tuple[str, str]:

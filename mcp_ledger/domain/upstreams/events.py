@@ -83,6 +83,13 @@ class UpstreamProgressed(DomainEvent):
     message: Personal[str | None] = None
 
 
+class SessionToolsSelected(DomainEvent):
+    """A session narrowed the tools it lists to these fnmatch patterns (empty: all again);
+    the gateway's own tools are always listed. In the session's stream."""
+
+    patterns: Personal[list[str]]
+
+
 UPSTREAM_EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls
     for cls in (
@@ -97,3 +104,4 @@ UPSTREAM_EVENTS: frozenset[str] = frozenset(UPSTREAM_EVENT_TYPES)
 """The upstream events of registry streams (UpstreamProgressed is never stored)."""
 EVENT_TYPES.update(UPSTREAM_EVENT_TYPES)
 EVENT_TYPES[UpstreamProgressed.__name__] = UpstreamProgressed
+EVENT_TYPES[SessionToolsSelected.__name__] = SessionToolsSelected

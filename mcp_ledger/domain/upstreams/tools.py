@@ -106,7 +106,7 @@ def upstream_tool_specs(registering_role: str = DEFAULT_REGISTERING_ROLE) -> dic
             minimum_role=registering_role,
         ),
     )
-    return {spec.name: spec for spec in (*specs, *UPSTREAM_READ_SPECS)}
+    return {spec.name: spec for spec in (*specs, *UPSTREAM_READ_SPECS, *CATALOG_SPECS)}
 
 
 UPSTREAM_READ_SPECS: tuple[ToolSpec, ...] = (
@@ -134,3 +134,39 @@ UPSTREAM_READ_SPECS: tuple[ToolSpec, ...] = (
 )
 """What resources/read and prompts/get become for an upstream's resources and prompts: tool
 calls on the bus, so they are recorded, sealed and erasable like every call."""
+
+
+CATALOG_SPECS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="search_tools",
+        title="Search the tools",
+        description=(
+            "Find tools you may call (built-in, registered and from upstream servers) by words in "
+            "their names and descriptions; for large catalogs, instead of listing them all."
+        ),
+        input_schema=_object(
+            {
+                "query": {"type": "string", "minLength": 1, "maxLength": 500},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+            },
+            ["query"],
+        ),
+        output_schema=_object({"tools": {"type": "array"}}, ["tools"]),
+    ),
+    ToolSpec(
+        name="select_tools",
+        title="Choose the tools this session lists",
+        description=(
+            "List only the registered and upstream tools matching these patterns (fnmatch, e.g. "
+            "'github_*') in this session; an empty list lists every tool again."
+        ),
+        input_schema=_object(
+            {"patterns": {"type": "array", "items": {"type": "string", "maxLength": 128}, "maxItems": 100}},
+            ["patterns"],
+        ),
+        output_schema=_object({"patterns": {"type": "array"}}, ["patterns"]),
+        needs_session=True,
+        read_only=False,
+    ),
+)
+"""Large catalogs without flooding an agent's context: search, and a per-session selection."""
