@@ -161,6 +161,8 @@ NOT_PERSONAL: Mapping[str, str] = MappingProxyType(
         "UpstreamProgressed.command_id": "the call's command id: the API's waiter matches on it",
         "UpstreamProgressed.progress": _COUNT + " (by the upstream)",
         "UpstreamProgressed.total": _COUNT + " (by the upstream)",
+        "UpstreamLogged.command_id": "the call's command id: the API's waiter matches on it",
+        "UpstreamLogged.level": _CODE + " (an MCP logging level)",
         # erasure stream (domain/compliance/erasure.py), written unsealed
         "ErasureStarted.erasure_id": _ERASURE,
         "ErasureStarted.requested_by": _ERASURE + " (an admin's subject or a job's name)",

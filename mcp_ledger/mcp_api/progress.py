@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import CallTool
@@ -22,6 +23,7 @@ from mcp_ledger.producers.ports import Message
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
+LogCallback = Callable[[str, str | None, Any], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,7 @@ class _Listener:
     subject: str
     stream_id: str
     callback: ProgressCallback
+    log: LogCallback | None
 
 
 class ProgressHub:
@@ -40,9 +43,11 @@ class ProgressHub:
         self._listeners: dict[str, _Listener] = {}
 
     @contextlib.contextmanager
-    def listening(self, command: CallTool, callback: ProgressCallback) -> Iterator[None]:
-        """Deliver the command's progress to `callback` while the block runs."""
-        listener = _Listener(command.tenant, command.subject, command.stream_id, callback)
+    def listening(
+        self, command: CallTool, callback: ProgressCallback, log: LogCallback | None = None
+    ) -> Iterator[None]:
+        """Deliver the command's progress to `callback` (and logs to `log`) while the block runs."""
+        listener = _Listener(command.tenant, command.subject, command.stream_id, callback, log)
         self._listeners[command.command_id] = listener
         try:
             yield
@@ -60,16 +65,29 @@ class ProgressHub:
         ):
             log.warning("ignoring progress for a command of someone else")
             return
+        kind = message.headers.get("kind", "progress")
+        event_type = "UpstreamLogged" if kind == "log" else "UpstreamProgressed"
         data = json.loads(message.value)
         if self._sealer is not None:
             metadata = {"tenant": listener.tenant, "subject": listener.subject}
-            data = await self._sealer.open_event("UpstreamProgressed", data, metadata, listener.stream_id)
-        message_text = data.get("message")
+            data = await self._sealer.open_event(event_type, data, metadata, listener.stream_id)
         try:
-            await listener.callback(
-                float(data["progress"]),
-                None if data.get("total") is None else float(data["total"]),
-                message_text if isinstance(message_text, str) else None,
-            )
+            await self._deliver(listener, kind, data)
         except Exception as error:  # the agent's stream may be gone; the call goes on
-            log.debug("progress not delivered: %r", error)
+            log.debug("%s not delivered: %r", kind, error)
+
+    @staticmethod
+    async def _deliver(listener: _Listener, kind: str, data: dict[str, Any]) -> None:
+        if kind == "log":
+            if listener.log is not None:
+                logger = data.get("logger")
+                await listener.log(
+                    str(data["level"]), logger if isinstance(logger, str) else None, data.get("data")
+                )
+            return
+        message_text = data.get("message")
+        await listener.callback(
+            float(data["progress"]),
+            None if data.get("total") is None else float(data["total"]),
+            message_text if isinstance(message_text, str) else None,
+        )

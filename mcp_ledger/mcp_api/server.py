@@ -11,13 +11,14 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+import warnings
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from pydantic import TypeAdapter
 
 from mcp_ledger.checks.arguments import argument_size, check_arguments
@@ -285,7 +286,17 @@ class LedgerMcp:
         async def relay(progress: float, total: float | None, message: str | None) -> None:
             await ctx.session.report_progress(progress, total, message)
 
-        return self._progress.listening(command, relay)
+        async def log(level: str, logger: str | None, data: Any) -> None:
+            with warnings.catch_warnings():  # logging is deprecated in 2026-07-28; relayed as sent
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await ctx.session.send_log_message(
+                    level,  # type: ignore[arg-type]
+                    data,
+                    logger,
+                    related_request_id=ctx.request_id,
+                )
+
+        return self._progress.listening(command, relay, log)
 
     async def _run_pipeline(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams

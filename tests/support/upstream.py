@@ -14,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import warnings
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from typing import Any
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import ImageContent, TextContent, ToolAnnotations
 
 PNG = base64.b64decode(
@@ -69,6 +71,9 @@ def build_server(state: UpstreamState) -> MCPServer:
     async def slow(steps: int, ctx: Context, wait_for_release: bool = False) -> str:
         """Report progress `steps` times, then answer (optionally only once released)."""
         seen(ctx, "slow")
+        with warnings.catch_warnings():  # logging is deprecated in 2026-07-28; this server still logs
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await ctx.info(f"slow: {steps} steps")
         for step in range(steps):
             await ctx.report_progress(step + 1, steps, f"step {step + 1}")
             await asyncio.sleep(0.01)

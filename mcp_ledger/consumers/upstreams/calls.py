@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from mcp import Client
 from mcp.shared.dispatcher import ProgressFnT
@@ -22,7 +22,7 @@ from mcp_types import CONNECTION_CLOSED
 
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome
-from mcp_ledger.consumers.upstreams.connection import UpstreamTarget
+from mcp_ledger.consumers.upstreams.connection import LogSink, UpstreamTarget
 from mcp_ledger.consumers.upstreams.health import Breakers, HealthKey
 from mcp_ledger.consumers.upstreams.secrets import UpstreamSecrets
 from mcp_ledger.consumers.upstreams.sessions import SessionKey, UpstreamSessions
@@ -33,7 +33,16 @@ from mcp_ledger.domain.upstreams.model import UpstreamServer, definition_hash
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-ProgressRelay = Callable[[CallTool, float, float | None, str | None], Awaitable[None]]
+
+
+class ProgressRelay(Protocol):
+    """Where a call's upstream notifications go (consumers/upstreams/progress.py)."""
+
+    async def __call__(
+        self, command: CallTool, progress: float, total: float | None, message: str | None
+    ) -> None: ...
+
+    async def log(self, command: CallTool, level: str, logger: str | None, data: Any) -> None: ...
 
 
 def session_key(command: CallTool, scope: str | None, server: UpstreamServer) -> SessionKey:
@@ -106,6 +115,10 @@ class UpstreamCalls:
 
         callback: ProgressFnT | None = relay if relay_to is not None else None
 
+        async def log(level: str, logger: str | None, data: Any) -> None:
+            if relay_to is not None:
+                await relay_to.log(command, level, logger, data)
+
         async def send(client: Client) -> Any:
             return await client.call_tool(
                 binding.tool,
@@ -123,6 +136,7 @@ class UpstreamCalls:
             timeout_s=binding.timeout_s,
             idempotent=binding.idempotent,
             what=what,
+            on_log=log if relay_to is not None else None,
         )
         return outcome_of(result)
 
@@ -136,6 +150,7 @@ class UpstreamCalls:
         timeout_s: float,
         idempotent: bool,
         what: str = "the request timed out",
+        on_log: LogSink | None = None,
     ) -> T:
         """One request to the upstream on the command's held session: the CCPA check, the
         breaker, the timeout, and every failure as one clear ToolExecutionError.
@@ -152,7 +167,7 @@ class UpstreamCalls:
         try:
             async with asyncio.timeout(timeout_s + 5):
                 result = await self._sessions.use(
-                    session_key(command, scope, server), target, send, retry_broken=idempotent
+                    session_key(command, scope, server), target, send, retry_broken=idempotent, on_log=on_log
                 )
         except MCPError as error:
             if error.code == CONNECTION_CLOSED:

@@ -18,9 +18,11 @@ import ssl
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
+import mcp_types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -112,6 +114,8 @@ class UpstreamConnection:
     close_event: asyncio.Event
     task: asyncio.Task[None]
     last_used: float = field(default_factory=lambda: asyncio.get_running_loop().time())
+    log_sinks: list[LogSink] = field(default_factory=list)
+    """Where the upstream's log notifications go: the calls in flight on this session."""
 
     @property
     def modern(self) -> bool:
@@ -132,6 +136,8 @@ class UpstreamConnection:
 
 
 Connector = Callable[[UpstreamTarget], Awaitable[UpstreamConnection]]
+LogSink = Callable[[str, str | None, Any], Awaitable[None]]
+"""(level, logger, data) of one upstream log notification."""
 
 
 class UpstreamConnector:
@@ -157,6 +163,11 @@ class UpstreamConnector:
         verify = _verify(server, self._policy)
         ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
         close_event = asyncio.Event()
+        sinks: list[LogSink] = []
+
+        async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+            for sink in list(sinks):
+                await sink(params.level, params.logger, params.data)
 
         async def own() -> None:
             try:
@@ -166,7 +177,13 @@ class UpstreamConnector:
                             headers=headers, verify=verify, timeout=httpx2.Timeout(30.0, read=None)
                         )
                     )
-                    client = Client(streamable_http_client(url, http_client=http), mode="auto", cache=None)
+                    client = Client(
+                        streamable_http_client(url, http_client=http),
+                        mode="auto",
+                        cache=None,
+                        logging_callback=on_log,
+                        log_level="debug",
+                    )
                     await stack.enter_async_context(client)
                     ready.set_result(client)
                     await close_event.wait()
@@ -187,7 +204,7 @@ class UpstreamConnector:
             raise ToolExecutionError(
                 "upstream_unreachable", f"cannot connect to upstream {server.name!r}: {_reason(error)}"
             ) from None
-        return UpstreamConnection(client, close_event, task)
+        return UpstreamConnection(client, close_event, task, log_sinks=sinks)
 
 
 def _reason(error: BaseException) -> str:

@@ -22,7 +22,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED
 
-from mcp_ledger.consumers.upstreams.connection import Connector, UpstreamConnection, UpstreamTarget
+from mcp_ledger.consumers.upstreams.connection import Connector, LogSink, UpstreamConnection, UpstreamTarget
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class UpstreamSessions:
         run: Callable[[Client], Awaitable[T]],
         *,
         retry_broken: bool,
+        on_log: LogSink | None = None,
     ) -> T:
         """Run `run` on the key's session; a session the upstream expired is re-established
         and `run` repeated once (it never reached the tool); a broken connection too when
@@ -87,7 +88,7 @@ class UpstreamSessions:
             held = await self._get(key, target)
             held.last_used = asyncio.get_running_loop().time()
             try:
-                return await run(held.client)
+                return await self._observed(held, run, on_log)
             except MCPError as error:
                 broken = error.code == CONNECTION_CLOSED
                 if not (session_expired(error) or broken):
@@ -103,6 +104,19 @@ class UpstreamSessions:
                 if attempt or not retry_broken:
                     raise
         raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _observed(
+        held: UpstreamConnection, run: Callable[[Client], Awaitable[T]], on_log: LogSink | None
+    ) -> T:
+        """`run`, with the session's log notifications going to `on_log` meanwhile."""
+        if on_log is not None:
+            held.log_sinks.append(on_log)
+        try:
+            return await run(held.client)
+        finally:
+            if on_log is not None and on_log in held.log_sinks:
+                held.log_sinks.remove(on_log)
 
     async def _drop(self, key: SessionKey) -> None:
         held = self._held.pop(key, None)

@@ -83,6 +83,15 @@ class UpstreamProgressed(DomainEvent):
     message: Personal[str | None] = None
 
 
+class UpstreamLogged(DomainEvent):
+    """An upstream sent a log notification during a call: relayed, never stored."""
+
+    command_id: str
+    level: str
+    logger: Personal[str | None] = None
+    data: Personal[Any] = None
+
+
 class SessionToolsSelected(DomainEvent):
     """A session narrowed the tools it lists to these fnmatch patterns (empty: all again);
     the gateway's own tools are always listed. In the session's stream."""
@@ -105,3 +114,4 @@ UPSTREAM_EVENTS: frozenset[str] = frozenset(UPSTREAM_EVENT_TYPES)
 EVENT_TYPES.update(UPSTREAM_EVENT_TYPES)
 EVENT_TYPES[UpstreamProgressed.__name__] = UpstreamProgressed
 EVENT_TYPES[SessionToolsSelected.__name__] = SessionToolsSelected
+EVENT_TYPES[UpstreamLogged.__name__] = UpstreamLogged

@@ -8,7 +8,10 @@ import uuid
 from pathlib import Path
 
 import httpx
+import httpx2
 import mcp_types as types
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from tests.e2e.federation.steps import FIXTURE_TOOLS, opened_events, register, token
 from tests.support.clients import mcp_client, structured, text_of
@@ -136,3 +139,29 @@ async def test_upstream_resources_and_prompts_are_listed_read_and_recorded(
     assert message.text == "Hello Ada"
     recorded = [e.data["tool_name"] for e in await opened_events(secured) if e.event_type == "ToolSucceeded"]
     assert {"upstream_resource_read", "upstream_prompt_get"} <= set(recorded)
+
+
+async def test_upstream_log_notifications_reach_the_agent_on_its_streamed_request(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    logged: list[types.LoggingMessageNotificationParams] = []
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        logged.append(params)
+
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        pass  # asking for progress makes the gateway stream the answer (transport/session_layer.py)
+
+    headers = {"authorization": f"Bearer {token(secured, roles=('viewer',))}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(
+            streamable_http_client(secured.url, http_client=http),
+            mode="legacy",
+            logging_callback=on_log,
+        ) as client,
+    ):
+        result = await client.call_tool("fx_slow", {"steps": 1}, progress_callback=progress)
+    assert not result.is_error
+    assert [(entry.level, entry.data) for entry in logged] == [("info", "slow: 1 steps")]
