@@ -268,7 +268,7 @@ class LedgerMcp:
         )
         try:
             with self._relaying(ctx, command):
-                event = await self._gateway.call(command)
+                event = await self._gateway.call(command, wait_s=spec.timeout_s)
         except CommandTimeoutError as error:
             return _tool_error(str(error))
         except BusError as error:

@@ -71,6 +71,7 @@ class ToolDefinition(BaseModel):
             allowed_roles=frozenset(self.allowed_roles),
             annotations=_annotations(self),
             listing=_listing(self.binding) if isinstance(self.binding, McpBinding) else None,
+            timeout_s=self.binding.timeout_s + 10 if isinstance(self.binding, McpBinding) else None,
         )
 
 

@@ -125,3 +125,23 @@ async def test_a_2026_07_28_upstream_is_discovered_and_called_statelessly(tmp_pa
             listed = structured(await admin.call_tool("list_servers", {}))
         assert modern.state.sessions == set()  # no Mcp-Session-Id on any call
     assert listed["servers"][0]["protocol_version"] == "2026-07-28"
+
+
+async def test_a_long_upstream_call_outlasts_the_gateway_s_call_timeout(
+    tmp_path: Path, upstream: RunningUpstream
+) -> None:
+    settings = embedded_settings(tmp_path, no_auth=False).model_copy(
+        update={"registry_allowed_hosts": "127.0.0.1", "call_timeout": 1.0}
+    )
+    async with gateway(settings) as gw:
+        structured(await register(gw, upstream, timeout_s=30))
+
+        async def release_later() -> None:
+            await asyncio.sleep(2.5)  # longer than the gateway's 1 s call timeout
+            upstream.state.release.set()
+
+        releasing = asyncio.create_task(release_later())
+        async with mcp_client(gw.url, token=token(gw)) as client:
+            result = await client.call_tool("fx_slow", {"steps": 1, "wait_for_release": True})
+        await releasing
+    assert text_of(result) == "done after 1 steps"
