@@ -269,6 +269,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
             runtime.store,
             runtime.views,
             keys=KekProbe(sql_keys(runtime.keys)),
+            details={"upstreams": lambda: runtime.upstream_health() if runtime.upstream_health else None},
         ),
     ]
     app = build_http_app(

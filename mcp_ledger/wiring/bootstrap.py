@@ -171,7 +171,10 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     stack.push_async_callback(replays.close)
     pointers = PointerInputs(PointerSigner(secret_key(settings, "pointers/v1")), blobs, replays)
     relay_progress = BusProgressRelay(runtime.bus.publish, settings.progress_topic, runtime.sealer)
-    upstreams = upstream_calls(settings, store, mapper, privacy, progress=relay_progress)
+    upstreams = upstream_calls(
+        settings, store, mapper, privacy, progress=relay_progress, metrics=runtime.metrics
+    )
+    runtime.upstream_health = upstreams.breakers.overview
     registered = registered_tools(
         settings, catalog, DataSourceSecrets(store, mapper), privacy, pointers, upstreams
     )

@@ -25,6 +25,7 @@ from mcp_ledger.consumers.upstreams.tools import UpstreamTools
 from mcp_ledger.domain.upstreams.model import SERVER_NAME_PATTERN
 from mcp_ledger.eventstore.ports import EventStore
 from mcp_ledger.mcp_api.auth.identity import Identity
+from mcp_ledger.observability.metrics import LedgerMetrics
 from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.settings import Settings
 from mcp_ledger.wiring.runtime import Runtime
@@ -50,6 +51,7 @@ def upstream_calls(
     privacy: PrivacyChoices,
     *,
     progress: ProgressRelay | None = None,
+    metrics: LedgerMetrics | None = None,
 ) -> UpstreamCalls:
     sessions = UpstreamSessions(
         upstream_connector(settings).open,
@@ -60,7 +62,16 @@ def upstream_calls(
         threshold=settings.upstream_breaker_failures, cooldown_s=settings.upstream_breaker_cooldown
     )
     secrets = UpstreamSecrets(store, mapper)
-    return UpstreamCalls(sessions, secrets, breakers=breakers, privacy=privacy, progress=progress)
+
+    def observe(tenant: str, server: str, outcome: str, seconds: float) -> None:
+        if metrics is not None:  # bounded labels: only the operator's upstreams are named
+            metrics.upstream_request(
+                server if tenant == settings.local_tenant else "tenant", outcome, seconds
+            )
+
+    return UpstreamCalls(
+        sessions, secrets, breakers=breakers, privacy=privacy, progress=progress, observe=observe
+    )
 
 
 def upstream_runners(

@@ -73,7 +73,9 @@ class UpstreamCalls:
         breakers: Breakers | None = None,
         privacy: PrivacyChoices | None = None,
         progress: ProgressRelay | None = None,
+        observe: Callable[[str, str, str, float], None] | None = None,
     ) -> None:
+        self._observe = observe
         self._sessions = sessions
         self._secrets = secrets
         self._breakers = breakers or Breakers()
@@ -164,30 +166,54 @@ class UpstreamCalls:
         self._breakers.admit(key)
         target = await self.target(command.tenant, scope, server)
         started = asyncio.get_running_loop().time()
+        outcome = "error"
+        try:
+            result = await self._attempt(
+                command, server, scope, send, target, timeout_s, idempotent, what, on_log
+            )
+            outcome = "ok"
+        except ToolExecutionError as error:
+            outcome = error.code.removeprefix("upstream_")
+            raise
+        finally:
+            elapsed = asyncio.get_running_loop().time() - started
+            if outcome in {"ok", "error"}:
+                self._breakers.succeeded(key, elapsed)  # the upstream answered
+            else:
+                self._breakers.failed(key, outcome)
+            if self._observe is not None:
+                self._observe(command.tenant, server.name, outcome, elapsed)
+        return result
+
+    async def _attempt(
+        self,
+        command: CallTool,
+        server: UpstreamServer,
+        scope: str | None,
+        send: Callable[[Client], Awaitable[T]],
+        target: UpstreamTarget,
+        timeout_s: float,
+        idempotent: bool,
+        what: str,
+        on_log: LogSink | None,
+    ) -> T:
         try:
             async with asyncio.timeout(timeout_s + 5):
-                result = await self._sessions.use(
+                return await self._sessions.use(
                     session_key(command, scope, server), target, send, retry_broken=idempotent, on_log=on_log
                 )
         except MCPError as error:
             if error.code == CONNECTION_CLOSED:
-                self._breakers.failed(key, error.error.message)
                 raise ToolExecutionError(
                     "upstream_unreachable", f"{server.name}: the connection broke: {error.error.message}"
                 ) from None
             # The upstream answered: a protocol-level error, recorded as the tool's failure.
-            self._breakers.succeeded(key, asyncio.get_running_loop().time() - started)
             raise ToolExecutionError("upstream_error", f"{server.name}: {error.error.message}") from None
-        except ToolExecutionError as error:
-            self._breakers.failed(key, error.message)
+        except ToolExecutionError:
             raise
         except TimeoutError:
-            self._breakers.failed(key, "timed out")
             raise ToolExecutionError("upstream_timeout", f"{server.name}: {what}") from None
         except Exception as error:  # boundary: any transport failure is one clear, recorded error
             reason = f"{type(error).__name__}: {error}"[:300]
-            self._breakers.failed(key, reason)
             log.info("upstream %s call failed: %s", server.name, reason)
             raise ToolExecutionError("upstream_unreachable", f"{server.name}: {reason}") from None
-        self._breakers.succeeded(key, asyncio.get_running_loop().time() - started)
-        return result

@@ -86,5 +86,15 @@ class Breakers:
         if health.failures >= self._threshold:
             health.opened_at = self._clock()
 
+    def overview(self) -> dict[str, int]:
+        """Counts only (no tenant or server names): what an unauthenticated /readyz may show."""
+        now = self._clock()
+        states = [h.summary(now, self._cooldown_s)["breaker"] for h in self._health.values()]
+        return {
+            "tracked": len(states),
+            "open_circuits": states.count("open"),
+            "failing": sum(1 for h in self._health.values() if h.failures),
+        }
+
     def summary(self, key: HealthKey) -> dict[str, Any]:
         return self.health(key).summary(self._clock(), self._cooldown_s)

@@ -5,9 +5,11 @@ dies mid-call and recovery once it is back, idle sessions closed, and the circui
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.federation.steps import register, token
@@ -145,3 +147,22 @@ async def test_a_long_upstream_call_outlasts_the_gateway_s_call_timeout(
             result = await client.call_tool("fx_slow", {"steps": 1, "wait_for_release": True})
         await releasing
     assert text_of(result) == "done after 1 steps"
+
+
+async def test_upstream_health_shows_in_readyz_counts_and_metrics_with_bounded_labels(
+    impatient: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(impatient, upstream))
+    assert await _echo(impatient, "x") == "x"
+    await upstream.stop(kill=True)
+    async with mcp_client(impatient.url, token=token(impatient)) as client:
+        for _ in range(2):
+            await client.call_tool("fx_echo", {"text": "x"})
+    async with httpx.AsyncClient(timeout=10) as http:
+        ready = (await http.get(impatient.url.removesuffix("/mcp") + "/readyz")).json()
+    metrics = impatient.runtime.metrics
+    name = "ledger_upstream_request_duration_seconds_count"
+    assert ready["upstreams"] == {"tracked": 1, "open_circuits": 1, "failing": 1}
+    assert "fixture" not in json.dumps(ready)  # no names for unauthenticated callers
+    assert metrics.value(name, {"upstream": "tenant", "outcome": "ok"}) == 1
+    assert metrics.value(name, {"upstream": "tenant", "outcome": "unreachable"}) == 2
