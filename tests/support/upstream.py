@@ -38,6 +38,8 @@ class UpstreamState:
     sessions: set[str] = field(default_factory=set)
     auth_seen: list[str | None] = field(default_factory=list)
     mutable_description: str = "Answer with the word given."
+    echo_name: str = "echo"
+    """`echo` clashes with the gateway's built-in: a test of an unprefixed server renames it."""
     legacy: bool = True
     """2025-11-25 only (sessions); False also speaks 2026-07-28 (stateless)."""
     deleted: list[str] = field(default_factory=list)
@@ -61,7 +63,9 @@ def build_server(state: UpstreamState) -> MCPServer:
         if session is not None:
             state.sessions.add(session)
 
-    @server.tool(annotations=ToolAnnotations(read_only_hint=True), meta={"fixture": "echo"})
+    @server.tool(
+        name=state.echo_name, annotations=ToolAnnotations(read_only_hint=True), meta={"fixture": "echo"}
+    )
     def echo(text: str, ctx: Context) -> str:
         """Return the text unchanged."""
         seen(ctx, "echo")
@@ -231,9 +235,9 @@ async def _serve(running: RunningUpstream) -> None:
 
 
 @asynccontextmanager
-async def upstream_server(*, legacy: bool = True) -> AsyncIterator[RunningUpstream]:
+async def upstream_server(*, legacy: bool = True, echo_name: str = "echo") -> AsyncIterator[RunningUpstream]:
     """The fixture upstream on a free port until the block ends."""
-    state = UpstreamState(legacy=legacy)
+    state = UpstreamState(legacy=legacy, echo_name=echo_name)
     running = RunningUpstream(url="", port=0, state=state, server=build_server(state))
     await _serve(running)
     try:
