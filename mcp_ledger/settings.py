@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     upstreams: list[str] = Field(
         default_factory=list, description="NAME=URL MCP servers `serve` fronts for the local tenant"
     )
+    upstream_stdio: dict[str, list[str]] = Field(
+        default_factory=dict, description='stdio MCP servers workers may run: {"NAME": ["cmd", "arg"]}'
+    )
     upstream_idle_seconds: float = Field(300.0, gt=0, description="idle upstream sessions close after")
     upstream_max_sessions: int = Field(500, ge=1, description="upstream sessions one worker holds")
     upstream_breaker_failures: int = Field(5, ge=1, description="failures that open an upstream's circuit")

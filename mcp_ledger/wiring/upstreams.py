@@ -33,10 +33,16 @@ from mcp_ledger.wiring.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
+def _stdio(settings: Settings) -> dict[str, tuple[str, ...]]:
+    return {name: tuple(argv) for name, argv in settings.upstream_stdio.items() if argv}
+
+
 def upstream_connector(settings: Settings) -> UpstreamConnector:
     return UpstreamConnector(
         EgressPolicy(
             allowed_hosts=settings.allowed_hosts,
+            stdio=_stdio(settings),
+            local_tenant=settings.local_tenant,
             client_cert=str(settings.http_client_cert) if settings.http_client_cert else None,
             client_key=str(settings.http_client_key) if settings.http_client_key else None,
             ca_bundle=str(settings.http_ca_bundle) if settings.http_ca_bundle else None,
@@ -79,7 +85,7 @@ def upstream_runners(
 ) -> dict[str, ToolRunner]:
     registrar = UpstreamRegistrar(writer, upstream_connector(settings), calls)
     return {
-        **UpstreamTools(registrar).runners(),
+        **UpstreamTools(registrar, stdio=_stdio(settings), local_tenant=settings.local_tenant).runners(),
         **UpstreamReads(catalog, calls).runners(),
         **CatalogTools(catalog).runners(),
     }
@@ -115,26 +121,28 @@ def with_upstream_hosts(settings: Settings) -> Settings:
 
 
 async def front_upstreams(settings: Settings, runtime: Runtime, *, attempts: int = 20) -> list[str]:
-    """Register the operator's NAME=URL upstreams for the local tenant (as its admin), each
-    retried for a while in case the upstream is still starting; returns one line per server."""
-    if runtime.tool_service is None or not settings.upstreams:
+    """Register the operator's upstreams (NAME=URL entries and LEDGER_UPSTREAM_STDIO servers)
+    for the local tenant, as its admin, each retried for a while in case it is still
+    starting; returns one line per server."""
+    if runtime.tool_service is None or not (settings.upstreams or settings.upstream_stdio):
         return []
     operator = Identity(settings.local_tenant, settings.local_subject, ("admin",))
+    entries: list[tuple[str, dict[str, str]]] = [
+        (name, {"name": name, "url": url}) for name, url in map(parse_upstream, settings.upstreams)
+    ]
+    entries += [(name, {"name": name, "stdio": name}) for name in _stdio(settings)]
     lines = []
-    for entry in settings.upstreams:
-        name, url = parse_upstream(entry)
+    for name, arguments in entries:
+        where = arguments.get("url") or f"stdio:{name}"
         for attempt in range(attempts):
-            outcome = await runtime.tool_service.call(
-                operator, None, "register_server", {"name": name, "url": url}
-            )
+            outcome = await runtime.tool_service.call(operator, None, "register_server", dict(arguments))
             if outcome.kind == "ok" or "unreachable" not in outcome.title or attempt == attempts - 1:
                 break
             await asyncio.sleep(0.5)
         if outcome.kind == "ok":
-            lines.append(f"upstream {name}: {len(outcome.data.get('exposed', []))} tools from {url}")
+            lines.append(f"upstream {name}: {len(outcome.data.get('exposed', []))} tools from {where}")
         else:
-            log.error(
-                "upstream %s (%s) was not registered: %s %s", name, url, outcome.title, outcome.problems
-            )
-            lines.append(f"upstream {name}: NOT registered: {outcome.title}: {'; '.join(outcome.problems)}")
+            problems = "; ".join(outcome.problems)
+            log.error("upstream %s (%s) was not registered: %s %s", name, where, outcome.title, problems)
+            lines.append(f"upstream {name}: NOT registered: {outcome.title}: {problems}")
     return lines

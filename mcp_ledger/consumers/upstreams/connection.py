@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx2
 import mcp_types as types
 from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_ledger.consumers.bindings.egress import resolve_destination
@@ -42,6 +43,9 @@ class EgressPolicy:
     """Where upstreams may be and the TLS identity the gateway may present (settings)."""
 
     allowed_hosts: tuple[str, ...] = ()
+    stdio: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The operator's stdio servers by name (settings): the only commands ever run."""
+    local_tenant: str = "local"
     client_cert: str | None = None
     client_key: str | None = None
     ca_bundle: str | None = None
@@ -53,6 +57,8 @@ class UpstreamTarget:
 
     server: UpstreamServer
     secret: str | None = None
+    tenant: str = ""
+    """Whose registry the entry is in: the operator's stdio servers serve only the local tenant."""
 
     def auth_headers(self) -> dict[str, str]:
         """The headers that authenticate the gateway (never the agent) to the upstream.
@@ -147,6 +153,40 @@ class UpstreamConnector:
         self._policy = policy
         self._client_name = client_name
 
+    async def _transport(self, target: UpstreamTarget) -> Callable[[AsyncExitStack], Awaitable[Any]]:
+        """How to reach the server: Streamable HTTP under the egress rules, or the operator's
+        stdio command (exactly as configured, for the local tenant only).
+
+        Raises:
+            ToolExecutionError: refused by policy.
+        """
+        server = target.server
+        if server.command:
+            configured = self._policy.stdio.get(server.name)
+            if target.tenant != self._policy.local_tenant or configured != tuple(server.command):
+                raise ToolExecutionError(
+                    "upstream_refused", f"{server.name!r} is not an operator's stdio server"
+                )
+            params = StdioServerParameters(command=server.command[0], args=list(server.command[1:]))
+
+            async def stdio(stack: AsyncExitStack) -> Any:
+                return stdio_client(params)
+
+            return stdio
+        if server.url is None:
+            raise ToolExecutionError("upstream_unavailable", f"upstream {server.name!r} has no URL")
+        url, pin_headers = await checked_url(server.url, self._policy)
+        headers = {**pin_headers, **target.auth_headers()}
+        verify = _verify(server, self._policy)
+
+        async def http(stack: AsyncExitStack) -> Any:
+            client = await stack.enter_async_context(
+                httpx2.AsyncClient(headers=headers, verify=verify, timeout=httpx2.Timeout(30.0, read=None))
+            )
+            return streamable_http_client(url, http_client=client)
+
+        return http
+
     async def open(self, target: UpstreamTarget) -> UpstreamConnection:
         """A connected, initialized client.
 
@@ -154,13 +194,7 @@ class UpstreamConnector:
             ToolExecutionError: refused by policy, or the upstream cannot be reached.
         """
         server = target.server
-        if server.url is None:
-            raise ToolExecutionError(
-                "upstream_unavailable", f"upstream {server.name!r} has no URL (stdio is not run here)"
-            )
-        url, pin_headers = await checked_url(server.url, self._policy)
-        headers = {**pin_headers, **target.auth_headers()}
-        verify = _verify(server, self._policy)
+        transport = await self._transport(target)
         ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
         close_event = asyncio.Event()
         sinks: list[LogSink] = []
@@ -172,13 +206,8 @@ class UpstreamConnector:
         async def own() -> None:
             try:
                 async with AsyncExitStack() as stack:
-                    http = await stack.enter_async_context(
-                        httpx2.AsyncClient(
-                            headers=headers, verify=verify, timeout=httpx2.Timeout(30.0, read=None)
-                        )
-                    )
                     client = Client(
-                        streamable_http_client(url, http_client=http),
+                        await transport(stack),
                         mode="auto",
                         cache=None,
                         logging_callback=on_log,

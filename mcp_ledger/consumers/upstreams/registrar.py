@@ -57,9 +57,7 @@ class UpstreamRegistrar:
             RegistrationError: refused (clash, rules); nothing is written.
             ToolExecutionError: the upstream cannot be reached or listed.
         """
-        if server.command:
-            raise RegistrationError(["stdio upstream servers are allowed only from operator configuration"])
-        catalog = await self._discover(UpstreamTarget(server, secret))
+        catalog = await self._discover(UpstreamTarget(server, secret, command.tenant))
         reserved = await self._writer.reserved(command.tenant, scope)
         registered = UpstreamServerRegistered(server=server, secret=secret)
 

@@ -8,6 +8,7 @@ every problem; nothing is written.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,15 +37,27 @@ def _scope(call: ToolInvocation) -> str | None:
     return call.command.session_id
 
 
-def server_from(arguments: dict[str, Any]) -> tuple[UpstreamServer, str | None]:
-    """The entry and its secret from register_server's arguments.
+def server_from(
+    arguments: dict[str, Any], stdio: Mapping[str, tuple[str, ...]] | None = None
+) -> tuple[UpstreamServer, str | None]:
+    """The entry and its secret from register_server's arguments; `stdio` names the operator's
+    stdio servers the caller may register (only the local tenant gets any).
 
     Raises:
-        ToolExecutionError: stdio asked for, or the entry is invalid.
+        ToolExecutionError: a command given, an unknown stdio name, or an invalid entry.
     """
     if arguments.get("command"):
         raise ToolExecutionError("registration_refused", STDIO_REFUSED)
-    fields = {k: v for k, v in arguments.items() if k not in {"scope", "command"}}
+    fields = {k: v for k, v in arguments.items() if k not in {"scope", "command", "stdio"}}
+    if "stdio" in arguments:
+        command = (stdio or {}).get(str(arguments["stdio"]))
+        if command is None or arguments["stdio"] != arguments.get("name"):
+            raise ToolExecutionError(
+                "registration_refused", f"no operator's stdio server {arguments['stdio']!r}"
+            )
+        fields["command"] = list(command)
+    elif not arguments.get("url"):
+        raise ToolExecutionError("registration_refused", "give the server's url")
     auth = dict(fields.pop("auth", {}) or {})
     secret = auth.pop("secret", None)
     try:
@@ -80,8 +93,16 @@ def _summary(scope: str | None, name: str, version: int, appended: list[StoredEv
 class UpstreamTools:
     """The upstream-server tools' runners, bound to a registrar."""
 
-    def __init__(self, registrar: UpstreamRegistrar) -> None:
+    def __init__(
+        self,
+        registrar: UpstreamRegistrar,
+        *,
+        stdio: Mapping[str, tuple[str, ...]] | None = None,
+        local_tenant: str = "local",
+    ) -> None:
         self._registrar = registrar
+        self._stdio = stdio or {}
+        self._local_tenant = local_tenant
 
     def runners(self) -> dict[str, ToolRunner]:
         return {
@@ -94,7 +115,8 @@ class UpstreamTools:
 
     async def register_server(self, call: ToolInvocation) -> ToolOutcome:
         scope = _scope(call)
-        server, secret = server_from(call.command.arguments)
+        stdio = self._stdio if call.command.tenant == self._local_tenant else None
+        server, secret = server_from(call.command.arguments, stdio)
         try:
             version, appended = await self._registrar.register(call.command, scope, server, secret)
         except RegistrationError as error:

@@ -20,6 +20,7 @@ _SERVER: dict[str, JSONSchema] = {
     "name": _NAME,
     "url": {"type": "string", "minLength": 1, "maxLength": 2048},
     "command": {"type": "array", "items": {"type": "string"}},
+    "stdio": {"type": "string", "pattern": SERVER_NAME_PATTERN},
     "prefix": {"type": "string", "pattern": PREFIX_PATTERN},
     "allow": _PATTERNS,
     "deny": _PATTERNS,
@@ -62,7 +63,7 @@ def upstream_tool_specs(registering_role: str = DEFAULT_REGISTERING_ROLE) -> dic
                 "current session with scope 'session': its tools are discovered, pinned and exposed, "
                 "and every call is recorded."
             ),
-            input_schema=_object(_SERVER, ["name", "url"]),
+            input_schema=_object(_SERVER, ["name"]),
             output_schema=_RESULT,
             read_only=False,
             minimum_role=registering_role,
