@@ -19,7 +19,7 @@ from rich.table import Table
 from mcp_ledger.bench.calls import run_calls_bench
 from mcp_ledger.bench.state import run_state_bench
 from mcp_ledger.bench.targets import distributed_env
-from mcp_ledger.bench.upstream_calls import run_upstream_bench
+from mcp_ledger.bench.upstream.calls import run_upstream_bench
 from mcp_ledger.cli.options import StateOpt, console, load_settings
 from mcp_ledger.wiring.bootstrap import make_views
 

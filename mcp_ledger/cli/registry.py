@@ -22,7 +22,7 @@ from mcp_ledger.bench.registry import run_registry_bench
 from mcp_ledger.bench.targets import distributed_env
 from mcp_ledger.checks.manifests import load_manifests
 from mcp_ledger.checks.server_manifests import load_server_manifests
-from mcp_ledger.cli.servers import run_tool
+from mcp_ledger.cli.federation.servers import run_tool
 from mcp_ledger.domain.registry.model import ToolDefinition
 from mcp_ledger.domain.registry.registration import RegistrationError
 from mcp_ledger.settings import Settings

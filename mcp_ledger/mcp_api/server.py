@@ -150,6 +150,7 @@ class LedgerMcp:
             on_read_resource=self._read_resource,
             on_list_prompts=self._list_prompts,
             on_get_prompt=self._get_prompt,
+            on_completion=self._complete if self._upstreams is not None else None,
         )
         if self._log_levels is not None:
             # Logging left the core protocol in 2026-07-28; 2025-11-25 sessions still have it.
@@ -390,6 +391,18 @@ class LedgerMcp:
             session_id = await self._own_session(ctx, identity.tenant, identity.subject)
             prompts += await self._upstreams.prompts(identity, session_id)
         return types.ListPromptsResult(prompts=prompts)
+
+    async def _complete(
+        self, ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        """Completions of upstream prompts and resource templates (forwarded, recorded); none
+        for the gateway's own."""
+        identity = self._identity(ctx)
+        session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+        found = (
+            None if self._upstreams is None else await self._upstreams.complete(identity, session_id, params)
+        )
+        return found or types.CompleteResult(completion=types.Completion(values=[]))
 
     async def _get_prompt(
         self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams

@@ -18,7 +18,12 @@ from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.mcp_api.auth.identity import Identity
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.projections.registry.catalog import ToolCatalog
-from mcp_ledger.projections.registry.upstream_routes import Scoped, prompt_route, resource_route
+from mcp_ledger.projections.registry.upstream_routes import (
+    Scoped,
+    prompt_route,
+    resource_route,
+    template_route,
+)
 
 
 def _visible(identity: Identity, upstreams: list[Scoped]) -> list[Scoped]:
@@ -80,6 +85,28 @@ class UpstreamSurface:
             identity, session_id, "upstream_prompt_get", {"name": name, "arguments": arguments}
         )
         return types.GetPromptResult.model_validate(data)
+
+    async def complete(
+        self, identity: Identity, session_id: str | None, params: types.CompleteRequestParams
+    ) -> types.CompleteResult | None:
+        """Raises:
+        MCPError: the upstream completion failed (recorded)."""
+        upstreams = await self._upstreams(identity, session_id)
+        ref = params.ref
+        if isinstance(ref, types.PromptReference):
+            found = prompt_route(upstreams, ref.name)
+        else:
+            found = template_route(upstreams, ref.uri)
+        if found is None:
+            return None
+        arguments = {
+            "ref": ref.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "argument": params.argument.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+        if params.context is not None:
+            arguments["context"] = params.context.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data = await self._send(identity, session_id, "upstream_complete", arguments)
+        return types.CompleteResult.model_validate(data)
 
     async def _send(
         self, identity: Identity, session_id: str | None, tool: str, arguments: dict[str, Any]

@@ -25,7 +25,7 @@ import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPDeprecationWarning
-from mcp_types import ImageContent, TextContent, ToolAnnotations
+from mcp_types import Completion, ImageContent, TextContent, ToolAnnotations
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -118,6 +118,11 @@ def build_server(state: UpstreamState) -> MCPServer:
     def greet(name: str) -> str:
         """Greet someone."""
         return f"Hello {name}"
+
+    @server.completion()  # type: ignore[no-untyped-call, untyped-decorator]
+    async def complete(ref: Any, argument: Any, context: Any) -> Completion | None:
+        names = ["Ada", "Alan", "Grace"]
+        return Completion(values=[n for n in names if n.startswith(argument.value)])
 
     return server
 

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import mcp_types as types
 from mcp import Client
 
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
 from mcp_ledger.consumers.upstreams.calls import UpstreamCalls
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.projections.registry.catalog import ToolCatalog
-from mcp_ledger.projections.registry.upstream_routes import Route, prompt_route, resource_route
+from mcp_ledger.projections.registry.upstream_routes import (
+    Route,
+    prompt_route,
+    resource_route,
+    template_route,
+)
 
 
 def _wire(result: Any) -> dict[str, Any]:
@@ -31,7 +37,11 @@ class UpstreamReads:
         self._calls = calls
 
     def runners(self) -> dict[str, ToolRunner]:
-        return {"upstream_resource_read": self.read_resource, "upstream_prompt_get": self.get_prompt}
+        return {
+            "upstream_resource_read": self.read_resource,
+            "upstream_prompt_get": self.get_prompt,
+            "upstream_complete": self.complete,
+        }
 
     async def _route(self, call: ToolInvocation, route: Route | None, what: str) -> Route:
         if route is None:
@@ -71,3 +81,26 @@ class UpstreamReads:
             command, server, route.scope, send, timeout_s=server.timeout_s, idempotent=True
         )
         return ToolOutcome([{"type": "text", "text": f"prompt {exposed} of {server.name}"}], _wire(result))
+
+    async def complete(self, call: ToolInvocation) -> ToolOutcome:
+        command = call.command
+        ref = dict(command.arguments["ref"])
+        upstreams = await self._catalog.upstreams(command.tenant, command.session_id)
+        if ref.get("type") == "ref/prompt":
+            found = prompt_route(upstreams, str(ref.get("name")))
+            upstream_ref: Any = types.PromptReference(type="ref/prompt", name=found.name if found else "")
+        else:
+            found = template_route(upstreams, str(ref.get("uri")))
+            upstream_ref = types.ResourceTemplateReference(type="ref/resource", uri=str(ref.get("uri")))
+        route = await self._route(call, found, f"the reference {ref!r}")
+        argument = {str(k): str(v) for k, v in dict(command.arguments["argument"]).items()}
+        context = dict(command.arguments.get("context") or {}).get("arguments")
+
+        async def send(client: Client) -> Any:
+            return await client.complete(upstream_ref, argument, context)
+
+        server = route.upstream.server
+        result = await self._calls.request(
+            command, server, route.scope, send, timeout_s=server.timeout_s, idempotent=True
+        )
+        return ToolOutcome([{"type": "text", "text": f"completion from {server.name}"}], _wire(result))

@@ -121,6 +121,19 @@ UPSTREAM_READ_SPECS: tuple[ToolSpec, ...] = (
         input_schema=_object({"uri": {"type": "string", "minLength": 1, "maxLength": 4096}}, ["uri"]),
     ),
     ToolSpec(
+        name="upstream_complete",
+        title="Complete an argument of an upstream prompt or resource template",
+        description="What completion/complete does for an upstream server's prompts and resource templates.",
+        input_schema=_object(
+            {
+                "ref": {"type": "object"},
+                "argument": {"type": "object"},
+                "context": {"type": "object"},
+            },
+            ["ref", "argument"],
+        ),
+    ),
+    ToolSpec(
         name="upstream_prompt_get",
         title="Get an upstream server's prompt",
         description="Render a prompt of an upstream MCP server (what prompts/get does for upstream prompts).",

@@ -41,6 +41,14 @@ def resource_route(upstreams: Sequence[Scoped], uri: str) -> Route | None:
     return Route(scope, upstream, uri)
 
 
+def template_route(upstreams: Sequence[Scoped], uri_template: str) -> Route | None:
+    """The server offering exactly this resource template."""
+    for scope, upstream in upstreams:
+        if any(t.get("uriTemplate") == uri_template for t in upstream.resource_templates):
+            return Route(scope, upstream, uri_template)
+    return None
+
+
 def prompt_route(upstreams: Sequence[Scoped], exposed: str) -> Route | None:
     """The server and upstream name of an exposed prompt name."""
     for scope, upstream in upstreams:

@@ -165,3 +165,18 @@ async def test_upstream_log_notifications_reach_the_agent_on_its_streamed_reques
         result = await client.call_tool("fx_slow", {"steps": 1}, progress_callback=progress)
     assert not result.is_error
     assert [(entry.level, entry.data) for entry in logged] == [("info", "slow: 1 steps")]
+
+
+async def test_completion_of_an_upstream_prompt_argument_is_forwarded(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    async with mcp_client(secured.url, token=token(secured, roles=("viewer",))) as client:
+        completed = await client.complete(
+            types.PromptReference(type="ref/prompt", name="fx_greet"), {"name": "name", "value": "A"}
+        )
+        own = await client.complete(
+            types.PromptReference(type="ref/prompt", name="plan_goal"), {"name": "goal", "value": "x"}
+        )
+    assert completed.completion.values == ["Ada", "Alan"]
+    assert own.completion.values == []
