@@ -81,7 +81,12 @@ from mcp_ledger.wiring.runtime import (
     replay_guard,
     secret_key,
 )
-from mcp_ledger.wiring.upstreams import upstream_calls, upstream_runners
+from mcp_ledger.wiring.upstreams import (
+    catalog_refresher,
+    upstream_calls,
+    upstream_connector,
+    upstream_runners,
+)
 
 __all__ = ["ConfigurationError", "Runtime", "make_bus", "make_registry_views", "make_views", "running"]
 
@@ -171,8 +176,15 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     stack.push_async_callback(replays.close)
     pointers = PointerInputs(PointerSigner(secret_key(settings, "pointers/v1")), blobs, replays)
     relay_progress = BusProgressRelay(runtime.bus.publish, settings.progress_topic, runtime.sealer)
+    connector = upstream_connector(settings)
     upstreams = upstream_calls(
-        settings, store, mapper, privacy, progress=relay_progress, metrics=runtime.metrics
+        settings,
+        store,
+        mapper,
+        privacy,
+        progress=relay_progress,
+        metrics=runtime.metrics,
+        connector=connector,
     )
     runtime.upstream_health = upstreams.breakers.overview
     registered = registered_tools(
@@ -180,6 +192,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     )
     stack.push_async_callback(registered.close)
     writer = registry_writer(settings, store, registry_projector, relay, mapper)
+    stack.push_async_callback(catalog_refresher(settings, writer, upstreams, connector).close)
     runners = ops_wiring.instrument_runners(
         {
             **BUILTIN_RUNNERS,

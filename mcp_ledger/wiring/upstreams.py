@@ -18,7 +18,7 @@ from mcp_ledger.consumers.upstreams.catalog_tools import CatalogTools
 from mcp_ledger.consumers.upstreams.connection import EgressPolicy, UpstreamConnector
 from mcp_ledger.consumers.upstreams.health import Breakers
 from mcp_ledger.consumers.upstreams.reads import UpstreamReads
-from mcp_ledger.consumers.upstreams.registrar import UpstreamRegistrar
+from mcp_ledger.consumers.upstreams.registrar import CatalogRefresher, UpstreamRegistrar
 from mcp_ledger.consumers.upstreams.secrets import UpstreamSecrets
 from mcp_ledger.consumers.upstreams.sessions import UpstreamSessions
 from mcp_ledger.consumers.upstreams.tools import UpstreamTools
@@ -58,9 +58,10 @@ def upstream_calls(
     *,
     progress: ProgressRelay | None = None,
     metrics: LedgerMetrics | None = None,
+    connector: UpstreamConnector | None = None,
 ) -> UpstreamCalls:
     sessions = UpstreamSessions(
-        upstream_connector(settings).open,
+        (connector or upstream_connector(settings)).open,
         idle_s=settings.upstream_idle_seconds,
         max_sessions=settings.upstream_max_sessions,
     )
@@ -78,6 +79,15 @@ def upstream_calls(
     return UpstreamCalls(
         sessions, secrets, breakers=breakers, privacy=privacy, progress=progress, observe=observe
     )
+
+
+def catalog_refresher(
+    settings: Settings, writer: RegistryWriter, calls: UpstreamCalls, connector: UpstreamConnector
+) -> CatalogRefresher:
+    """Upstream list_changed notifications on the held sessions refresh the recorded catalog."""
+    refresher = CatalogRefresher(UpstreamRegistrar(writer, upstream_connector(settings), calls))
+    connector.on_list_changed(refresher)
+    return refresher
 
 
 def upstream_runners(

@@ -107,6 +107,18 @@ def build_server(state: UpstreamState) -> MCPServer:
         state.auth_seen.append(value)
         return str(value)
 
+    @server.tool()
+    async def grow(name: str, ctx: Context) -> str:
+        """Add a tool at runtime and say so (notifications/tools/list_changed)."""
+        seen(ctx, "grow")
+
+        def added(text: str) -> str:
+            return text
+
+        server.add_tool(added, name=name, description=f"the grown tool {name}")
+        await ctx.request_context.session.send_tool_list_changed()
+        return f"added {name}"
+
     _add_mutable(server, state)
 
     @server.resource("fixture://readme", mime_type="text/plain")

@@ -94,7 +94,7 @@ class UpstreamCalls:
         secret = (
             None if server.auth.kind == "none" else await self._secrets.secret(tenant, scope, server.name)
         )
-        return UpstreamTarget(server, secret, tenant)
+        return UpstreamTarget(server, secret, tenant, scope)
 
     async def run(
         self, call: ToolInvocation, binding: McpBinding, server: UpstreamServer | None, scope: str | None

@@ -59,6 +59,8 @@ class UpstreamTarget:
     secret: str | None = None
     tenant: str = ""
     """Whose registry the entry is in: the operator's stdio servers serve only the local tenant."""
+    scope: str | None = None
+    """The registry's session (None: tenant-wide)."""
 
     def auth_headers(self) -> dict[str, str]:
         """The headers that authenticate the gateway (never the agent) to the upstream.
@@ -143,6 +145,8 @@ class UpstreamConnection:
 
 Connector = Callable[[UpstreamTarget], Awaitable[UpstreamConnection]]
 LogSink = Callable[[str, str | None, Any], Awaitable[None]]
+ListChanged = Callable[["UpstreamTarget"], Awaitable[None]]
+"""Called when an upstream says its tools, prompts or resources changed."""
 """(level, logger, data) of one upstream log notification."""
 
 
@@ -152,6 +156,11 @@ class UpstreamConnector:
     def __init__(self, policy: EgressPolicy, *, client_name: str = "mcp-ledger") -> None:
         self._policy = policy
         self._client_name = client_name
+        self._on_list_changed: ListChanged | None = None
+
+    def on_list_changed(self, callback: ListChanged) -> None:
+        """Hear the upstreams' tools/prompts/resources list_changed notifications."""
+        self._on_list_changed = callback
 
     async def _transport(self, target: UpstreamTarget) -> Callable[[AsyncExitStack], Awaitable[Any]]:
         """How to reach the server: Streamable HTTP under the egress rules, or the operator's
@@ -199,6 +208,15 @@ class UpstreamConnector:
         close_event = asyncio.Event()
         sinks: list[LogSink] = []
 
+        async def on_message(message: Any) -> None:
+            changed = (
+                types.ToolListChangedNotification,
+                types.PromptListChangedNotification,
+                types.ResourceListChangedNotification,
+            )
+            if isinstance(message, changed) and self._on_list_changed is not None:
+                await self._on_list_changed(target)
+
         async def on_log(params: types.LoggingMessageNotificationParams) -> None:
             for sink in list(sinks):
                 await sink(params.level, params.logger, params.data)
@@ -211,6 +229,7 @@ class UpstreamConnector:
                         mode="auto",
                         cache=None,
                         logging_callback=on_log,
+                        message_handler=on_message,
                         log_level="debug",
                     )
                     await stack.enter_async_context(client)

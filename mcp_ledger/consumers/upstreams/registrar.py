@@ -10,6 +10,9 @@ Refresh and approve discover again; approve also exposes changed pinned definiti
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import Any
 
 from mcp_ledger.consumers.registry.writer import RegistryWriter
@@ -26,6 +29,8 @@ from mcp_ledger.domain.upstreams.aggregate import Upstreams, decide_discovery, d
 from mcp_ledger.domain.upstreams.events import UpstreamCatalogRecorded, UpstreamServerRegistered
 from mcp_ledger.domain.upstreams.model import UpstreamServer
 from mcp_ledger.eventstore.ports import StoredEvent
+
+log = logging.getLogger(__name__)
 
 
 class UpstreamRegistrar:
@@ -57,7 +62,7 @@ class UpstreamRegistrar:
             RegistrationError: refused (clash, rules); nothing is written.
             ToolExecutionError: the upstream cannot be reached or listed.
         """
-        catalog = await self._discover(UpstreamTarget(server, secret, command.tenant))
+        catalog = await self._discover(UpstreamTarget(server, secret, command.tenant, scope))
         reserved = await self._writer.reserved(command.tenant, scope)
         registered = UpstreamServerRegistered(server=server, secret=secret)
 
@@ -134,6 +139,43 @@ class UpstreamRegistrar:
                     }
                 )
         return servers
+
+
+class CatalogRefresher:
+    """Refreshes a registry's record of an upstream when it says its lists changed: the same
+    decisions as refresh_server (pinned changes held back), as a system command of its own,
+    one at a time per server; agents on every replica then hear tools/list_changed from the
+    registry watcher."""
+
+    def __init__(self, registrar: UpstreamRegistrar) -> None:
+        self._registrar = registrar
+        self._running: dict[tuple[str, str | None, str], asyncio.Task[None]] = {}
+
+    async def __call__(self, target: UpstreamTarget) -> None:
+        key = (target.tenant, target.scope, target.server.name)
+        if key in self._running and not self._running[key].done():
+            return  # one refresh at a time; it reads the latest catalog anyway
+        self._running[key] = asyncio.create_task(self._refresh(target), name=f"refresh:{target.server.name}")
+
+    async def _refresh(self, target: UpstreamTarget) -> None:
+        command = CallTool(
+            tenant=target.tenant,
+            subject=f"upstream:{target.server.name}",
+            session_id=None,
+            tool_name="refresh_server",
+            arguments={"name": target.server.name},
+        )
+        try:
+            await self._registrar.refresh(command, target.scope, target.server.name, approve=False)
+        except Exception as error:  # boundary: a failed refresh is logged; calls go on
+            log.warning("refreshing upstream %s after list_changed failed: %r", target.server.name, error)
+
+    async def close(self) -> None:
+        for task in self._running.values():
+            task.cancel()
+        for task in self._running.values():
+            with contextlib.suppress(BaseException):
+                await task
 
 
 def refused(error: RegistrationError) -> ToolExecutionError:

@@ -4,6 +4,8 @@ until approved."""
 
 from __future__ import annotations
 
+import asyncio
+
 from mcp_ledger.domain.upstreams.model import definition_hash
 from tests.e2e.federation.steps import FIXTURE_TOOLS, opened_events, register, token, tool_names
 from tests.support.clients import mcp_client, structured, text_of
@@ -145,3 +147,33 @@ async def test_removing_a_server_removes_its_tools(
         removed = structured(await admin.call_tool("remove_server", {"name": "fixture"}))
     assert set(removed["removed"]) == {f"fx_{name}" for name in FIXTURE_TOOLS}
     assert not {f"fx_{name}" for name in FIXTURE_TOOLS} & await tool_names(secured)
+
+
+async def _eventually(gw: RunningGateway, name: str, present: bool = True) -> set[str]:
+    async with asyncio.timeout(20):
+        while (name in (names := await tool_names(gw))) != present:
+            await asyncio.sleep(0.1)
+    return names
+
+
+async def test_an_upstream_s_list_changed_refreshes_the_recorded_catalog(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream, pinning=False))
+    async with mcp_client(secured.url, token=token(secured)) as client:
+        assert text_of(await client.call_tool("fx_grow", {"name": "extra"})) == "added extra"
+    assert "fx_extra" in await _eventually(secured, "fx_extra")
+    catalogs = [e for e in await opened_events(secured) if e.event_type == "UpstreamCatalogRecorded"]
+    assert len(catalogs) == 2
+
+
+async def test_a_tool_an_upstream_adds_to_a_pinned_server_waits_for_approval(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    async with mcp_client(secured.url, token=token(secured)) as client:
+        await client.call_tool("fx_grow", {"name": "extra"})
+        async with asyncio.timeout(20):
+            while not structured(await client.call_tool("list_servers", {}))["servers"][0]["pending"]:
+                await asyncio.sleep(0.1)
+    assert "fx_extra" not in await tool_names(secured)
