@@ -17,6 +17,7 @@ from mcp_ledger.consumers.upstreams.calls import ProgressRelay, UpstreamCalls
 from mcp_ledger.consumers.upstreams.catalog_tools import CatalogTools
 from mcp_ledger.consumers.upstreams.connection import EgressPolicy, UpstreamConnector
 from mcp_ledger.consumers.upstreams.health import Breakers
+from mcp_ledger.consumers.upstreams.oauth import ClientCredentialsAuth, ClientCredentialsTokens
 from mcp_ledger.consumers.upstreams.reads import UpstreamReads
 from mcp_ledger.consumers.upstreams.registrar import CatalogRefresher, UpstreamRegistrar
 from mcp_ledger.consumers.upstreams.secrets import UpstreamSecrets
@@ -38,16 +39,16 @@ def _stdio(settings: Settings) -> dict[str, tuple[str, ...]]:
 
 
 def upstream_connector(settings: Settings) -> UpstreamConnector:
-    return UpstreamConnector(
-        EgressPolicy(
-            allowed_hosts=settings.allowed_hosts,
-            stdio=_stdio(settings),
-            local_tenant=settings.local_tenant,
-            client_cert=str(settings.http_client_cert) if settings.http_client_cert else None,
-            client_key=str(settings.http_client_key) if settings.http_client_key else None,
-            ca_bundle=str(settings.http_ca_bundle) if settings.http_ca_bundle else None,
-        )
+    policy = EgressPolicy(
+        allowed_hosts=settings.allowed_hosts,
+        stdio=_stdio(settings),
+        local_tenant=settings.local_tenant,
+        client_cert=str(settings.http_client_cert) if settings.http_client_cert else None,
+        client_key=str(settings.http_client_key) if settings.http_client_key else None,
+        ca_bundle=str(settings.http_ca_bundle) if settings.http_ca_bundle else None,
     )
+    tokens = ClientCredentialsTokens(policy)
+    return UpstreamConnector(policy, oauth=lambda target: ClientCredentialsAuth(tokens, target))
 
 
 def upstream_calls(

@@ -72,9 +72,7 @@ class UpstreamTarget:
         if auth.kind == "none":
             return {}
         if auth.kind == "client_credentials":
-            raise ToolExecutionError(
-                "upstream_auth", "OAuth client credentials to upstreams are not supported yet"
-            )
+            return {}  # a token per request: the connector's client-credentials auth
         if not self.secret:
             raise ToolExecutionError(
                 "upstream_auth", f"the secret of upstream {self.server.name!r} is missing or erased"
@@ -153,9 +151,16 @@ ListChanged = Callable[["UpstreamTarget"], Awaitable[None]]
 class UpstreamConnector:
     """Opens connections to upstreams under the egress policy."""
 
-    def __init__(self, policy: EgressPolicy, *, client_name: str = "mcp-ledger") -> None:
+    def __init__(
+        self,
+        policy: EgressPolicy,
+        *,
+        client_name: str = "mcp-ledger",
+        oauth: Callable[[UpstreamTarget], httpx2.Auth] | None = None,
+    ) -> None:
         self._policy = policy
         self._client_name = client_name
+        self._oauth = oauth
         self._on_list_changed: ListChanged | None = None
 
     def on_list_changed(self, callback: ListChanged) -> None:
@@ -188,9 +193,17 @@ class UpstreamConnector:
         headers = {**pin_headers, **target.auth_headers()}
         verify = _verify(server, self._policy)
 
+        oauth = None
+        if server.auth.kind == "client_credentials":
+            if self._oauth is None:
+                raise ToolExecutionError("upstream_auth", "this worker has no OAuth client for upstreams")
+            oauth = self._oauth(target)
+
         async def http(stack: AsyncExitStack) -> Any:
             client = await stack.enter_async_context(
-                httpx2.AsyncClient(headers=headers, verify=verify, timeout=httpx2.Timeout(30.0, read=None))
+                httpx2.AsyncClient(
+                    headers=headers, verify=verify, auth=oauth, timeout=httpx2.Timeout(30.0, read=None)
+                )
             )
             return streamable_http_client(url, http_client=client)
 

@@ -65,8 +65,10 @@ def server_from(
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         raise ToolExecutionError("registration_refused", problems) from None
-    if server.auth.kind in {"bearer", "header"} and not secret:
+    if server.auth.kind != "none" and not secret:
         raise ToolExecutionError("registration_refused", f"auth {server.auth.kind!r} needs a secret")
+    if server.auth.kind == "client_credentials" and not (server.auth.token_url and server.auth.client_id):
+        raise ToolExecutionError("registration_refused", "client_credentials needs token_url and client_id")
     return server, secret
 
 

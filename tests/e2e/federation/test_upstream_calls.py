@@ -17,6 +17,7 @@ from tests.e2e.federation.steps import FIXTURE_TOOLS, opened_events, register, t
 from tests.support.clients import mcp_client, structured, text_of
 from tests.support.embedded import RunningGateway
 from tests.support.files import files_containing
+from tests.support.token_server import token_server
 from tests.support.upstream import RunningUpstream
 
 
@@ -180,3 +181,27 @@ async def test_completion_of_an_upstream_prompt_argument_is_forwarded(
         )
     assert completed.completion.values == ["Ada", "Alan"]
     assert own.completion.values == []
+
+
+async def test_oauth_client_credentials_reach_the_upstream_cached_and_the_client_secret_sealed(
+    secured: RunningGateway, upstream: RunningUpstream, tmp_path: Path
+) -> None:
+    secret = f"client-secret-{uuid.uuid4().hex}"
+    async with token_server("gateway", secret) as issuer:
+        auth = {
+            "kind": "client_credentials",
+            "token_url": issuer.url,
+            "client_id": "gateway",
+            "secret": secret,
+        }
+        structured(await register(secured, upstream, auth=auth))
+        async with mcp_client(secured.url, token=token(secured, roles=("viewer",))) as client:
+            first = text_of(await client.call_tool("fx_headers", {}))
+            second = text_of(await client.call_tool("fx_headers", {}))
+        wrong = await register(secured, upstream, name="wrong", prefix="wr", auth={**auth, "secret": "nope"})
+    assert first == second
+    assert first.startswith("Bearer token-")
+    assert issuer.issued == 2  # one for discovery, one for the calls' session
+    assert wrong.is_error
+    assert "token endpoint answered HTTP 401" in text_of(wrong)
+    assert files_containing(tmp_path, secret) == []
