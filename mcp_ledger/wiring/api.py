@@ -269,7 +269,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
             runtime.store,
             runtime.views,
             keys=KekProbe(sql_keys(runtime.keys)),
-            details={"upstreams": lambda: runtime.upstream_health() if runtime.upstream_health else None},
+            details={"upstreams": lambda: _upstream_counts(runtime)},
         ),
     ]
     app = build_http_app(
@@ -282,3 +282,9 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     )
     app.add_middleware(KeyUnits, keys=runtime.keys)
     return app
+
+
+def _upstream_counts(runtime: Runtime) -> dict[str, int] | None:
+    """This process's upstream breaker counts for /readyz, once it has met an upstream."""
+    counts = runtime.upstream_health() if runtime.upstream_health is not None else None
+    return counts if counts and counts["tracked"] else None
