@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mcp_ledger.eventstore.sql import open_event_store
-from tests.support.clients import mcp_client, structured, text_of
+from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, structured, text_of
 from tests.support.distributed import DistributedStack, distributed_stack
 from tests.support.upstream import RunningUpstream, upstream_server
 
@@ -145,3 +146,33 @@ async def test_a_worker_killed_mid_call_leaves_exactly_one_recorded_outcome(
         while not (outcomes := await _outcomes(stack.store_url, tenant, "fx_slow")):
             await asyncio.sleep(0.2)
     assert list(outcomes.values()) == [["ToolSucceeded"]]
+
+
+async def test_an_upstream_s_list_changed_reaches_an_agent_on_another_replica(
+    stack: DistributedStack, tenant: str, upstream: RunningUpstream
+) -> None:
+    admin = stack.token(tenant, "root", ("admin",))
+    async with mcp_client(stack.urls[0], token=admin) as client:
+        entry = {"name": "fixture", "url": upstream.url, "prefix": "fx", "pinning": False}
+        structured(await client.call_tool("register_server", entry))
+    user = stack.token(tenant, "bob", ("viewer",))
+    headers = {**JSON_RPC_HEADERS, "authorization": f"Bearer {user}"}
+    async with httpx.AsyncClient(timeout=60) as http:
+        opened = await http.post(stack.urls[1], json=INITIALIZE, headers=headers)
+        on_session = {**headers, "mcp-session-id": opened.headers["mcp-session-id"]}
+        async with http.stream(
+            "GET", stack.urls[1], headers={**on_session, "accept": "text/event-stream"}
+        ) as stream:
+            lines = stream.aiter_lines()
+            assert await anext(lines) == ": listening"
+            async with mcp_client(stack.urls[0], token=user) as client:
+                assert text_of(await client.call_tool("fx_grow", {"name": "extra"})) == "added extra"
+            heard = None
+            async with asyncio.timeout(60):
+                async for line in lines:
+                    if line.startswith("data:") and "tools/list_changed" in line:
+                        heard = line
+                        break
+    assert heard is not None
+    async with mcp_client(stack.urls[1], token=user) as client:
+        assert "fx_extra" in {tool.name for tool in (await client.list_tools()).tools}
