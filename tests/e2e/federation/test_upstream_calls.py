@@ -205,3 +205,15 @@ async def test_oauth_client_credentials_reach_the_upstream_cached_and_the_client
     assert wrong.is_error
     assert "token endpoint answered HTTP 401" in text_of(wrong)
     assert files_containing(tmp_path, secret) == []
+
+
+async def test_an_upstream_tool_runs_as_a_pipeline_stage_recorded_like_a_call(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    stages = {"stages": [{"tool": "fx_echo", "arguments": {"text": "piped"}}]}
+    async with mcp_client(secured.url, token=token(secured, roles=("operator",))) as client:
+        result = await client.call_tool("run_pipeline", stages)
+    assert not result.is_error, text_of(result)
+    assert "piped" in text_of(result) or "piped" in str(result.structured_content)
+    assert upstream.state.calls["echo"] == 1
