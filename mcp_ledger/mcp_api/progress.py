@@ -12,9 +12,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
+
+from mcp.server import ServerRequestContext
+from mcp.shared.exceptions import MCPDeprecationWarning
 
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import CallTool
@@ -91,3 +96,24 @@ class ProgressHub:
             None if data.get("total") is None else float(data["total"]),
             message_text if isinstance(message_text, str) else None,
         )
+
+
+def relaying(
+    hub: ProgressHub, ctx: ServerRequestContext[Any], command: CallTool
+) -> AbstractContextManager[None]:
+    """The command's upstream progress and log notifications sent on this request's stream."""
+
+    async def relay(progress: float, total: float | None, message: str | None) -> None:
+        await ctx.session.report_progress(progress, total, message)
+
+    async def log(level: str, logger: str | None, data: Any) -> None:
+        with warnings.catch_warnings():  # logging is deprecated in 2026-07-28; relayed as sent
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await ctx.session.send_log_message(
+                level,  # type: ignore[arg-type]
+                data,
+                logger,
+                related_request_id=ctx.request_id,
+            )
+
+    return hub.listening(command, relay, log)

@@ -8,17 +8,15 @@ can correct. Either way nothing is published and nothing is written.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import logging
-import warnings
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
-from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.shared.exceptions import MCPError
 from pydantic import TypeAdapter
 
 from mcp_ledger.checks.arguments import argument_size, check_arguments
@@ -38,14 +36,14 @@ from mcp_ledger.mcp_api.auth.identity import (
 )
 from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
-from mcp_ledger.mcp_api.progress import ProgressHub
+from mcp_ledger.mcp_api.progress import ProgressHub, relaying
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.plans import PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.mcp_api.transport.session_layer import TRANSPORT_SESSION_HEADER
 from mcp_ledger.mcp_api.transport.sessions import TransportSessions
-from mcp_ledger.mcp_api.upstreams import UpstreamSurface
+from mcp_ledger.mcp_api.upstreams import UpstreamSurface, selection
 from mcp_ledger.producers.ports import BusError
 from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.projections.sessions.ports import SessionViewStore
@@ -202,10 +200,7 @@ class LedgerMcp:
     async def _selection(self, tenant: str, session_id: str | None) -> Callable[[str], bool]:
         """Whether a registered or upstream tool is listed in this session (select_tools)."""
         view = None if session_id is None else await self._views.get(tenant, session_id)
-        patterns = view.tool_selection if view is not None else None
-        if not patterns:
-            return lambda name: True
-        return lambda name: any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+        return selection(view.tool_selection if view is not None else None)
 
     async def _own_session(self, ctx: ServerRequestContext[Any], tenant: str, subject: str) -> str | None:
         """The request's session if it is the caller's: another's session tools stay hidden."""
@@ -280,24 +275,8 @@ class LedgerMcp:
         return result_from_event(event)
 
     def _relaying(self, ctx: ServerRequestContext[Any], command: CallTool) -> AbstractContextManager[None]:
-        """Upstream progress of this call, relayed onto the request's stream."""
-        if self._progress is None:
-            return nullcontext()
-
-        async def relay(progress: float, total: float | None, message: str | None) -> None:
-            await ctx.session.report_progress(progress, total, message)
-
-        async def log(level: str, logger: str | None, data: Any) -> None:
-            with warnings.catch_warnings():  # logging is deprecated in 2026-07-28; relayed as sent
-                warnings.simplefilter("ignore", MCPDeprecationWarning)
-                await ctx.session.send_log_message(
-                    level,  # type: ignore[arg-type]
-                    data,
-                    logger,
-                    related_request_id=ctx.request_id,
-                )
-
-        return self._progress.listening(command, relay, log)
+        """Upstream progress and logs of this call, relayed onto the request's stream."""
+        return nullcontext() if self._progress is None else relaying(self._progress, ctx, command)
 
     async def _run_pipeline(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams

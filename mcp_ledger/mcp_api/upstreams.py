@@ -8,6 +8,8 @@ None means "not an upstream's": the server answers it itself.
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Callable
 from typing import Any
 
 import mcp_types as types
@@ -24,6 +26,13 @@ from mcp_ledger.projections.registry.upstream_routes import (
     resource_route,
     template_route,
 )
+
+
+def selection(patterns: list[str] | None) -> Callable[[str], bool]:
+    """Whether a registered or upstream tool name is listed under a session's selection."""
+    if not patterns:
+        return lambda name: True
+    return lambda name: any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
 def _visible(identity: Identity, upstreams: list[Scoped]) -> list[Scoped]:
