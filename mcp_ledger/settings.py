@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     http_client_cert: Path | None = Field(None, description="client certificate for mTLS tools (PEM)")
     http_client_key: Path | None = Field(None, description="its private key (PEM)")
     http_ca_bundle: Path | None = Field(None, description="CA bundle to verify tool endpoints")
+    upstreams: list[str] = Field(
+        default_factory=list, description="NAME=URL MCP servers `serve` fronts for the local tenant"
+    )
+    upstream_stdio: dict[str, list[str]] = Field(
+        default_factory=dict, description='stdio MCP servers workers may run: {"NAME": ["cmd", "arg"]}'
+    )
+    upstream_idle_seconds: float = Field(300.0, gt=0, description="idle upstream sessions close after")
+    upstream_max_sessions: int = Field(500, ge=1, description="upstream sessions one worker holds")
+    upstream_breaker_failures: int = Field(5, ge=1, description="failures that open an upstream's circuit")
+    upstream_breaker_cooldown: float = Field(30.0, gt=0, description="seconds an open circuit refuses")
     grpc_host: str = Field("127.0.0.1", description="where `mcp-ledger grpc` listens")
     grpc_port: int = Field(50051, ge=0, le=65535, description="MCPToolService gRPC port")
 
@@ -146,6 +156,11 @@ class Settings(BaseSettings):
     @property
     def events_topic(self) -> str:
         return f"{self.topic_prefix}ledger.events"
+
+    @property
+    def progress_topic(self) -> str:
+        """Upstream progress relayed from workers to the API replica holding the request."""
+        return f"{self.topic_prefix}ledger.progress"
 
     @property
     def compliance_topic(self) -> str:

@@ -85,31 +85,33 @@ def _processes() -> Iterator[list[subprocess.Popen[bytes]]]:
                 proc.kill()
 
 
-async def _sequential(url: str, calls: int, headers: dict[str, str]) -> list[float]:
+async def _sequential(url: str, calls: int, headers: dict[str, str], tool: str = "echo") -> list[float]:
     latencies = []
     async with (
         httpx2.AsyncClient(timeout=30.0, headers=headers) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
         for _ in range(max(10, calls // 10)):  # warm-up: connections, consumer fetch loops, caches
-            await client.call_tool("echo", {"text": "warm"})
+            await client.call_tool(tool, {"text": "warm"})
         for index in range(calls):
             started = time.perf_counter()
-            result = await client.call_tool("echo", {"text": f"call {index}"})
+            result = await client.call_tool(tool, {"text": f"call {index}"})
             latencies.append((time.perf_counter() - started) * 1000)
             if result.is_error:
                 raise RuntimeError(f"benchmark call failed: {result.content}")
     return latencies
 
 
-async def _concurrent(url: str, calls: int, concurrency: int, headers: dict[str, str]) -> float:
+async def _concurrent(
+    url: str, calls: int, concurrency: int, headers: dict[str, str], tool: str = "echo"
+) -> float:
     async def one_client(count: int) -> None:
         async with (
             httpx2.AsyncClient(timeout=30.0, headers=headers) as http,
             Client(streamable_http_client(url, http_client=http)) as client,
         ):
             for index in range(count):
-                await client.call_tool("echo", {"text": f"c{index}"})
+                await client.call_tool(tool, {"text": f"c{index}"})
 
     per_client = max(1, calls // concurrency)
     started = time.perf_counter()
@@ -123,11 +125,17 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def measure(
-    target: str, url: str, calls: int, concurrency: int, headers: dict[str, str] | None = None
+    target: str,
+    url: str,
+    calls: int,
+    concurrency: int,
+    headers: dict[str, str] | None = None,
+    *,
+    tool: str = "echo",
 ) -> PathResult:
     """Latency from sequential calls, throughput from concurrent clients."""
-    latencies = await _sequential(url, calls, headers or {})
-    rate = await _concurrent(url, calls, concurrency, headers or {})
+    latencies = await _sequential(url, calls, headers or {}, tool)
+    rate = await _concurrent(url, calls, concurrency, headers or {}, tool)
     return PathResult(
         target,
         calls,

@@ -1,6 +1,6 @@
 """The baseline: a plain official-SDK MCP server with the same echo tool and transport settings.
 
-Run as `python -m mcp_ledger.bench.plain_server PORT`. Used only by `mcp-ledger bench calls`
+Run as `python -m mcp_ledger.bench.plain_server PORT [TOOL_NAME]`. Used only by `mcp-ledger bench calls`
 to measure what the gateway costs over the SDK alone.
 """
 
@@ -17,12 +17,14 @@ from mcp_ledger.domain.tools import builtin_catalog
 from mcp_ledger.mcp_api.server import tool_listing
 
 ECHO = builtin_catalog()["echo"]
+TOOL_NAME = sys.argv[2] if len(sys.argv) > 2 else "echo"
+"""Another name when the server plays an upstream behind the gateway (echo is a built-in there)."""
 
 
 async def _list_tools(
     ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
 ) -> types.ListToolsResult:
-    return types.ListToolsResult(tools=[tool_listing(ECHO)])
+    return types.ListToolsResult(tools=[tool_listing(ECHO.model_copy(update={"name": TOOL_NAME}))])
 
 
 async def _call_tool(

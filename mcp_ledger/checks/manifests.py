@@ -18,6 +18,7 @@ from mcp_ledger.domain.registry.registration import RegistrationError
 
 API_VERSION = "mcp-ledger.io/v1alpha1"
 KIND = "MCPTool"
+SERVER_KIND = "MCPServer"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 _HTTP_FIELDS = {"baseUrl": "base_url", "bodyArgument": "body_argument", "timeoutSeconds": "timeout_s"}
 
@@ -78,6 +79,8 @@ def load_manifests(text: str) -> list[ToolDefinition]:
     problems: list[str] = []
     raw: list[dict[str, Any]] = []
     for index, document in enumerate(documents):
+        if isinstance(document, dict) and document.get("kind") == SERVER_KIND:
+            continue  # MCPServer resources: checks/server_manifests.py
         if not isinstance(document, dict) or document.get("kind") != KIND:
             problems.append(f"document #{index}: not an {KIND} resource")
         elif document.get("apiVersion") != API_VERSION:

@@ -17,11 +17,13 @@ from mcp_ledger.cli import plans as cli_plans
 from mcp_ledger.cli import privacy as cli_privacy
 from mcp_ledger.cli import registry as cli_registry
 from mcp_ledger.cli import serve as cli_serve
+from mcp_ledger.cli.federation import servers as cli_servers
 
 app = typer.Typer(help="Event-sourced MCP gateway.", no_args_is_help=True, add_completion=False)
 bench_app = typer.Typer(help="Benchmarks: printed, and written as JSON.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 cli_serve.register(app)
+cli_servers.register(app)
 cli_bench.register(bench_app)
 cli_compliance.register(app, bench_app)
 cli_privacy.register(app, bench_app)

@@ -19,6 +19,7 @@ from rich.table import Table
 from mcp_ledger.bench.calls import run_calls_bench
 from mcp_ledger.bench.state import run_state_bench
 from mcp_ledger.bench.targets import distributed_env
+from mcp_ledger.bench.upstream.calls import run_upstream_bench
 from mcp_ledger.cli.options import StateOpt, console, load_settings
 from mcp_ledger.wiring.bootstrap import make_views
 
@@ -40,12 +41,17 @@ def _print_calls_report(report: dict[str, Any]) -> None:
     Console().print(table)
     for target, ratios in report["ratios_vs_plain_sdk"].items():
         Console().print(f"{target} vs plain SDK: {ratios}")
+    for target, ratios in report.get("ratios_vs_upstream_direct", {}).items():
+        Console().print(f"{target} vs the upstream called directly: {ratios}")
 
 
 def bench_calls(
     calls: Annotated[int, typer.Option(min=20, max=100_000, help="calls per measurement")] = 500,
     concurrency: Annotated[int, typer.Option(min=1, max=256, help="concurrent clients for calls/s")] = 8,
     output: Annotated[Path, typer.Option(help="where to write the JSON report")] = Path("bench-calls.json"),
+    upstream: Annotated[
+        bool, typer.Option("--upstream", help="also: an SDK server called directly vs as an upstream")
+    ] = False,
 ) -> None:
     """Tool-call p50/p99 and calls/s: plain SDK server, embedded gateway, and (when LEDGER_BUS,
     LEDGER_STORE and LEDGER_STATE name Kafka, PostgreSQL and Redis) the distributed gateway."""
@@ -55,6 +61,12 @@ def bench_calls(
     report = asyncio.run(
         run_calls_bench(calls, concurrency, distributed, lambda text: console.print(f"… {text}"))
     )
+    if upstream:
+        extra = asyncio.run(
+            run_upstream_bench(calls, concurrency, distributed, lambda text: console.print(f"… {text}"))
+        )
+        report["results"] += extra["results"]
+        report["ratios_vs_upstream_direct"] = extra["ratios_vs_upstream_direct"]
     output.write_text(json.dumps(report, indent=2) + "\n")
     _print_calls_report(report)
     console.print(f"written to {output}")

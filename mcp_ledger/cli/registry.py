@@ -21,6 +21,8 @@ from rich.console import Console
 from mcp_ledger.bench.registry import run_registry_bench
 from mcp_ledger.bench.targets import distributed_env
 from mcp_ledger.checks.manifests import load_manifests
+from mcp_ledger.checks.server_manifests import load_server_manifests
+from mcp_ledger.cli.federation.servers import run_tool
 from mcp_ledger.domain.registry.model import ToolDefinition
 from mcp_ledger.domain.registry.registration import RegistrationError
 from mcp_ledger.settings import Settings
@@ -34,10 +36,13 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-async def _register(url: str, definitions: list[ToolDefinition]) -> tuple[bool, str, Any]:
+async def _register(
+    url: str, definitions: list[ToolDefinition], token: str | None = None
+) -> tuple[bool, str, Any]:
     tools = [definition.model_dump(mode="json") for definition in definitions]
+    headers = {"authorization": f"Bearer {token}"} if token else {}
     async with (
-        httpx2.AsyncClient(timeout=60.0) as http,
+        httpx2.AsyncClient(timeout=60.0, headers=headers) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
         result = await client.call_tool("register_tools", {"tools": tools})
@@ -47,28 +52,38 @@ async def _register(url: str, definitions: list[ToolDefinition]) -> tuple[bool, 
 
 @registry_app.command("apply")
 def apply(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML with MCPTool resources")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="YAML with MCPTool and MCPServer resources")
+    ],
     url: Annotated[str, typer.Option(help="the gateway's MCP endpoint")] = "http://127.0.0.1:8000/mcp",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate only")] = False,
+    token: Annotated[str | None, typer.Option("--token", envvar="LEDGER_TOKEN", help="access token")] = None,
 ) -> None:
-    """Register the tools of MCPTool manifests (validated first; all or nothing)."""
+    """Register the tools of MCPTool manifests and the servers of MCPServer manifests
+    (all validated first; nothing is sent when any is invalid)."""
+    text = file.read_text()
     try:
-        definitions = load_manifests(file.read_text())
+        definitions = load_manifests(text)
+        servers = load_server_manifests(text)
     except RegistrationError as error:
         for problem in error.problems:
             console.print(f"[red]invalid:[/red] {problem}")
         raise typer.Exit(code=2) from None
-    names = ", ".join(d.name for d in definitions)
+    names = ", ".join([d.name for d in definitions] + [f"server {s['name']}" for s in servers])
     if dry_run:
         console.print(f"valid: {names}")
         return
-    try:
-        failed, text, structured = asyncio.run(_register(url, definitions))
-    except Exception as error:  # boundary: connection and protocol errors become one line
-        raise _fail(f"cannot reach the gateway at {url}: {error}") from None
-    if failed:
-        raise _fail(text)
-    console.print(f"registered ({names}): {json.dumps(structured)}")
+    if definitions:
+        try:
+            failed, text, structured = asyncio.run(_register(url, definitions, token))
+        except Exception as error:  # boundary: connection and protocol errors become one line
+            raise _fail(f"cannot reach the gateway at {url}: {error}") from None
+        if failed:
+            raise _fail(text)
+        console.print(f"registered ({', '.join(d.name for d in definitions)}): {json.dumps(structured)}")
+    for server in servers:
+        result = run_tool(url, token, "register_server", server)
+        console.print(f"registered server {server['name']}: {len(result.get('exposed', []))} tools exposed")
 
 
 def bench_registry(

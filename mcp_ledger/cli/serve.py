@@ -35,6 +35,7 @@ from mcp_ledger.mcp_api.auth.dev_tokens import mint_token
 from mcp_ledger.producers.ports import BusError
 from mcp_ledger.settings import Settings
 from mcp_ledger.wiring.bootstrap import ConfigurationError, running
+from mcp_ledger.wiring.upstreams import front_upstreams, with_upstream_hosts
 
 
 class _DrainingServer(uvicorn.Server):
@@ -82,6 +83,8 @@ async def _run_parts(settings: Settings, listener: socket.socket | None, *, api:
             return
         url = f"http://{settings.host}:{settings.port}/mcp"
         mode = "embedded" if settings.embedded else f"bus {settings.bus}"
+        for line in await front_upstreams(settings, runtime):
+            console.print(line)
         console.print(f"mcp-ledger listening on [bold]{url}[/bold] ({mode}, store {settings.store_url})")
         console.print(f"web console: {url.removesuffix('/mcp')}/console")
         _print_how_to_connect(settings, url)
@@ -143,11 +146,29 @@ def serve(
     port: PortOpt = None,
     data_dir: DataOpt = None,
     no_auth: NoAuthOpt = None,
+    upstream: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--upstream",
+            help="NAME=URL of an MCP server to front for the local tenant; repeatable (LEDGER_UPSTREAMS)",
+        ),
+    ] = None,
 ) -> None:
     """Run API and worker in one process (embedded default: SQLite, in-process bus, memory state)."""
     settings = load_settings(
-        bus=bus, store=store, state=state, host=host, port=port, data_dir=data_dir, no_auth=no_auth
+        bus=bus,
+        store=store,
+        state=state,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        no_auth=no_auth,
+        upstreams=upstream or None,
     )
+    try:
+        settings = with_upstream_hosts(settings)
+    except ValueError as error:
+        raise fail(str(error)) from None
     _run(settings, api=True, worker=True)
 
 

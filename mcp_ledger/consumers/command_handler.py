@@ -184,7 +184,9 @@ class CommandHandler:
         effects = list(outcome.effects)
         if spec.opens_session:
             effects = opening_events(command) + effects
-        return session.stream_id, outcome_events(command, effects, outcome.content, outcome.structured)
+        return session.stream_id, outcome_events(
+            command, effects, outcome.content, outcome.structured, is_error=outcome.is_error
+        )
 
     async def _run(
         self, command: CallTool, session: Session, runner: ToolRunner | None

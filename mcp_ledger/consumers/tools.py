@@ -31,6 +31,7 @@ class ToolOutcome:
     content: list[JSON]
     structured: JSON | None = None
     effects: tuple[DomainEvent, ...] = field(default_factory=tuple)
+    is_error: bool = False
 
 
 class ToolExecutionError(Exception):

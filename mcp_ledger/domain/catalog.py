@@ -14,6 +14,7 @@ from mcp_ledger.domain.pipelines import RUN_PIPELINE
 from mcp_ledger.domain.plans.tools import plan_tool_specs
 from mcp_ledger.domain.registry.tools import DEFAULT_REGISTERING_ROLE, registry_tool_specs
 from mcp_ledger.domain.tools import ToolSpec, builtin_catalog
+from mcp_ledger.domain.upstreams.tools import upstream_tool_specs
 
 
 def gateway_tool_specs(registering_role: str = DEFAULT_REGISTERING_ROLE) -> dict[str, ToolSpec]:
@@ -21,6 +22,7 @@ def gateway_tool_specs(registering_role: str = DEFAULT_REGISTERING_ROLE) -> dict
     groups = (
         builtin_catalog(),
         registry_tool_specs(registering_role),
+        upstream_tool_specs(registering_role),
         privacy_tool_specs(),
         plan_tool_specs(),
         {RUN_PIPELINE.name: RUN_PIPELINE},

@@ -65,6 +65,8 @@ class ToolSucceeded(DomainEvent):
     tool_name: str
     content: Personal[list[JSON]]
     structured: Personal[JSON | None] = None
+    is_error: bool = False
+    """The tool answered with an error result (an upstream MCP tool's isError): it ran."""
 
 
 class ToolFailed(DomainEvent):

@@ -34,6 +34,12 @@ class ToolSpec(BaseModel):
     allowed_roles: frozenset[str] = frozenset()
     """When not empty, the caller needs one of these roles as well."""
     annotations: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float | None = None
+    """How long the API waits for the outcome when longer than its call timeout (an upstream
+    tool's own timeout: long tools are normal there)."""
+    listing: dict[str, Any] | None = None
+    """An upstream tool's MCP presentation as its server sent it (annotations, icons, _meta),
+    listed unchanged; None for the gateway's own and registered tools."""
 
 
 def _object(properties: dict[str, JSONSchema], required: list[str]) -> JSONSchema:

@@ -72,7 +72,9 @@ class CommandGateway:
             return
         waiter.outcome.set_result(event)
 
-    async def call(self, command: CallTool | AcceptPlan | ExecutePlan | CancelPlan) -> dict[str, object]:
+    async def call(
+        self, command: CallTool | AcceptPlan | ExecutePlan | CancelPlan, *, wait_s: float | None = None
+    ) -> dict[str, object]:
         """Publish the command (every field off the allowlist sealed) and return its terminal
         stored event (wire form, sealed fields opened).
 
@@ -94,6 +96,7 @@ class CommandGateway:
                 headers,
                 tenant=command.tenant,
                 subject=command.subject,
+                wait_s=wait_s,
             )
         return event if self._sealer is None else await self._sealer.open_wire(event)
 
@@ -111,7 +114,15 @@ class CommandGateway:
         )
 
     async def submit(
-        self, topic: str, key: str, payload: bytes, headers: Mapping[str, str], *, tenant: str, subject: str
+        self,
+        topic: str,
+        key: str,
+        payload: bytes,
+        headers: Mapping[str, str],
+        *,
+        tenant: str,
+        subject: str,
+        wait_s: float | None = None,
     ) -> dict[str, object]:
         """Publish a message whose `command_id` header names the command it carries, and
         return the command's terminal stored event as published (wire form, still sealed):
@@ -123,13 +134,14 @@ class CommandGateway:
         """
         command_id = headers["command_id"]
         waiter = _Waiter(tenant, subject, asyncio.get_running_loop().create_future())
+        timeout = max(self._timeout, wait_s or 0.0)
         self._waiters[command_id] = waiter
         try:
             await self._bus.publish(topic, key, payload, headers)
-            return await asyncio.wait_for(waiter.outcome, timeout=self._timeout)
+            return await asyncio.wait_for(waiter.outcome, timeout=timeout)
         except TimeoutError as error:
             raise CommandTimeoutError(
-                f"command {command_id} was accepted; no outcome within {self._timeout:.0f}s"
+                f"command {command_id} was accepted; no outcome within {timeout:.0f}s"
             ) from error
         finally:
             self._waiters.pop(command_id, None)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import mcp_types as types
@@ -37,6 +38,7 @@ from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.completions import SESSION_TEMPLATE, Completions
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.listen import ListenStreams
+from mcp_ledger.mcp_api.progress import ProgressHub, relaying
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.subscriptions import ResourceSubscriptions
@@ -44,6 +46,7 @@ from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.plans import PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.mcp_api.transport.session_layer import TRANSPORT_SESSION_HEADER
 from mcp_ledger.mcp_api.transport.sessions import TransportSessions
+from mcp_ledger.mcp_api.upstreams import UpstreamSurface, selection
 from mcp_ledger.producers.ports import BusError
 from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.projections.sessions.ports import SessionViewStore
@@ -54,7 +57,18 @@ log = logging.getLogger(__name__)
 
 
 def tool_listing(spec: ToolSpec) -> types.Tool:
-    """The MCP description of a tool."""
+    """The MCP description of a tool; an upstream tool's annotations, icons and _meta as sent."""
+    if spec.listing is not None:
+        return types.Tool.model_validate(
+            {
+                **spec.listing,
+                "name": spec.name,
+                "title": spec.title,
+                "description": spec.description,
+                "inputSchema": spec.input_schema,
+                "outputSchema": spec.output_schema,
+            }
+        )
     return types.Tool(
         name=spec.name,
         title=spec.title,
@@ -77,7 +91,9 @@ def result_from_event(event: Mapping[str, Any]) -> types.CallToolResult:
         text = f"{data['error_code']}: {data['message']}"
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
     content = _CONTENT.validate_python(data["content"])
-    return types.CallToolResult(content=content, structured_content=data.get("structured"))
+    return types.CallToolResult(
+        content=content, structured_content=data.get("structured"), is_error=bool(data.get("is_error"))
+    )
 
 
 def _tool_error(text: str) -> types.CallToolResult:
@@ -103,8 +119,12 @@ class LedgerMcp:
         pipelines: PipelineTool | None = None,
         rate_guard: RateGuard | None = None,
         listens: ListenStreams | None = None,
+        progress: ProgressHub | None = None,
+        upstreams: UpstreamSurface | None = None,
     ) -> None:
         self._listens = listens
+        self._upstreams = upstreams
+        self._progress = progress
         self._log_levels = log_levels
         self._pipelines = pipelines
         self._rate_guard = rate_guard
@@ -160,11 +180,6 @@ class LedgerMcp:
         assert self._listens is not None
         return await self._listens.listen(ctx, self._identity(ctx), params)
 
-    async def _complete(
-        self, ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
-    ) -> types.CompleteResult:
-        return await self._completions.complete(self._identity(ctx), params)
-
     async def _set_level(
         self, ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
     ) -> types.EmptyResult:
@@ -198,13 +213,19 @@ class LedgerMcp:
         if self._registry is not None:
             session_id = await self._own_session(ctx, identity.tenant, identity.subject)
             registered = await self._registry.visible(identity.tenant, session_id)
-            specs += [spec for spec in registered if spec.name not in own]
+            selection = await self._selection(identity.tenant, session_id)
+            specs += [spec for spec in registered if spec.name not in own and selection(spec.name)]
         visible = [
             tool_listing(spec)
             for spec in specs
             if access_problem(identity.roles, spec.minimum_role, spec.allowed_roles) is None
         ]
         return types.ListToolsResult(tools=visible)
+
+    async def _selection(self, tenant: str, session_id: str | None) -> Callable[[str], bool]:
+        """Whether a registered or upstream tool is listed in this session (select_tools)."""
+        view = None if session_id is None else await self._views.get(tenant, session_id)
+        return selection(view.tool_selection if view is not None else None)
 
     async def _own_session(self, ctx: ServerRequestContext[Any], tenant: str, subject: str) -> str | None:
         """The request's session if it is the caller's: another's session tools stay hidden."""
@@ -267,7 +288,8 @@ class LedgerMcp:
             arguments=arguments,
         )
         try:
-            event = await self._gateway.call(command)
+            with self._relaying(ctx, command):
+                event = await self._gateway.call(command, wait_s=spec.timeout_s)
         except CommandTimeoutError as error:
             return _tool_error(str(error))
         except BusError as error:
@@ -276,6 +298,10 @@ class LedgerMcp:
             log.error("tools/call %s: %s", spec.name, error)
             raise MCPError(types.INTERNAL_ERROR, str(error)) from error
         return result_from_event(event)
+
+    def _relaying(self, ctx: ServerRequestContext[Any], command: CallTool) -> AbstractContextManager[None]:
+        """Upstream progress and logs of this call, relayed onto the request's stream."""
+        return nullcontext() if self._progress is None else relaying(self._progress, ctx, command)
 
     async def _run_pipeline(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
@@ -308,6 +334,9 @@ class LedgerMcp:
             resources.append(
                 types.Resource(name="plan schema", uri=PLAN_SCHEMA_URI, mime_type="application/json")
             )
+        if self._upstreams is not None:
+            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            resources += await self._upstreams.resources(identity, session_id)
         return types.ListResourcesResult(resources=resources)
 
     async def _list_templates(
@@ -320,6 +349,10 @@ class LedgerMcp:
             mime_type="application/json",
         )
         templates = [template] + ([self._audit.template()] if self._audit is not None else [])
+        if self._upstreams is not None:
+            identity = self._identity(ctx)
+            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            templates += await self._upstreams.templates(identity, session_id)
         return types.ListResourceTemplatesResult(resource_templates=templates)
 
     async def _read_resource(
@@ -339,9 +372,13 @@ class LedgerMcp:
             return types.ReadResourceResult(
                 contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
             )
-        view = None
-        if uri.startswith(SESSION_URI_PREFIX):
-            view = await self._views.get(identity.tenant, uri.removeprefix(SESSION_URI_PREFIX))
+        if not uri.startswith(SESSION_URI_PREFIX):
+            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            found = None if self._upstreams is None else await self._upstreams.read(identity, session_id, uri)
+            if found is None:
+                raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}", data={"uri": uri})
+            return found
+        view = await self._views.get(identity.tenant, uri.removeprefix(SESSION_URI_PREFIX))
         if view is None or view.subject != identity.subject:
             # Another subject's session reads as one that does not exist (SEP-2164's answer).
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}", data={"uri": uri})
@@ -353,9 +390,34 @@ class LedgerMcp:
     async def _list_prompts(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
-        return types.ListPromptsResult(prompts=list(PROMPTS))
+        prompts = list(PROMPTS)
+        if self._upstreams is not None:
+            identity = self._identity(ctx)
+            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            prompts += await self._upstreams.prompts(identity, session_id)
+        return types.ListPromptsResult(prompts=prompts)
+
+    async def _complete(
+        self, ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        """Completions of upstream prompts and resource templates (forwarded, recorded), else
+        of the gateway's own prompts and templates."""
+        identity = self._identity(ctx)
+        if self._upstreams is not None:
+            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            found = await self._upstreams.complete(identity, session_id, params)
+            if found is not None:
+                return found
+        return await self._completions.complete(identity, params)
 
     async def _get_prompt(
         self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
     ) -> types.GetPromptResult:
-        return render_prompt(params.name, dict(params.arguments or {}))
+        arguments = dict(params.arguments or {})
+        if self._upstreams is not None and params.name not in {prompt.name for prompt in PROMPTS}:
+            identity = self._identity(ctx)
+            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            found = await self._upstreams.get_prompt(identity, session_id, params.name, arguments)
+            if found is not None:
+                return found
+        return render_prompt(params.name, arguments)

@@ -76,6 +76,14 @@ def _instruments(registry: CollectorRegistry) -> dict[str, Any]:
             ["topic"],
             registry=registry,
         ),
+        "upstream_seconds": Histogram(
+            "ledger_upstream_request_duration_seconds",
+            "Requests to upstream MCP servers, by upstream (the operator's by name, every tenant's "
+            "as 'tenant') and outcome (ok, error, timeout, unreachable, unavailable, ...)",
+            ["upstream", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
         "outbox_backlog": Gauge(
             "ledger_outbox_backlog", "Stored events not yet published (sampled)", registry=registry
         ),
@@ -134,6 +142,10 @@ class LedgerMetrics:
         self.tool_calls.labels(tool=tool, outcome=outcome).inc()
         if outcome == "denied":
             self.denials.labels(tool=tool).inc()
+
+    def upstream_request(self, upstream: str, outcome: str, seconds: float) -> None:
+        """One request to an upstream; `upstream` must already be a bounded label."""
+        self.upstream_seconds.labels(upstream=upstream, outcome=outcome[:32]).observe(seconds)
 
     def note_projected(self, payload: bytes) -> None:
         """Raise the projected position to a handled ledger.events message's position."""

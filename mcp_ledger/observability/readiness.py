@@ -30,6 +30,8 @@ class Readiness:
     probes: dict[str, Probe] = field(default_factory=dict)
     flags: dict[str, Callable[[], bool]] = field(default_factory=dict)
     timeout: float = PROBE_TIMEOUT
+    details: dict[str, Callable[[], object]] = field(default_factory=dict)
+    """Informational parts of the answer (e.g. upstream breaker counts): never make it 503."""
 
     async def problems(self) -> dict[str, str]:
         """Part name -> why it is not ready; empty when ready."""
@@ -49,12 +51,18 @@ class Readiness:
             return f"{type(error).__name__}: {error}"[:300]
         return ""
 
+    def _details(self) -> dict[str, object]:
+        found = {name: detail() for name, detail in self.details.items()}
+        return {name: value for name, value in found.items() if value is not None}
+
     def route(self) -> Route:
         async def readyz(request: Request) -> JSONResponse:
             problems = await self.problems()
             if problems:
                 log.warning("not ready: %s", problems)
-                return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
-            return JSONResponse({"status": "ready", "checked": sorted([*self.flags, *self.probes])})
+                body = {"status": "unavailable", "problems": problems, **self._details()}
+                return JSONResponse(body, status_code=503)
+            checked = sorted([*self.flags, *self.probes])
+            return JSONResponse({"status": "ready", "checked": checked, **self._details()})
 
         return Route("/readyz", readyz, methods=["GET"])

@@ -33,10 +33,12 @@ from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.http_app import AuthSetup, build_http_app, install_request_state
 from mcp_ledger.mcp_api.listen import ListenStreams
+from mcp_ledger.mcp_api.progress import ProgressHub
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.routes.admin import admin_routes
 from mcp_ledger.mcp_api.routes.opt_outs import opt_out_routes
 from mcp_ledger.mcp_api.routes.registration import RegistrationHttp
+from mcp_ledger.mcp_api.routes.servers import ServersHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.service import ToolService
@@ -49,6 +51,7 @@ from mcp_ledger.mcp_api.transport.sessions import (
     TransportSessions,
 )
 from mcp_ledger.mcp_api.transport.sessions_redis import RedisTransportSessions
+from mcp_ledger.mcp_api.upstreams import UpstreamSurface
 from mcp_ledger.producers.ports import BusError, Message
 from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.projections.registry.projector import RegistryProjector
@@ -199,6 +202,8 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         await watcher.on_event(message.headers.get("event_type", ""), message.value)
 
     runtime.bus.subscribe(settings.events_topic, watch, group=None)
+    progress = ProgressHub(runtime.sealer)
+    runtime.bus.subscribe(settings.progress_topic, progress.on_message, group=None)
     auth, identities = _auth(settings)
     replays = runtime.replays
     if replays is None:  # an API without a worker in this process
@@ -238,6 +243,8 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
         rate_guard=rate_guard,
         listens=ListenStreams(hub, runtime.views),
+        progress=progress,
+        upstreams=UpstreamSurface(catalog, gateway),
     ).build()
     install_request_state(
         server, secret_key(settings, "request-state/v1"), ttl=settings.pointer_ttl, identities=identities
@@ -255,6 +262,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     routes: list[BaseRoute] = [
         health_route(runtime),
         *registration.routes(),
+        *ServersHttp(runtime.tool_service, identities).routes(),
         *admin_routes(gateway, settings.compliance_topic, identities),
         *opt_out_routes(gateway, identities, rate_guard),
         *ops_wiring.api_routes(
@@ -265,6 +273,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
             runtime.store,
             runtime.views,
             keys=KekProbe(sql_keys(runtime.keys)),
+            details={"upstreams": lambda: _upstream_counts(runtime)},
         ),
     ]
     console_app = console(settings, runtime, gateway, auth.verifier if auth is not None else None, stack)
@@ -281,3 +290,9 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     )
     app.add_middleware(KeyUnits, keys=runtime.keys)
     return app
+
+
+def _upstream_counts(runtime: Runtime) -> dict[str, int] | None:
+    """This process's upstream breaker counts for /readyz, once it has met an upstream."""
+    counts = runtime.upstream_health() if runtime.upstream_health is not None else None
+    return counts if counts and counts["tracked"] else None

@@ -27,6 +27,7 @@ from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.registry.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.state_tools import state_runners
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
+from mcp_ledger.consumers.upstreams.progress import BusProgressRelay
 from mcp_ledger.crypto.kek import KekError
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.crypto.ports import KeyStore
@@ -64,7 +65,13 @@ from mcp_ledger.wiring.plans import (
     resume_embedded_plans,
 )
 from mcp_ledger.wiring.protection import SqlAuditReader, kek_mismatch, kek_rotation, open_sealer, sql_keys
-from mcp_ledger.wiring.registry import make_registry_views, registered_tools, registry_tools, tool_specs
+from mcp_ledger.wiring.registry import (
+    make_registry_views,
+    registered_tools,
+    registry_tools,
+    registry_writer,
+    tool_specs,
+)
 from mcp_ledger.wiring.runtime import (
     ConfigurationError,
     Runtime,
@@ -73,6 +80,12 @@ from mcp_ledger.wiring.runtime import (
     publishing,
     replay_guard,
     secret_key,
+)
+from mcp_ledger.wiring.upstreams import (
+    catalog_refresher,
+    upstream_calls,
+    upstream_connector,
+    upstream_runners,
 )
 
 __all__ = ["ConfigurationError", "Runtime", "make_bus", "make_registry_views", "make_views", "running"]
@@ -162,13 +175,30 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     runtime.replays = replays = replay_guard(settings)
     stack.push_async_callback(replays.close)
     pointers = PointerInputs(PointerSigner(secret_key(settings, "pointers/v1")), blobs, replays)
-    registered = registered_tools(settings, catalog, DataSourceSecrets(store, mapper), privacy, pointers)
+    relay_progress = BusProgressRelay(runtime.bus.publish, settings.progress_topic, runtime.sealer)
+    connector = upstream_connector(settings)
+    upstreams = upstream_calls(
+        settings,
+        store,
+        mapper,
+        privacy,
+        progress=relay_progress,
+        metrics=runtime.metrics,
+        connector=connector,
+    )
+    runtime.upstream_health = upstreams.breakers.overview
+    registered = registered_tools(
+        settings, catalog, DataSourceSecrets(store, mapper), privacy, pointers, upstreams
+    )
     stack.push_async_callback(registered.close)
+    writer = registry_writer(settings, store, registry_projector, relay, mapper)
+    stack.push_async_callback(catalog_refresher(settings, writer, upstreams, connector).close)
     runners = ops_wiring.instrument_runners(
         {
             **BUILTIN_RUNNERS,
             **_state_runners(settings, blobs, runtime.keys),
-            **registry_tools(settings, store, registry_projector, relay, mapper).runners(),
+            **registry_tools(settings, writer).runners(),
+            **upstream_runners(settings, writer, upstreams, catalog),
             **privacy.runners(),
         }
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -75,6 +75,7 @@ def api_routes(
     views: SessionViewStore,
     *,
     keys: Probe | None = None,
+    details: dict[str, Callable[[], object]] | None = None,
 ) -> list[Route]:
     """/readyz and /asyncapi.json; also times every MCP request. /metrics is not among them:
     it has a listener of its own (serve_metrics)."""
@@ -84,7 +85,9 @@ def api_routes(
     async def asyncapi(request: Request) -> JSONResponse:
         return JSONResponse(document)
 
-    return [readiness(bus, store, views, keys).route(), Route("/asyncapi.json", asyncapi, methods=["GET"])]
+    check = readiness(bus, store, views, keys)
+    check.details.update(details or {})
+    return [check.route(), Route("/asyncapi.json", asyncapi, methods=["GET"])]
 
 
 async def start_worker_ops(

@@ -15,10 +15,12 @@ from mcp_ledger.consumers.registry.data_sources import DataSourcePolicy
 from mcp_ledger.consumers.registry.registered_tools import RegisteredTools
 from mcp_ledger.consumers.registry.tools import RegistryTools
 from mcp_ledger.consumers.registry.writer import RegistryWriter
+from mcp_ledger.consumers.upstreams.calls import UpstreamCalls
 from mcp_ledger.domain.compliance.privacy import privacy_tool_specs
 from mcp_ledger.domain.registry.registration import RegistrationPolicy
 from mcp_ledger.domain.registry.tools import registry_tool_specs
 from mcp_ledger.domain.tools import ToolSpec, builtin_catalog
+from mcp_ledger.domain.upstreams.tools import upstream_tool_specs
 from mcp_ledger.eventstore.ports import EventStore
 from mcp_ledger.producers.outbox import OutboxRelay
 from mcp_ledger.projections.registry.catalog import ToolCatalog
@@ -41,7 +43,12 @@ def make_registry_views(settings: Settings) -> RegistryViewStore:
 
 def tool_specs(settings: Settings) -> dict[str, ToolSpec]:
     """Built-in tools and the registry's own tools."""
-    return {**builtin_catalog(), **registry_tool_specs(settings.registering_role), **privacy_tool_specs()}
+    return {
+        **builtin_catalog(),
+        **registry_tool_specs(settings.registering_role),
+        **upstream_tool_specs(settings.registering_role),
+        **privacy_tool_specs(),
+    }
 
 
 def registered_tools(
@@ -50,6 +57,7 @@ def registered_tools(
     secrets: DataSourceSecrets,
     privacy: PrivacyChoices,
     pointers: PointerInputs,
+    upstreams: UpstreamCalls | None = None,
 ) -> RegisteredTools:
     config = HttpRunnerConfig(
         allowed_hosts=settings.allowed_hosts,
@@ -58,19 +66,28 @@ def registered_tools(
         ca_bundle=str(settings.http_ca_bundle) if settings.http_ca_bundle else None,
     )
     return RegisteredTools(
-        catalog, HttpToolRunner(config), SqlToolRunner(), secrets, privacy=privacy, pointers=pointers
+        catalog,
+        HttpToolRunner(config),
+        SqlToolRunner(),
+        secrets,
+        privacy=privacy,
+        pointers=pointers,
+        upstreams=upstreams,
     )
 
 
-def registry_tools(
+def registry_writer(
     settings: Settings,
     store: EventStore,
     projector: RegistryProjector,
     relay: OutboxRelay,
     mapper: EventMapper,
-) -> RegistryTools:
+) -> RegistryWriter:
     policy = RegistrationPolicy(allowed_hosts=settings.allowed_hosts)
-    writer = RegistryWriter(store, projector, publishing(relay), policy, tool_specs(settings), mapper=mapper)
+    return RegistryWriter(store, projector, publishing(relay), policy, tool_specs(settings), mapper=mapper)
+
+
+def registry_tools(settings: Settings, writer: RegistryWriter) -> RegistryTools:
     sources = DataSourcePolicy(
         allowlist=tuple(d.strip() for d in settings.data_source_allowlist.split(",") if d.strip()),
         sqlite_dir=settings.data_source_sqlite_dir,

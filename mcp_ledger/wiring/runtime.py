@@ -72,6 +72,8 @@ class Runtime:
     plans: PlanWorker | None = None
     metrics: LedgerMetrics = field(default_factory=LedgerMetrics)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    upstream_health: Callable[[], dict[str, int]] | None = None
+    """Counts of this worker's upstream breakers (for /readyz), when it runs a worker."""
     tool_service: ToolService | None = None
     """MCPToolService for other transports (gRPC); its HTTP mapping is already in `app`."""
     verifier: JwtVerifier | None = None

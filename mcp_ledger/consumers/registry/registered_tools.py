@@ -18,9 +18,20 @@ from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.registry.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
 from mcp_ledger.domain.commands import CallTool
-from mcp_ledger.domain.registry.bindings import HttpBinding
+from mcp_ledger.domain.registry.bindings import HttpBinding, McpBinding
 from mcp_ledger.domain.tools import ToolSpec
+from mcp_ledger.domain.upstreams.model import UpstreamServer
 from mcp_ledger.projections.registry.catalog import CatalogEntry, ToolCatalog
+
+
+class UpstreamRunner(Protocol):
+    """Runs MCP-bound tools against their upstream servers (consumers/upstreams/calls.py)."""
+
+    async def run(
+        self, call: ToolInvocation, binding: McpBinding, server: UpstreamServer | None, scope: str | None
+    ) -> ToolOutcome: ...
+
+    async def close(self) -> None: ...
 
 
 class ToolSource(Protocol):
@@ -41,7 +52,9 @@ class RegisteredTools:
         *,
         privacy: PrivacyChoices | None = None,
         pointers: PointerInputs | None = None,
+        upstreams: UpstreamRunner | None = None,
     ) -> None:
+        self._upstreams = upstreams
         self._privacy = privacy
         self._pointers = pointers
         self._catalog = catalog
@@ -57,6 +70,8 @@ class RegisteredTools:
 
     def _runner(self, entry: CatalogEntry) -> ToolRunner:
         binding = entry.tool.definition.binding
+        if isinstance(binding, McpBinding):
+            return self._upstream_runner(entry, binding)
         pointer_arguments = entry.tool.definition.pipeability.pointer_arguments
 
         async def run(call: ToolInvocation) -> ToolOutcome:
@@ -82,6 +97,19 @@ class RegisteredTools:
 
         return run
 
+    def _upstream_runner(self, entry: CatalogEntry, binding: McpBinding) -> ToolRunner:
+        upstreams = self._upstreams
+        server = entry.upstream.server if entry.upstream is not None else None
+
+        async def run(call: ToolInvocation) -> ToolOutcome:
+            if upstreams is None:
+                raise ToolExecutionError("tool_unavailable", "this worker cannot reach upstream servers")
+            return await upstreams.run(call, binding, server, entry.session_id)
+
+        return run
+
     async def close(self) -> None:
         await self._http.close()
         await self._sql.close()
+        if self._upstreams is not None:
+            await self._upstreams.close()

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from mcp_ledger.checks.registrations import check_registration
 from mcp_ledger.consumers.mapping import EventMapper, command_key
+from mcp_ledger.domain.catalog import RESERVED_TOOL_NAMES
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.events import DomainEvent
 from mcp_ledger.domain.registry.aggregate import (
@@ -23,8 +24,9 @@ from mcp_ledger.domain.registry.aggregate import (
     decide_registration,
     decide_removal,
 )
+from mcp_ledger.domain.registry.bindings import McpBinding
 from mcp_ledger.domain.registry.model import ToolDefinition
-from mcp_ledger.domain.registry.registration import RegistrationPolicy
+from mcp_ledger.domain.registry.registration import RegistrationError, RegistrationPolicy
 from mcp_ledger.domain.streams import registry_stream
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.eventstore.ports import ConcurrencyError, EventStore, StoredEvent
@@ -66,12 +68,19 @@ class RegistryWriter:
         return ToolRegistry.replay(stream_id, [await self._mapper.to_domain(event) for event in stored])
 
     async def _reserved(self, tenant: str, session_id: str | None) -> frozenset[str]:
-        names = set(self._builtins)
+        names = set(self.builtins)
         if session_id is not None:
             names |= set((await self.load(tenant, None)).tools)
         return frozenset(names)
 
-    async def check(self, tenant: str, session_id: str | None, definitions: list[ToolDefinition]) -> None:
+    async def check(
+        self,
+        tenant: str,
+        session_id: str | None,
+        definitions: list[ToolDefinition],
+        *,
+        upstream: bool = False,
+    ) -> None:
         """The registration rules for this scope.
 
         Raises:
@@ -82,7 +91,9 @@ class RegistryWriter:
             allowed_hosts=self._policy.allowed_hosts,
             reserved_names=reserved,
             max_definition_bytes=self._policy.max_definition_bytes,
-            max_tools=self._policy.max_tools,
+            # An upstream's catalog is one registration; hundreds of tools are normal there.
+            max_tools=self._policy.max_tools * (5 if upstream else 1),
+            upstream=upstream,
         )
         check_registration(definitions, policy)
 
@@ -96,9 +107,19 @@ class RegistryWriter:
             RegistryBusyError: lost every race.
         """
         await self.check(command.tenant, session_id, definitions)
-        return await self._write(
-            command, session_id, lambda registry: decide_registration(registry, definitions)
-        )
+
+        def decide(registry: ToolRegistry) -> list[DomainEvent]:
+            taken = [
+                f"{d.name}: clashes with the tool {b.tool!r} of the upstream server {b.server!r}"
+                for d in definitions
+                if d.name in registry.tools
+                and isinstance(b := registry.tools[d.name].definition.binding, McpBinding)
+            ]
+            if taken:
+                raise RegistrationError(taken)
+            return decide_registration(registry, definitions)
+
+        return await self._write(command, session_id, decide)
 
     async def remove(
         self, command: CallTool, session_id: str | None, names: list[str]
@@ -128,6 +149,28 @@ class RegistryWriter:
             return connected + decide_registration(registry, definitions)
 
         return await self._write(command, command.session_id, decide)
+
+    @property
+    def builtins(self) -> frozenset[str]:
+        """The gateway's own tool names."""
+        return frozenset(self._builtins) | RESERVED_TOOL_NAMES
+
+    async def reserved(self, tenant: str, session_id: str | None) -> frozenset[str]:
+        """Names a new tool in this scope may not take: built-ins, and the tenant's tools for
+        a session's registry."""
+        return await self._reserved(tenant, session_id)
+
+    async def write(
+        self, command: CallTool, session_id: str | None, decide: Decision
+    ) -> tuple[int, list[StoredEvent]]:
+        """Decide against the replayed registry and append, idempotent by the command (other
+        writers of the registry stream, e.g. upstream servers, go through here).
+
+        Raises:
+            RegistrationError: the decision refused.
+            RegistryBusyError: lost every race.
+        """
+        return await self._write(command, session_id, decide)
 
     async def _write(
         self, command: CallTool, session_id: str | None, decide: Decision

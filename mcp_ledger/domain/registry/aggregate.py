@@ -42,10 +42,13 @@ class ToolRegistry:
     version: int = 0
     tools: dict[str, RegisteredTool] = field(default_factory=dict)
     data_sources: dict[str, DataSource] = field(default_factory=dict)
+    history: list[DomainEvent] = field(default_factory=list)
+    """Every event applied, for other state kept in the same stream (domain/upstreams/)."""
 
     def apply(self, event: DomainEvent) -> None:
         """Fold one event into the state."""
         self.version += 1
+        self.history.append(event)
         if isinstance(event, ToolRegistered | ToolUpdated):
             self.tools[event.definition.name] = RegisteredTool(
                 definition=event.definition, version=event.version

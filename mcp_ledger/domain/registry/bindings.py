@@ -11,7 +11,7 @@ applied at registration (path_template_problems), the encoding at call time (the
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -108,4 +108,33 @@ class SqlBinding(BaseModel):
         return self.operation in WRITE_OPERATIONS
 
 
-ToolBinding = Annotated[HttpBinding | SqlBinding, Field(discriminator="kind")]
+class McpBinding(BaseModel):
+    """A tool of an upstream MCP server (domain/upstreams/): which server, which of its tools,
+    the definition's hash (what was approved) and its MCP presentation as the upstream sent it.
+
+    Only upstream discovery makes these; a tool registration naming one is refused.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["mcp"] = "mcp"
+    server: str = Field(min_length=1, max_length=64)
+    tool: str = Field(min_length=1, max_length=128)
+    """The tool's name at the upstream (the exposed name may carry the server's prefix)."""
+    definition_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    annotations: dict[str, Any] = Field(default_factory=dict)
+    icons: tuple[dict[str, Any], ...] = ()
+    meta: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float = Field(60.0, gt=0, le=3600)
+
+    @property
+    def writes(self) -> bool:
+        return not bool(self.annotations.get("readOnlyHint", False))
+
+    @property
+    def idempotent(self) -> bool:
+        """Retried after a transport failure only when the upstream says it is safe."""
+        return bool(self.annotations.get("readOnlyHint")) or bool(self.annotations.get("idempotentHint"))
+
+
+ToolBinding = Annotated[HttpBinding | SqlBinding | McpBinding, Field(discriminator="kind")]

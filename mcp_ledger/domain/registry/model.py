@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_ledger.domain.personal import DataRecipient
-from mcp_ledger.domain.registry.bindings import HttpBinding, SqlBinding, ToolBinding
+from mcp_ledger.domain.registry.bindings import HttpBinding, McpBinding, SqlBinding, ToolBinding
 from mcp_ledger.domain.tools import JSONSchema, ToolSpec
 
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
@@ -70,7 +70,18 @@ class ToolDefinition(BaseModel):
             minimum_role=self.minimum_role,
             allowed_roles=frozenset(self.allowed_roles),
             annotations=_annotations(self),
+            listing=_listing(self.binding) if isinstance(self.binding, McpBinding) else None,
+            timeout_s=self.binding.timeout_s + 10 if isinstance(self.binding, McpBinding) else None,
         )
+
+
+def _listing(binding: McpBinding) -> dict[str, object]:
+    listing: dict[str, object] = {"annotations": binding.annotations}
+    if binding.icons:
+        listing["icons"] = list(binding.icons)
+    if binding.meta:
+        listing["_meta"] = binding.meta
+    return listing
 
 
 def _annotations(definition: ToolDefinition) -> dict[str, object]:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mcp_ledger.domain.access import ROLE_LADDER, rank
-from mcp_ledger.domain.registry.bindings import HttpBinding, SqlBinding, path_template_problems
+from mcp_ledger.domain.registry.bindings import HttpBinding, McpBinding, SqlBinding, path_template_problems
 from mcp_ledger.domain.registry.model import ToolDefinition
 
 METADATA_HOSTS: frozenset[str] = frozenset(
@@ -43,6 +43,8 @@ class RegistrationPolicy:
     reserved_names: frozenset[str] = field(default_factory=frozenset)
     max_definition_bytes: int = 64 * 1024
     max_tools: int = 200
+    upstream: bool = False
+    """True only for definitions made by upstream discovery: the one way an MCP binding is made."""
 
 
 def _host_allowed(host: str, port: int | None, allowed: tuple[str, ...]) -> bool:
@@ -145,6 +147,8 @@ def definition_problems(definition: ToolDefinition, policy: RegistrationPolicy) 
         if problem is not None:
             problems.append(f"{name}: {problem}")
         problems += [f"{name}: {problem}" for problem in path_template_problems(definition.binding)]
+    if isinstance(definition.binding, McpBinding) and not policy.upstream:
+        problems.append(f"{name}: MCP bindings come only from a registered upstream server (register_server)")
     problems.extend(_role_problems(definition))
     problems.extend(_pointer_problems(definition))
     return problems

@@ -110,6 +110,8 @@ def outcome_events(
     content: list[dict[str, Any]],
     structured: dict[str, Any] | None,
     error: tuple[str, str] | None = None,
+    *,
+    is_error: bool = False,
 ) -> list[DomainEvent]:
     """ToolCalled, the tool's effects, then the terminal event (success or failure)."""
     called = _called(command)
@@ -120,7 +122,11 @@ def outcome_events(
         )
         return [called, failed]
     done = ToolSucceeded(
-        command_id=command.command_id, tool_name=command.tool_name, content=content, structured=structured
+        command_id=command.command_id,
+        tool_name=command.tool_name,
+        content=content,
+        structured=structured,
+        is_error=is_error,
     )
     return [called, *effects, done]
 

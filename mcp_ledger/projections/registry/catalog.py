@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mcp_ledger.domain.catalog import RESERVED_TOOL_NAMES
-from mcp_ledger.domain.registry.bindings import SqlBinding
+from mcp_ledger.domain.registry.bindings import McpBinding, SqlBinding
 from mcp_ledger.domain.registry.model import RegisteredTool
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.projections.registry.ports import RegistryViewStore
-from mcp_ledger.projections.registry.view import DataSourceView, RegistryView
+from mcp_ledger.projections.registry.view import DataSourceView, RegistryView, UpstreamView
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,8 @@ class CatalogEntry:
     tool: RegisteredTool
     session_id: str | None
     data_source: DataSourceView | None = None
+    upstream: UpstreamView | None = None
+    """For an MCP binding: its server's entry in the same registry."""
 
 
 class ToolCatalog:
@@ -63,8 +65,19 @@ class ToolCatalog:
             tool = view.tools[name]
             binding = tool.definition.binding
             source = view.data_sources.get(binding.source) if isinstance(binding, SqlBinding) else None
-            return CatalogEntry(tool.definition.spec(), tool, view.session_id, source)
+            upstream = view.upstreams.get(binding.server) if isinstance(binding, McpBinding) else None
+            return CatalogEntry(tool.definition.spec(), tool, view.session_id, source, upstream)
         return None
+
+    async def upstreams(self, tenant: str, session_id: str | None) -> list[tuple[str | None, UpstreamView]]:
+        """The upstream servers this scope sees, each with its registry's session (None:
+        tenant-wide), the session's first."""
+        return [
+            (view.session_id, upstream)
+            for view in await self._scopes(tenant, session_id)
+            if view is not None
+            for upstream in view.upstreams.values()
+        ]
 
     async def names(self, tenant: str, session_id: str | None) -> frozenset[str]:
         """Names taken in this scope (built-ins and registered)."""

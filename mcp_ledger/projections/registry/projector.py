@@ -19,6 +19,7 @@ from mcp_ledger.crypto.records import unsealed_as_erased
 from mcp_ledger.domain.events import UnknownEventError, from_record
 from mcp_ledger.domain.registry.aggregate import REGISTRY_EVENTS
 from mcp_ledger.domain.streams import parse_registry_stream
+from mcp_ledger.domain.upstreams.events import UPSTREAM_EVENTS
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
 from mcp_ledger.projections.projector import replay
 from mcp_ledger.projections.registry.ports import RegistryViewStore
@@ -39,7 +40,7 @@ class RegistryChange:
 def registry_change(stored: StoredEvent) -> RegistryChange | None:
     """The scope a stored event changes, None when it is not a registry event."""
     scope = parse_registry_stream(stored.stream_id)
-    if scope is None or stored.event_type not in REGISTRY_EVENTS:
+    if scope is None or stored.event_type not in REGISTRY_EVENTS | UPSTREAM_EVENTS:
         return None
     return RegistryChange(scope[0], scope[1], stored.version)
 

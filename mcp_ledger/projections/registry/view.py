@@ -7,6 +7,8 @@ event seen before its predecessor was projected) is never papered over.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_ledger.domain.events import DomainEvent
@@ -17,6 +19,14 @@ from mcp_ledger.domain.registry.events import (
     ToolUpdated,
 )
 from mcp_ledger.domain.registry.model import RegisteredTool
+from mcp_ledger.domain.upstreams.events import (
+    UpstreamCatalogRecorded,
+    UpstreamServerRegistered,
+    UpstreamServerRemoved,
+    UpstreamToolChanged,
+    UpstreamToolsApproved,
+)
+from mcp_ledger.domain.upstreams.model import UpstreamServer
 
 
 class DataSourceView(BaseModel):
@@ -30,6 +40,21 @@ class DataSourceView(BaseModel):
     tables: list[str]
 
 
+class UpstreamView(BaseModel):
+    """An upstream server as agents and `servers list` see it (its secret stays sealed)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    server: UpstreamServer
+    protocol_version: str | None = None
+    tools: list[str] = Field(default_factory=list)
+    pending: dict[str, str] = Field(default_factory=dict)
+    """Upstream tools whose recorded definition waits for approval: name -> hash."""
+    resources: list[dict[str, Any]] = Field(default_factory=list)
+    resource_templates: list[dict[str, Any]] = Field(default_factory=list)
+    prompts: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class RegistryView(BaseModel):
     """Tools of one registry; `session_id` None is the tenant-wide registry."""
 
@@ -40,6 +65,7 @@ class RegistryView(BaseModel):
     version: int = 0
     tools: dict[str, RegisteredTool] = Field(default_factory=dict)
     data_sources: dict[str, DataSourceView] = Field(default_factory=dict)
+    upstreams: dict[str, UpstreamView] = Field(default_factory=dict)
 
 
 def fold(view: RegistryView, event: DomainEvent) -> RegistryView:
@@ -53,4 +79,41 @@ def fold(view: RegistryView, event: DomainEvent) -> RegistryView:
     elif isinstance(event, DataSourceConnected):
         source = DataSourceView(source=event.source, dialect=event.dialect, tables=event.tables)
         changes["data_sources"] = {**view.data_sources, event.source: source}
+    else:
+        upstreams = _fold_upstream(dict(view.upstreams), event)
+        if upstreams is not None:
+            changes["upstreams"] = upstreams
     return view.model_copy(update=changes)
+
+
+def _fold_upstream(upstreams: dict[str, UpstreamView], event: DomainEvent) -> dict[str, UpstreamView] | None:
+    if isinstance(event, UpstreamServerRegistered):
+        current = upstreams.get(event.server.name)
+        upstreams[event.server.name] = (
+            UpstreamView(server=event.server)
+            if current is None
+            else current.model_copy(update={"server": event.server})
+        )
+        return upstreams
+    if isinstance(event, UpstreamServerRemoved):
+        upstreams.pop(event.server, None)
+        return upstreams
+    name = getattr(event, "server", None)
+    current = upstreams.get(name) if isinstance(name, str) else None
+    if current is None:
+        return None
+    update: dict[str, object] = {}
+    if isinstance(event, UpstreamCatalogRecorded):
+        update = {
+            "protocol_version": event.protocol_version,
+            "tools": [t.name for t in event.tools],
+            "resources": [r.definition for r in event.resources],
+            "resource_templates": [r.definition for r in event.resource_templates],
+            "prompts": [p.definition for p in event.prompts],
+        }
+    elif isinstance(event, UpstreamToolChanged):
+        update = {"pending": {**current.pending, event.tool: event.definition_hash}}
+    elif isinstance(event, UpstreamToolsApproved):
+        update = {"pending": {}}
+    upstreams[current.server.name] = current.model_copy(update=update)
+    return upstreams

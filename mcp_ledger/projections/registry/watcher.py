@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from mcp_ledger.domain.registry.aggregate import REGISTRY_EVENTS
+from mcp_ledger.domain.upstreams.events import UPSTREAM_EVENTS
 from mcp_ledger.eventstore.ports import StoredEvent
 from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.projections.registry.projector import RegistryProjector, registry_change
@@ -41,7 +42,7 @@ class RegistryWatcher:
 
     async def on_event(self, event_type: str, payload: bytes) -> None:
         """Handle one message of ledger.events (its event_type header and body)."""
-        if event_type not in REGISTRY_EVENTS:
+        if event_type not in REGISTRY_EVENTS | UPSTREAM_EVENTS:
             return
         stored = StoredEvent.from_json(json.loads(payload))
         change = registry_change(stored)

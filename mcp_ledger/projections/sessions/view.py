@@ -19,6 +19,7 @@ from mcp_ledger.domain.events import (
     ToolFailed,
     ToolSucceeded,
 )
+from mcp_ledger.domain.upstreams.events import SessionToolsSelected
 
 
 class SessionView(BaseModel):
@@ -38,6 +39,8 @@ class SessionView(BaseModel):
     last_position: int = 0
     closed: bool = False
     stream_version: int = 0
+    tool_selection: list[str] | None = None
+    """fnmatch patterns of the registered and upstream tools this session lists (select_tools)."""
     """The version in its stream of the last event folded in: the next must be one more, or
     events were missed (the state store lost them) and the view is rebuilt from the stream."""
 
@@ -65,4 +68,6 @@ def fold(view: SessionView | None, event: DomainEvent, position: int) -> Session
         changes.update(calls_failed=view.calls_failed + 1, last_tool=event.tool_name)
     elif isinstance(event, SessionClosed):
         changes["closed"] = True
+    elif isinstance(event, SessionToolsSelected):
+        changes["tool_selection"] = list(event.patterns) or None
     return view.model_copy(update=changes)

@@ -1,0 +1,1 @@
+"""The upstream target of `mcp-ledger bench calls --upstream`."""

@@ -1,0 +1,1 @@
+"""The federation commands: upstream MCP servers (`mcp-ledger servers …`)."""

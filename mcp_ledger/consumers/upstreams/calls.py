@@ -1,0 +1,219 @@
+"""Calling an upstream tool from a worker: the runner behind every MCP-bound tool.
+
+The command handler records the call like any other (arguments and result sealed, one
+outcome); this module only reaches the upstream: the CCPA check by the server's
+`data_recipient`, the circuit breaker, the held session (sessions.py), the per-tool
+timeout, retries of a broken connection only for tools annotated readOnlyHint or
+idempotentHint, and the result kept as the upstream sent it (every content type,
+structuredContent, isError). Upstream progress reaches `progress` when a relay is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+from mcp import Client
+from mcp.shared.dispatcher import ProgressFnT
+from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED
+
+from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
+from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome
+from mcp_ledger.consumers.upstreams.connection import LogSink, UpstreamTarget
+from mcp_ledger.consumers.upstreams.health import Breakers, HealthKey
+from mcp_ledger.consumers.upstreams.secrets import UpstreamSecrets
+from mcp_ledger.consumers.upstreams.sessions import SessionKey, UpstreamSessions
+from mcp_ledger.domain.commands import CallTool
+from mcp_ledger.domain.registry.bindings import McpBinding
+from mcp_ledger.domain.upstreams.model import UpstreamServer, definition_hash
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class ProgressRelay(Protocol):
+    """Where a call's upstream notifications go (consumers/upstreams/progress.py)."""
+
+    async def __call__(
+        self, command: CallTool, progress: float, total: float | None, message: str | None
+    ) -> None: ...
+
+    async def log(self, command: CallTool, level: str, logger: str | None, data: Any) -> None: ...
+
+
+def session_key(command: CallTool, scope: str | None, server: UpstreamServer) -> SessionKey:
+    """One upstream session per ledger session (else per subject) and server entry; a
+    reconfigured entry gets new sessions."""
+    owner = f"session:{command.session_id}" if command.session_id else f"subject:{command.subject}"
+    entry = definition_hash(server.model_dump(mode="json"))
+    return (command.tenant, owner, scope or "", server.name, entry)
+
+
+def outcome_of(result: Any) -> ToolOutcome:
+    """The recorded outcome of an upstream CallToolResult, content blocks in wire form."""
+    content = [block.model_dump(mode="json", by_alias=True, exclude_none=True) for block in result.content]
+    structured = result.structured_content
+    return ToolOutcome(
+        content, structured if isinstance(structured, dict) else None, is_error=bool(result.is_error)
+    )
+
+
+class UpstreamCalls:
+    """Runs MCP-bound tools against their upstreams."""
+
+    def __init__(
+        self,
+        sessions: UpstreamSessions,
+        secrets: UpstreamSecrets,
+        *,
+        breakers: Breakers | None = None,
+        privacy: PrivacyChoices | None = None,
+        progress: ProgressRelay | None = None,
+        observe: Callable[[str, str, str, float], None] | None = None,
+    ) -> None:
+        self._observe = observe
+        self._sessions = sessions
+        self._secrets = secrets
+        self._breakers = breakers or Breakers()
+        self._privacy = privacy
+        self._progress = progress
+
+    async def close(self) -> None:
+        """Close every held upstream session."""
+        await self._sessions.close()
+
+    @property
+    def breakers(self) -> Breakers:
+        return self._breakers
+
+    async def target(self, tenant: str, scope: str | None, server: UpstreamServer) -> UpstreamTarget:
+        secret = (
+            None if server.auth.kind == "none" else await self._secrets.secret(tenant, scope, server.name)
+        )
+        return UpstreamTarget(server, secret, tenant, scope)
+
+    async def run(
+        self, call: ToolInvocation, binding: McpBinding, server: UpstreamServer | None, scope: str | None
+    ) -> ToolOutcome:
+        """Call the upstream tool for this command.
+
+        Raises:
+            ToolExecutionError: refused, unreachable, timed out, or the circuit is open.
+        """
+        command = call.command
+        if server is None:
+            raise ToolExecutionError(
+                "tool_unavailable", f"upstream server {binding.server!r} is not registered"
+            )
+        relay_to = self._progress
+
+        async def relay(progress: float, total: float | None, message: str | None) -> None:
+            if relay_to is not None:
+                await relay_to(command, progress, total, message)
+
+        callback: ProgressFnT | None = relay if relay_to is not None else None
+
+        async def log(level: str, logger: str | None, data: Any) -> None:
+            if relay_to is not None:
+                await relay_to.log(command, level, logger, data)
+
+        async def send(client: Client) -> Any:
+            return await client.call_tool(
+                binding.tool,
+                command.arguments,
+                read_timeout_seconds=binding.timeout_s,
+                progress_callback=callback,
+            )
+
+        what = f"{binding.tool} took longer than {binding.timeout_s:g}s"
+        result = await self.request(
+            command,
+            server,
+            scope,
+            send,
+            timeout_s=binding.timeout_s,
+            idempotent=binding.idempotent,
+            what=what,
+            on_log=log if relay_to is not None else None,
+        )
+        return outcome_of(result)
+
+    async def request(
+        self,
+        command: CallTool,
+        server: UpstreamServer,
+        scope: str | None,
+        send: Callable[[Client], Awaitable[T]],
+        *,
+        timeout_s: float,
+        idempotent: bool,
+        what: str = "the request timed out",
+        on_log: LogSink | None = None,
+    ) -> T:
+        """One request to the upstream on the command's held session: the CCPA check, the
+        breaker, the timeout, and every failure as one clear ToolExecutionError.
+
+        Raises:
+            ToolExecutionError: refused, unreachable, timed out, or the circuit is open.
+        """
+        if self._privacy is not None:
+            await self._privacy.check_sharing(command, server.data_recipient, f"tool:{command.tool_name}")
+        key: HealthKey = (command.tenant, scope, server.name)
+        self._breakers.admit(key)
+        target = await self.target(command.tenant, scope, server)
+        started = asyncio.get_running_loop().time()
+        outcome = "error"
+        try:
+            result = await self._attempt(
+                command, server, scope, send, target, timeout_s, idempotent, what, on_log
+            )
+            outcome = "ok"
+        except ToolExecutionError as error:
+            outcome = error.code.removeprefix("upstream_")
+            raise
+        finally:
+            elapsed = asyncio.get_running_loop().time() - started
+            if outcome in {"ok", "error"}:
+                self._breakers.succeeded(key, elapsed)  # the upstream answered
+            else:
+                self._breakers.failed(key, outcome)
+            if self._observe is not None:
+                self._observe(command.tenant, server.name, outcome, elapsed)
+        return result
+
+    async def _attempt(
+        self,
+        command: CallTool,
+        server: UpstreamServer,
+        scope: str | None,
+        send: Callable[[Client], Awaitable[T]],
+        target: UpstreamTarget,
+        timeout_s: float,
+        idempotent: bool,
+        what: str,
+        on_log: LogSink | None,
+    ) -> T:
+        try:
+            async with asyncio.timeout(timeout_s + 5):
+                return await self._sessions.use(
+                    session_key(command, scope, server), target, send, retry_broken=idempotent, on_log=on_log
+                )
+        except MCPError as error:
+            if error.code == CONNECTION_CLOSED:
+                raise ToolExecutionError(
+                    "upstream_unreachable", f"{server.name}: the connection broke: {error.error.message}"
+                ) from None
+            # The upstream answered: a protocol-level error, recorded as the tool's failure.
+            raise ToolExecutionError("upstream_error", f"{server.name}: {error.error.message}") from None
+        except ToolExecutionError:
+            raise
+        except TimeoutError:
+            raise ToolExecutionError("upstream_timeout", f"{server.name}: {what}") from None
+        except Exception as error:  # boundary: any transport failure is one clear, recorded error
+            reason = f"{type(error).__name__}: {error}"[:300]
+            log.info("upstream %s call failed: %s", server.name, reason)
+            raise ToolExecutionError("upstream_unreachable", f"{server.name}: {reason}") from None

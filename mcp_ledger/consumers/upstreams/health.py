@@ -1,0 +1,100 @@
+"""Upstream health as a worker sees it: a circuit breaker per upstream, latency, errors.
+
+After `threshold` consecutive failures (unreachable, timed out) the breaker opens: calls
+fail at once with a clear error for `cooldown_s`, then one call is let through (half-open)
+and its outcome closes or reopens it. Tool errors the upstream answered (isError, JSON-RPC
+errors) are answers, not failures. Kept in memory per worker: each worker protects itself.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp_ledger.consumers.tools import ToolExecutionError
+
+HealthKey = tuple[str, str | None, str]
+"""(tenant, registry session or None, server name)."""
+
+
+@dataclass
+class UpstreamHealth:
+    failures: int = 0
+    calls: int = 0
+    errors: int = 0
+    opened_at: float | None = None
+    last_error: str | None = None
+    last_ok_at: float | None = None
+    latency_ms: list[float] = field(default_factory=list)
+
+    def summary(self, now: float, cooldown_s: float) -> dict[str, Any]:
+        recent = sorted(self.latency_ms)
+        state = "closed"
+        if self.opened_at is not None:
+            state = "open" if now - self.opened_at < cooldown_s else "half-open"
+        return {
+            "breaker": state,
+            "calls": self.calls,
+            "errors": self.errors,
+            "consecutive_failures": self.failures,
+            "last_error": self.last_error,
+            "p50_ms": recent[len(recent) // 2] if recent else None,
+        }
+
+
+class Breakers:
+    """Circuit breakers and health per upstream."""
+
+    def __init__(self, *, threshold: int = 5, cooldown_s: float = 30.0, clock: Any = time.monotonic) -> None:
+        self._threshold = threshold
+        self._cooldown_s = cooldown_s
+        self._clock = clock
+        self._health: dict[HealthKey, UpstreamHealth] = {}
+
+    def health(self, key: HealthKey) -> UpstreamHealth:
+        return self._health.setdefault(key, UpstreamHealth())
+
+    def admit(self, key: HealthKey) -> None:
+        """Raises:
+        ToolExecutionError: the breaker is open."""
+        health = self.health(key)
+        if health.opened_at is None:
+            return
+        waited = self._clock() - health.opened_at
+        if waited < self._cooldown_s:
+            raise ToolExecutionError(
+                "upstream_unavailable",
+                f"upstream {key[2]!r} is failing ({health.failures} failures in a row, last: "
+                f"{health.last_error}); the circuit is open, retry in {self._cooldown_s - waited:.0f}s",
+            )
+
+    def succeeded(self, key: HealthKey, elapsed_s: float) -> None:
+        health = self.health(key)
+        health.calls += 1
+        health.failures = 0
+        health.opened_at = None
+        health.last_ok_at = self._clock()
+        health.latency_ms = [*health.latency_ms[-99:], elapsed_s * 1000]
+
+    def failed(self, key: HealthKey, reason: str) -> None:
+        health = self.health(key)
+        health.calls += 1
+        health.errors += 1
+        health.failures += 1
+        health.last_error = reason[:200]
+        if health.failures >= self._threshold:
+            health.opened_at = self._clock()
+
+    def overview(self) -> dict[str, int]:
+        """Counts only (no tenant or server names): what an unauthenticated /readyz may show."""
+        now = self._clock()
+        states = [h.summary(now, self._cooldown_s)["breaker"] for h in self._health.values()]
+        return {
+            "tracked": len(states),
+            "open_circuits": states.count("open"),
+            "failing": sum(1 for h in self._health.values() if h.failures),
+        }
+
+    def summary(self, key: HealthKey) -> dict[str, Any]:
+        return self.health(key).summary(self._clock(), self._cooldown_s)

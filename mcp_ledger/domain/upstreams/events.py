@@ -1,0 +1,117 @@
+"""The events of upstream servers, written to the registry stream of their scope
+(tenant:{t}:registry, or one session's) beside the tools they expose.
+
+An upstream's entry, each discovered catalog (every definition with its hash), each change
+to a pinned tool held back from agents, approvals and removal. The tools agents see are
+still ToolRegistered/ToolUpdated/ToolRemoved with an MCP binding, so listing, roles and
+calls treat them like every registered tool. Everything here is tenant configuration and
+stays readable (domain/personal.NOT_PERSONAL) but for the static secret, which is sealed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mcp_ledger.domain.events import EVENT_TYPES, DomainEvent
+from mcp_ledger.domain.personal import Personal
+from mcp_ledger.domain.upstreams.model import UpstreamServer, definition_hash
+
+
+class UpstreamDefinition(BaseModel):
+    """One definition (tool, resource, template or prompt) as the upstream sent it, hashed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=2048)
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    definition: dict[str, Any]
+
+    @classmethod
+    def of(cls, name: str, definition: dict[str, Any]) -> UpstreamDefinition:
+        return cls(name=name, hash=definition_hash(definition), definition=definition)
+
+
+class UpstreamServerRegistered(DomainEvent):
+    """An upstream joined (or was reconfigured in) a registry; `secret` is the static header
+    value or client secret, sealed with the registering subject's key."""
+
+    server: UpstreamServer
+    secret: Personal[str | None] = None
+
+
+class UpstreamCatalogRecorded(DomainEvent):
+    """What discovery found at the upstream: every definition with its hash."""
+
+    server: str
+    protocol_version: str
+    tools: list[UpstreamDefinition]
+    resources: list[UpstreamDefinition] = Field(default_factory=list)
+    resource_templates: list[UpstreamDefinition] = Field(default_factory=list)
+    prompts: list[UpstreamDefinition] = Field(default_factory=list)
+
+
+class UpstreamToolChanged(DomainEvent):
+    """A pinned tool's definition changed (or a new tool appeared) at the upstream: recorded,
+    not exposed until approved. `previous_hash` is None for a tool new to this server."""
+
+    server: str
+    tool: str
+    previous_hash: str | None
+    definition_hash: str
+
+
+class UpstreamToolsApproved(DomainEvent):
+    """An admin approved the upstream's current definitions (tool name -> hash)."""
+
+    server: str
+    approved: dict[str, str]
+
+
+class UpstreamServerRemoved(DomainEvent):
+    server: str
+
+
+class UpstreamProgressed(DomainEvent):
+    """An upstream reported progress on a call: relayed to the agent's request, never stored
+    (a notification on the progress topic, its message sealed like event data)."""
+
+    command_id: str
+    progress: float
+    total: float | None = None
+    message: Personal[str | None] = None
+
+
+class UpstreamLogged(DomainEvent):
+    """An upstream sent a log notification during a call: relayed, never stored."""
+
+    command_id: str
+    level: str
+    logger: Personal[str | None] = None
+    data: Personal[Any] = None
+
+
+class SessionToolsSelected(DomainEvent):
+    """A session narrowed the tools it lists to these fnmatch patterns (empty: all again);
+    the gateway's own tools are always listed. In the session's stream."""
+
+    patterns: Personal[list[str]]
+
+
+UPSTREAM_EVENT_TYPES: dict[str, type[DomainEvent]] = {
+    cls.__name__: cls
+    for cls in (
+        UpstreamServerRegistered,
+        UpstreamCatalogRecorded,
+        UpstreamToolChanged,
+        UpstreamToolsApproved,
+        UpstreamServerRemoved,
+    )
+}
+UPSTREAM_EVENTS: frozenset[str] = frozenset(UPSTREAM_EVENT_TYPES)
+"""The upstream events of registry streams (UpstreamProgressed is never stored)."""
+EVENT_TYPES.update(UPSTREAM_EVENT_TYPES)
+EVENT_TYPES[UpstreamProgressed.__name__] = UpstreamProgressed
+EVENT_TYPES[SessionToolsSelected.__name__] = SessionToolsSelected
+EVENT_TYPES[UpstreamLogged.__name__] = UpstreamLogged

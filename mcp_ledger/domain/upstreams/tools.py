@@ -1,0 +1,186 @@
+"""The upstream-server tools (specs only; the worker's runners are consumers/upstreams/).
+
+register_server, remove_server, approve_server, refresh_server and list_servers need the
+registering role ("admin" by default), like register_tools. A stdio command is not among
+their arguments' meanings: the runner refuses `command`, stdio servers come only from
+operator configuration.
+"""
+
+from __future__ import annotations
+
+from mcp_ledger.domain.registry.tools import DEFAULT_REGISTERING_ROLE
+from mcp_ledger.domain.tools import JSONSchema, ToolSpec
+from mcp_ledger.domain.upstreams.model import PREFIX_PATTERN, SERVER_NAME_PATTERN
+
+_SCOPE: JSONSchema = {"type": "string", "enum": ["tenant", "session"], "default": "tenant"}
+_NAME: JSONSchema = {"type": "string", "pattern": SERVER_NAME_PATTERN}
+_PATTERNS: JSONSchema = {"type": "array", "items": {"type": "string", "maxLength": 128}, "maxItems": 100}
+_RESULT: JSONSchema = {"type": "object", "properties": {"scope": {"type": "string"}}, "required": ["scope"]}
+_SERVER: dict[str, JSONSchema] = {
+    "name": _NAME,
+    "url": {"type": "string", "minLength": 1, "maxLength": 2048},
+    "command": {"type": "array", "items": {"type": "string"}},
+    "stdio": {"type": "string", "pattern": SERVER_NAME_PATTERN},
+    "prefix": {"type": "string", "pattern": PREFIX_PATTERN},
+    "allow": _PATTERNS,
+    "deny": _PATTERNS,
+    "minimum_role": {"type": "string"},
+    "tool_roles": {"type": "object", "additionalProperties": {"type": "string"}},
+    "data_recipient": {"type": "string", "enum": ["third_party", "first_party", "processor"]},
+    "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+    "tool_timeouts": {"type": "object", "additionalProperties": {"type": "number"}},
+    "auth": {
+        "type": "object",
+        "properties": {
+            "kind": {"type": "string", "enum": ["none", "bearer", "header", "client_credentials"]},
+            "header": {"type": "string"},
+            "secret": {"type": "string", "maxLength": 8192},
+            "token_url": {"type": "string", "maxLength": 2048},
+            "client_id": {"type": "string", "maxLength": 256},
+            "scope": {"type": "string", "maxLength": 512},
+        },
+        "additionalProperties": False,
+    },
+    "mtls": {"type": "boolean"},
+    "pinning": {"type": "boolean", "default": True},
+    "scope": _SCOPE,
+}
+
+
+def _object(properties: dict[str, JSONSchema], required: list[str]) -> JSONSchema:
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+def upstream_tool_specs(registering_role: str = DEFAULT_REGISTERING_ROLE) -> dict[str, ToolSpec]:
+    """The upstream-server tools by name, requiring `registering_role`."""
+    by_name = _object({"name": _NAME, "scope": _SCOPE}, ["name"])
+    specs = (
+        ToolSpec(
+            name="register_server",
+            title="Register an upstream MCP server",
+            description=(
+                "Put an MCP server (Streamable HTTP URL) behind the gateway for the tenant, or for the "
+                "current session with scope 'session': its tools are discovered, pinned and exposed, "
+                "and every call is recorded."
+            ),
+            input_schema=_object(_SERVER, ["name"]),
+            output_schema=_RESULT,
+            read_only=False,
+            minimum_role=registering_role,
+        ),
+        ToolSpec(
+            name="remove_server",
+            title="Remove an upstream MCP server",
+            description="Remove an upstream server and its tools from the tenant or the current session.",
+            input_schema=by_name,
+            output_schema=_RESULT,
+            read_only=False,
+            minimum_role=registering_role,
+        ),
+        ToolSpec(
+            name="refresh_server",
+            title="Rediscover an upstream MCP server",
+            description=(
+                "Discover the server's catalog again; changed definitions of pinned tools are recorded "
+                "and held back until approve_server."
+            ),
+            input_schema=by_name,
+            output_schema=_RESULT,
+            read_only=False,
+            minimum_role=registering_role,
+        ),
+        ToolSpec(
+            name="approve_server",
+            title="Approve an upstream server's current definitions",
+            description="Discover the server again and expose its current tool definitions (unpin changes).",
+            input_schema=by_name,
+            output_schema=_RESULT,
+            read_only=False,
+            minimum_role=registering_role,
+        ),
+        ToolSpec(
+            name="list_servers",
+            title="List upstream MCP servers",
+            description="The upstream servers of the tenant (and this session), their tools and health.",
+            input_schema=_object({"scope": _SCOPE}, []),
+            output_schema=_object({"servers": {"type": "array"}}, ["servers"]),
+            minimum_role=registering_role,
+        ),
+    )
+    return {spec.name: spec for spec in (*specs, *UPSTREAM_READ_SPECS, *CATALOG_SPECS)}
+
+
+UPSTREAM_READ_SPECS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="upstream_resource_read",
+        title="Read an upstream server's resource",
+        description=(
+            "Read a resource of an upstream MCP server by URI (what resources/read does for upstream "
+            "URIs), recorded like a tool call."
+        ),
+        input_schema=_object({"uri": {"type": "string", "minLength": 1, "maxLength": 4096}}, ["uri"]),
+    ),
+    ToolSpec(
+        name="upstream_complete",
+        title="Complete an argument of an upstream prompt or resource template",
+        description="What completion/complete does for an upstream server's prompts and resource templates.",
+        input_schema=_object(
+            {
+                "ref": {"type": "object"},
+                "argument": {"type": "object"},
+                "context": {"type": "object"},
+            },
+            ["ref", "argument"],
+        ),
+    ),
+    ToolSpec(
+        name="upstream_prompt_get",
+        title="Get an upstream server's prompt",
+        description="Render a prompt of an upstream MCP server (what prompts/get does for upstream prompts).",
+        input_schema=_object(
+            {
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "arguments": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+            ["name"],
+        ),
+    ),
+)
+"""What resources/read and prompts/get become for an upstream's resources and prompts: tool
+calls on the bus, so they are recorded, sealed and erasable like every call."""
+
+
+CATALOG_SPECS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="search_tools",
+        title="Search the tools",
+        description=(
+            "Find tools you may call (built-in, registered and from upstream servers) by words in "
+            "their names and descriptions; for large catalogs, instead of listing them all."
+        ),
+        input_schema=_object(
+            {
+                "query": {"type": "string", "minLength": 1, "maxLength": 500},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+            },
+            ["query"],
+        ),
+        output_schema=_object({"tools": {"type": "array"}}, ["tools"]),
+    ),
+    ToolSpec(
+        name="select_tools",
+        title="Choose the tools this session lists",
+        description=(
+            "List only the registered and upstream tools matching these patterns (fnmatch, e.g. "
+            "'github_*') in this session; an empty list lists every tool again."
+        ),
+        input_schema=_object(
+            {"patterns": {"type": "array", "items": {"type": "string", "maxLength": 128}, "maxItems": 100}},
+            ["patterns"],
+        ),
+        output_schema=_object({"patterns": {"type": "array"}}, ["patterns"]),
+        needs_session=True,
+        read_only=False,
+    ),
+)
+"""Large catalogs without flooding an agent's context: search, and a per-session selection."""
