@@ -2,8 +2,9 @@
 
 A target fixture yields the MCP URL of a running server for the whole session: `everything`
 (the SDK's everything server, directly: proves the harness), `embedded` (`mcp-ledger serve
---no-auth`, a child process on a port it binds) and `distributed` (API and worker processes on
-Kafka, PostgreSQL and Redis, no auth). Adding a target is a fixture named `{name}_target` here
+--no-auth`, a child process on a port it binds), `distributed` (API and worker processes on
+Kafka, PostgreSQL and Redis, no auth) and `fronted` (`mcp-ledger serve --no-auth --upstream
+everything=URL`: the gateway fronting the everything server, every call through its workers). Adding a target is a fixture named `{name}_target` here
 and an entry in the parametrize list of the test that holds it to its checks. Each requirement
 set runs once per target (`suite_run`), and the tests read that one run.
 """
@@ -71,6 +72,18 @@ def embedded_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("embedded")
     with ledger_processes(NO_AUTH, tmp) as started:
         serve = start_ledger(started, NO_AUTH, tmp, "serve", "--no-auth")
+        serve.wait_healthy(timeout=STARTUP_SECONDS)
+        yield serve.url
+
+
+@pytest.fixture(scope="session")
+def fronted_target(everything_target: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The README's one command: the embedded gateway fronting the everything server."""
+    tmp = tmp_path_factory.mktemp("fronted")
+    with ledger_processes(NO_AUTH, tmp) as started:
+        serve = start_ledger(
+            started, NO_AUTH, tmp, "serve", "--no-auth", "--upstream", f"everything={everything_target}"
+        )
         serve.wait_healthy(timeout=STARTUP_SECONDS)
         yield serve.url
 
