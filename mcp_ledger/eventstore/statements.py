@@ -26,15 +26,14 @@ CHECK = select(
 # A command's events are the rows its append wrote: its stream's, between its positions
 # (appends are serialised, so no other append's rows fall between them). Not a join on
 # events.command_id, which holds the bare id and would match another tenant's command.
+# The join is on the position range alone, the primary key: with the stream in the join too,
+# SQLite walks the stream's index, every event of a long session, for every command. The
+# stream is checked on each row instead (`command_stream`, see SqlEventStore).
 COMMAND_EVENTS = (
-    select(*EVENT_COLUMNS)
+    select(*EVENT_COLUMNS, commands.c.stream_id.label("command_stream"))
     .select_from(
         commands.outerjoin(
-            events,
-            and_(
-                events.c.stream_id == commands.c.stream_id,
-                events.c.position.between(commands.c.first_position, commands.c.last_position),
-            ),
+            events, events.c.position.between(commands.c.first_position, commands.c.last_position)
         )
     )
     .where(IS_COMMAND)
