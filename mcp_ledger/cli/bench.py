@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mcp_ledger.bench.calls.history import run_history_bench
 from mcp_ledger.bench.calls.paths import run_calls_bench
 from mcp_ledger.bench.calls.scaleout import run_scale_bench
 from mcp_ledger.bench.state import run_state_bench
@@ -120,6 +121,60 @@ def bench_scale(
     console.print(f"written to {output}")
 
 
+def bench_history(
+    earlier: Annotated[int, typer.Option(min=10, max=100_000, help="calls before the measured ones")] = 1000,
+    tools: Annotated[int, typer.Option(min=10, max=10_000, help="registered tools for tools/list")] = 1000,
+    events: Annotated[
+        int, typer.Option(min=1000, max=10_000_000, help="events in the full store")
+    ] = 1_000_000,
+    samples: Annotated[int, typer.Option(min=10, max=10_000, help="measured calls, lists, appends")] = 100,
+    output: Annotated[Path, typer.Option(help="where to write the JSON report")] = Path("bench-history.json"),
+) -> None:
+    """Cost with history: a call in a session with EARLIER calls vs a new session, tools/list
+    with TOOLS registered tools, an append with EVENTS stored vs an empty store (embedded;
+    distributed and PostgreSQL too when LEDGER_BUS/STORE/STATE name the services)."""
+    distributed = distributed_env(load_settings())
+    report = asyncio.run(
+        run_history_bench(
+            earlier, tools, events, samples, distributed, lambda text: console.print(f"… {text}")
+        )
+    )
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    table = Table(
+        "target", "new session p50", f"after {earlier} calls p50", "ratio", title="call cost with history"
+    )
+    listing = Table(
+        "target", "tools listed", "tools/list p50 ms", "p99 ms", title=f"tools/list with {tools} registered"
+    )
+    for row in report["calls"]:
+        history, tools_list = row["session_history"], row["tools_list"]
+        table.add_row(
+            row["target"],
+            f"{history['new_session']['p50_ms']:.2f}",
+            f"{history['long_session']['p50_ms']:.2f}",
+            f"{history['p50_ratio']:.2f}",
+        )
+        listing.add_row(
+            row["target"],
+            str(tools_list["listed"]),
+            f"{tools_list['with_registered']['p50_ms']:.2f}",
+            f"{tools_list['with_registered']['p99_ms']:.2f}",
+        )
+    appends = Table(
+        "store", "empty p50 ms", f"{events:,} events p50 ms", "ratio", title="append cost with a full store"
+    )
+    for row in report["stores"]:
+        appends.add_row(
+            row["store"],
+            f"{row['empty_store']['p50_ms']:.3f}",
+            f"{row['with_stored_events']['p50_ms']:.3f}",
+            f"{row['p50_ratio']:.2f}",
+        )
+    for printed in (table, listing, appends):
+        Console().print(printed)
+    console.print(f"written to {output}")
+
+
 def bench_state(
     operations: Annotated[int, typer.Option(min=100, max=1_000_000, help="puts and gets each")] = 5000,
     state: StateOpt = None,
@@ -162,3 +217,4 @@ def register(bench_app: typer.Typer) -> None:
     bench_app.command("calls")(bench_calls)
     bench_app.command("state")(bench_state)
     bench_app.command("scale")(bench_scale)
+    bench_app.command("history")(bench_history)

@@ -36,12 +36,12 @@ from mcp_ledger.eventstore.ports import AppendResult, CommandKey, ConcurrencyErr
 from mcp_ledger.eventstore.rows import audit_rows
 from mcp_ledger.eventstore.statements import (
     CHECK,
+    CHECK_AND_TIP,
     COMMAND_EVENTS,
     INSERT_COMMAND,
     INSERT_EVENTS,
     INSERT_EVENTS_ORDERED,
     INSERT_OUTBOX,
-    TIP,
     key_params,
 )
 from mcp_ledger.eventstore.tables import EVENT_COLUMNS, events, outbox
@@ -147,13 +147,13 @@ class SqlEventStore:
     ) -> AppendResult:
         if self._postgres:
             await conn.execute(_APPEND_LOCK)
-        current, seen = await self._check(conn, stream_id, command)
+        row = (await conn.execute(CHECK_AND_TIP, {"stream_id": stream_id, **key_params(command)})).one()
+        current, seen, tip = int(row[0]), bool(row[1]), row[2]
         if seen and command is not None:
             return AppendResult(tuple(await self._command_events(conn, command) or ()), duplicate=True)
         if current != expected_version:
             raise ConcurrencyError(stream_id, expected_version, current)
         recorded_at = datetime.now(UTC)
-        tip = (await conn.scalar(TIP)) if new else None
         command_id = command.command_id if command is not None else None
         rows = audit_rows(tip or GENESIS, stream_id, expected_version, new, command_id, recorded_at)
         stored = await self._insert_events(conn, stream_id, rows, new, recorded_at)

@@ -41,6 +41,9 @@ COMMAND_EVENTS = (
 )
 # The audit chain's tip, read under the append lock so appends chain in global order.
 TIP = select(events.c.chain_hash).order_by(events.c.position.desc()).limit(1)
+# CHECK and TIP in one trip: an append reads the tip whenever it writes, and a round trip
+# (under the global append lock, on PostgreSQL) costs more than the index probe.
+CHECK_AND_TIP = select(*CHECK.selected_columns, TIP.scalar_subquery())
 # RETURNING order is unspecified, so rows are matched by version. On PostgreSQL the ordered
 # form is an INSERT ... SELECT ... ORDER BY that draws positions in version order; SQLite
 # assigns rowids in VALUES order, and the ordered form would cost it one INSERT per row.

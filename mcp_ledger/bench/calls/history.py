@@ -8,6 +8,7 @@ the services are configured), each in its own process started for the measuremen
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_ledger.bench.calls.paths import (
+    Progress,
     _free_port,
     _ledger,
     _percentile,
@@ -26,6 +28,7 @@ from mcp_ledger.bench.calls.paths import (
     _spawn,
     _wait_healthy,
 )
+from mcp_ledger.bench.calls.store_size import bench_store_size
 from mcp_ledger.mcp_api.auth.dev_tokens import mint_token
 
 # The registration policy's bound on one registration; 1,000 tools take five.
@@ -166,3 +169,43 @@ async def bench_history(
         history = await session_history(url, token, earlier, samples)
         listing = await tool_listing(url, token, tools, samples)
     return {"target": target, "session_history": history, "tools_list": listing}
+
+
+async def run_history_bench(
+    earlier: int,
+    tools: int,
+    events: int,
+    samples: int,
+    distributed_env: dict[str, str] | None,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Every history measurement available here, in one run; the JSON-ready report."""
+    calls, stores = [], []
+    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
+        work = Path(tmp)
+        progress(f"embedded: {earlier} calls in one session, {tools} tools registered")
+        embedded = {"LEDGER_BUS": "memory://", "LEDGER_STORE": "", "LEDGER_STATE": "memory://"}
+        calls.append(
+            await bench_history(
+                "embedded", work, embedded, worker=False, earlier=earlier, tools=tools, samples=samples
+            )
+        )
+        if distributed_env is not None:
+            progress(f"distributed: {earlier} calls in one session, {tools} tools registered")
+            prefix = f"bench{uuid.uuid4().hex[:8]}."
+            env = {
+                **distributed_env,
+                "LEDGER_TOPIC_PREFIX": prefix,
+                "LEDGER_STATE_PREFIX": f"ledger-{prefix}",
+            }
+            calls.append(
+                await bench_history(
+                    "distributed", work, env, worker=True, earlier=earlier, tools=tools, samples=samples
+                )
+            )
+    progress(f"SQLite: appends on an empty store and on one with {events:,} events")
+    stores.append(await bench_store_size(None, events, samples * 3))
+    if distributed_env is not None:
+        progress(f"PostgreSQL: appends on an empty store and on one with {events:,} events")
+        stores.append(await bench_store_size(distributed_env["LEDGER_STORE"], events, samples * 3))
+    return {"benchmark": "history", "calls": calls, "stores": stores}
