@@ -31,8 +31,8 @@ from mcp_ledger.bench.calls.paths import (
 from mcp_ledger.bench.calls.store_size import bench_store_size
 from mcp_ledger.mcp_api.auth.dev_tokens import mint_token
 
-# The registration policy's bound on one registration; 1,000 tools take five.
-_PER_REGISTRATION = 200
+# Half the registration policy's bound on one registration (200): 1,000 tools take ten.
+_PER_REGISTRATION = 100
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -122,18 +122,22 @@ async def tool_listing(url: str, token: str, tools: int, samples: int) -> dict[s
     async with _Agent(url, token) as client:
         before = await _timed(samples, client.list_tools)
         tag = uuid.uuid4().hex[:6]
+        registering: list[float] = []
         for start in range(0, tools, _PER_REGISTRATION):
             batch = [
                 _definition(f"bench_{tag}_{i}") for i in range(start, min(tools, start + _PER_REGISTRATION))
             ]
+            started = time.perf_counter()
             result = await client.call_tool("register_tools", {"tools": batch})
+            registering.append(round((time.perf_counter() - started) * 1000, 1))
             if result.is_error:
-                raise RuntimeError(f"registration failed: {result.content}")
+                raise RuntimeError(f"registration failed after {registering} ms: {result.content}")
         listed = len((await client.list_tools()).tools)
         after = await _timed(samples, client.list_tools)
     return {
         "registered": tools,
         "listed": listed,
+        "registration_ms": registering,
         "without_registered": _summary(before),
         "with_registered": _summary(after),
     }
