@@ -221,7 +221,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     )
     runtime.verifier = auth.verifier if auth is not None else None
     registration = RegistrationHttp(runtime.tool_service, identities)
-    server = LedgerMcp(
+    ledger = LedgerMcp(
         tool_specs(settings),
         gateway,
         runtime.views,
@@ -234,7 +234,8 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         log_levels=sessions,
         pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
         rate_guard=rate_guard,
-    ).build()
+    )
+    server = ledger.build()
     install_request_state(
         server, secret_key(settings, "request-state/v1"), ttl=settings.pointer_ttl, identities=identities
     )
@@ -247,6 +248,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         "open_session": open_session,
         "close_session": close_session,
         "rate_guard": rate_guard,
+        "find_tool": ledger.find_for,
     }
     routes = [
         health_route(runtime),
