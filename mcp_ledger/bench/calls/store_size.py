@@ -56,8 +56,9 @@ FROM g
 """
 
 
-async def _bulk_insert(url: str, events: int) -> float:
-    """Seconds to insert `events` rows in one statement, bounded by BULK_TIMEOUT_S."""
+async def _bulk_insert(url: str, events: int) -> tuple[float, int]:
+    """Seconds to insert `events` rows in one statement (bounded by BULK_TIMEOUT_S), and the
+    rows the store then holds."""
     engine = create_store_engine(url)
     started = time.perf_counter()
     try:
@@ -69,9 +70,10 @@ async def _bulk_insert(url: str, events: int) -> float:
             else:
                 await conn.execute(text(_SQLITE_BULK), {"n": events})
                 await conn.execute(text("ANALYZE"))
+            stored = int(await conn.scalar(text("SELECT count(*) FROM events")) or 0)
     finally:
         await engine.dispose()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, stored
 
 
 async def _appends(url: str, samples: int) -> list[float]:
@@ -131,7 +133,7 @@ async def _scratch_stores(store_url: str | None) -> AsyncIterator[tuple[str, str
 async def bench_store_size(store_url: str | None, events: int, samples: int) -> dict[str, Any]:
     """Append p50 on an empty store and on one with `events` rows; SQLite unless `store_url`."""
     async with _scratch_stores(store_url) as (empty, full):
-        generated = await _bulk_insert(full, events)
+        generated, stored = await _bulk_insert(full, events)
         results = {}
         # Alternating rounds, so drifting load on a shared machine falls on both alike.
         rounds: dict[str, list[float]] = {"empty": [], "full": []}
@@ -145,7 +147,7 @@ async def bench_store_size(store_url: str | None, events: int, samples: int) -> 
             }
     return {
         "store": "postgresql" if store_url else "sqlite",
-        "stored_events": events,
+        "stored_events": stored,
         "bulk_insert_s": round(generated, 1),
         "empty_store": results["empty"],
         "with_stored_events": results["full"],
