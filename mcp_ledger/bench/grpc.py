@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from mcp_ledger.bench.calls import _percentile
+from mcp_ledger.bench.calls.paths import _percentile
 from mcp_ledger.grpc_api.generated import mcp_tool_service_pb2 as pb
 from mcp_ledger.grpc_api.structs import to_struct
 from mcp_ledger.grpc_api.wire import MCPToolServiceClient

@@ -18,7 +18,7 @@ from typing import Any
 
 from prometheus_client import generate_latest
 
-from mcp_ledger.bench.calls import PathResult, Progress, bench_gateway
+from mcp_ledger.bench.calls.paths import PathResult, Progress, bench_gateway
 from mcp_ledger.observability.metrics import TERMINAL_OUTCOMES, LedgerMetrics
 
 EMBEDDED = {"LEDGER_BUS": "memory://", "LEDGER_STORE": "", "LEDGER_STATE": "memory://"}
@@ -63,7 +63,7 @@ async def run_observability_bench(calls: int, concurrency: int, progress: Progre
         for target, exporter in (("traces-off", "none"), ("traces-console", "console")):
             progress(f"embedded gateway, LEDGER_OTEL_EXPORTER={exporter}")
             env = {**EMBEDDED, "LEDGER_OTEL_EXPORTER": exporter, "LEDGER_LOG_FORMAT": "json"}
-            results.append(await bench_gateway(target, calls, concurrency, work, env, distributed=False))
+            results.append(await bench_gateway(target, calls, concurrency, work, env))
     off, on = results
     progress("rendering /metrics")
     return {

@@ -1,4 +1,4 @@
-"""CLI commands of the planner: `mcp-ledger bench plans`."""
+"""CLI commands of the planner's benchmarks: `mcp-ledger bench plans` and `bench steps`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from mcp_ledger.bench.plans import run_plans_bench
+from mcp_ledger.bench.steps import run_steps_bench
+from mcp_ledger.cli.options import load_settings
 
 console = Console(stderr=True)
 
@@ -80,4 +82,42 @@ def register(bench_app: typer.Typer) -> None:
         )
         output.write_text(json.dumps(report, indent=2) + "\n")
         _print(report)
+        console.print(f"written to {output}")
+
+    @bench_app.command("steps")
+    def bench_steps(
+        steps: Annotated[int, typer.Option(min=2, max=1000, help="sequential no-op steps per plan")] = 50,
+        repeats: Annotated[int, typer.Option(min=1, max=100, help="plans per measurement (median)")] = 10,
+        store: Annotated[
+            str | None, typer.Option(help="PostgreSQL server URL (default: LEDGER_STORE)")
+        ] = None,
+        output: Annotated[Path, typer.Option(help="where to write the JSON report")] = Path(
+            "bench-steps.json"
+        ),
+    ) -> None:
+        """Durable steps side by side with DBOS Transact on one PostgreSQL (needs the `bench`
+        extra: uv sync --extra bench): per extra step, fixed cost per plan, a bare INSERT."""
+        server = store or load_settings().store
+        if not server.startswith("postgresql"):
+            raise typer.BadParameter("needs a PostgreSQL URL: --store or LEDGER_STORE")
+        try:
+            report = asyncio.run(run_steps_bench(server, steps, repeats))
+        except ModuleNotFoundError as error:
+            raise typer.BadParameter(f"{error}: install the bench extra (uv sync --extra bench)") from None
+        output.write_text(json.dumps(report, indent=2) + "\n")
+        table = Table("system", "1 step ms", f"{steps} steps ms", "per extra step ms", "fixed per plan ms")
+        for name, label in (("mcp_ledger", "mcp-ledger"), ("dbos", "DBOS Transact")):
+            row = report[name]
+            table.add_row(
+                label,
+                f"{row['one_step_ms']:.2f}",
+                f"{row[f'{steps}_steps_ms']:.1f}",
+                f"{row['per_step_ms']:.3f}",
+                f"{row['fixed_ms']:.2f}",
+            )
+        Console().print(table)
+        console.print(
+            f"bare INSERT + commit {report['bare_insert_commit_ms']:.3f} ms; mcp-ledger / DBOS: "
+            f"per step {report['per_step_ratio_vs_dbos']}, fixed {report['fixed_ratio_vs_dbos']}"
+        )
         console.print(f"written to {output}")

@@ -62,7 +62,18 @@ def _listen(host: str, port: int) -> socket.socket:
     """The API's listening socket, bound before anything is built: with port 0 the system picks
     a free port, and the settings (MCP URL, token audience) then name the port actually bound."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=2048)
+    # Named as TCP, not left at proto 0 as socket.create_server does: asyncio turns Nagle off
+    # (TCP_NODELAY) only on sockets whose proto says TCP, and with Nagle on every response
+    # written in more than one piece waits out the client's delayed ACK (about 40 ms).
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(2048)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
 
 
 async def _serve(settings: Settings, *, api: bool, worker: bool) -> None:

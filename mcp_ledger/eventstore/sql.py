@@ -10,6 +10,8 @@ Does not create the schema (migrations/ does, see eventstore.migrations), publis
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,12 +36,12 @@ from mcp_ledger.eventstore.ports import AppendResult, CommandKey, ConcurrencyErr
 from mcp_ledger.eventstore.rows import audit_rows
 from mcp_ledger.eventstore.statements import (
     CHECK,
+    CHECK_AND_TIP,
     COMMAND_EVENTS,
     INSERT_COMMAND,
     INSERT_EVENTS,
     INSERT_EVENTS_ORDERED,
     INSERT_OUTBOX,
-    TIP,
     key_params,
 )
 from mcp_ledger.eventstore.tables import EVENT_COLUMNS, events, outbox
@@ -64,6 +66,10 @@ class SqlEventStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**{_WRITER: True})
+        # SQLite has one writer at a time; a second connection that asks meanwhile sleeps in
+        # its busy handler (1, 2, 5, 10 ms ...) long after the lock is free. Writers of this
+        # process queue here instead; other processes still meet busy_timeout.
+        self._write_turn = contextlib.nullcontext() if engine.dialect.name == "postgresql" else asyncio.Lock()
         self._postgres = engine.dialect.name == "postgresql"
         # Every read is one statement: on PostgreSQL, autocommit saves the BEGIN/ROLLBACK trips.
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else engine
@@ -82,7 +88,7 @@ class SqlEventStore:
             ConcurrencyError: the stream is not at expected_version.
         """
         try:
-            async with self._writer.begin() as conn:
+            async with self._write_turn, self._writer.begin() as conn:
                 return await self._append(conn, stream_id, expected_version, events, command)
         except IntegrityError as exc:
             # Only a writer that got past the checks unserialised ends here: it lost a race.
@@ -116,7 +122,7 @@ class SqlEventStore:
         unique = sorted(set(positions))
         if not unique:
             return
-        async with self._writer.begin() as conn:
+        async with self._write_turn, self._writer.begin() as conn:
             for start in range(0, len(unique), _MARK_CHUNK):
                 chunk = unique[start : start + _MARK_CHUNK]
                 await conn.execute(delete(outbox).where(outbox.c.position.in_(chunk)))
@@ -141,13 +147,13 @@ class SqlEventStore:
     ) -> AppendResult:
         if self._postgres:
             await conn.execute(_APPEND_LOCK)
-        current, seen = await self._check(conn, stream_id, command)
+        row = (await conn.execute(CHECK_AND_TIP, {"stream_id": stream_id, **key_params(command)})).one()
+        current, seen, tip = int(row[0]), bool(row[1]), row[2]
         if seen and command is not None:
             return AppendResult(tuple(await self._command_events(conn, command) or ()), duplicate=True)
         if current != expected_version:
             raise ConcurrencyError(stream_id, expected_version, current)
         recorded_at = datetime.now(UTC)
-        tip = (await conn.scalar(TIP)) if new else None
         command_id = command.command_id if command is not None else None
         rows = audit_rows(tip or GENESIS, stream_id, expected_version, new, command_id, recorded_at)
         stored = await self._insert_events(conn, stream_id, rows, new, recorded_at)
@@ -204,7 +210,11 @@ class SqlEventStore:
         rows = (await conn.execute(COMMAND_EVENTS, key_params(command))).all()
         if not rows:
             return None
-        return [_to_event(row._mapping) for row in rows if row[0] is not None]
+        return [
+            _to_event(row._mapping)
+            for row in rows
+            if row.position is not None and row.stream_id == row.command_stream
+        ]
 
     async def _explain_conflict(
         self, exc: IntegrityError, stream_id: str, expected_version: int, command: CommandKey | None

@@ -26,15 +26,14 @@ CHECK = select(
 # A command's events are the rows its append wrote: its stream's, between its positions
 # (appends are serialised, so no other append's rows fall between them). Not a join on
 # events.command_id, which holds the bare id and would match another tenant's command.
+# The join is on the position range alone, the primary key: with the stream in the join too,
+# SQLite walks the stream's index, every event of a long session, for every command. The
+# stream is checked on each row instead (`command_stream`, see SqlEventStore).
 COMMAND_EVENTS = (
-    select(*EVENT_COLUMNS)
+    select(*EVENT_COLUMNS, commands.c.stream_id.label("command_stream"))
     .select_from(
         commands.outerjoin(
-            events,
-            and_(
-                events.c.stream_id == commands.c.stream_id,
-                events.c.position.between(commands.c.first_position, commands.c.last_position),
-            ),
+            events, events.c.position.between(commands.c.first_position, commands.c.last_position)
         )
     )
     .where(IS_COMMAND)
@@ -42,6 +41,9 @@ COMMAND_EVENTS = (
 )
 # The audit chain's tip, read under the append lock so appends chain in global order.
 TIP = select(events.c.chain_hash).order_by(events.c.position.desc()).limit(1)
+# CHECK and TIP in one trip: an append reads the tip whenever it writes, and a round trip
+# (under the global append lock, on PostgreSQL) costs more than the index probe.
+CHECK_AND_TIP = select(*CHECK.selected_columns, TIP.scalar_subquery())
 # RETURNING order is unspecified, so rows are matched by version. On PostgreSQL the ordered
 # form is an INSERT ... SELECT ... ORDER BY that draws positions in version order; SQLite
 # assigns rowids in VALUES order, and the ordered form would cost it one INSERT per row.

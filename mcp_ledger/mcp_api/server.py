@@ -44,6 +44,7 @@ from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.subscriptions import ResourceSubscriptions
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.plans import PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
+from mcp_ledger.mcp_api.transport.called_tool import resolved
 from mcp_ledger.mcp_api.transport.session_layer import TRANSPORT_SESSION_HEADER
 from mcp_ledger.mcp_api.transport.sessions import TransportSessions
 from mcp_ledger.mcp_api.upstreams import UpstreamSurface, selection
@@ -148,6 +149,7 @@ class LedgerMcp:
             instructions=(
                 "Event-sourced MCP gateway: every call is recorded. Open a session with session_open."
             ),
+            get_tool_input_schema=self._input_schema,
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
             on_list_resources=self._list_resources,
@@ -211,7 +213,7 @@ class LedgerMcp:
         own = self._own_specs()
         specs = list(own.values())
         if self._registry is not None:
-            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            session_id = await self._own_session(ctx.request, identity.tenant, identity.subject)
             registered = await self._registry.visible(identity.tenant, session_id)
             selection = await self._selection(identity.tenant, session_id)
             specs += [spec for spec in registered if spec.name not in own and selection(spec.name)]
@@ -227,10 +229,32 @@ class LedgerMcp:
         view = None if session_id is None else await self._views.get(tenant, session_id)
         return selection(view.tool_selection if view is not None else None)
 
-    async def _own_session(self, ctx: ServerRequestContext[Any], tenant: str, subject: str) -> str | None:
+    def _input_schema(self, name: str) -> Mapping[str, Any] | None:
+        """For the SDK's Mcp-Param check: the schema of the tool this request resolved ahead of
+        dispatch (transport/called_tool.py), else of a gateway tool; None: nothing to check."""
+        found, spec = resolved(name)
+        if not found:
+            spec = self._own_specs().get(name)
+        return None if spec is None else spec.input_schema
+
+    async def find_for(self, request: Any, identity: Identity, name: str) -> ToolSpec | None:
+        """The tool `name` as this caller reaches it in this request (the session layer's
+        lookup ahead of dispatch).
+
+        Raises:
+            MCPError: the request's session header is malformed.
+        """
+        spec = self._own_specs().get(name)
+        if spec is not None or self._registry is None:
+            return spec
+        session_id = await self._own_session(request, identity.tenant, identity.subject)
+        entry = await self._registry.find(identity.tenant, session_id, name)
+        return None if entry is None else entry.spec
+
+    async def _own_session(self, request: Any, tenant: str, subject: str) -> str | None:
         """The request's session if it is the caller's: another's session tools stay hidden."""
         try:
-            session_id = session_from_headers(ctx.request)
+            session_id = session_from_headers(request)
         except BadSessionHeaderError as error:
             raise MCPError(types.INVALID_PARAMS, str(error)) from error
         if session_id is None:
@@ -239,13 +263,8 @@ class LedgerMcp:
         return session_id if view is not None and view.subject == subject else None
 
     async def _find(self, ctx: ServerRequestContext[Any], name: str) -> ToolSpec | None:
-        spec = self._own_specs().get(name)
-        if spec is not None or self._registry is None:
-            return spec
-        identity = self._identity(ctx)
-        session_id = await self._own_session(ctx, identity.tenant, identity.subject)
-        entry = await self._registry.find(identity.tenant, session_id, name)
-        return None if entry is None else entry.spec
+        found, spec = resolved(name)  # found for this very request and caller, ahead of dispatch
+        return spec if found else await self.find_for(ctx.request, self._identity(ctx), name)
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
@@ -335,7 +354,7 @@ class LedgerMcp:
                 types.Resource(name="plan schema", uri=PLAN_SCHEMA_URI, mime_type="application/json")
             )
         if self._upstreams is not None:
-            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            session_id = await self._own_session(ctx.request, identity.tenant, identity.subject)
             resources += await self._upstreams.resources(identity, session_id)
         return types.ListResourcesResult(resources=resources)
 
@@ -351,7 +370,7 @@ class LedgerMcp:
         templates = [template] + ([self._audit.template()] if self._audit is not None else [])
         if self._upstreams is not None:
             identity = self._identity(ctx)
-            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            session_id = await self._own_session(ctx.request, identity.tenant, identity.subject)
             templates += await self._upstreams.templates(identity, session_id)
         return types.ListResourceTemplatesResult(resource_templates=templates)
 
@@ -373,7 +392,7 @@ class LedgerMcp:
                 contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
             )
         if not uri.startswith(SESSION_URI_PREFIX):
-            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            session_id = await self._own_session(ctx.request, identity.tenant, identity.subject)
             found = None if self._upstreams is None else await self._upstreams.read(identity, session_id, uri)
             if found is None:
                 raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}", data={"uri": uri})
@@ -393,7 +412,7 @@ class LedgerMcp:
         prompts = list(PROMPTS)
         if self._upstreams is not None:
             identity = self._identity(ctx)
-            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            session_id = await self._own_session(ctx.request, identity.tenant, identity.subject)
             prompts += await self._upstreams.prompts(identity, session_id)
         return types.ListPromptsResult(prompts=prompts)
 
@@ -404,7 +423,7 @@ class LedgerMcp:
         of the gateway's own prompts and templates."""
         identity = self._identity(ctx)
         if self._upstreams is not None:
-            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            session_id = await self._own_session(ctx.request, identity.tenant, identity.subject)
             found = await self._upstreams.complete(identity, session_id, params)
             if found is not None:
                 return found
@@ -416,7 +435,7 @@ class LedgerMcp:
         arguments = dict(params.arguments or {})
         if self._upstreams is not None and params.name not in {prompt.name for prompt in PROMPTS}:
             identity = self._identity(ctx)
-            session_id = await self._own_session(ctx, identity.tenant, identity.subject)
+            session_id = await self._own_session(ctx.request, identity.tenant, identity.subject)
             found = await self._upstreams.get_prompt(identity, session_id, params.name, arguments)
             if found is not None:
                 return found

@@ -229,7 +229,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     )
     runtime.verifier = auth.verifier if auth is not None else None
     registration = RegistrationHttp(runtime.tool_service, identities)
-    server = LedgerMcp(
+    ledger = LedgerMcp(
         tool_specs(settings),
         gateway,
         runtime.views,
@@ -245,7 +245,8 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         listens=ListenStreams(hub, runtime.views),
         progress=progress,
         upstreams=UpstreamSurface(catalog, gateway),
-    ).build()
+    )
+    server = ledger.build()
     install_request_state(
         server, secret_key(settings, "request-state/v1"), ttl=settings.pointer_ttl, identities=identities
     )
@@ -258,6 +259,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         "open_session": open_session,
         "close_session": close_session,
         "rate_guard": rate_guard,
+        "find_tool": ledger.find_for,
     }
     routes: list[BaseRoute] = [
         health_route(runtime),

@@ -18,7 +18,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp_ledger.bench.calls import (
+from mcp_ledger.bench.calls.paths import (
     PathResult,
     _count_outcomes,
     _free_port,

@@ -28,6 +28,7 @@ from mcp.server.auth.provider import AccessToken
 
 from mcp_ledger.domain.commands import NAME_PATTERN
 from mcp_ledger.mcp_api.auth.identity import Identity
+from mcp_ledger.mcp_api.auth.verified_tokens import VerifiedTokens
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +162,11 @@ class JwtVerifier:
         algorithms: Sequence[str],
         tenant_claim: str = "tenant",
         roles_claim: str = "roles",
+        verified: VerifiedTokens | None = None,
     ) -> None:
         self._keys = keys
+        # Signature checks dominate an authenticated request's own cost; see verified_tokens.py.
+        self._verified = verified if verified is not None else VerifiedTokens(leeway=CLOCK_LEEWAY_SECONDS)
         self._issuer = issuer
         self._audience = audience
         self._algorithms = check_algorithms(algorithms)
@@ -171,11 +175,14 @@ class JwtVerifier:
 
     async def verify_token(self, token: str) -> AccessToken | None:
         """The token's access info, or None (logged) when anything about it is wrong."""
-        try:
-            claims = await self._claims(token)
-        except jwt.PyJWTError as error:
-            log.info("access token refused: %s", error)
-            return None
+        claims = self._verified.get(token)
+        if claims is None:
+            try:
+                claims = await self._claims(token)
+            except jwt.PyJWTError as error:
+                log.info("access token refused: %s", error)
+                return None
+            self._verified.keep(token, claims)
         return AccessToken(
             token=token,
             client_id=str(claims.get("azp") or claims.get("client_id") or "unknown"),

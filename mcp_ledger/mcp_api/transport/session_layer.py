@@ -38,6 +38,7 @@ from mcp_ledger.checks.documents import MAX_NESTING, nests_deeper
 from mcp_ledger.mcp_api.auth.access_tokens import UnauthenticatedError
 from mcp_ledger.mcp_api.auth.identity import SESSION_HEADER, Identity, IdentityResolver
 from mcp_ledger.mcp_api.rate_limits import RateGuard
+from mcp_ledger.mcp_api.transport.called_tool import ToolFinder, called_name, calling
 from mcp_ledger.mcp_api.transport.notifications import NotificationHub
 from mcp_ledger.mcp_api.transport.session_stream import MCP_SESSION_HEADER, SessionStream
 from mcp_ledger.mcp_api.transport.sessions import TransportSession, TransportSessions
@@ -188,8 +189,10 @@ class SessionLayer:
         open_session: SessionOpener,
         close_session: SessionCloser,
         rate_guard: RateGuard | None = None,
+        find_tool: ToolFinder | None = None,
     ) -> None:
         self._rate_guard = rate_guard
+        self._find_tool = find_tool
         self._app = app
         self._streaming_app = streaming_app
         self._identities = identities
@@ -228,18 +231,32 @@ class SessionLayer:
             await self._sessions.end(session_id)
             await Response(status_code=204)(scope, receive, send)
         else:
-            await self._forward(_with_headers(scope, session_id), receive, _announcing(send, session_id))
+            scope = _with_headers(scope, session_id)
+            await self._forward(identity, scope, receive, _announcing(send, session_id))
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """To the SDK: streamed when the request asks for progress, plain JSON otherwise."""
+    async def _forward(self, identity: Identity, scope: Scope, receive: Receive, send: Send) -> None:
+        """To the SDK: streamed when the request asks for progress, plain JSON otherwise; a
+        tools/call with its tool found first (transport/called_tool.py)."""
         body, complete = await _read_body(receive)
         if complete and nests_deeper(body, MAX_BODY_NESTING):
             refusal = f"the request nests deeper than {MAX_BODY_NESTING} levels"
             await _error(400, types.INVALID_REQUEST, refusal)(scope, receive, send)
             return
-        streamed = complete and _wants_progress(Request(scope), _parsed(body))
+        payload = _parsed(body) if complete else {}
+        streamed = complete and _wants_progress(Request(scope), payload)
         app = self._streaming_app if streamed else self._app
-        await app(scope, _replaying(body, complete, receive), send)
+        name = called_name(payload) if self._find_tool is not None else None
+        if name is None or self._find_tool is None:
+            await app(scope, _replaying(body, complete, receive), send)
+            return
+        try:
+            spec = await self._find_tool(Request(scope), identity, name)
+        except Exception:  # boundary: the SDK's own lookup and the call handler report it
+            log.debug("tool %r not resolved ahead of dispatch", name, exc_info=True)
+            await app(scope, _replaying(body, complete, receive), send)
+            return
+        with calling(name, spec):
+            await app(scope, _replaying(body, complete, receive), send)
 
     async def _post_without_session(
         self, identity: Identity, scope: Scope, receive: Receive, send: Send
@@ -248,7 +265,7 @@ class SessionLayer:
         receive = _replaying(body, complete, receive)
         protocol = Request(scope).headers.get("mcp-protocol-version")
         if not (complete and _is_initialize(body, protocol)):
-            await self._forward(_without_transport_header(scope), receive, send)
+            await self._forward(identity, _without_transport_header(scope), receive, send)
             return
         refusal = await self._refusal(identity)
         if refusal is not None:
@@ -263,7 +280,7 @@ class SessionLayer:
             TransportSession(session_id, identity.tenant, identity.subject), self._ttl
         )
         opening = _Opening(send, session_id)
-        await self._forward(_with_headers(scope, session_id), receive, opening)
+        await self._forward(identity, _with_headers(scope, session_id), receive, opening)
         if opening.refused:
             await self._sessions.end(session_id)
             await self._close(identity, session_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -91,3 +91,38 @@ async def test_the_relay_loop_clears_rows_and_stops_when_asked(
             await asyncio.sleep(0.01)
     stop.set()
     await asyncio.wait_for(loop, timeout=5)
+
+
+class _CountingMarks(SqlEventStore):
+    """The real SQLite store, counting its mark_published transactions."""
+
+    def __init__(self, store: SqlEventStore) -> None:
+        super().__init__(store._engine)
+        self.marks: list[list[int]] = []
+
+    async def mark_published(self, positions: Sequence[int]) -> None:
+        self.marks.append(sorted(positions))
+        await super().mark_published(positions)
+
+
+async def test_the_relay_loop_clears_what_is_published_close_together_in_one_transaction(
+    store: SqlEventStore, received: tuple[InProcessBus, asyncio.Queue[Message]]
+) -> None:
+    bus, inbox = received
+    counting = _CountingMarks(store)
+    relay = OutboxRelay(counting, bus, "events", mark_delay=0.5)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(relay.run(stop, interval=60))
+    first = await _append(counting, "first", 1)
+    await relay.publish(first)
+    await _take(inbox, 1)  # the loop has woken for the first batch by now
+    second = await _append(counting, "second", 1)
+    await relay.publish(second)
+    await _take(inbox, 1)
+    async with asyncio.timeout(5):
+        while await counting.pending_outbox():
+            await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(loop, timeout=5)
+    published = [e.position for e in (*first, *second)]
+    assert [m for m in counting.marks if m] == [sorted(published)]

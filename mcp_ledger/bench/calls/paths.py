@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,13 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from mcp_ledger.bench.calls.cpu import CpuMeter, listening_pids
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.mcp_api.auth.dev_tokens import mint_token
 
 Progress = Callable[[str], None]
+# The gateway's own processes; the rest of a CPU reading is the services (shared with others).
+OWN = frozenset({"server", "api", "worker"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,10 @@ class PathResult:
     calls_per_s: float
     concurrency: int
     stored_outcomes: int | None = None
+    # CPU milliseconds per call of each process group (api, worker, postgres, …) over the
+    # whole measurement, and of the gateway's own processes together.
+    cpu_ms_per_call: dict[str, float] = field(default_factory=dict)
+    own_cpu_ms_per_call: float | None = None
 
 
 def _free_port() -> int:
@@ -85,13 +92,18 @@ def _processes() -> Iterator[list[subprocess.Popen[bytes]]]:
                 proc.kill()
 
 
+def warmups(calls: int) -> int:
+    """Calls made before the measured ones: connections, consumer fetch loops, caches."""
+    return max(10, calls // 10)
+
+
 async def _sequential(url: str, calls: int, headers: dict[str, str], tool: str = "echo") -> list[float]:
     latencies = []
     async with (
         httpx2.AsyncClient(timeout=30.0, headers=headers) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
-        for _ in range(max(10, calls // 10)):  # warm-up: connections, consumer fetch loops, caches
+        for _ in range(warmups(calls)):
             await client.call_tool(tool, {"text": "warm"})
         for index in range(calls):
             started = time.perf_counter()
@@ -103,9 +115,11 @@ async def _sequential(url: str, calls: int, headers: dict[str, str], tool: str =
 
 
 async def _concurrent(
-    url: str, calls: int, concurrency: int, headers: dict[str, str], tool: str = "echo"
+    url: str | list[str], calls: int, concurrency: int, headers: dict[str, str], tool: str = "echo"
 ) -> float:
-    async def one_client(count: int) -> None:
+    urls = [url] if isinstance(url, str) else url
+
+    async def one_client(count: int, url: str) -> None:
         async with (
             httpx2.AsyncClient(timeout=30.0, headers=headers) as http,
             Client(streamable_http_client(url, http_client=http)) as client,
@@ -115,7 +129,8 @@ async def _concurrent(
 
     per_client = max(1, calls // concurrency)
     started = time.perf_counter()
-    await asyncio.gather(*(one_client(per_client) for _ in range(concurrency)))
+    # Client i talks to replica i mod n, as a balancer spreading sessions would.
+    await asyncio.gather(*(one_client(per_client, urls[i % len(urls)]) for i in range(concurrency)))
     return per_client * concurrency / (time.perf_counter() - started)
 
 
@@ -126,16 +141,23 @@ def _percentile(values: list[float], q: float) -> float:
 
 async def measure(
     target: str,
-    url: str,
+    url: str | list[str],
     calls: int,
     concurrency: int,
     headers: dict[str, str] | None = None,
+    meter: CpuMeter | None = None,
     *,
     tool: str = "echo",
 ) -> PathResult:
-    """Latency from sequential calls, throughput from concurrent clients."""
-    latencies = await _sequential(url, calls, headers or {}, tool)
-    rate = await _concurrent(url, calls, concurrency, headers or {}, tool)
+    """Latency from sequential calls (on the first URL), throughput from concurrent clients
+    (spread over every URL), and CPU per call of the metered processes over both."""
+    urls = [url] if isinstance(url, str) else url
+    if meter is not None:
+        meter.start()
+    latencies = await _sequential(urls[0], calls, headers or {}, tool)
+    rate = await _concurrent(urls, calls, concurrency, headers or {}, tool)
+    made = warmups(calls) + calls + max(1, calls // concurrency) * concurrency
+    cpu = meter.per_call_ms(made) if meter is not None else {}
     return PathResult(
         target,
         calls,
@@ -143,6 +165,8 @@ async def measure(
         round(_percentile(latencies, 0.99), 3),
         round(rate, 1),
         concurrency,
+        cpu_ms_per_call=cpu,
+        own_cpu_ms_per_call=round(sum(v for k, v in cpu.items() if k in OWN), 3) if cpu else None,
     )
 
 
@@ -171,23 +195,50 @@ async def bench_plain(calls: int, concurrency: int, work: Path) -> PathResult:
             _spawn([sys.executable, "-m", "mcp_ledger.bench.plain_server", str(port)], {}, work / "plain.log")
         )
         _wait_healthy(port, "/", procs[0])
-        return await measure("plain-sdk", f"http://127.0.0.1:{port}/mcp", calls, concurrency)
+        meter = CpuMeter({"server": [procs[0].pid]})
+        return await measure("plain-sdk", f"http://127.0.0.1:{port}/mcp", calls, concurrency, meter=meter)
+
+
+def service_ports(env: dict[str, str]) -> dict[str, int]:
+    """The loopback ports of the services the distributed target uses, by service."""
+    found: dict[str, int] = {}
+    for name, key in (("postgres", "LEDGER_STORE"), ("redis", "LEDGER_STATE"), ("kafka", "LEDGER_BUS")):
+        value = env.get(key, "")
+        if "://" in value:
+            netloc = value.split("://", 1)[1].split("/", 1)[0].split(",")[0].rsplit("@", 1)[-1]
+            if ":" in netloc:
+                found[name] = int(netloc.rsplit(":", 1)[1])
+    return found
 
 
 async def bench_gateway(
-    target: str, calls: int, concurrency: int, work: Path, env: dict[str, str], distributed: bool
+    target: str,
+    calls: int,
+    concurrency: int,
+    work: Path,
+    env: dict[str, str],
+    *,
+    workers: int = 0,
+    apis: int = 1,
 ) -> PathResult:
+    """One gateway target: `serve` when `workers` is 0, else `apis` API replicas and `workers`
+    worker processes on the services `env` names."""
     tenant = f"bench-{uuid.uuid4().hex[:8]}"
     env = {**env, "LEDGER_LOCAL_TENANT": tenant, "LEDGER_DATA_DIR": str(work / target)}
     with _processes() as procs:
-        port = _free_port()
-        if distributed:
-            procs.append(_spawn(_ledger("worker"), env, work / f"{target}-worker.log"))
-            procs.append(_spawn(_ledger("api", "--port", str(port)), env, work / f"{target}-api.log"))
-        else:
-            procs.append(_spawn(_ledger("serve", "--port", str(port)), env, work / f"{target}.log"))
-        _wait_healthy(port, "/healthz", procs[-1])
-        url = f"http://127.0.0.1:{port}/mcp"
+        groups: dict[str, list[int]] = {"worker": [], "api": []}
+        for index in range(workers):
+            procs.append(_spawn(_ledger("worker"), env, work / f"{target}-worker{index}.log"))
+            groups["worker"].append(procs[-1].pid)
+        ports = [_free_port() for _ in range(apis)]
+        urls = [f"http://127.0.0.1:{port}/mcp" for port in ports]
+        # Replicas behind one balancer share one public URL: the tokens' audience.
+        env["LEDGER_AUTH_AUDIENCE"] = urls[0]
+        for port in ports:
+            command = ("api", "--port", str(port)) if workers else ("serve", "--port", str(port))
+            procs.append(_spawn(_ledger(*command), env, work / f"{target}-{port}.log"))
+            groups["api"].append(procs[-1].pid)
+            _wait_healthy(port, "/healthz", procs[-1])
         # Authenticated like a real agent: every request's JWT is verified.
         token = mint_token(
             work / target,
@@ -195,9 +246,13 @@ async def bench_gateway(
             tenant=tenant,
             roles=["admin"],
             issuer="mcp-ledger-dev",
-            audience=url,
+            audience=urls[0],
         )
-        result = await measure(target, url, calls, concurrency, {"Authorization": f"Bearer {token}"})
+        for name, port in service_ports(env).items():
+            groups[name] = listening_pids(port)
+        meter = CpuMeter({name: pids for name, pids in groups.items() if pids})
+        headers = {"Authorization": f"Bearer {token}"}
+        result = await measure(target, urls, calls, concurrency, headers, meter)
     store_url = env.get("LEDGER_STORE") or f"sqlite+aiosqlite:///{work / target / 'ledger.db'}"
     stored = await _count_outcomes(store_url, tenant)
     return PathResult(**{**asdict(result), "stored_outcomes": stored})
@@ -208,6 +263,7 @@ def _ratios(base: PathResult, other: PathResult) -> dict[str, float]:
         "p50_ratio": round(other.p50_ms / base.p50_ms, 2),
         "p99_ratio": round(other.p99_ms / base.p99_ms, 2),
         "throughput_ratio": round(other.calls_per_s / base.calls_per_s, 2),
+        "own_cpu_ratio": round((other.own_cpu_ms_per_call or 0) / (base.own_cpu_ms_per_call or 1), 2),
     }
 
 
@@ -222,7 +278,7 @@ async def run_calls_bench(
         results.append(await bench_plain(calls, concurrency, work))
         progress("embedded gateway (SQLite, in-process bus, memory state)")
         embedded = {"LEDGER_BUS": "memory://", "LEDGER_STORE": "", "LEDGER_STATE": "memory://"}
-        results.append(await bench_gateway("embedded", calls, concurrency, work, embedded, distributed=False))
+        results.append(await bench_gateway("embedded", calls, concurrency, work, embedded))
         if distributed_env is not None:
             progress("distributed gateway (Kafka, PostgreSQL, Redis)")
             prefix = f"bench{uuid.uuid4().hex[:8]}."
@@ -231,9 +287,7 @@ async def run_calls_bench(
                 "LEDGER_TOPIC_PREFIX": prefix,
                 "LEDGER_STATE_PREFIX": f"ledger-{prefix}",
             }
-            results.append(
-                await bench_gateway("distributed", calls, concurrency, work, env, distributed=True)
-            )
+            results.append(await bench_gateway("distributed", calls, concurrency, work, env, workers=1))
     base = results[0]
     return {
         "benchmark": "calls",
@@ -241,4 +295,5 @@ async def run_calls_bench(
         "cpu_count": os.cpu_count(),
         "results": [asdict(r) for r in results],
         "ratios_vs_plain_sdk": {r.target: _ratios(base, r) for r in results[1:]},
+        "service_cpu_note": "services are shared with other load on the machine: their CPU is an upper bound",
     }

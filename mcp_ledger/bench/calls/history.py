@@ -1,0 +1,219 @@
+"""`mcp-ledger bench history`, the call path half: does a call cost more as history grows?
+
+A call in a ledger session with 1,000 earlier calls against a call in a new session, and
+`tools/list` with 1,000 registered tools, on the embedded gateway (and the distributed one when
+the services are configured), each in its own process started for the measurement.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from mcp_ledger.bench.calls.paths import (
+    Progress,
+    _free_port,
+    _ledger,
+    _percentile,
+    _processes,
+    _spawn,
+    _wait_healthy,
+)
+from mcp_ledger.bench.calls.store_size import bench_store_size
+from mcp_ledger.mcp_api.auth.dev_tokens import mint_token
+
+# Half the registration policy's bound on one registration (200): 1,000 tools take ten.
+_PER_REGISTRATION = 100
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(statistics.median(values), 3),
+        "p99_ms": round(_percentile(values, 0.99), 3),
+        "mean_ms": round(statistics.mean(values), 3),
+    }
+
+
+async def _timed(samples: int, call: Callable[[], Awaitable[Any]]) -> list[float]:
+    latencies = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        await call()
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+class _Agent:
+    """One authenticated MCP client, optionally inside a ledger session."""
+
+    def __init__(self, url: str, token: str, session: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} | ({"Ledger-Session": session} if session else {})
+        self._http = httpx2.AsyncClient(timeout=60.0, headers=headers)
+        self.client = Client(streamable_http_client(url, http_client=self._http))
+
+    async def __aenter__(self) -> Client:
+        await self._http.__aenter__()
+        return await self.client.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.__aexit__(None, None, None)
+        await self._http.__aexit__(None, None, None)
+
+
+async def _echo(client: Client, text: str) -> None:
+    result = await client.call_tool("echo", {"text": text})
+    if result.is_error:
+        raise RuntimeError(f"benchmark call failed: {result.content}")
+
+
+async def _open_session(url: str, token: str) -> str:
+    async with _Agent(url, token) as client:
+        result = await client.call_tool("session_open", {})
+        if result.is_error or not isinstance(result.structured_content, dict):
+            raise RuntimeError(f"session_open failed: {result.content}")
+        return str(result.structured_content["session_id"])
+
+
+async def session_history(url: str, token: str, earlier: int, samples: int) -> dict[str, Any]:
+    """p50 of a call in a new session (one per sample) and in one with `earlier` calls."""
+    fresh: list[float] = []
+    for index in range(samples):
+        session = await _open_session(url, token)
+        async with _Agent(url, token, session) as client:
+            await _echo(client, "warm")  # the client's own first-request costs, not the session's
+            started = time.perf_counter()
+            await _echo(client, f"fresh {index}")
+            fresh.append((time.perf_counter() - started) * 1000)
+    session = await _open_session(url, token)
+    async with _Agent(url, token, session) as client:
+        for index in range(earlier):
+            await _echo(client, f"earlier {index}")
+        long = await _timed(samples, lambda: _echo(client, "after history"))
+    new, old = _summary(fresh), _summary(long)
+    return {
+        "earlier_calls": earlier,
+        "new_session": new,
+        "long_session": old,
+        "p50_ratio": round(old["p50_ms"] / new["p50_ms"], 2),
+        "mean_ratio": round(old["mean_ms"] / new["mean_ms"], 2),
+    }
+
+
+def _definition(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": "benchmark tool",
+        "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}},
+        "binding": {"kind": "http", "method": "GET", "base_url": "http://127.0.0.1:9", "path": "/"},
+    }
+
+
+async def tool_listing(url: str, token: str, tools: int, samples: int) -> dict[str, Any]:
+    """p50 of tools/list before and after registering `tools` tools tenant-wide."""
+    async with _Agent(url, token) as client:
+        before = await _timed(samples, client.list_tools)
+        tag = uuid.uuid4().hex[:6]
+        registering: list[float] = []
+        refused: str | None = None
+        for start in range(0, tools, _PER_REGISTRATION):
+            batch = [
+                _definition(f"bench_{tag}_{i}") for i in range(start, min(tools, start + _PER_REGISTRATION))
+            ]
+            started = time.perf_counter()
+            result = await client.call_tool("register_tools", {"tools": batch})
+            registering.append(round((time.perf_counter() - started) * 1000, 1))
+            if result.is_error:
+                # Reported, not raised: how registration slows as the registry grows is a finding.
+                refused = str(result.content)[:300]
+                break
+        listed = len((await client.list_tools()).tools)
+        after = await _timed(samples, client.list_tools)
+    return {
+        "registered": tools,
+        "listed": listed,
+        "registration_ms": registering,
+        "registration_refused": refused,
+        "without_registered": _summary(before),
+        "with_registered": _summary(after),
+    }
+
+
+async def bench_history(
+    target: str, work: Path, env: dict[str, str], *, worker: bool, earlier: int, tools: int, samples: int
+) -> dict[str, Any]:
+    """Both measurements on one gateway (`serve`, or an API and a worker when `worker`)."""
+    tenant = f"bench-{uuid.uuid4().hex[:8]}"
+    env = {
+        **env,
+        "LEDGER_LOCAL_TENANT": tenant,
+        "LEDGER_DATA_DIR": str(work / target),
+        "LEDGER_REGISTRY_ALLOWED_HOSTS": "127.0.0.1",  # the benchmark tools point at loopback
+    }
+    with _processes() as procs:
+        port = _free_port()
+        if worker:
+            procs.append(_spawn(_ledger("worker"), env, work / f"{target}-worker.log"))
+        command = ("api" if worker else "serve", "--port", str(port))
+        procs.append(_spawn(_ledger(*command), env, work / f"{target}.log"))
+        _wait_healthy(port, "/healthz", procs[-1])
+        url = f"http://127.0.0.1:{port}/mcp"
+        token = mint_token(
+            work / target,
+            subject="bench",
+            tenant=tenant,
+            roles=["admin"],
+            issuer="mcp-ledger-dev",
+            audience=url,
+        )
+        history = await session_history(url, token, earlier, samples)
+        listing = await tool_listing(url, token, tools, samples)
+    return {"target": target, "session_history": history, "tools_list": listing}
+
+
+async def run_history_bench(
+    earlier: int,
+    tools: int,
+    events: int,
+    samples: int,
+    distributed_env: dict[str, str] | None,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Every history measurement available here, in one run; the JSON-ready report."""
+    calls, stores = [], []
+    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
+        work = Path(tmp)
+        progress(f"embedded: {earlier} calls in one session, {tools} tools registered")
+        embedded = {"LEDGER_BUS": "memory://", "LEDGER_STORE": "", "LEDGER_STATE": "memory://"}
+        calls.append(
+            await bench_history(
+                "embedded", work, embedded, worker=False, earlier=earlier, tools=tools, samples=samples
+            )
+        )
+        if distributed_env is not None:
+            progress(f"distributed: {earlier} calls in one session, {tools} tools registered")
+            prefix = f"bench{uuid.uuid4().hex[:8]}."
+            env = {
+                **distributed_env,
+                "LEDGER_TOPIC_PREFIX": prefix,
+                "LEDGER_STATE_PREFIX": f"ledger-{prefix}",
+            }
+            calls.append(
+                await bench_history(
+                    "distributed", work, env, worker=True, earlier=earlier, tools=tools, samples=samples
+                )
+            )
+    progress(f"SQLite: appends on an empty store and on one with {events:,} events")
+    stores.append(await bench_store_size(None, events, samples * 3))
+    if distributed_env is not None:
+        progress(f"PostgreSQL: appends on an empty store and on one with {events:,} events")
+        stores.append(await bench_store_size(distributed_env["LEDGER_STORE"], events, samples * 3))
+    return {"benchmark": "history", "calls": calls, "stores": stores}
