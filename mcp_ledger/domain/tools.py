@@ -7,7 +7,7 @@ before anything is published and again by the worker.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,8 @@ class ToolSpec(BaseModel):
     allowed_roles: frozenset[str] = frozenset()
     """When not empty, the caller needs one of these roles as well."""
     annotations: dict[str, Any] = Field(default_factory=dict)
+    task_support: Literal["forbidden", "optional", "required"] = "forbidden"
+    """Whether a call may run as an MCP task (listed as `execution.taskSupport`)."""
 
 
 def _object(properties: dict[str, JSONSchema], required: list[str]) -> JSONSchema:
@@ -105,6 +107,7 @@ BUILTIN_TOOLS: tuple[ToolSpec, ...] = (
         description="Wait the given number of milliseconds, then answer (for client timeouts and tests).",
         input_schema=_object({"ms": {"type": "integer", "minimum": 0, "maximum": 30000}}, ["ms"]),
         output_schema=_object({"slept_ms": {"type": "integer"}}, ["slept_ms"]),
+        task_support="optional",
     ),
 )
 
