@@ -16,7 +16,6 @@ from typing import Any
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
-from pydantic import TypeAdapter
 
 from mcp_ledger.checks.arguments import argument_size, check_arguments
 from mcp_ledger.crypto.pointers import POINTER_PREFIX, PointerError
@@ -40,6 +39,10 @@ from mcp_ledger.mcp_api.listen import ListenStreams
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.subscriptions import ResourceSubscriptions
+from mcp_ledger.mcp_api.tasks.methods import TaskMethods
+from mcp_ledger.mcp_api.tasks.wire import TASKS_EXTENSION, CreateTaskResult
+from mcp_ledger.mcp_api.tool_results import result_from_event
+from mcp_ledger.mcp_api.tool_results import tool_error as _tool_error
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.plans import PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.mcp_api.transport.session_layer import TRANSPORT_SESSION_HEADER
@@ -55,6 +58,7 @@ log = logging.getLogger(__name__)
 
 def tool_listing(spec: ToolSpec) -> types.Tool:
     """The MCP description of a tool."""
+    forbidden = spec.task_support == "forbidden"
     return types.Tool(
         name=spec.name,
         title=spec.title,
@@ -62,26 +66,10 @@ def tool_listing(spec: ToolSpec) -> types.Tool:
         input_schema=spec.input_schema,
         output_schema=spec.output_schema,
         annotations=types.ToolAnnotations(read_only_hint=spec.read_only),
+        execution=None if forbidden else types.ToolExecution(task_support=spec.task_support),
+        # The 2026-07-28 wire has no `execution`: the support rides under the extension's id.
+        meta=None if forbidden else {TASKS_EXTENSION: {"taskSupport": spec.task_support}},
     )
-
-
-_CONTENT = TypeAdapter(list[types.ContentBlock])
-
-
-def result_from_event(event: Mapping[str, Any]) -> types.CallToolResult:
-    """The agent's answer from a terminal event (wire form)."""
-    data = event["data"]
-    if event["event_type"] == "ToolCallDenied":
-        return _tool_error(f"forbidden: {data['reason']}")
-    if event["event_type"] == "ToolFailed":
-        text = f"{data['error_code']}: {data['message']}"
-        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
-    content = _CONTENT.validate_python(data["content"])
-    return types.CallToolResult(content=content, structured_content=data.get("structured"))
-
-
-def _tool_error(text: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
 
 class LedgerMcp:
@@ -103,7 +91,9 @@ class LedgerMcp:
         pipelines: PipelineTool | None = None,
         rate_guard: RateGuard | None = None,
         listens: ListenStreams | None = None,
+        tasks: TaskMethods | None = None,
     ) -> None:
+        self._tasks = tasks
         self._listens = listens
         self._log_levels = log_levels
         self._pipelines = pipelines
@@ -129,7 +119,6 @@ class LedgerMcp:
                 "Event-sourced MCP gateway: every call is recorded. Open a session with session_open."
             ),
             on_list_tools=self._list_tools,
-            on_call_tool=self._call_tool,
             on_list_resources=self._list_resources,
             on_list_resource_templates=self._list_templates,
             on_read_resource=self._read_resource,
@@ -148,6 +137,10 @@ class LedgerMcp:
             server.add_request_handler(
                 "resources/unsubscribe", types.UnsubscribeRequestParams, subscriptions.unsubscribe
             )
+        # tools/call registered here, not as on_call_tool: it may answer a CreateTaskResult.
+        server.add_request_handler("tools/call", types.CallToolRequestParams, self._call_tool)
+        if self._tasks is not None:
+            self._tasks.register(server, self._identity)
         if self._listens is not None:
             server.add_request_handler(
                 "subscriptions/listen", types.SubscriptionsListenRequestParams, self._listen
@@ -228,7 +221,7 @@ class LedgerMcp:
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult | types.InputRequiredResult:
+    ) -> types.CallToolResult | types.InputRequiredResult | CreateTaskResult:
         spec = await self._find(ctx, params.name)
         # Plan tools and run_pipeline run in the API (validation, planners by sampling, stage
         # by stage); see mcp_api/plans.py and pipelines.py. Every other tool is a command.
@@ -246,6 +239,7 @@ class LedgerMcp:
         problem = await check_arguments(spec.input_schema, arguments)
         if problem is not None:
             return _tool_error(problem)
+        as_task = self._tasks is not None and self._tasks.as_task(ctx, params, spec)
         if self._rate_guard is not None and not pipeline_tool:
             # Charged once every check passed; run_pipeline is charged stage by stage instead.
             await self._rate_guard.admit(self._identity(ctx))
@@ -266,6 +260,8 @@ class LedgerMcp:
             tool_name=spec.name,
             arguments=arguments,
         )
+        if as_task and self._tasks is not None:
+            return await self._start_task(identity, command)
         try:
             event = await self._gateway.call(command)
         except CommandTimeoutError as error:
@@ -276,6 +272,13 @@ class LedgerMcp:
             log.error("tools/call %s: %s", spec.name, error)
             raise MCPError(types.INTERNAL_ERROR, str(error)) from error
         return result_from_event(event)
+
+    async def _start_task(self, identity: Identity, command: CallTool) -> CreateTaskResult:
+        assert self._tasks is not None
+        try:
+            return await self._tasks.start(identity, command)
+        except BusError as error:
+            raise MCPError(types.INTERNAL_ERROR, "the command bus is unavailable; try again") from error
 
     async def _run_pipeline(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams

@@ -26,6 +26,10 @@ TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 TaskSupport = Literal["forbidden", "optional", "required"]
 
 
+class TaskConflictError(Exception):
+    """Someone else appended to the task stream first: reload and decide again."""
+
+
 class TaskStreamError(ValueError):
     """A task stream that does not start with McpTaskCreated."""
 
