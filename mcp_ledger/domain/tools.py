@@ -50,6 +50,7 @@ BUILTIN_TOOLS: tuple[ToolSpec, ...] = (
         input_schema=_object({"text": {"type": "string", "maxLength": 10000}}, ["text"]),
         output_schema=_object({"text": {"type": "string"}}, ["text"]),
         annotations={"pipeability": {"accepts": ["text"], "produces": ["text"]}},
+        task_support="optional",
     ),
     ToolSpec(
         name="session_open",

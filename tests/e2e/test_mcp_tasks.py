@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from mcp_ledger.eventstore.sql import open_event_store
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
+from tests.support.files import files_containing
 from tests.support.tokens import good_token
 
 PROTOCOL = "2026-07-28"
@@ -38,9 +40,9 @@ async def short_ttl(tmp_path: Path) -> AsyncIterator[RunningGateway]:
 class Caller:
     """One subject speaking raw 2026-07-28 JSON-RPC, with or without the tasks extension."""
 
-    def __init__(self, gw: RunningGateway, subject: str, *, tasks: bool = True) -> None:
+    def __init__(self, gw: RunningGateway, subject: str | None, *, tasks: bool = True) -> None:
         self._gw = gw
-        self._token = good_token(gw.runtime.settings, sub=subject)
+        self._token = None if subject is None else good_token(gw.runtime.settings, sub=subject)
         self._capabilities: dict[str, Any] = {"extensions": {TASKS: {}}} if tasks else {}
 
     async def post(self, method: str, params: dict[str, Any], name: str | None = None) -> httpx.Response:
@@ -51,10 +53,11 @@ class Caller:
         headers = {
             "accept": "application/json, text/event-stream",
             "content-type": "application/json",
-            "authorization": f"Bearer {self._token}",
             "mcp-protocol-version": PROTOCOL,
             "mcp-method": method,
         }
+        if self._token is not None:
+            headers["authorization"] = f"Bearer {self._token}"
         if name is not None:
             headers["mcp-name"] = name
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": meta}}
@@ -173,9 +176,9 @@ async def test_a_client_without_the_extension_gets_sync_calls_and_32021_for_task
 
 async def test_sync_only_tools_stay_sync_and_removed_v1_methods_are_not_found(gw: RunningGateway) -> None:
     alice = Caller(gw, "alice")
-    echoed = await alice.call("echo", {"text": "hi"})
-    assert echoed["resultType"] == "complete"
-    assert "taskId" not in echoed
+    opened = await alice.call("session_open", {})
+    assert opened["resultType"] == "complete"
+    assert "taskId" not in opened
     assert (await alice.post("tasks/list", {})).json()["error"]["code"] == -32601
     assert (await alice.task("tasks/result", "x"))["error"]["code"] == -32601
 
@@ -184,4 +187,29 @@ async def test_tools_list_declares_task_support(gw: RunningGateway) -> None:
     response = await Caller(gw, "alice").post("tools/list", {})
     tools = {tool["name"]: tool for tool in response.json()["result"]["tools"]}
     assert tools["sleep"]["_meta"][TASKS] == {"taskSupport": "optional"}
-    assert TASKS not in tools["echo"].get("_meta", {})
+    assert TASKS not in tools["session_open"].get("_meta", {})
+
+
+@pytest.fixture
+async def local(tmp_path: Path) -> AsyncIterator[RunningGateway]:
+    async with gateway(embedded_settings(tmp_path)) as running:
+        yield running
+
+
+async def test_erasure_leaves_nothing_of_a_task_result_readable(
+    local: RunningGateway, tmp_path: Path
+) -> None:
+    marker = f"marker-{uuid.uuid4().hex}"
+    me = Caller(local, None)
+    created = await me.call("echo", {"text": marker})
+    assert marker in json.dumps((await me.settled(created["taskId"]))["result"])
+    assert files_containing(tmp_path, marker) == []  # sealed from the start
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.post(
+            f"{local.url.removesuffix('/mcp')}/admin/erasures",
+            json={"subject": local.runtime.settings.local_subject},
+        )
+    assert answer.json()["status"] == "completed"
+    after = await me.task("tasks/get", created["taskId"])
+    assert marker not in json.dumps(after)
+    assert files_containing(tmp_path, marker) == []
