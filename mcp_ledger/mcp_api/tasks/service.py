@@ -100,10 +100,13 @@ class TaskService:
             return  # still running somewhere: tasks/get finds the outcome by the command's key
         except (BusError, KeyStoreError) as error:
             log.error("task %s: %s", task_id, error)
-            failed = McpTaskFailed(code=INTERNAL_ERROR, message=str(error), failed_at=self._clock())
-            await self._settle(identity, task_id, failed)
-            return
-        await self._settle(identity, task_id, completion(event, self._clock()))
+            end: DomainEvent = McpTaskFailed(code=INTERNAL_ERROR, message=str(error), failed_at=self._clock())
+        else:
+            end = completion(event, self._clock())
+        try:
+            await self._settle(identity, task_id, end)
+        except (UnknownTaskError, TaskConflictError) as error:  # expired meanwhile, or contended
+            log.warning("task %s not settled here: %r", task_id, error)
 
     async def _settle(self, identity: Identity, task_id: str, end: DomainEvent) -> TaskState:
         """Append `end` unless the task already ended; whatever ended first stays."""
