@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     tenant_claim: str = "tenant"
     roles_claim: str = "roles"
     session_ttl: float = Field(1800.0, gt=0, description="idle seconds before a session expires")
+    task_ttl_ms: int = Field(
+        3_600_000, ge=1_000, le=30 * 86_400_000, description="how long an MCP task and its result are kept"
+    )
     pointer_ttl: float = Field(600.0, ge=300, le=900, description="lifetime of signed blob pointers")
     secret_key: str = Field("", description="base64 secret (>= 32 bytes) for pointers and sealed state")
     blobs: str = Field("", description="blob store: empty for files in data_dir/blobs, or 'store'")

@@ -11,4 +11,5 @@ from mcp_ledger.domain.compliance import erasure as _erasure  # noqa: F401
 from mcp_ledger.domain.compliance import privacy as _privacy  # noqa: F401
 from mcp_ledger.domain.plans import events as _plan_events  # noqa: F401
 from mcp_ledger.domain.registry import events as _registry_events  # noqa: F401
+from mcp_ledger.domain.tasks import events as _task_events  # noqa: F401
 from mcp_ledger.domain.upstreams import events as _upstream_events  # noqa: F401

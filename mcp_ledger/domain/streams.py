@@ -9,6 +9,7 @@ task's command, a blob) include something of the run that nobody can guess or ch
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 
 SUBJECT_TAG_CHARS = 32
@@ -110,6 +111,29 @@ def plan_task_command_id(run_id: str, task_number: int, attempt: str) -> str:
     the plan's events, and command ids are stored in the clear.
     """
     return f"plan-{run_id}-t{task_number}-{attempt}"
+
+
+TASK_ID_BYTES = 24
+"""Random bytes of a task id (192 bits, CSPRNG): made by the gateway, never by the caller."""
+
+
+def new_task_id() -> str:
+    """An unguessable MCP task id."""
+    return secrets.token_urlsafe(TASK_ID_BYTES)
+
+
+def task_stream(tenant: str, subject: str, task_id: str) -> str:
+    """The event stream of a subject's MCP task: even a leaked task id names nothing under
+    another subject, whose stream ids carry their own tag."""
+    return f"tenant:{tenant}:task:{subject_tag(subject)}:{task_id}"
+
+
+def parse_task_stream(stream_id: str) -> tuple[str, str, str] | None:
+    """(tenant, owner tag, task id) of a task stream id, None for any other stream."""
+    parts = stream_id.split(":")
+    if len(parts) != 5 or parts[0] != "tenant" or parts[2] != "task":
+        return None
+    return parts[1], parts[3], parts[4]
 
 
 def blob_id(tenant: str, subject: str, command_id: str) -> str:

@@ -7,7 +7,7 @@ before anything is published and again by the worker.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +40,8 @@ class ToolSpec(BaseModel):
     listing: dict[str, Any] | None = None
     """An upstream tool's MCP presentation as its server sent it (annotations, icons, _meta),
     listed unchanged; None for the gateway's own and registered tools."""
+    task_support: Literal["forbidden", "optional", "required"] = "forbidden"
+    """Whether a call may run as an MCP task (listed as `execution.taskSupport`)."""
 
 
 def _object(properties: dict[str, JSONSchema], required: list[str]) -> JSONSchema:
@@ -54,6 +56,7 @@ BUILTIN_TOOLS: tuple[ToolSpec, ...] = (
         input_schema=_object({"text": {"type": "string", "maxLength": 10000}}, ["text"]),
         output_schema=_object({"text": {"type": "string"}}, ["text"]),
         annotations={"pipeability": {"accepts": ["text"], "produces": ["text"]}},
+        task_support="optional",
     ),
     ToolSpec(
         name="session_open",
@@ -111,6 +114,7 @@ BUILTIN_TOOLS: tuple[ToolSpec, ...] = (
         description="Wait the given number of milliseconds, then answer (for client timeouts and tests).",
         input_schema=_object({"ms": {"type": "integer", "minimum": 0, "maximum": 30000}}, ["ms"]),
         output_schema=_object({"slept_ms": {"type": "integer"}}, ["slept_ms"]),
+        task_support="optional",
     ),
 )
 

@@ -17,7 +17,6 @@ from typing import Any
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
-from pydantic import TypeAdapter
 
 from mcp_ledger.checks.arguments import argument_size, check_arguments
 from mcp_ledger.crypto.pointers import POINTER_PREFIX, PointerError
@@ -42,6 +41,10 @@ from mcp_ledger.mcp_api.progress import ProgressHub, relaying
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.subscriptions import ResourceSubscriptions
+from mcp_ledger.mcp_api.tasks.methods import TaskMethods
+from mcp_ledger.mcp_api.tasks.wire import TASKS_EXTENSION, CreateTaskResult
+from mcp_ledger.mcp_api.tool_results import result_from_event
+from mcp_ledger.mcp_api.tool_results import tool_error as _tool_error
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.plans import PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
 from mcp_ledger.mcp_api.transport.called_tool import resolved
@@ -58,11 +61,18 @@ log = logging.getLogger(__name__)
 
 
 def tool_listing(spec: ToolSpec) -> types.Tool:
-    """The MCP description of a tool; an upstream tool's annotations, icons and _meta as sent."""
+    """The MCP description of a tool; an upstream tool's annotations, icons and _meta as sent.
+    Task support is the gateway's own (it runs the task, whatever the upstream knows of tasks)."""
+    forbidden = spec.task_support == "forbidden"
+    tasks_meta = None if forbidden else {TASKS_EXTENSION: {"taskSupport": spec.task_support}}
     if spec.listing is not None:
+        listing = {key: value for key, value in spec.listing.items() if key != "execution"}
+        if tasks_meta is not None:
+            listing["execution"] = {"taskSupport": spec.task_support}
+            listing["_meta"] = {**(listing.get("_meta") or {}), **tasks_meta}
         return types.Tool.model_validate(
             {
-                **spec.listing,
+                **listing,
                 "name": spec.name,
                 "title": spec.title,
                 "description": spec.description,
@@ -77,28 +87,10 @@ def tool_listing(spec: ToolSpec) -> types.Tool:
         input_schema=spec.input_schema,
         output_schema=spec.output_schema,
         annotations=types.ToolAnnotations(read_only_hint=spec.read_only),
+        execution=None if forbidden else types.ToolExecution(task_support=spec.task_support),
+        # The 2026-07-28 wire has no `execution`: the support rides under the extension's id.
+        meta=tasks_meta,
     )
-
-
-_CONTENT = TypeAdapter(list[types.ContentBlock])
-
-
-def result_from_event(event: Mapping[str, Any]) -> types.CallToolResult:
-    """The agent's answer from a terminal event (wire form)."""
-    data = event["data"]
-    if event["event_type"] == "ToolCallDenied":
-        return _tool_error(f"forbidden: {data['reason']}")
-    if event["event_type"] == "ToolFailed":
-        text = f"{data['error_code']}: {data['message']}"
-        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
-    content = _CONTENT.validate_python(data["content"])
-    return types.CallToolResult(
-        content=content, structured_content=data.get("structured"), is_error=bool(data.get("is_error"))
-    )
-
-
-def _tool_error(text: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
 
 class LedgerMcp:
@@ -122,7 +114,9 @@ class LedgerMcp:
         listens: ListenStreams | None = None,
         progress: ProgressHub | None = None,
         upstreams: UpstreamSurface | None = None,
+        tasks: TaskMethods | None = None,
     ) -> None:
+        self._tasks = tasks
         self._listens = listens
         self._upstreams = upstreams
         self._progress = progress
@@ -151,7 +145,6 @@ class LedgerMcp:
             ),
             get_tool_input_schema=self._input_schema,
             on_list_tools=self._list_tools,
-            on_call_tool=self._call_tool,
             on_list_resources=self._list_resources,
             on_list_resource_templates=self._list_templates,
             on_read_resource=self._read_resource,
@@ -170,6 +163,10 @@ class LedgerMcp:
             server.add_request_handler(
                 "resources/unsubscribe", types.UnsubscribeRequestParams, subscriptions.unsubscribe
             )
+        # tools/call registered here, not as on_call_tool: it may answer a CreateTaskResult.
+        server.add_request_handler("tools/call", types.CallToolRequestParams, self._call_tool)
+        if self._tasks is not None:
+            self._tasks.register(server, self._identity)
         if self._listens is not None:
             server.add_request_handler(
                 "subscriptions/listen", types.SubscriptionsListenRequestParams, self._listen
@@ -268,7 +265,7 @@ class LedgerMcp:
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult | types.InputRequiredResult:
+    ) -> types.CallToolResult | types.InputRequiredResult | CreateTaskResult:
         spec = await self._find(ctx, params.name)
         # Plan tools and run_pipeline run in the API (validation, planners by sampling, stage
         # by stage); see mcp_api/plans.py and pipelines.py. Every other tool is a command.
@@ -286,6 +283,7 @@ class LedgerMcp:
         problem = await check_arguments(spec.input_schema, arguments)
         if problem is not None:
             return _tool_error(problem)
+        as_task = self._tasks is not None and self._tasks.as_task(ctx, params, spec)
         if self._rate_guard is not None and not pipeline_tool:
             # Charged once every check passed; run_pipeline is charged stage by stage instead.
             await self._rate_guard.admit(self._identity(ctx))
@@ -306,6 +304,8 @@ class LedgerMcp:
             tool_name=spec.name,
             arguments=arguments,
         )
+        if as_task and self._tasks is not None:
+            return await self._start_task(identity, command)
         try:
             with self._relaying(ctx, command):
                 event = await self._gateway.call(command, wait_s=spec.timeout_s)
@@ -321,6 +321,13 @@ class LedgerMcp:
     def _relaying(self, ctx: ServerRequestContext[Any], command: CallTool) -> AbstractContextManager[None]:
         """Upstream progress and logs of this call, relayed onto the request's stream."""
         return nullcontext() if self._progress is None else relaying(self._progress, ctx, command)
+
+    async def _start_task(self, identity: Identity, command: CallTool) -> CreateTaskResult:
+        assert self._tasks is not None
+        try:
+            return await self._tasks.start(identity, command)
+        except BusError as error:
+            raise MCPError(types.INTERNAL_ERROR, "the command bus is unavailable; try again") from error
 
     async def _run_pipeline(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams

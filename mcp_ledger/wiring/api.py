@@ -10,6 +10,8 @@ from contextlib import AsyncExitStack
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.consumers.tasks.log import StoredTaskLog
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.crypto.ports import KeyStoreError
 from mcp_ledger.domain.commands import CallTool, new_session_id
@@ -40,6 +42,8 @@ from mcp_ledger.mcp_api.routes.opt_outs import opt_out_routes
 from mcp_ledger.mcp_api.routes.registration import RegistrationHttp
 from mcp_ledger.mcp_api.routes.servers import ServersHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
+from mcp_ledger.mcp_api.tasks.methods import TaskMethods
+from mcp_ledger.mcp_api.tasks.service import TaskService
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.service import ToolService
 from mcp_ledger.mcp_api.transport.checks import TransportPolicy
@@ -182,6 +186,22 @@ def _notify_clients(hub: NotificationHub) -> Callable[[str, str | None], Awaitab
     return tools_changed
 
 
+def _task_methods(
+    settings: Settings,
+    runtime: Runtime,
+    gateway: CommandGateway,
+    stack: AsyncExitStack,
+) -> TaskMethods | None:
+    """MCP tasks need the event store: their streams live there."""
+    if runtime.store is None:
+        return None
+    service = TaskService(
+        StoredTaskLog(runtime.store, EventMapper(runtime.sealer)), gateway, ttl_ms=settings.task_ttl_ms
+    )
+    stack.push_async_callback(service.close)
+    return TaskMethods(service)
+
+
 async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> Starlette:
     assert runtime.keys is not None
     gateway = CommandGateway(
@@ -245,6 +265,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         listens=ListenStreams(hub, runtime.views),
         progress=progress,
         upstreams=UpstreamSurface(catalog, gateway),
+        tasks=_task_methods(settings, runtime, gateway, stack),
     )
     server = ledger.build()
     install_request_state(

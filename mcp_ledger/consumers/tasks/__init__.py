@@ -1,0 +1,1 @@
+"""The event-store side of MCP tasks: the task stream log the API's task service uses."""

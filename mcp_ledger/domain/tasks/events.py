@@ -1,0 +1,80 @@
+"""The events of an MCP task's stream (streams.task_stream: tenant, owner tag, task id).
+
+Named `McpTask...` so they never clash with the plan executor's `TaskStarted`/`TaskFailed`
+(domain/plans/events.py), which are a plan's steps, not MCP tasks. Every caller string
+(results, messages, input requests) is `Personal` and sealed with the owner's data key; ids,
+times, codes and the catalog tool name stay readable (domain/personal.NOT_PERSONAL).
+"""
+
+from __future__ import annotations
+
+from mcp_ledger.domain.events import EVENT_TYPES, JSON, DomainEvent
+from mcp_ledger.domain.personal import Personal
+
+
+class McpTaskCreated(DomainEvent):
+    """The gateway accepted a call as a task; `command_id` is the CallTool (or ExecutePlan)
+    command that does the work, so the outcome can be found by any replica."""
+
+    task_id: str
+    tenant: str
+    subject: str
+    tool_name: str
+    command_id: str
+    session_id: str | None = None
+    plan_id: str | None = None
+    ttl_ms: int | None
+    poll_interval_ms: int
+    created_at: float
+
+
+class McpTaskStatusChanged(DomainEvent):
+    """A non-terminal status change (back to working after input, or a progress message)."""
+
+    status: str
+    message: Personal[str] = ""
+    changed_at: float
+
+
+class McpTaskInputRequired(DomainEvent):
+    """The task waits for the client's answers (elicitation or sampling requests)."""
+
+    requests: Personal[JSON]
+    changed_at: float
+
+
+class McpTaskCompleted(DomainEvent):
+    """The tool ran; its result (possibly `isError`) is kept until the ttl ends."""
+
+    result: Personal[JSON]
+    is_error: bool
+    completed_at: float
+
+
+class McpTaskFailed(DomainEvent):
+    """A protocol-level failure (the call never produced a tool result)."""
+
+    code: int
+    message: Personal[str]
+    failed_at: float
+
+
+class McpTaskCancelled(DomainEvent):
+    """The owner cancelled the task before it ended; recorded once."""
+
+    reason: Personal[str] = ""
+    cancelled_at: float
+
+
+TASK_EVENT_TYPES: dict[str, type[DomainEvent]] = {
+    cls.__name__: cls
+    for cls in (
+        McpTaskCreated,
+        McpTaskStatusChanged,
+        McpTaskInputRequired,
+        McpTaskCompleted,
+        McpTaskFailed,
+        McpTaskCancelled,
+    )
+}
+EVENT_TYPES.update(TASK_EVENT_TYPES)

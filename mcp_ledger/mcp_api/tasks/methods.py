@@ -1,0 +1,116 @@
+"""The tasks extension's request methods on the lowlevel server, and the tools/call hook.
+
+Every method is gated on negotiation: a request of a client that declared the extension
+neither for its session nor in its own `_meta` gets -32021 (MissingRequiredClientCapability;
+HTTP 400 on 2026-07-28). tasks/result and tasks/list are not registered: SEP-2663 removed
+them, so the SDK answers -32601. An unknown, purged or foreign task id answers -32602 with
+the same message, so nobody learns whether another subject's task exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import mcp_types as types
+from mcp.server import Server, ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp_types.jsonrpc import MISSING_REQUIRED_CLIENT_CAPABILITY
+
+from mcp_ledger.domain.commands import CallTool
+from mcp_ledger.domain.tasks.state import TaskRequiredError, runs_as_task
+from mcp_ledger.domain.tools import ToolSpec
+from mcp_ledger.mcp_api.auth.identity import Identity
+from mcp_ledger.mcp_api.tasks.service import TaskService, UnknownTaskError
+from mcp_ledger.mcp_api.tasks.wire import (
+    TASKS_EXTENSION,
+    CreateTaskResult,
+    DetailedTask,
+    UpdateTaskRequestParams,
+    created_result,
+    detailed,
+    negotiated,
+)
+
+IdentityOf = Callable[[ServerRequestContext[Any]], Identity]
+_MISSING = types.ClientCapabilities(extensions={TASKS_EXTENSION: {}})
+
+
+def _missing_extension(message: str) -> MCPError:
+    data = types.MissingRequiredClientCapabilityErrorData(required_capabilities=_MISSING)
+    return MCPError(
+        MISSING_REQUIRED_CLIENT_CAPABILITY, message, data=data.model_dump(by_alias=True, exclude_none=True)
+    )
+
+
+def _unknown(task_id: str) -> MCPError:
+    return MCPError(types.INVALID_PARAMS, "unknown task", data={"taskId": task_id})
+
+
+class TaskMethods:
+    """tasks/get, tasks/update, tasks/cancel, and the decision whether a call is a task."""
+
+    def __init__(self, service: TaskService) -> None:
+        self._service = service
+        self._identity_of: IdentityOf | None = None
+
+    def register(self, server: Server[Any], identity_of: IdentityOf) -> None:
+        """Advertise the extension and serve its methods (callers named by `identity_of`)."""
+        self._identity_of = identity_of
+        server.extensions[TASKS_EXTENSION] = {}
+        server.add_request_handler("tasks/get", types.GetTaskRequestParams, self._get)
+        server.add_request_handler("tasks/cancel", types.CancelTaskRequestParams, self._cancel)
+        server.add_request_handler("tasks/update", UpdateTaskRequestParams, self._update)
+
+    def as_task(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, spec: ToolSpec
+    ) -> bool:
+        """Whether this call runs as a task (the server decides; a legacy `task` param of
+        the client changes nothing).
+
+        Raises:
+            MCPError: -32021, the tool requires a task and the client did not negotiate them.
+        """
+        try:
+            return runs_as_task(spec.task_support, negotiated(ctx, params.meta))
+        except TaskRequiredError as error:
+            raise _missing_extension(str(error)) from error
+
+    async def start(self, identity: Identity, command: CallTool) -> CreateTaskResult:
+        return created_result(await self._service.start(identity, command))
+
+    def _gate(
+        self, ctx: ServerRequestContext[Any], meta: types.RequestParamsMeta | None, method: str
+    ) -> Identity:
+        if not negotiated(ctx, meta):
+            raise _missing_extension(f"{method} needs the {TASKS_EXTENSION} extension")
+        assert self._identity_of is not None, "register() first"
+        return self._identity_of(ctx)
+
+    async def _get(self, ctx: ServerRequestContext[Any], params: types.GetTaskRequestParams) -> DetailedTask:
+        identity = self._gate(ctx, params.meta, "tasks/get")
+        try:
+            return detailed(await self._service.get(identity, params.task_id))
+        except UnknownTaskError as error:
+            raise _unknown(params.task_id) from error
+
+    async def _cancel(
+        self, ctx: ServerRequestContext[Any], params: types.CancelTaskRequestParams
+    ) -> types.Result:
+        identity = self._gate(ctx, params.meta, "tasks/cancel")
+        try:
+            await self._service.cancel(identity, params.task_id)
+        except UnknownTaskError as error:
+            raise _unknown(params.task_id) from error
+        return types.EmptyResult(result_type="complete")
+
+    async def _update(self, ctx: ServerRequestContext[Any], params: UpdateTaskRequestParams) -> types.Result:
+        identity = self._gate(ctx, params.meta, "tasks/update")
+        try:
+            state = await self._service.get(identity, params.task_id)
+        except UnknownTaskError as error:
+            raise _unknown(params.task_id) from error
+        if state.status != "input_required":
+            # No gateway tool parks a task for input yet (docs/tasks.md): nothing to answer.
+            raise MCPError(types.INVALID_PARAMS, f"task is {state.status}, not waiting for input")
+        raise MCPError(types.INVALID_PARAMS, "this task takes no input responses")

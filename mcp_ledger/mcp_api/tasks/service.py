@@ -1,0 +1,166 @@
+"""The task service: a call accepted as a task, its state from its stream, its end.
+
+The task is created (its stream written) before the answer goes back, so a tasks/get right
+after it resolves on any replica. The work is the ordinary CallTool command on the bus; this
+replica waits for its outcome in the background and records it, and any replica that is
+asked about a task still working looks the outcome up by the command's idempotency key, so
+a replica that died while waiting loses nothing. Lookups are by the caller's own stream: a
+task id of another subject names no stream of the caller and answers as unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mcp_ledger.crypto.ports import KeyStoreError
+from mcp_ledger.domain.commands import CallTool
+from mcp_ledger.domain.events import DomainEvent
+from mcp_ledger.domain.streams import new_task_id
+from mcp_ledger.domain.tasks.events import McpTaskCancelled, McpTaskCompleted, McpTaskCreated, McpTaskFailed
+from mcp_ledger.domain.tasks.state import TaskState, fold
+from mcp_ledger.mcp_api.auth.identity import Identity
+from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
+from mcp_ledger.mcp_api.tasks.ports import TaskConflictError, TaskLog
+from mcp_ledger.mcp_api.tool_results import result_from_event
+from mcp_ledger.producers.ports import BusError
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = -32603
+_RETRIES = 5
+
+
+class UnknownTaskError(LookupError):
+    """No task of that id for this caller (never theirs, another subject's, or purged)."""
+
+
+def completion(event: Mapping[str, Any], now: float) -> McpTaskCompleted:
+    """The task's end from its command's terminal event: a tool error is still `completed`."""
+    result = result_from_event(event)
+    wire = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    wire.pop("_meta", None)
+    return McpTaskCompleted(result=wire, is_error=bool(result.is_error), completed_at=now)
+
+
+class TaskService:
+    """Creates, reads, settles and cancels the caller's tasks."""
+
+    def __init__(
+        self,
+        log_: TaskLog,
+        gateway: CommandGateway,
+        *,
+        ttl_ms: int,
+        poll_interval_ms: int = 500,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._log = log_
+        self._gateway = gateway
+        self._ttl_ms = ttl_ms
+        self._poll_ms = poll_interval_ms
+        self._clock = clock
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    async def start(self, identity: Identity, command: CallTool) -> TaskState:
+        """Record a new task for `command`, publish the command, answer with the task.
+
+        Raises:
+            BusError: the command could not be published (the task is recorded as failed).
+        """
+        task_id = new_task_id()
+        created = McpTaskCreated(
+            task_id=task_id,
+            tenant=identity.tenant,
+            subject=identity.subject,
+            tool_name=command.tool_name,
+            command_id=command.command_id,
+            session_id=command.session_id,
+            ttl_ms=self._ttl_ms,
+            poll_interval_ms=self._poll_ms,
+            created_at=self._clock(),
+        )
+        await self._log.append(
+            identity.tenant, identity.subject, task_id, 0, [created], command_id=command.command_id
+        )
+        runner = asyncio.create_task(self._run(identity, task_id, command))
+        self._running[task_id] = runner
+        runner.add_done_callback(lambda _: self._running.pop(task_id, None))
+        state = fold([created])
+        assert state is not None
+        return state
+
+    async def _run(self, identity: Identity, task_id: str, command: CallTool) -> None:
+        try:
+            event = await self._gateway.call(command)
+        except CommandTimeoutError:
+            return  # still running somewhere: tasks/get finds the outcome by the command's key
+        except (BusError, KeyStoreError) as error:
+            log.error("task %s: %s", task_id, error)
+            end: DomainEvent = McpTaskFailed(code=INTERNAL_ERROR, message=str(error), failed_at=self._clock())
+        else:
+            end = completion(event, self._clock())
+        try:
+            await self._settle(identity, task_id, end)
+        except (UnknownTaskError, TaskConflictError) as error:  # expired meanwhile, or contended
+            log.warning("task %s not settled here: %r", task_id, error)
+
+    async def _settle(self, identity: Identity, task_id: str, end: DomainEvent) -> TaskState:
+        """Append `end` unless the task already ended; whatever ended first stays."""
+        for _ in range(_RETRIES):
+            version, state = await self._load(identity, task_id)
+            if state.terminal:
+                return state
+            try:
+                await self._log.append(
+                    identity.tenant, identity.subject, task_id, version, [end], command_id=state.command_id
+                )
+            except TaskConflictError:
+                continue
+            _, state = await self._load(identity, task_id)
+            return state
+        raise TaskConflictError(f"task {task_id}: too many concurrent writers")
+
+    async def _load(self, identity: Identity, task_id: str) -> tuple[int, TaskState]:
+        version, events = await self._log.load(identity.tenant, identity.subject, task_id)
+        state = fold(events)
+        if state is None or state.subject != identity.subject or state.expired(self._clock()):
+            raise UnknownTaskError(task_id)
+        return version, state
+
+    async def get(self, identity: Identity, task_id: str) -> TaskState:
+        """The caller's task, settled from its command's outcome if that is recorded.
+
+        Raises:
+            UnknownTaskError: no such task for this caller, or its ttl has run out.
+        """
+        _, state = await self._load(identity, task_id)
+        if state.terminal:
+            return state
+        outcome = await self._log.outcome(identity.tenant, identity.subject, state.command_id)
+        if outcome is None:
+            return state
+        return await self._settle(identity, task_id, completion(outcome, self._clock()))
+
+    async def cancel(self, identity: Identity, task_id: str, reason: str = "") -> TaskState:
+        """Cancel the caller's task if it has not ended (a second cancel records nothing).
+
+        Raises:
+            UnknownTaskError: no such task for this caller.
+        """
+        state = await self._settle(
+            identity, task_id, McpTaskCancelled(reason=reason, cancelled_at=self._clock())
+        )
+        runner = self._running.pop(task_id, None)
+        if runner is not None:
+            runner.cancel()
+        return state
+
+    async def close(self) -> None:
+        """Stop waiting for outcomes (the commands go on; a later tasks/get settles them)."""
+        for runner in list(self._running.values()):
+            runner.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)

@@ -1,0 +1,83 @@
+"""The task shapes on the wire (SEP-2663): the flat `CreateTaskResult` a tools/call returns,
+the `DetailedTask` tasks/get returns, and the client's negotiation of the extension."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import mcp_types as types
+from mcp.server import ServerRequestContext
+
+from mcp_ledger.domain.tasks.state import TaskState
+
+TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
+CLIENT_CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
+_TASKS_CAPABILITY = types.ClientCapabilities(extensions={TASKS_EXTENSION: {}})
+
+
+class TaskFields(types.Result):
+    """What every task answer carries at its top level (no nested `task` wrapper)."""
+
+    task_id: str
+    status: str
+    status_message: str | None = None
+    created_at: str
+    last_updated_at: str
+    ttl_ms: int | None
+    poll_interval_ms: int
+
+
+class CreateTaskResult(TaskFields):
+    result_type: str = "task"
+
+
+class DetailedTask(TaskFields):
+    result_type: str = "complete"
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    input_requests: dict[str, Any] | None = None
+
+
+class UpdateTaskRequestParams(types.RequestParams):
+    task_id: str
+    input_responses: dict[str, Any]
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _fields(state: TaskState) -> dict[str, Any]:
+    return {
+        "task_id": state.task_id,
+        "status": state.status,
+        "status_message": state.status_message or None,
+        "created_at": _iso(state.created_at),
+        "last_updated_at": _iso(state.updated_at),
+        "ttl_ms": state.ttl_ms,
+        "poll_interval_ms": state.poll_interval_ms,
+    }
+
+
+def created_result(state: TaskState) -> CreateTaskResult:
+    return CreateTaskResult(**_fields(state))
+
+
+def detailed(state: TaskState) -> DetailedTask:
+    """tasks/get: a completed task inlines its tool result, a failed one its error."""
+    return DetailedTask(
+        **_fields(state), result=state.result, error=state.error, input_requests=state.input_requests
+    )
+
+
+def negotiated(ctx: ServerRequestContext[Any], meta: types.RequestParamsMeta | None) -> bool:
+    """Whether this request may use tasks: the session declared the extension, or this
+    request's `_meta` declares it (the per-request opt-in of SEP-2575)."""
+    if ctx.session.check_client_capability(_TASKS_CAPABILITY):
+        return True
+    declared = (meta or {}).get(CLIENT_CAPABILITIES_META)
+    if not isinstance(declared, dict):
+        return False
+    extensions = declared.get("extensions")
+    return isinstance(extensions, dict) and TASKS_EXTENSION in extensions
