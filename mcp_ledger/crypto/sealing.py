@@ -46,7 +46,7 @@ def erased_value(model: type[BaseModel], name: str) -> Any:
     if annotation is None:
         raise TypeError(f"{model.__name__}.{name} has no type")
     adapter: TypeAdapter[Any] = TypeAdapter(annotation)
-    for candidate in (erased(), [erased()], "[erased]", None):
+    for candidate in (erased(), [erased()], "[erased]", ["[erased]"], None):
         try:
             adapter.validate_python(candidate)
         except ValidationError:
