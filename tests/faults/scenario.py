@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tests.faults.operations import CLIENTS, Recorder, agent_problems, run_clients, tally
@@ -32,7 +32,8 @@ GRACE_SECONDS = 6.0
 """How long past the gateway's call timeout an answer may take (a reconnect, a slow close)."""
 COLUMNS = ("fault", "attempted", "answered", "errors", "timeouts", "lost", "duplicated", "recovery s")
 
-Fault = Callable[[FaultStack], AbstractContextManager[object]]
+Fault = Callable[[FaultStack], Awaitable[None]]
+"""Injects a fault and returns once it is over (every toxic removed)."""
 
 
 @dataclass
@@ -82,15 +83,14 @@ async def _recovered(recorder: Recorder, healed: float) -> float:
     return max(float(first_ok(c) or 0.0) for c in range(CLIENTS)) - healed
 
 
-async def under_fault(stack: FaultStack, name: str, fault: Fault, seconds: float) -> tuple[Recorder, float]:
-    """Run the load, inject `fault` for `seconds` in the middle; (the recorded load, recovery s)."""
+async def under_fault(stack: FaultStack, name: str, fault: Fault) -> tuple[Recorder, float]:
+    """Run the load, inject `fault` in the middle; (the recorded load, recovery s)."""
     recorder, stop = Recorder(), asyncio.Event()
     load = asyncio.create_task(run_clients(stack.api.url, f"{name}{secrets.token_hex(2)}", recorder, stop))
     try:
         await wait_for(lambda: recorder.ok_since(0.0) >= 2 * CLIENTS, "the load warms up", 60)
         await asyncio.sleep(WARM_SECONDS)
-        with fault(stack):
-            await asyncio.sleep(seconds)
+        await fault(stack)
         healed = time.monotonic()
         recovery = await _recovered(recorder, healed)
     finally:
@@ -127,7 +127,8 @@ async def check_after(stack: FaultStack, name: str, recorder: Recorder, recovery
     except TimeoutError:
         pass
     row = Row(name, tally(recorder), lost, duplicated, recovery)
-    print(f"\n{table([row])}")
+    seen = Counter(op.error[:90] for op in recorder.operations if op.outcome != "ok")
+    print(f"\n{table([row])}\nerrors the agents saw: {dict(seen)}")
     assert not problems, f"history not exact after {SETTLE_SECONDS:.0f}s: {problems[:10]}"
     assert await unpublished_positions(env["LEDGER_BUS"], f"{topic}.events", history) == []
     assert agent_problems(recorder, CALL_TIMEOUT + GRACE_SECONDS) == []

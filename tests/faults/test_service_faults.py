@@ -8,8 +8,8 @@ after each fault cover everything the tenant has recorded so far.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 
@@ -25,8 +25,9 @@ ROWS: list[Row] = []
 
 
 def _toxic(service: str, kind: ToxicType, **attributes: int) -> Fault:
-    def fault(stack: FaultStack) -> AbstractContextManager[object]:
-        return stack.proxy[service].toxic(kind, attributes)
+    async def fault(stack: FaultStack) -> None:
+        with stack.proxy[service].toxic(kind, attributes):
+            await asyncio.sleep(FAULT_SECONDS)
 
     return fault
 
@@ -35,14 +36,13 @@ def _partition(service: str) -> Fault:
     """No byte passes either way until it ends (Toxiproxy's timeout toxic with timeout 0 holds
     the data of open connections and of new ones)."""
 
-    @contextmanager
-    def fault(stack: FaultStack) -> Iterator[None]:
+    async def fault(stack: FaultStack) -> None:
         proxy = stack.proxy[service]
         with (
             proxy.toxic("timeout", {"timeout": 0}, stream="upstream"),
             proxy.toxic("timeout", {"timeout": 0}),
         ):
-            yield
+            await asyncio.sleep(FAULT_SECONDS)
 
     return fault
 
@@ -72,5 +72,5 @@ async def test_a_network_fault_under_load_leaves_an_exact_history_and_true_answe
     service = name.split(" ", 1)[0]
     if service not in stack.proxy:
         pytest.skip("the broker has no FAULTS listener (started before it was added: restart-kafka)")
-    recorder, recovery = await under_fault(stack, name.replace(" ", "_"), FAULTS[name], FAULT_SECONDS)
+    recorder, recovery = await under_fault(stack, name.replace(" ", "_"), FAULTS[name])
     ROWS.append(await check_after(stack, name, recorder, recovery))
