@@ -26,22 +26,28 @@ from tests.support.load import wait_for
 pytestmark = pytest.mark.timeout(300)
 
 STALL_GOAL_SECONDS = 2.0
+REBALANCE_SLACK_SECONDS = 6.0
 ERRORS = re.compile(r"^.*\b(ERROR|CRITICAL|Traceback|CommitFailedError)\b.*$", re.M)
-FAILOVER = {
-    # The API waits long enough that a stalled call is measured, not cut off by its timeout.
-    "LEDGER_CALL_TIMEOUT": "20",
-    "LEDGER_KAFKA_SESSION_TIMEOUT_MS": "1500",
-    "LEDGER_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
-}
+TUNED = (1500, 300)
+"""(session timeout, heartbeat interval) in ms that meet the goal; (6000, 1500) are the defaults."""
 
 
-@pytest.fixture
+@pytest.fixture(params=[(6000, 1500), TUNED], ids=["default-6s-session", "tuned-1.5s-session"])
 def stack(
-    migrated: dict[str, str], exports: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    migrated: dict[str, str],
+    exports: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[FaultStack]:
-    with fault_stack(
-        migrated, exports, tmp_path_factory.mktemp("failover"), workers=2, extra=FAILOVER
-    ) as made:
+    session_ms, heartbeat_ms = request.param
+    extra = {
+        # The API waits long enough that a stalled call is measured, not cut off by its timeout.
+        "LEDGER_CALL_TIMEOUT": "20",
+        "LEDGER_KAFKA_SESSION_TIMEOUT_MS": str(session_ms),
+        "LEDGER_KAFKA_HEARTBEAT_INTERVAL_MS": str(heartbeat_ms),
+    }
+    tmp = tmp_path_factory.mktemp("failover")
+    with fault_stack(migrated, exports, tmp, workers=2, extra=extra) as made:
         yield made
 
 
@@ -52,7 +58,9 @@ def _stall(recorder: Recorder, died: float) -> float:
     return max((op.completed or time.monotonic()) - died for op in around)
 
 
-async def test_calls_in_flight_when_a_worker_dies_are_answered_within_two_seconds(stack: FaultStack) -> None:
+async def test_calls_in_flight_when_a_worker_dies_are_answered_soon_after_and_nothing_is_logged(
+    stack: FaultStack,
+) -> None:
     recorder, stop = Recorder(), asyncio.Event()
     load = asyncio.create_task(run_clients(stack.api.url, "failover", recorder, stop))
     survivor, victim = stack.workers
@@ -70,4 +78,8 @@ async def test_calls_in_flight_when_a_worker_dies_are_answered_within_two_second
     await check_after(stack, f"worker SIGKILL (stall {stall:.1f}s)", recorder, stall)
     logged = ERRORS.findall(survivor.output()[before:])
     assert logged == [], f"the surviving worker logged errors for an expected rebalance: {logged[:5]}"
-    assert stall <= STALL_GOAL_SECONDS, f"calls stalled {stall:.2f}s after the worker's death"
+    session_ms = int(stack.proxied["LEDGER_KAFKA_SESSION_TIMEOUT_MS"])
+    if session_ms <= TUNED[0]:
+        assert stall <= STALL_GOAL_SECONDS, f"calls stalled {stall:.2f}s after the worker's death"
+    else:  # measured and reported: the default session timeout bounds it
+        assert stall <= session_ms / 1000 + REBALANCE_SLACK_SECONDS, f"calls stalled {stall:.2f}s"
