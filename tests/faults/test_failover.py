@@ -28,11 +28,11 @@ pytestmark = pytest.mark.timeout(300)
 STALL_GOAL_SECONDS = 2.0
 REBALANCE_SLACK_SECONDS = 6.0
 ERRORS = re.compile(r"^.*\b(ERROR|CRITICAL|Traceback|CommitFailedError)\b.*$", re.M)
-TUNED = (1500, 300)
+TUNED = (1000, 200)
 """(session timeout, heartbeat interval) in ms that meet the goal; (6000, 1500) are the defaults."""
 
 
-@pytest.fixture(params=[(6000, 1500), TUNED], ids=["default-6s-session", "tuned-1.5s-session"])
+@pytest.fixture(params=[(6000, 1500), TUNED], ids=["default-6s-session", "tuned-1s-session"])
 def stack(
     request: pytest.FixtureRequest,
     migrated: dict[str, str],
