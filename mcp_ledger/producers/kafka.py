@@ -23,7 +23,12 @@ from aiokafka import (  # type: ignore[import-untyped]
     TopicPartition,
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code  # type: ignore[import-untyped]
+from aiokafka.errors import (  # type: ignore[import-untyped]
+    CommitFailedError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    for_code,
+)
 from faststream import AckPolicy
 from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker, KafkaMessage, Topic
@@ -277,7 +282,20 @@ class _GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]
                 await message.nack()
             else:
                 self._failing.pop(record.partition, None)
-                await message.ack()
+                await self._commit(message, record)
+
+    async def _commit(self, message: KafkaMessage, record: Any) -> None:
+        try:
+            await message.ack()
+        except CommitFailedError:
+            # Expected in a rebalance that moved the partition on (e.g. this member's session
+            # lapsed): its next owner handles the record again, and handlers are idempotent.
+            _log.warning(
+                "offset %d of %s partition %d not committed: the group rebalanced; the new owner redelivers",
+                record.offset,
+                record.topic,
+                record.partition,
+            )
 
     async def _back_off(self, record: Any) -> None:
         offset, failures = self._failing.get(record.partition, (record.offset, 0))
