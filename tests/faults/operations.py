@@ -72,9 +72,17 @@ class Recorder:
         except Exception as error:
             if not _outage(error):
                 raise
-            op.outcome, op.error = "fail", f"{type(error).__name__}: {str(error)[:120]}"
+            leaf = _leaf(error)
+            op.outcome, op.error = "fail", f"{type(leaf).__name__}: {str(leaf)[:120]}"
         op.completed = time.monotonic()
         return op
+
+
+def _leaf(error: BaseException) -> BaseException:
+    """The first exception inside the SDK client's exception groups (what actually failed)."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
 
 
 async def _client(url: str, index: int, tag: str, recorder: Recorder, stop: asyncio.Event) -> None:

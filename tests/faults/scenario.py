@@ -86,7 +86,7 @@ async def _recovered(recorder: Recorder, healed: float) -> float:
 async def under_fault(stack: FaultStack, name: str, fault: Fault) -> tuple[Recorder, float]:
     """Run the load, inject `fault` in the middle; (the recorded load, recovery s)."""
     recorder, stop = Recorder(), asyncio.Event()
-    load = asyncio.create_task(run_clients(stack.api.url, f"{name}{secrets.token_hex(2)}", recorder, stop))
+    load = asyncio.create_task(run_clients(stack.api.url, f"f{secrets.token_hex(3)}", recorder, stop))
     try:
         await wait_for(lambda: recorder.ok_since(0.0) >= 2 * CLIENTS, "the load warms up", 60)
         await asyncio.sleep(WARM_SECONDS)

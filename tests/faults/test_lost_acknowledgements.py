@@ -1,9 +1,10 @@
 """A write that succeeds while its acknowledgement is lost: the caller sees an error and retries,
 and the retry must not record twice.
 
-Toxiproxy's timeout toxic on the service -> gateway direction lets the requests through (the
-COMMIT of an append, a produce request) and withholds every answer, then closes the
-connection: whatever was in flight committed and the writer saw a dropped connection. Repeated
+The answers on the service -> gateway path are slowed (Toxiproxy's latency toxic on the
+downstream direction), then every connection is dropped at once (the proxy disabled for a
+moment): a writer that had sent a request the service carried out (an append's COMMIT, a
+produce request) and was waiting for its answer sees a dropped connection instead. Repeated
 under a load of 8 clients, some appends are caught between their COMMIT and its answer. The
 proof that this happened: the worker counts an append only once it is acknowledged
 (ledger_events_appended), so the store holds more ToolCalled events than the worker counted,
@@ -31,8 +32,8 @@ from tests.support.processes import METRICS_LISTENING
 pytestmark = pytest.mark.timeout(300)
 
 CYCLES = 6
-CUT_MS = 700
-"""How long answers are withheld before the connection is closed."""
+LAG_MS = 300
+LAG_SECONDS = 1.5
 ROWS: list[Row] = []
 APPENDED = re.compile(r'^ledger_events_appended_total\{event_type="ToolCalled"\} (\d+(?:\.\d+)?)$', re.M)
 
@@ -48,12 +49,20 @@ def stack(
 
 
 def _answers_lost(service: str) -> Fault:
+    """Answers slowed (every round trip waits LAG_MS), then every connection dropped at once:
+    a writer waiting for the answer to a request the service already carried out (a COMMIT, a
+    produce) loses it. With several appends in flight, each a few round trips long, some are
+    waiting on their COMMIT's answer at the cut."""
+
     async def fault(stack: FaultStack) -> None:
         proxy = stack.proxy[service]
         for _ in range(CYCLES):
-            with proxy.toxic("timeout", {"timeout": CUT_MS}):
-                await asyncio.sleep(CUT_MS / 1000 + 0.3)
-            await asyncio.sleep(0.7)
+            with proxy.toxic("latency", {"latency": LAG_MS}):
+                await asyncio.sleep(LAG_SECONDS)
+                proxy.set_enabled(False)
+                await asyncio.sleep(0.2)
+                proxy.set_enabled(True)
+            await asyncio.sleep(0.5)
 
     return fault
 
