@@ -31,7 +31,7 @@ from tests.support.processes import METRICS_LISTENING
 
 pytestmark = pytest.mark.timeout(300)
 
-CYCLES = 6
+CYCLES = 10
 LAG_MS = 300
 LAG_SECONDS = 1.5
 ROWS: list[Row] = []
@@ -42,7 +42,9 @@ APPENDED = re.compile(r'^ledger_events_appended_total\{event_type="ToolCalled"\}
 def stack(
     migrated: dict[str, str], exports: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FaultStack]:
-    extra = {"LEDGER_METRICS_PORT": "0"}
+    # Many appends in flight at each cut: each is a few round trips long, so some are caught
+    # waiting on their COMMIT's answer.
+    extra = {"LEDGER_METRICS_PORT": "0", "LEDGER_WORKER_CONCURRENCY": "8"}
     with fault_stack(migrated, exports, tmp_path_factory.mktemp("acks"), extra=extra) as made:
         yield made
     print(f"\nacknowledgements lost:\n{table(ROWS)}")
