@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(2, ge=1, le=64, description="command partitions handled at once")
     projection_concurrency: int = Field(1, ge=1, le=64, description="event partitions projected at once")
     call_timeout: float = Field(30.0, gt=0)
+    kafka_session_timeout_ms: int = Field(
+        6000, ge=1000, description="a crashed worker's partitions move after this (docs/reliability.md)"
+    )
+    kafka_heartbeat_interval_ms: int = Field(1500, ge=100, description="well under the session timeout")
     plan_concurrency: int = Field(4, ge=1, le=256, description="plans one worker executes at once")
     planner_url: str = Field(
         "", description="OpenAI-compatible chat completions base URL for create_plan goals"

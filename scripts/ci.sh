@@ -23,7 +23,9 @@ bash scripts/services.sh start >/dev/null
 # The gate is for the whole suite: a run narrowed by arguments reports without gating.
 coverage=(--cov --cov-report=term)
 [[ $# -eq 0 ]] || coverage+=(--cov-fail-under=0)
-"$UV" run --frozen pytest -m "not disruptive" "${coverage[@]}" "$@"
+"$UV" run --frozen pytest -m "not disruptive and not faults" "${coverage[@]}" "$@"
 # Last and alone: these restart Kafka, PostgreSQL and Redis under load (tests/integration/
 # test_reliability.py), which would break any other test using the services meanwhile.
-"$UV" run --frozen pytest -m disruptive "$@" || [[ $? -eq 5 ]]  # 5: the arguments selected none
+"$UV" run --frozen pytest -m "disruptive and not faults" "$@" || [[ $? -eq 5 ]]  # 5: the arguments selected none
+# After them, alone: network faults through Toxiproxy under load (tests/faults, docs/reliability.md).
+"$UV" run --frozen pytest -m faults "$@" || [[ $? -eq 5 ]]

@@ -6,6 +6,7 @@
 #   scripts/services.sh status | stop
 #   scripts/services.sh start-kafka | stop-kafka | restart-kafka   (also: postgres, redis)
 #   scripts/services.sh start-conformance   # only the MCP conformance suite and its fixture server
+#   scripts/services.sh start-toxiproxy | stop-toxiproxy   # the fault-injection proxy (tests/faults)
 #
 # Idempotent: running instances are reused, so a second run takes well under a
 # second. All state lives under $LEDGER_SERVICES_DIR; progress goes to stderr
@@ -21,12 +22,21 @@ PG_PORT=${LEDGER_PG_PORT:-25432}
 REDIS_PORT=${LEDGER_REDIS_PORT:-26379}
 KAFKA_PORT=${LEDGER_KAFKA_PORT:-29092}
 CONTROLLER_PORT=${LEDGER_KAFKA_CONTROLLER_PORT:-29093}
+# A second broker listener that only Toxiproxy connects to, advertised at Toxiproxy's port for
+# it: a client that bootstraps through the proxy is told the proxy's address for the broker, so
+# every later connection goes through the proxy too (with one listener the broker would hand out
+# its own address and the clients would bypass the proxy after the first metadata request).
+KAFKA_FAULTS_PORT=${LEDGER_KAFKA_FAULTS_PORT:-29094}
+TOXIPROXY_PORT=${LEDGER_TOXIPROXY_PORT:-28474}
+TOXIPROXY_KAFKA_PORT=${LEDGER_TOXIPROXY_KAFKA_PORT:-29095}
+TOXIPROXY_VERSION=v2.5.0 # the newest github.com/Shopify/toxiproxy/v2 the Go module proxy serves
 KAFKA_VERSION=4.3.1
 LOG4J_VERSION=2.25.4 # the log4j-core kafka_2.13 pulls in; the slf4j binding must match
 WAIT_SECONDS=${LEDGER_SERVICES_WAIT:-180}
 PG_DIR=${LEDGER_PG_DIR:-$SERVICES_DIR/postgres}
 REDIS_DIR=$SERVICES_DIR/redis
-KAFKA_DIR=$SERVICES_DIR/kafka
+KAFKA_DIR=${LEDGER_KAFKA_DIR:-$SERVICES_DIR/kafka}
+TOXIPROXY_DIR=$SERVICES_DIR/toxiproxy
 KAFKA_CP="$KAFKA_DIR/libs/*" # expanded by java, not by the shell
 # The official MCP conformance suite (run with its own Node 22: the machine's node may be older)
 # and the SDK's everything server it is measured against (from the mcp sdist, run by our venv).
@@ -242,6 +252,7 @@ start_kafka() {
     mkdir -p "$KAFKA_DIR/logs"
     fetch_kafka
     sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
+      -e "s|@KAFKA_FAULTS_PORT@|$KAFKA_FAULTS_PORT|g" -e "s|@TOXIPROXY_KAFKA_PORT@|$TOXIPROXY_KAFKA_PORT|g" \
       -e "s|@DATA_DIR@|$KAFKA_DIR/data|g" "$REPO_DIR/scripts/kafka/server.properties.in" >"$KAFKA_DIR/server.properties"
     # Format once: re-formatting would give the broker a new cluster id and lose the topics.
     if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
@@ -276,6 +287,57 @@ stop_kafka() {
   rm -f "$KAFKA_DIR/kafka.pid"
   wait_port_closed "$KAFKA_PORT" || log "port $KAFKA_PORT still open 20s after kafka stopped"
   wait_port_closed "$CONTROLLER_PORT" || log "port $CONTROLLER_PORT still open 20s after kafka stopped"
+}
+
+# ---------------------------------------------------------------- toxiproxy
+# Built once with the machine's Go into a versioned file (a new version gets a new file), through
+# a temporary GOBIN so that an interrupted build is never mistaken for a complete one. It holds no
+# proxies of its own: tests/faults creates them (and removes them) through its HTTP API.
+TOXIPROXY_BIN=$TOXIPROXY_DIR/toxiproxy-server-$TOXIPROXY_VERSION
+# A `go install` build reports its version as "git": any answer will do.
+toxiproxy_answers() { curl -fsS -m 2 "http://127.0.0.1:$TOXIPROXY_PORT/version" >/dev/null 2>&1; }
+toxiproxy_running() { pid_alive "$TOXIPROXY_DIR/toxiproxy.pid" "$TOXIPROXY_BIN"; }
+build_toxiproxy() {
+  [[ -x $TOXIPROXY_BIN ]] && return
+  command -v go >/dev/null || die "no go on PATH: cannot build Toxiproxy"
+  log "building Toxiproxy $TOXIPROXY_VERSION with $(go version | cut -d' ' -f3)"
+  rm -rf "$TOXIPROXY_DIR/bin.tmp"
+  GOBIN="$TOXIPROXY_DIR/bin.tmp" GOFLAGS=-buildvcs=false timeout 900 \
+    go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" >"$TOXIPROXY_DIR/build.log" 2>&1 ||
+    { tail -n 30 "$TOXIPROXY_DIR/build.log" >&2; die "could not build Toxiproxy"; }
+  mv "$TOXIPROXY_DIR/bin.tmp/server" "$TOXIPROXY_BIN" && rm -rf "$TOXIPROXY_DIR/bin.tmp"
+}
+start_toxiproxy() {
+  mkdir -p "$TOXIPROXY_DIR"
+  build_toxiproxy
+  if toxiproxy_running; then
+    log "toxiproxy already running"
+  else
+    port_open "$TOXIPROXY_PORT" && die "port $TOXIPROXY_PORT is in use by something else (set LEDGER_TOXIPROXY_PORT)"
+    log "starting toxiproxy on 127.0.0.1:$TOXIPROXY_PORT"
+    # Info, not debug: every API request would be a log line.
+    LOG_LEVEL=info setsid nohup "$TOXIPROXY_BIN" -host 127.0.0.1 -port "$TOXIPROXY_PORT" \
+      </dev/null >"$TOXIPROXY_DIR/toxiproxy.log" 2>&1 9>&- &
+    echo $! >"$TOXIPROXY_DIR/toxiproxy.pid"
+  fi
+  wait_for toxiproxy "$TOXIPROXY_DIR/toxiproxy.log" toxiproxy_answers
+}
+stop_toxiproxy() {
+  toxiproxy_running || return 0
+  log "stopping toxiproxy"
+  kill -TERM "$(<"$TOXIPROXY_DIR/toxiproxy.pid")" 2>/dev/null || true
+  local deadline=$((SECONDS + 20))
+  while toxiproxy_running && ((SECONDS < deadline)); do sleep 0.2; done
+  rm -f "$TOXIPROXY_DIR/toxiproxy.pid"
+}
+print_toxiproxy_env() {
+  toxiproxy_running || return 0
+  echo "export LEDGER_TOXIPROXY_URL=http://127.0.0.1:$TOXIPROXY_PORT"
+  # Only a broker started from this template has the listener (a broker started before it needs
+  # a restart-kafka): without it, the Kafka faults are skipped, and say why.
+  port_open "$KAFKA_FAULTS_PORT" || return 0
+  echo "export LEDGER_TOXIPROXY_KAFKA=127.0.0.1:$TOXIPROXY_KAFKA_PORT"
+  echo "export LEDGER_TOXIPROXY_KAFKA_UPSTREAM=127.0.0.1:$KAFKA_FAULTS_PORT"
 }
 
 # ---------------------------------------------------------------- conformance
@@ -338,6 +400,7 @@ print_env() {
   echo "export LEDGER_STATE=redis://127.0.0.1:$REDIS_PORT/0"
   echo "export LEDGER_BUS=kafka://127.0.0.1:$KAFKA_PORT"
   print_conformance_env
+  print_toxiproxy_env
 }
 status() {
   local pg=stopped redis=stopped kafka=stopped
@@ -354,10 +417,12 @@ start_all() {
   start_postgres
   start_redis
   start_kafka
+  start_toxiproxy
   ensure_conformance
   print_env
 }
 stop_all() {
+  stop_toxiproxy
   stop_kafka
   stop_redis
   stop_postgres
@@ -377,7 +442,9 @@ case ${1:-start} in
   env) print_env ;;
   start-postgres | start-redis | start-kafka) ensure_packages; "start_${1#start-}"; print_env ;;
   start-conformance) ensure_conformance; print_conformance_env ;;
+  start-toxiproxy) start_toxiproxy; print_toxiproxy_env ;;
+  stop-toxiproxy) stop_toxiproxy ;;
   stop-postgres | stop-redis | stop-kafka) "stop_${1#stop-}" ;;
   restart-postgres | restart-redis | restart-kafka) "stop_${1#restart-}"; "start_${1#restart-}" ;;
-  *) die "usage: $0 [start|stop|restart|status|env|start-conformance|{start,stop,restart}-{postgres,redis,kafka}]" ;;
+  *) die "usage: $0 [start|stop|restart|status|env|start-conformance|{start,stop}-toxiproxy|{start,stop,restart}-{postgres,redis,kafka}]" ;;
 esac

@@ -23,7 +23,12 @@ from aiokafka import (  # type: ignore[import-untyped]
     TopicPartition,
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code  # type: ignore[import-untyped]
+from aiokafka.errors import (  # type: ignore[import-untyped]
+    CommitFailedError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    for_code,
+)
 from faststream import AckPolicy
 from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker, KafkaMessage, Topic
@@ -36,7 +41,9 @@ _log = logging.getLogger(__name__)
 
 PARTITIONS = 8
 REPLICATION_FACTOR = 1
-# The broker's group.min.session.timeout.ms: a crashed member's partitions move after 6 s.
+# Defaults of LEDGER_KAFKA_SESSION_TIMEOUT_MS / _HEARTBEAT_INTERVAL_MS. A crashed member's
+# partitions (and the calls waiting on their records) move only when its session times out; the
+# broker refuses a timeout below its group.min.session.timeout.ms (ours: 1 s, Kafka's: 6 s).
 SESSION_TIMEOUT_MS = 6000
 HEARTBEAT_INTERVAL_MS = 1500
 # How long a rebalance waits for a member to finish the record in hand before moving its
@@ -51,9 +58,18 @@ FETCH_RETRY_DELAY = 1.0
 class KafkaBus:
     """A MessageBus on Kafka; messages are keyed records, partitioned by Kafka's murmur2 of the key."""
 
-    def __init__(self, bootstrap_servers: str, *, client_id: str = "mcp-ledger") -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str = "mcp-ledger",
+        session_timeout_ms: int = SESSION_TIMEOUT_MS,
+        heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS,
+    ) -> None:
         self._servers = bootstrap_servers.split(",")
         self._client_id = client_id
+        self._session_timeout_ms = session_timeout_ms
+        self._heartbeat_interval_ms = heartbeat_interval_ms
         self._broker = KafkaBroker(
             self._servers,
             client_id=client_id,
@@ -78,7 +94,14 @@ class KafkaBus:
         self._running = False
 
     @classmethod
-    def from_url(cls, url: str, *, client_id: str = "mcp-ledger") -> KafkaBus:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        client_id: str = "mcp-ledger",
+        session_timeout_ms: int = SESSION_TIMEOUT_MS,
+        heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS,
+    ) -> KafkaBus:
         """A bus for `kafka://host:port[,host2:port]`.
 
         Raises:
@@ -87,7 +110,12 @@ class KafkaBus:
         parts = urlsplit(url)
         if parts.scheme != "kafka" or not parts.netloc:
             raise ValueError(f"expected kafka://host:port[,host:port], got {url!r}")
-        return cls(parts.netloc, client_id=client_id)
+        return cls(
+            parts.netloc,
+            client_id=client_id,
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+        )
 
     def subscribe(self, topic: str, handler: Handler, *, group: str | None, concurrency: int = 1) -> None:
         """Register a handler; see MessageBus.subscribe. A group subscription becomes
@@ -145,8 +173,8 @@ class KafkaBus:
             group_id=group,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
-            session_timeout_ms=SESSION_TIMEOUT_MS,
-            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=self._heartbeat_interval_ms,
             rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
             listener=member,
         )
@@ -259,7 +287,20 @@ class _GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]
                 await message.nack()
             else:
                 self._failing.pop(record.partition, None)
-                await message.ack()
+                await self._commit(message, record)
+
+    async def _commit(self, message: KafkaMessage, record: Any) -> None:
+        try:
+            await message.ack()
+        except CommitFailedError:
+            # Expected in a rebalance that moved the partition on (e.g. this member's session
+            # lapsed): its next owner handles the record again, and handlers are idempotent.
+            _log.warning(
+                "offset %d of %s partition %d not committed: the group rebalanced; the new owner redelivers",
+                record.offset,
+                record.topic,
+                record.partition,
+            )
 
     async def _back_off(self, record: Any) -> None:
         offset, failures = self._failing.get(record.partition, (record.offset, 0))

@@ -98,7 +98,11 @@ def make_bus(settings: Settings) -> MessageBus:
     if settings.bus.startswith("memory"):
         return InProcessBus()
     if settings.bus.startswith("kafka://"):
-        return KafkaBus.from_url(settings.bus)
+        return KafkaBus.from_url(
+            settings.bus,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        )
     raise ConfigurationError(f"LEDGER_BUS must be kafka://host:port or memory://, not {settings.bus!r}")
 
 

@@ -154,7 +154,7 @@ async def _answers(url: str, token: str) -> None:
             await asyncio.sleep(0.5)
 
 
-async def _delete_topics(bus_url: str, prefix: str) -> None:
+async def delete_topics(bus_url: str, prefix: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bus_url.removeprefix("kafka://"))
     await admin.start()
     try:
@@ -233,5 +233,5 @@ def distributed_stack(
                         asyncio.run(_answers(url, warm_up))
                 yield stack
         finally:
-            asyncio.run(_delete_topics(env["LEDGER_BUS"], env["LEDGER_TOPIC_PREFIX"]))
+            asyncio.run(delete_topics(env["LEDGER_BUS"], env["LEDGER_TOPIC_PREFIX"]))
             asyncio.run(delete_redis_keys(env["LEDGER_STATE"], env["LEDGER_STATE_PREFIX"]))

@@ -1,0 +1,139 @@
+"""One fault under load, and the checks after it: the load warms up, the fault is injected for a
+few seconds and taken away, the load runs until every client has been answered again, then the
+store's history must be exact (tests/support/history.py), everything published, the views equal
+a rebuild (tests/support/convergence.py), and what the agents saw must hold
+(tests/faults/operations.py). Each scenario prints one row of the fault table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from tests.faults.operations import CLIENTS, Recorder, agent_problems, run_clients, tally
+from tests.faults.stack import CALL_TIMEOUT, FaultStack
+from tests.support.convergence import (
+    plan_views_converge,
+    published_commands,
+    unpublished_positions,
+    views_converge,
+)
+from tests.support.history import History, load_history, plan_statuses, problems_in
+from tests.support.load import wait_for
+
+WARM_SECONDS = 2.0
+RECOVERY_SECONDS = 60.0
+SETTLE_SECONDS = 90.0
+GRACE_SECONDS = 6.0
+"""How long past the gateway's call timeout an answer may take (a reconnect, a slow close)."""
+COLUMNS = ("fault", "attempted", "answered", "errors", "timeouts", "lost", "duplicated", "recovery s")
+
+Fault = Callable[[FaultStack], Awaitable[None]]
+"""Injects a fault and returns once it is over (every toxic removed)."""
+
+
+@dataclass
+class Row:
+    fault: str
+    counts: dict[str, int]
+    lost: int
+    duplicated: int
+    recovery: float
+
+    def cells(self) -> tuple[str, ...]:
+        c = self.counts
+        return (
+            self.fault,
+            *(str(c[k]) for k in ("attempted", "answered", "errors", "timeouts")),
+            str(self.lost),
+            str(self.duplicated),
+            f"{self.recovery:.1f}",
+        )
+
+
+def table(rows: list[Row]) -> str:
+    """The rows as a Markdown table (the form docs/reliability.md quotes)."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    return "\n".join([*lines, *("| " + " | ".join(row.cells()) + " |" for row in rows)])
+
+
+async def _recovered(recorder: Recorder, healed: float) -> float:
+    """Seconds from the end of the fault until every client had an ok answer to a call it
+    made after the end (bounded)."""
+
+    def first_ok(client: int) -> float | None:
+        return next(
+            (
+                op.completed
+                for op in recorder.operations
+                if op.client == client and op.outcome == "ok" and op.invoked >= healed
+            ),
+            None,
+        )
+
+    await wait_for(
+        lambda: all(first_ok(c) is not None for c in range(CLIENTS)),
+        "every client answered again",
+        RECOVERY_SECONDS,
+    )
+    return max(float(first_ok(c) or 0.0) for c in range(CLIENTS)) - healed
+
+
+async def under_fault(stack: FaultStack, name: str, fault: Fault) -> tuple[Recorder, float]:
+    """Run the load, inject `fault` in the middle; (the recorded load, recovery s)."""
+    recorder, stop = Recorder(), asyncio.Event()
+    load = asyncio.create_task(run_clients(stack.api.url, f"f{secrets.token_hex(3)}", recorder, stop))
+    try:
+        await wait_for(lambda: recorder.ok_since(0.0) >= 2 * CLIENTS, "the load warms up", 60)
+        await asyncio.sleep(WARM_SECONDS)
+        await fault(stack)
+        healed = time.monotonic()
+        recovery = await _recovered(recorder, healed)
+    finally:
+        stop.set()
+        await asyncio.wait_for(load, CALL_TIMEOUT + 60)
+    return recorder, recovery
+
+
+def _counts(history: History, published: set[str], calls: set[str]) -> tuple[int, int, list[str]]:
+    problems = problems_in(history, published, calls)
+    lost = sum(1 for p in problems if " has 0 outcomes" in p)
+    return lost, len(problems) - lost, problems
+
+
+async def check_after(stack: FaultStack, name: str, recorder: Recorder, recovery: float) -> Row:
+    """Every check after a fault; the table row, printed.
+
+    Raises:
+        AssertionError: any of them failed (the message says which and how).
+    """
+    env, tenant = stack.direct, stack.direct["LEDGER_LOCAL_TENANT"]
+    topic = f"{env['LEDGER_TOPIC_PREFIX']}ledger"
+    published, calls = await published_commands(env["LEDGER_BUS"], f"{topic}.commands")
+    problems: list[str] = ["not checked yet"]
+    history = await load_history(env, tenant)
+    try:
+        async with asyncio.timeout(SETTLE_SECONDS):
+            while True:
+                history = await load_history(env, tenant)
+                lost, duplicated, problems = _counts(history, published, calls)
+                if not problems and not history.outbox_rows:
+                    break
+                await asyncio.sleep(0.5)
+    except TimeoutError:
+        pass
+    row = Row(name, tally(recorder), lost, duplicated, recovery)
+    seen = Counter(op.error[:90] for op in recorder.operations if op.outcome != "ok")
+    print(f"\n{table([row])}\nerrors the agents saw: {dict(seen)}")
+    assert not problems, f"history not exact after {SETTLE_SECONDS:.0f}s: {problems[:10]}"
+    assert await unpublished_positions(env["LEDGER_BUS"], f"{topic}.events", history) == []
+    assert agent_problems(recorder, CALL_TIMEOUT + GRACE_SECONDS) == []
+    statuses = plan_statuses(history)
+    assert all(statuses.get(plan_id) == ["succeeded"] for plan_id in recorder.plans), statuses
+    assert await views_converge(env, tenant, f"rebuilt-{secrets.token_hex(4)}:", 60) > 0
+    assert await plan_views_converge(env, tenant, 30) >= len(recorder.plans)
+    return row

@@ -1,0 +1,51 @@
+"""The agent-side checks of the fault suite can fail: a wrong or foreign answer, a hang, and a
+stale or foreign note read are each reported (no services needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.faults.operations import Operation, Outcome, Recorder, agent_problems, register_problems
+
+
+def _op(
+    tool: str, arguments: dict[str, Any], outcome: Outcome, result: dict[str, Any] | None, at: float
+) -> Operation:
+    return Operation(0, tool, arguments, at, at + 0.1, outcome, result)
+
+
+def test_an_echo_answered_with_another_clients_text_is_reported() -> None:
+    recorder = Recorder([_op("echo", {"text": "mine"}, "ok", {"text": "theirs"}, 0.0)])
+    assert agent_problems(recorder, 5.0) == ["echo({'text': 'mine'}) answered {'text': 'theirs'}"]
+
+
+def test_a_call_answered_after_its_budget_is_reported_as_a_hang() -> None:
+    slow = Operation(3, "echo", {"text": "a"}, 0.0, 9.0, "ok", {"text": "a"})
+    assert agent_problems(Recorder([slow]), 5.0) == ["client 3 echo took 9.0s (ok: )"]
+
+
+def test_a_read_of_a_value_older_than_the_last_acknowledged_write_is_not_linearizable() -> None:
+    ops = [
+        _op("note_set", {"key": "k", "value": "v1"}, "ok", {"key": "k"}, 0.0),
+        _op("note_set", {"key": "k", "value": "v2"}, "ok", {"key": "k"}, 1.0),
+        _op("note_get", {"key": "k"}, "ok", {"key": "k", "found": True, "value": "v1"}, 2.0),
+    ]
+    assert register_problems(ops) == ["client 0 read k='v1', allowed ['v2']"]
+
+
+def test_a_read_may_see_a_write_whose_answer_was_lost_but_then_keeps_it() -> None:
+    ops = [
+        _op("note_set", {"key": "k", "value": "v1"}, "ok", {"key": "k"}, 0.0),
+        _op("note_set", {"key": "k", "value": "v2"}, "timeout", None, 1.0),
+        _op("note_get", {"key": "k"}, "ok", {"key": "k", "found": True, "value": "v2"}, 2.0),
+        _op("note_get", {"key": "k"}, "ok", {"key": "k", "found": True, "value": "v1"}, 3.0),
+    ]
+    assert register_problems(ops) == ["client 0 read k='v1', allowed ['v2']"]
+
+
+def test_a_read_of_nothing_after_an_acknowledged_write_is_reported() -> None:
+    ops = [
+        _op("note_set", {"key": "k", "value": "v1"}, "ok", {"key": "k"}, 0.0),
+        _op("note_get", {"key": "k"}, "ok", {"key": "k", "found": False}, 1.0),
+    ]
+    assert register_problems(ops) == ["client 0 read k=None, allowed ['v1']"]
