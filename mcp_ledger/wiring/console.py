@@ -28,6 +28,8 @@ from mcp_ledger.eventstore.sql import create_store_engine
 from mcp_ledger.mcp_api.auth.access_tokens import JwtVerifier
 from mcp_ledger.mcp_api.auth.identity import Identity
 from mcp_ledger.mcp_api.gateway import CommandGateway
+from mcp_ledger.mcp_api.tools.service import ToolService
+from mcp_ledger.projections.registry.ports import RegistryViewStore
 from mcp_ledger.settings import Settings
 from mcp_ledger.wiring.registry import tool_specs
 from mcp_ledger.wiring.runtime import Runtime, secret_key
@@ -68,6 +70,57 @@ class StoreReads:
         ]
 
 
+class RegistryUpstreams:
+    """The console's UpstreamSource over the registry views (federation's upstream entries)
+    and the same `approve_server` command an MCP admin or `servers approve` sends.
+
+    An approval is named by its server: approving it exposes every recorded definition of that
+    server's tools that waits (approve_server's unit). Tenant-wide upstreams only; the id is
+    resolved within the deciding admin's tenant, so another tenant's server cannot be named."""
+
+    def __init__(self, views: RegistryViewStore, service: ToolService) -> None:
+        self._views = views
+        self._service = service
+
+    async def servers(self, tenant: str) -> list[dict[str, Any]]:
+        view = await self._views.get(tenant, None)
+        if view is None:
+            return []
+        return [
+            {
+                "name": name,
+                "url": upstream.server.url or "stdio (operator configuration)",
+                # Breakers live in each worker: the API knows only whether discovery succeeded.
+                "health": "discovered" if upstream.protocol_version else "not discovered",
+                "pinned": "pinned" if upstream.server.pinning else "",
+                "tools": len(upstream.tools),
+            }
+            for name, upstream in sorted(view.upstreams.items())
+        ]
+
+    async def pending_approvals(self, tenant: str) -> list[dict[str, Any]]:
+        view = await self._views.get(tenant, None)
+        if view is None:
+            return []
+        return [
+            {"id": name, "server": name, "tool": tool, "change": f"new definition {digest[:23]}…"}
+            for name, upstream in sorted(view.upstreams.items())
+            for tool, digest in sorted(upstream.pending.items())
+        ]
+
+    async def decide(self, identity: Identity, approval_id: str, approve: bool) -> str:
+        if not approve:
+            return (
+                f"Nothing recorded: a rejection is not a command yet. {approval_id}'s approved "
+                "definitions stay exposed and the change stays pending; remove the server to stop "
+                "fronting it."
+            )
+        outcome = await self._service.call(identity, None, "approve_server", {"name": approval_id})
+        if outcome.kind != "ok":
+            return f"Not approved: {outcome.title} {' '.join(outcome.problems)}".strip()
+        return f"Approved: the pending definitions of {approval_id} are exposed now."
+
+
 def _oauth(settings: Settings, key: bytes) -> OAuthClient | None:
     if not settings.authorization_servers or settings.no_auth:
         return None
@@ -106,6 +159,8 @@ def console(
         reads=StoreReads(settings, runtime.store, EventMapper(runtime.sealer), stack),
         metrics=runtime.metrics,
     )
+    if runtime.tool_service is not None:
+        deps.upstreams = RegistryUpstreams(runtime.registry_views, runtime.tool_service)
     runtime.bus.subscribe(settings.events_topic, deps.changes.on_event, group=None)
     runtime.console = deps
     return console_mount(deps, access, oauth=_oauth(settings, key), public_url=settings.public_url)
