@@ -194,6 +194,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     runtime.bus.subscribe(settings.events_topic, hub.on_event, group=None)
     runtime.tools_changed.append(_notify_clients(hub))
     catalog = ToolCatalog(tool_specs(settings), runtime.registry_views)
+    upstreams = UpstreamSurface(catalog, gateway)
     watcher = RegistryWatcher(
         RegistryProjector(runtime.registry_views), catalog, runtime.notify_tools_changed
     )
@@ -244,7 +245,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         rate_guard=rate_guard,
         listens=ListenStreams(hub, runtime.views),
         progress=progress,
-        upstreams=UpstreamSurface(catalog, gateway),
+        upstreams=upstreams,
     ).build()
     install_request_state(
         server, secret_key(settings, "request-state/v1"), ttl=settings.pointer_ttl, identities=identities
@@ -258,6 +259,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         "open_session": open_session,
         "close_session": close_session,
         "rate_guard": rate_guard,
+        "streamed_tool": upstreams.is_upstream_tool,
     }
     routes: list[BaseRoute] = [
         health_route(runtime),

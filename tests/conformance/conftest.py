@@ -4,8 +4,9 @@ A target fixture yields the MCP URL of a running server for the whole session: `
 (the SDK's everything server, directly: proves the harness), `embedded` (`mcp-ledger serve
 --no-auth`, a child process on a port it binds), `distributed` (API and worker processes on
 Kafka, PostgreSQL and Redis, no auth) and `fronted` (`mcp-ledger serve --no-auth --upstream
-everything=URL`: the gateway fronting the everything server, every call through its workers). Adding a target is a fixture named `{name}_target` here
-and an entry in the parametrize list of the test that holds it to its checks. Each requirement
+everything=URL`: the gateway fronting the everything server, every call through its
+workers). Adding a target is a fixture named `{name}_target` here and an entry in the
+parametrize list of the test that holds it to its checks. Each requirement
 set runs once per target (`suite_run`), and the tests read that one run.
 """
 
