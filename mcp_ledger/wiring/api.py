@@ -214,6 +214,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     runtime.bus.subscribe(settings.events_topic, hub.on_event, group=None)
     runtime.tools_changed.append(_notify_clients(hub))
     catalog = ToolCatalog(tool_specs(settings), runtime.registry_views)
+    upstreams = UpstreamSurface(catalog, gateway)
     watcher = RegistryWatcher(
         RegistryProjector(runtime.registry_views), catalog, runtime.notify_tools_changed
     )
@@ -264,7 +265,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         rate_guard=rate_guard,
         listens=ListenStreams(hub, runtime.views),
         progress=progress,
-        upstreams=UpstreamSurface(catalog, gateway),
+        upstreams=upstreams,
         tasks=_task_methods(settings, runtime, gateway, stack),
     )
     server = ledger.build()
@@ -281,6 +282,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         "close_session": close_session,
         "rate_guard": rate_guard,
         "find_tool": ledger.find_for,
+        "streamed_tool": upstreams.is_upstream_tool,
     }
     routes: list[BaseRoute] = [
         health_route(runtime),

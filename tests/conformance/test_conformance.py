@@ -22,8 +22,39 @@ EVERYTHING_SCORED = {"2025-11-25": 70, "2026-07-28": 120}
 """What the suite itself prints for the everything server ("Total: …" less the unscored)."""
 
 COMPLETE = [pytest.param("everything")]
-"""Targets that must pass every scored check: the everything server directly (and, once the
-federation target exists, the gateway fronting it: a `{name}_target` fixture and an entry here)."""
+"""Targets that must pass every scored check: the everything server directly (and, once its
+list below is empty, the gateway fronting it)."""
+FRONTED_STILL_FAILING: dict[str, frozenset[str]] = {
+    "2025-11-25": frozenset(
+        {
+            "elicitation-sep1034-defaults/elicitation-sep1034-general",
+            "elicitation-sep1330-enums/elicitation-sep1330-general",
+            "tools-call-elicitation/tools-call-elicitation",
+            "tools-call-sampling/tools-call-sampling",
+        }
+    ),
+    "2026-07-28": frozenset(
+        {
+            "input-required-result-basic-elicitation/sep-2322-elicitation-incomplete",
+            "input-required-result-basic-list-roots/sep-2322-list-roots-incomplete",
+            "input-required-result-basic-sampling/sep-2322-sampling-incomplete",
+            "input-required-result-capability-check/sep-2322-respect-client-capabilities",
+            "input-required-result-multi-round/sep-2322-multi-round-r1",
+            "input-required-result-multiple-input-requests/sep-2322-multiple-inputs-incomplete",
+            "input-required-result-non-tool-request/sep-2322-non-tool-incomplete",
+            "input-required-result-request-state/sep-2322-request-state-incomplete",
+            "input-required-result-result-type/sep-2322-result-type-included",
+            "input-required-result-tampered-state/sep-2322-reject-tampered-state",
+            "server-stateless/sep-2575-server-rejects-undeclared-capability",
+            "server-stateless/sep-2575-missing-capability-http-400",
+        }
+    ),
+}
+"""The scored checks the gateway fronting the everything server still fails, by key (measured:
+57 of 61 and 96 of 108 pass): an upstream's sampling and elicitation requests are not relayed
+to the agent yet (the 2025-11-25 back channel), nor turned into 2026-07-28 `input_required`
+rounds, nor refused with -32021 for a client that did not declare the capability
+(docs/federation.md). Equality, so a fixed check must leave the list."""
 GATEWAYS = [pytest.param("embedded"), pytest.param("distributed", marks=pytest.mark.integration)]
 """The gateway on its own: every protocol-level check."""
 CHECKS = [
@@ -40,6 +71,14 @@ def test_the_target_passes_every_scored_check(suite_run: SuiteRunner, target: st
     assert run.failed == (), run.summary()
     assert len(run.passed) == EVERYTHING_SCORED[revision], run.summary()
     assert run.exit_code == 0, run.output
+
+
+@pytest.mark.parametrize("revision", REVISIONS)
+def test_the_gateway_fronting_the_everything_server_fails_only_the_named_checks(
+    suite_run: SuiteRunner, revision: str
+) -> None:
+    run = suite_run("fronted", revision)
+    assert {c.key for c in run.failed} == FRONTED_STILL_FAILING[revision], run.summary()
 
 
 @pytest.mark.parametrize("revision", REVISIONS)

@@ -13,6 +13,10 @@ behind this ASGI layer, which owns the session semantics instead:
 - GET opens the session's notification stream (SSE), resumable with Last-Event-ID;
 - DELETE closes the ledger session and forgets the transport session.
 
+A call of an upstream's tool, and any request naming a progressToken, is answered on a
+stream (SSE) when the client accepts one, so the notifications relayed while it runs reach
+it; everything else is plain JSON.
+
 Requests without Mcp-Session-Id (the stateless 2026-07-28 protocol) pass straight through,
 except that any POST body nesting deeper than MAX_BODY_NESTING is refused here with -32600
 (before this layer's own parse, which would otherwise recurse past the stack).
@@ -163,12 +167,19 @@ def _is_initialize(body: bytes, protocol_header: str | None) -> bool:
     return request.method == "initialize"
 
 
-def _wants_progress(request: Request, payload: dict[str, Any]) -> bool:
-    """A request naming a progressToken gets a streamed (SSE) answer, so the notifications
-    sent while it runs reach the caller; every other request, and a client that does not
-    accept SSE, gets plain JSON (cheaper, and never a 406 after the checks passed)."""
-    if not check_accept_headers(request)[1]:
-        return False
+StreamedTool = Callable[[Identity, str | None, str], Awaitable[bool]]
+"""Whether a tools/call of that tool name, by that caller in that ledger session (None: none),
+is answered on a stream whatever the request asks: an upstream's tool, whose relayed log
+notifications reach the caller only on the request's own stream."""
+
+
+def _tool_name(payload: dict[str, Any]) -> str | None:
+    params = payload.get("params")
+    name = params.get("name") if isinstance(params, dict) and payload.get("method") == "tools/call" else None
+    return name if isinstance(name, str) else None
+
+
+def _asks_progress(payload: dict[str, Any]) -> bool:
     params = payload.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
     return isinstance(meta, dict) and meta.get("progressToken") is not None
@@ -190,9 +201,11 @@ class SessionLayer:
         close_session: SessionCloser,
         rate_guard: RateGuard | None = None,
         find_tool: ToolFinder | None = None,
+        streamed_tool: StreamedTool | None = None,
     ) -> None:
         self._rate_guard = rate_guard
         self._find_tool = find_tool
+        self._streamed_tool = streamed_tool
         self._app = app
         self._streaming_app = streaming_app
         self._identities = identities
@@ -235,15 +248,15 @@ class SessionLayer:
             await self._forward(identity, scope, receive, _announcing(send, session_id))
 
     async def _forward(self, identity: Identity, scope: Scope, receive: Receive, send: Send) -> None:
-        """To the SDK: streamed when the request asks for progress, plain JSON otherwise; a
-        tools/call with its tool found first (transport/called_tool.py)."""
+        """To the SDK: streamed for upstream tool calls and requests asking for progress,
+        plain JSON otherwise; a tools/call with its tool found first (transport/called_tool.py)."""
         body, complete = await _read_body(receive)
         if complete and nests_deeper(body, MAX_BODY_NESTING):
             refusal = f"the request nests deeper than {MAX_BODY_NESTING} levels"
             await _error(400, types.INVALID_REQUEST, refusal)(scope, receive, send)
             return
         payload = _parsed(body) if complete else {}
-        streamed = complete and _wants_progress(Request(scope), payload)
+        streamed = complete and await self._streams(identity, Request(scope), payload)
         app = self._streaming_app if streamed else self._app
         name = called_name(payload) if self._find_tool is not None else None
         if name is None or self._find_tool is None:
@@ -257,6 +270,20 @@ class SessionLayer:
             return
         with calling(name, spec):
             await app(scope, _replaying(body, complete, receive), send)
+
+    async def _streams(self, identity: Identity, request: Request, payload: dict[str, Any]) -> bool:
+        """A request naming a progressToken, or a call of an upstream's tool, gets a streamed
+        (SSE) answer, so the notifications sent while it runs reach the caller; every other
+        request, and a client that does not accept SSE, gets plain JSON (cheaper, and never a
+        406 after the checks passed)."""
+        if not check_accept_headers(request)[1]:
+            return False
+        if _asks_progress(payload):
+            return True
+        name = _tool_name(payload)
+        if name is None or self._streamed_tool is None:
+            return False
+        return await self._streamed_tool(identity, request.headers.get(SESSION_HEADER), name)
 
     async def _post_without_session(
         self, identity: Identity, scope: Scope, receive: Receive, send: Send
