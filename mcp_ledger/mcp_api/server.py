@@ -43,10 +43,10 @@ from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.subscriptions import ResourceSubscriptions
 from mcp_ledger.mcp_api.tasks.methods import TaskMethods
 from mcp_ledger.mcp_api.tasks.wire import TASKS_EXTENSION, CreateTaskResult
-from mcp_ledger.mcp_api.tool_results import result_from_event
-from mcp_ledger.mcp_api.tool_results import tool_error as _tool_error
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.plans import PLAN_SIZE_FACTOR, PlanTools, plan_json_schema
+from mcp_ledger.mcp_api.tools.results import result_from_event
+from mcp_ledger.mcp_api.tools.results import tool_error as _tool_error
 from mcp_ledger.mcp_api.transport.called_tool import resolved
 from mcp_ledger.mcp_api.transport.session_layer import TRANSPORT_SESSION_HEADER
 from mcp_ledger.mcp_api.transport.sessions import TransportSessions

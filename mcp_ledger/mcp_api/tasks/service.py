@@ -25,7 +25,7 @@ from mcp_ledger.domain.tasks.state import TaskState, fold
 from mcp_ledger.mcp_api.auth.identity import Identity
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.tasks.ports import TaskConflictError, TaskLog
-from mcp_ledger.mcp_api.tool_results import result_from_event
+from mcp_ledger.mcp_api.tools.results import result_from_event
 from mcp_ledger.producers.ports import BusError
 
 log = logging.getLogger(__name__)
