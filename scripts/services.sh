@@ -271,8 +271,9 @@ start_kafka() {
       -Dkafka.logs.dir="$KAFKA_DIR/logs" -cp "$KAFKA_CP" kafka.Kafka "$KAFKA_DIR/server.properties" \
       </dev/null >"$KAFKA_DIR/kafka.out" 2>&1 9>&- &
     echo $! >"$KAFKA_DIR/kafka.pid"
-    # Until the child has exec'd java its cmdline is ours, not the broker's.
-    for _ in {1..50}; do kafka_running && break; sleep 0.1; done
+    # Until the child has exec'd java its cmdline is ours, not the broker's; on a machine
+    # that is still booting that took over 5 s once, so wait up to 30.
+    for _ in {1..300}; do kafka_running && break; sleep 0.1; done
   fi
   wait_for kafka "$KAFKA_DIR/logs/server.log" kafka_ready
 }
