@@ -83,6 +83,7 @@ from mcp_ledger.wiring.runtime import (
 )
 from mcp_ledger.wiring.upstreams import (
     catalog_refresher,
+    exchanged_tokens,
     upstream_calls,
     upstream_connector,
     upstream_runners,
@@ -180,7 +181,9 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     stack.push_async_callback(replays.close)
     pointers = PointerInputs(PointerSigner(secret_key(settings, "pointers/v1")), blobs, replays)
     relay_progress = BusProgressRelay(runtime.bus.publish, settings.progress_topic, runtime.sealer)
-    connector = upstream_connector(settings)
+    exchanged = exchanged_tokens(settings)
+    runtime.caches.register(exchanged)  # an erased subject's upstream tokens go with it
+    connector = upstream_connector(settings, exchanged)
     upstreams = upstream_calls(
         settings,
         store,
@@ -196,13 +199,13 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     )
     stack.push_async_callback(registered.close)
     writer = registry_writer(settings, store, registry_projector, relay, mapper)
-    stack.push_async_callback(catalog_refresher(settings, writer, upstreams, connector).close)
+    stack.push_async_callback(catalog_refresher(settings, writer, upstreams, connector, exchanged).close)
     runners = ops_wiring.instrument_runners(
         {
             **BUILTIN_RUNNERS,
             **_state_runners(settings, blobs, runtime.keys),
             **registry_tools(settings, writer).runners(),
-            **upstream_runners(settings, writer, upstreams, catalog),
+            **upstream_runners(settings, writer, upstreams, catalog, exchanged),
             **privacy.runners(),
         }
     )

@@ -13,14 +13,16 @@ from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.registry.writer import RegistryWriter
 from mcp_ledger.consumers.tools import ToolRunner
+from mcp_ledger.consumers.upstreams.auth.assertions import AssertionSigner
+from mcp_ledger.consumers.upstreams.auth.exchange import ExchangedTokens
+from mcp_ledger.consumers.upstreams.auth.oauth import ClientCredentialsAuth, ClientCredentialsTokens
+from mcp_ledger.consumers.upstreams.auth.secrets import UpstreamSecrets
 from mcp_ledger.consumers.upstreams.calls import ProgressRelay, UpstreamCalls
 from mcp_ledger.consumers.upstreams.catalog_tools import CatalogTools
 from mcp_ledger.consumers.upstreams.connection import EgressPolicy, UpstreamConnector
 from mcp_ledger.consumers.upstreams.health import Breakers
-from mcp_ledger.consumers.upstreams.oauth import ClientCredentialsAuth, ClientCredentialsTokens
 from mcp_ledger.consumers.upstreams.reads import UpstreamReads
 from mcp_ledger.consumers.upstreams.registrar import CatalogRefresher, UpstreamRegistrar
-from mcp_ledger.consumers.upstreams.secrets import UpstreamSecrets
 from mcp_ledger.consumers.upstreams.sessions import UpstreamSessions
 from mcp_ledger.consumers.upstreams.tools import UpstreamTools
 from mcp_ledger.domain.upstreams.model import SERVER_NAME_PATTERN
@@ -29,7 +31,7 @@ from mcp_ledger.mcp_api.auth.identity import Identity
 from mcp_ledger.observability.metrics import LedgerMetrics
 from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.settings import Settings
-from mcp_ledger.wiring.runtime import Runtime
+from mcp_ledger.wiring.runtime import Runtime, secret_key
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,23 @@ def _stdio(settings: Settings) -> dict[str, tuple[str, ...]]:
     return {name: tuple(argv) for name, argv in settings.upstream_stdio.items() if argv}
 
 
-def upstream_connector(settings: Settings) -> UpstreamConnector:
-    policy = EgressPolicy(
+ASSERTION_PURPOSE = "upstream-assertions/v1"
+
+
+def assertion_signer(settings: Settings) -> AssertionSigner:
+    """The signer of the subject assertions of token exchanges: its key derived from the
+    deployment's secret (every worker alike), its issuer the gateway's public URL."""
+    return AssertionSigner(secret_key(settings, ASSERTION_PURPOSE), settings.base_url)
+
+
+def exchanged_tokens(settings: Settings) -> ExchangedTokens:
+    """The worker's one cache of exchanged upstream tokens (register it with the erasure
+    barrier's caches)."""
+    return ExchangedTokens(_policy(settings), assertion_signer(settings))
+
+
+def _policy(settings: Settings) -> EgressPolicy:
+    return EgressPolicy(
         allowed_hosts=settings.allowed_hosts,
         stdio=_stdio(settings),
         local_tenant=settings.local_tenant,
@@ -47,8 +64,15 @@ def upstream_connector(settings: Settings) -> UpstreamConnector:
         client_key=str(settings.http_client_key) if settings.http_client_key else None,
         ca_bundle=str(settings.http_ca_bundle) if settings.http_ca_bundle else None,
     )
+
+
+def upstream_connector(settings: Settings, exchanged: ExchangedTokens | None = None) -> UpstreamConnector:
+    policy = _policy(settings)
     tokens = ClientCredentialsTokens(policy)
-    return UpstreamConnector(policy, oauth=lambda target: ClientCredentialsAuth(tokens, target))
+    exchange = (exchanged if exchanged is not None else exchanged_tokens(settings)).auth
+    return UpstreamConnector(
+        policy, oauth=lambda target: ClientCredentialsAuth(tokens, target), exchange=exchange
+    )
 
 
 def upstream_calls(
@@ -83,18 +107,26 @@ def upstream_calls(
 
 
 def catalog_refresher(
-    settings: Settings, writer: RegistryWriter, calls: UpstreamCalls, connector: UpstreamConnector
+    settings: Settings,
+    writer: RegistryWriter,
+    calls: UpstreamCalls,
+    connector: UpstreamConnector,
+    exchanged: ExchangedTokens | None = None,
 ) -> CatalogRefresher:
     """Upstream list_changed notifications on the held sessions refresh the recorded catalog."""
-    refresher = CatalogRefresher(UpstreamRegistrar(writer, upstream_connector(settings), calls))
+    refresher = CatalogRefresher(UpstreamRegistrar(writer, upstream_connector(settings, exchanged), calls))
     connector.on_list_changed(refresher)
     return refresher
 
 
 def upstream_runners(
-    settings: Settings, writer: RegistryWriter, calls: UpstreamCalls, catalog: ToolCatalog
+    settings: Settings,
+    writer: RegistryWriter,
+    calls: UpstreamCalls,
+    catalog: ToolCatalog,
+    exchanged: ExchangedTokens | None = None,
 ) -> dict[str, ToolRunner]:
-    registrar = UpstreamRegistrar(writer, upstream_connector(settings), calls)
+    registrar = UpstreamRegistrar(writer, upstream_connector(settings, exchanged), calls)
     return {
         **UpstreamTools(registrar, stdio=_stdio(settings), local_tenant=settings.local_tenant).runners(),
         **UpstreamReads(catalog, calls).runners(),

@@ -3,9 +3,13 @@ over Streamable HTTP by uvicorn on a free loopback port (in the test's event loo
 
 Tools: `echo`; `slow` (reports progress, then answers); `picture` (an image and a text
 block); `fails` (an isError result); `headers` (which auth header reached it, never the
-agent's token); `mutable`, whose description a test changes at runtime (the pinning "rug
-pull"). It counts calls per tool and the MCP sessions it has seen, and can be restarted on
-the same port (its sessions forgotten: the gateway's next call gets a 404).
+agent's token); `whoami` (the user its bearer was issued for, with `bearers` set);
+`mutable`, whose description a test changes at runtime (the pinning "rug
+pull"). With `bearers` set it refuses (401) every request without one of those bearer
+tokens, as a resource server behind token exchange does; it records every Authorization
+header it got, on every request. It counts calls per tool and the MCP sessions it has
+seen, and can be restarted on the same port (its sessions forgotten: the gateway's next
+call gets a 404).
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ class UpstreamState:
     deleted: list[str] = field(default_factory=list)
     """Session ids the gateway closed (DELETE /mcp)."""
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    bearers: dict[str, str] | None = None
+    """Accepted bearer token -> its user; None: no bearer needed."""
+    authorizations: list[str] = field(default_factory=list)
+    """Every Authorization header value received, on any request ("" for none)."""
 
 
 def _session_of(ctx: Context) -> str | None:
@@ -106,6 +114,13 @@ def build_server(state: UpstreamState) -> MCPServer:
         value = getattr(request, "headers", {}).get("authorization")
         state.auth_seen.append(value)
         return str(value)
+
+    @server.tool()
+    def whoami(ctx: Context) -> str:
+        """The user the bearer token was issued for."""
+        seen(ctx, "whoami")
+        value = str(getattr(ctx.request_context.request, "headers", {}).get("authorization", ""))
+        return (state.bearers or {}).get(value.removeprefix("Bearer "), "anonymous")
 
     @server.tool()
     async def grow(name: str, ctx: Context) -> str:
@@ -197,13 +212,24 @@ async def _not_found(send: Any, request_id: Any) -> None:
     await send({"type": "http.response.body", "body": body.encode()})
 
 
+async def _unauthorized(send: Any) -> None:
+    await send({"type": "http.response.start", "status": 401, "headers": [(b"www-authenticate", b"Bearer")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
 def _recording(app: Any, state: UpstreamState) -> Any:
-    """The app, noting each session a client closes with DELETE; a legacy upstream answers
-    `server/discover` "method not found", as 2025-11-25 servers do (clients fall back)."""
+    """The app, noting each session a client closes with DELETE and every Authorization
+    header; with `bearers`, a request without an accepted one is 401; a legacy upstream
+    answers `server/discover` "method not found", as 2025-11-25 servers do (clients fall back)."""
 
     async def recorded(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
+            return
+        authorization = dict(scope["headers"]).get(b"authorization", b"").decode()
+        state.authorizations.append(authorization)
+        if state.bearers is not None and authorization.removeprefix("Bearer ") not in state.bearers:
+            await _unauthorized(send)
             return
         if scope["method"] == "DELETE":
             state.deleted.append(dict(scope["headers"]).get(b"mcp-session-id", b"").decode())

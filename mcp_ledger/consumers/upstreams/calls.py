@@ -22,9 +22,9 @@ from mcp_types import CONNECTION_CLOSED
 
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome
+from mcp_ledger.consumers.upstreams.auth.secrets import UpstreamSecrets
 from mcp_ledger.consumers.upstreams.connection import LogSink, UpstreamTarget
 from mcp_ledger.consumers.upstreams.health import Breakers, HealthKey
-from mcp_ledger.consumers.upstreams.secrets import UpstreamSecrets
 from mcp_ledger.consumers.upstreams.sessions import SessionKey, UpstreamSessions
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.registry.bindings import McpBinding
@@ -90,11 +90,13 @@ class UpstreamCalls:
     def breakers(self) -> Breakers:
         return self._breakers
 
-    async def target(self, tenant: str, scope: str | None, server: UpstreamServer) -> UpstreamTarget:
+    async def target(
+        self, tenant: str, scope: str | None, server: UpstreamServer, subject: str | None = None
+    ) -> UpstreamTarget:
         secret = (
             None if server.auth.kind == "none" else await self._secrets.secret(tenant, scope, server.name)
         )
-        return UpstreamTarget(server, secret, tenant, scope)
+        return UpstreamTarget(server, secret, tenant, scope, subject)
 
     async def run(
         self, call: ToolInvocation, binding: McpBinding, server: UpstreamServer | None, scope: str | None
@@ -164,7 +166,7 @@ class UpstreamCalls:
             await self._privacy.check_sharing(command, server.data_recipient, f"tool:{command.tool_name}")
         key: HealthKey = (command.tenant, scope, server.name)
         self._breakers.admit(key)
-        target = await self.target(command.tenant, scope, server)
+        target = await self.target(command.tenant, scope, server, command.subject)
         started = asyncio.get_running_loop().time()
         outcome = "error"
         try:

@@ -61,6 +61,8 @@ class UpstreamTarget:
     """Whose registry the entry is in: the operator's stdio servers serve only the local tenant."""
     scope: str | None = None
     """The registry's session (None: tenant-wide)."""
+    subject: str | None = None
+    """Whom the gateway calls for: the subject a token exchange asks an upstream token for."""
 
     def auth_headers(self) -> dict[str, str]:
         """The headers that authenticate the gateway (never the agent) to the upstream.
@@ -71,8 +73,8 @@ class UpstreamTarget:
         auth = self.server.auth
         if auth.kind == "none":
             return {}
-        if auth.kind == "client_credentials":
-            return {}  # a token per request: the connector's client-credentials auth
+        if auth.kind in {"client_credentials", "token_exchange"}:
+            return {}  # a token per request: the connector's OAuth auth
         if not self.secret:
             raise ToolExecutionError(
                 "upstream_auth", f"the secret of upstream {self.server.name!r} is missing or erased"
@@ -157,10 +159,12 @@ class UpstreamConnector:
         *,
         client_name: str = "mcp-ledger",
         oauth: Callable[[UpstreamTarget], httpx2.Auth] | None = None,
+        exchange: Callable[[UpstreamTarget], Awaitable[httpx2.Auth]] | None = None,
     ) -> None:
         self._policy = policy
         self._client_name = client_name
         self._oauth = oauth
+        self._exchange = exchange
         self._on_list_changed: ListChanged | None = None
 
     def on_list_changed(self, callback: ListChanged) -> None:
@@ -193,11 +197,7 @@ class UpstreamConnector:
         headers = {**pin_headers, **target.auth_headers()}
         verify = _verify(server, self._policy)
 
-        oauth = None
-        if server.auth.kind == "client_credentials":
-            if self._oauth is None:
-                raise ToolExecutionError("upstream_auth", "this worker has no OAuth client for upstreams")
-            oauth = self._oauth(target)
+        oauth = await self._auth(target)
 
         async def http(stack: AsyncExitStack) -> Any:
             client = await stack.enter_async_context(
@@ -208,6 +208,22 @@ class UpstreamConnector:
             return streamable_http_client(url, http_client=client)
 
         return http
+
+    async def _auth(self, target: UpstreamTarget) -> httpx2.Auth | None:
+        """The OAuth flow of the entry's auth kind (a token exchange is made here, so a
+        refusal is a clear error before the SDK's client runs).
+
+        Raises:
+            ToolExecutionError: this worker has no such flow, or the exchange was refused.
+        """
+        kind = target.server.auth.kind
+        if kind == "client_credentials" and self._oauth is not None:
+            return self._oauth(target)
+        if kind == "token_exchange" and self._exchange is not None:
+            return await self._exchange(target)
+        if kind in {"client_credentials", "token_exchange"}:
+            raise ToolExecutionError("upstream_auth", f"this worker has no {kind} client for upstreams")
+        return None
 
     async def open(self, target: UpstreamTarget) -> UpstreamConnection:
         """A connected, initialized client.
@@ -262,10 +278,24 @@ class UpstreamConnector:
         except Exception as error:
             close_event.set()
             task.cancel()
+            clear = _clear_error(error)
+            if clear is not None:  # e.g. a token exchange refused on the SDK client's request
+                raise clear from None
             raise ToolExecutionError(
                 "upstream_unreachable", f"cannot connect to upstream {server.name!r}: {_reason(error)}"
             ) from None
         return UpstreamConnection(client, close_event, task, log_sinks=sinks)
+
+
+def _clear_error(error: BaseException) -> ToolExecutionError | None:
+    if isinstance(error, ToolExecutionError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _clear_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 def _reason(error: BaseException) -> str:

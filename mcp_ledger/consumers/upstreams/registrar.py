@@ -62,7 +62,7 @@ class UpstreamRegistrar:
             RegistrationError: refused (clash, rules); nothing is written.
             ToolExecutionError: the upstream cannot be reached or listed.
         """
-        catalog = await self._discover(UpstreamTarget(server, secret, command.tenant, scope))
+        catalog = await self._discover(UpstreamTarget(server, secret, command.tenant, scope, command.subject))
         reserved = await self._writer.reserved(command.tenant, scope)
         registered = UpstreamServerRegistered(server=server, secret=secret)
 
@@ -92,7 +92,9 @@ class UpstreamRegistrar:
         state = Upstreams.replay(registry.history).servers.get(name)
         if state is None:
             raise RegistrationError([f"upstream server {name!r} is not registered here"])
-        catalog = await self._discover(await self._calls.target(command.tenant, scope, state.server))
+        catalog = await self._discover(
+            await self._calls.target(command.tenant, scope, state.server, command.subject)
+        )
         reserved = await self._writer.reserved(command.tenant, scope)
 
         def decide(registry: ToolRegistry) -> list[DomainEvent]:

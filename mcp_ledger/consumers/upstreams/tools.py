@@ -67,8 +67,11 @@ def server_from(
         raise ToolExecutionError("registration_refused", problems) from None
     if server.auth.kind != "none" and not secret:
         raise ToolExecutionError("registration_refused", f"auth {server.auth.kind!r} needs a secret")
-    if server.auth.kind == "client_credentials" and not (server.auth.token_url and server.auth.client_id):
-        raise ToolExecutionError("registration_refused", "client_credentials needs token_url and client_id")
+    kind = server.auth.kind
+    if kind in {"client_credentials", "token_exchange"} and not (
+        server.auth.token_url and server.auth.client_id
+    ):
+        raise ToolExecutionError("registration_refused", f"{kind} needs token_url and client_id")
     return server, secret
 
 

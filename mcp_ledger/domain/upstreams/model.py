@@ -23,7 +23,7 @@ from mcp_ledger.domain.personal import DataRecipient
 SERVER_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,39}$"
 PREFIX_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$"
 Pattern = str
-AuthKind = Literal["none", "bearer", "header", "client_credentials"]
+AuthKind = Literal["none", "bearer", "header", "client_credentials", "token_exchange"]
 
 
 class UpstreamAuth(BaseModel):
@@ -31,7 +31,8 @@ class UpstreamAuth(BaseModel):
 
     `bearer` and `header` send a static secret (kept in UpstreamSecret, sealed);
     `client_credentials` is OAuth 2.1 client credentials at `token_url` with `client_id` and
-    the sealed client secret.
+    the sealed client secret; `token_exchange` is RFC 8693 token exchange at `token_url` (same
+    client authentication) for a per-user token, asking for `audience`, `resource` and `scope`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -41,6 +42,8 @@ class UpstreamAuth(BaseModel):
     token_url: str | None = Field(None, max_length=2048)
     client_id: str | None = Field(None, max_length=256)
     scope: str | None = Field(None, max_length=512)
+    audience: str | None = Field(None, max_length=512)
+    resource: str | None = Field(None, max_length=2048)
 
 
 class UpstreamServer(BaseModel):

@@ -32,12 +32,17 @@ _SERVER: dict[str, JSONSchema] = {
     "auth": {
         "type": "object",
         "properties": {
-            "kind": {"type": "string", "enum": ["none", "bearer", "header", "client_credentials"]},
+            "kind": {
+                "type": "string",
+                "enum": ["none", "bearer", "header", "client_credentials", "token_exchange"],
+            },
             "header": {"type": "string"},
             "secret": {"type": "string", "maxLength": 8192},
             "token_url": {"type": "string", "maxLength": 2048},
             "client_id": {"type": "string", "maxLength": 256},
             "scope": {"type": "string", "maxLength": 512},
+            "audience": {"type": "string", "maxLength": 512},
+            "resource": {"type": "string", "maxLength": 2048},
         },
         "additionalProperties": False,
     },
