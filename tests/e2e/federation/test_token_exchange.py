@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mcp_ledger.wiring.upstreams import assertion_signer
@@ -110,4 +111,20 @@ async def test_an_upstream_401_exchanges_the_subject_s_token_again_once(
         del authorization.users[issued]  # the upstream no longer accepts carol's token
     text, _, is_error = await _whoami(secured, "carol")
     assert (text, is_error) == ("acme/carol", False)
+    assert authorization.exchanges == before + 1
+
+
+async def test_erasing_a_subject_drops_their_exchanged_token_and_only_theirs(
+    secured: RunningGateway, upstream: RunningUpstream, authorization: ExchangeServer
+) -> None:
+    structured(await register(secured, upstream, auth=_auth(authorization)))
+    assert (await _whoami(secured, "bob"))[0] == "acme/bob"
+    before = authorization.exchanges
+    base = secured.url.removesuffix("/mcp")
+    async with httpx.AsyncClient(timeout=30, headers={"authorization": f"Bearer {token(secured)}"}) as http:
+        answer = await http.post(f"{base}/admin/erasures", json={"subject": "bob"})
+    assert answer.status_code == 200, answer.text
+    assert (await _whoami(secured, "alice"))[0] == "acme/alice"  # the admin's, still cached
+    assert authorization.exchanges == before
+    assert (await _whoami(secured, "bob"))[0] == "acme/bob"
     assert authorization.exchanges == before + 1
