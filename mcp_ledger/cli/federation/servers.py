@@ -21,6 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from mcp_ledger.cli.options import console, fail
+from mcp_ledger.settings import Settings
+from mcp_ledger.wiring.upstreams import assertion_signer
 
 servers_app = typer.Typer(help="Upstream MCP servers behind the gateway.", no_args_is_help=True)
 UrlOpt = Annotated[str, typer.Option("--url", help="the gateway's MCP endpoint")]
@@ -65,12 +67,15 @@ def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
     return pairs
 
 
-def _auth(auth: str, header: str, secret_env: str | None) -> dict[str, Any]:
+def _auth(auth: str, header: str, secret_env: str | None, oauth: dict[str, str | None]) -> dict[str, Any]:
     if auth == "none":
         return {"kind": "none"}
     if secret_env is None or not os.environ.get(secret_env):
         raise fail(f"--auth {auth} needs --secret-env naming a set environment variable")
-    return {"kind": auth, "header": header, "secret": os.environ[secret_env]}
+    entry = {"kind": auth, "header": header, "secret": os.environ[secret_env]}
+    if auth in {"client_credentials", "token_exchange"}:
+        entry.update({k: v for k, v in oauth.items() if v})
+    return entry
 
 
 @servers_app.command("add")
@@ -85,9 +90,16 @@ def add(
     data_recipient: Annotated[str, typer.Option(help="third_party, first_party, processor")] = "third_party",
     timeout: Annotated[float, typer.Option(help="seconds a call may take")] = 60.0,
     pinning: Annotated[bool, typer.Option(help="hold changed definitions until approved")] = True,
-    auth: Annotated[str, typer.Option(help="none, bearer or header")] = "none",
+    auth: Annotated[
+        str, typer.Option(help="none, bearer, header, client_credentials or token_exchange")
+    ] = "none",
     header: Annotated[str, typer.Option(help="the header of --auth header")] = "authorization",
     secret_env: Annotated[str | None, typer.Option(help="environment variable holding the secret")] = None,
+    token_url: Annotated[str | None, typer.Option(help="OAuth token endpoint")] = None,
+    client_id: Annotated[str | None, typer.Option(help="the gateway's OAuth client id")] = None,
+    auth_scope: Annotated[str | None, typer.Option(help="OAuth scopes to ask for")] = None,
+    audience: Annotated[str | None, typer.Option(help="token exchange: the audience asked for")] = None,
+    resource: Annotated[str | None, typer.Option(help="token exchange: the resource asked for")] = None,
     scope: ScopeOpt = "tenant",
     url: UrlOpt = DEFAULT_URL,
     token: TokenOpt = None,
@@ -102,7 +114,18 @@ def add(
         "data_recipient": data_recipient,
         "timeout_s": timeout,
         "pinning": pinning,
-        "auth": _auth(auth, header, secret_env),
+        "auth": _auth(
+            auth,
+            header,
+            secret_env,
+            {
+                "token_url": token_url,
+                "client_id": client_id,
+                "scope": auth_scope,
+                "audience": audience,
+                "resource": resource,
+            },
+        ),
         "scope": scope,
     }
     if prefix:
@@ -112,6 +135,16 @@ def add(
     result = run_tool(url, token, "register_server", arguments)
     console.print(f"registered {name}: {len(result.get('exposed', []))} tools exposed")
     Console().print_json(json.dumps(result))
+
+
+@servers_app.command("assertion-jwks")
+def assertion_jwks() -> None:
+    """The public key set of the subject assertions this deployment's workers sign for token
+    exchanges (from LEDGER_SECRET_KEY, or the data directory's secret): give it to the
+    authorization server, which trusts it for `urn:ietf:params:oauth:token-type:jwt` subject
+    tokens of issuer LEDGER_PUBLIC_URL."""
+    signer = assertion_signer(Settings())
+    Console().print_json(json.dumps({"issuer": signer.issuer, **signer.jwks()}))
 
 
 @servers_app.command("list")
