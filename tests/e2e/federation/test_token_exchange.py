@@ -128,3 +128,18 @@ async def test_erasing_a_subject_drops_their_exchanged_token_and_only_theirs(
     assert authorization.exchanges == before
     assert (await _whoami(secured, "bob"))[0] == "acme/bob"
     assert authorization.exchanges == before + 1
+
+
+async def test_a_refused_exchange_after_an_upstream_401_is_a_clear_error_and_nothing_ran(
+    secured: RunningGateway, upstream: RunningUpstream, authorization: ExchangeServer
+) -> None:
+    structured(await register(secured, upstream, auth=_auth(authorization)))
+    assert (await _whoami(secured, "carol"))[0] == "acme/carol"
+    for issued in [t for t, user in authorization.users.items() if user == "acme/carol"]:
+        del authorization.users[issued]
+    authorization.refused.add("carol")  # carol's access was withdrawn at the authorization server
+    text, _, is_error = await _whoami(secured, "carol")
+    assert is_error
+    assert "upstream 'fixture': the authorization server refused the token exchange" in text
+    assert LEAKY_DESCRIPTION not in text
+    assert upstream.state.calls["whoami"] == 1
