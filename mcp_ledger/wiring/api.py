@@ -43,6 +43,7 @@ from mcp_ledger.mcp_api.routes.registration import RegistrationHttp
 from mcp_ledger.mcp_api.routes.servers import ServersHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.tasks.methods import TaskMethods
+from mcp_ledger.mcp_api.tasks.plans import PlanRuns
 from mcp_ledger.mcp_api.tasks.service import TaskService
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.service import ToolService
@@ -196,7 +197,10 @@ def _task_methods(
     if runtime.store is None:
         return None
     service = TaskService(
-        StoredTaskLog(runtime.store, EventMapper(runtime.sealer)), gateway, ttl_ms=settings.task_ttl_ms
+        StoredTaskLog(runtime.store, EventMapper(runtime.sealer)),
+        gateway,
+        ttl_ms=settings.task_ttl_ms,
+        plans=PlanRuns(runtime.plan_views),
     )
     stack.push_async_callback(service.close)
     return TaskMethods(service)

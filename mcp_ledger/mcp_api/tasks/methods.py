@@ -17,10 +17,10 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import MISSING_REQUIRED_CLIENT_CAPABILITY
 
-from mcp_ledger.domain.commands import CallTool
+from mcp_ledger.domain.commands import CallTool, ExecutePlan
 from mcp_ledger.domain.tasks.state import TaskRequiredError, runs_as_task
 from mcp_ledger.domain.tools import ToolSpec
-from mcp_ledger.mcp_api.auth.identity import Identity
+from mcp_ledger.mcp_api.auth.identity import BadSessionHeaderError, Identity, session_from_headers
 from mcp_ledger.mcp_api.tasks.service import TaskService, UnknownTaskError
 from mcp_ledger.mcp_api.tasks.wire import (
     TASKS_EXTENSION,
@@ -78,6 +78,27 @@ class TaskMethods:
 
     async def start(self, identity: Identity, command: CallTool) -> CreateTaskResult:
         return created_result(await self._service.start(identity, command))
+
+    async def start_plan(
+        self, ctx: ServerRequestContext[Any], identity: Identity, params: types.CallToolRequestParams
+    ) -> CreateTaskResult:
+        """execute_plan as a task: the task is the plan run (mcp_api/tasks/plans.py).
+
+        Raises:
+            MCPError: the request's session header is malformed.
+        """
+        try:
+            session_id = session_from_headers(ctx.request)
+        except BadSessionHeaderError as error:
+            raise MCPError(types.INVALID_PARAMS, str(error)) from error
+        command = ExecutePlan(
+            tenant=identity.tenant,
+            subject=identity.subject,
+            roles=identity.roles,
+            session_id=session_id,
+            plan_id=str((params.arguments or {})["plan_id"]),
+        )
+        return created_result(await self._service.start_plan(identity, command, params.name))
 
     def _gate(
         self, ctx: ServerRequestContext[Any], meta: types.RequestParamsMeta | None, method: str
