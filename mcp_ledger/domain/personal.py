@@ -64,6 +64,7 @@ NOT_PERSONAL: Mapping[str, str] = MappingProxyType(
         "Command.roles": _ROLES,
         "CallTool.kind": _KIND,
         "CallTool.tool_name": _TOOL,
+        "CallTool.task_id": "a CSPRNG id the gateway made (streams.new_task_id): the task to watch",
         "PlanCommand.plan_id": _PLAN,
         "AcceptPlan.kind": _KIND,
         "AcceptPlan.execute": "a flag: start the plan once accepted",

@@ -79,7 +79,11 @@ class TaskService:
         Raises:
             BusError: the command could not be published (the task is recorded as failed).
         """
-        state = await self._create(identity, command.tool_name, command.command_id, command.session_id)
+        task_id = new_task_id()
+        command = command.model_copy(update={"task_id": task_id})  # its worker watches the task
+        state = await self._create(
+            identity, command.tool_name, command.command_id, command.session_id, task_id=task_id
+        )
         self._spawn(state.task_id, self._run(identity, state.task_id, command))
         return state
 
@@ -100,8 +104,9 @@ class TaskService:
         session_id: str | None,
         *,
         plan_id: str | None = None,
+        task_id: str | None = None,
     ) -> TaskState:
-        task_id = new_task_id()
+        task_id = task_id or new_task_id()
         created = McpTaskCreated(
             task_id=task_id,
             tenant=identity.tenant,
