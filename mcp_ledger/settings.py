@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     task_ttl_ms: int = Field(
         3_600_000, ge=1_000, le=30 * 86_400_000, description="how long an MCP task and its result are kept"
     )
+    task_purge_interval_s: float = Field(
+        30.0, gt=0, le=86_400, description="seconds between a worker's sweeps purging expired MCP tasks"
+    )
     task_cancel_poll_ms: int = Field(
         250,
         ge=10,

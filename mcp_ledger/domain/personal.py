@@ -149,6 +149,7 @@ NOT_PERSONAL: Mapping[str, str] = MappingProxyType(
         "McpTaskInputRequired.changed_at": _TIME,
         "McpTaskCompleted.is_error": "a flag: the tool reported an error",
         "McpTaskCompleted.completed_at": _TIME,
+        "McpTaskPurged.purged_at": _TIME,
         "McpTaskFailed.code": _CODE,
         "McpTaskFailed.failed_at": _TIME,
         "McpTaskCancelled.cancelled_at": _TIME,

@@ -10,8 +10,7 @@ from contextlib import AsyncExitStack
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from mcp_ledger.consumers.mapping import EventMapper
-from mcp_ledger.consumers.tasks.log import StoredTaskLog
+from mcp_ledger.consumers.tasks.log import stored_task_log
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.crypto.ports import KeyStoreError
 from mcp_ledger.domain.commands import CallTool, new_session_id
@@ -197,7 +196,7 @@ def _task_methods(
     if runtime.store is None:
         return None
     service = TaskService(
-        StoredTaskLog(runtime.store, EventMapper(runtime.sealer)),
+        stored_task_log(runtime.store, runtime.sealer),
         gateway,
         ttl_ms=settings.task_ttl_ms,
         plans=PlanRuns(runtime.plan_views),

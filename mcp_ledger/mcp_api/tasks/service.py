@@ -184,7 +184,7 @@ class TaskService:
     async def _load(self, identity: Identity, task_id: str) -> tuple[int, TaskState]:
         version, events = await self._log.load(identity.tenant, identity.subject, task_id)
         state = fold(events)
-        if state is None or state.subject != identity.subject or state.expired(self._clock()):
+        if state is None or state.subject != identity.subject or state.purged or state.expired(self._clock()):
             raise UnknownTaskError(task_id)
         return version, state
 
