@@ -253,6 +253,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     )
     runtime.verifier = auth.verifier if auth is not None else None
     registration = RegistrationHttp(runtime.tool_service, identities)
+    tasks = _task_methods(settings, runtime, gateway, stack)
     ledger = LedgerMcp(
         tool_specs(settings),
         gateway,
@@ -266,10 +267,10 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         log_levels=sessions,
         pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
         rate_guard=rate_guard,
-        listens=ListenStreams(hub, runtime.views),
+        listens=ListenStreams(hub, runtime.views, tasks=tasks),
         progress=progress,
         upstreams=upstreams,
-        tasks=_task_methods(settings, runtime, gateway, stack),
+        tasks=tasks,
     )
     server = ledger.build()
     install_request_state(

@@ -26,10 +26,12 @@ from mcp_ledger.mcp_api.tasks.wire import (
     TASKS_EXTENSION,
     CreateTaskResult,
     DetailedTask,
+    TaskNotification,
     UpdateTaskRequestParams,
     created_result,
     detailed,
     negotiated,
+    task_notification,
 )
 
 IdentityOf = Callable[[ServerRequestContext[Any]], Identity]
@@ -99,6 +101,20 @@ class TaskMethods:
             plan_id=str((params.arguments or {})["plan_id"]),
         )
         return created_result(await self._service.start_plan(identity, command, params.name))
+
+    def listening(self, ctx: ServerRequestContext[Any], meta: types.RequestParamsMeta | None) -> bool:
+        """Whether a listen stream of this client hears task notifications (it negotiated)."""
+        return negotiated(ctx, meta)
+
+    async def notification(
+        self, identity: Identity, task_id: str, meta: dict[str, Any]
+    ) -> TaskNotification | None:
+        """`notifications/tasks` for the caller's own task as it is now, None for a task
+        that is not the caller's (or is gone): the same lookup as tasks/get."""
+        try:
+            return task_notification(await self._service.get(identity, task_id), meta)
+        except UnknownTaskError:
+            return None
 
     def _gate(
         self, ctx: ServerRequestContext[Any], meta: types.RequestParamsMeta | None, method: str
