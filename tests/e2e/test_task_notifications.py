@@ -102,3 +102,14 @@ async def test_a_listen_stream_hears_its_own_tasks_status_with_the_result_and_no
         own = await bob.call("sleep", {"ms": 0})
         first = await _until_terminal(heard_by_bob, own["taskId"])  # alice's would come first
         assert first["taskId"] == own["taskId"]
+
+
+async def test_a_plan_tasks_end_is_notified_without_anyone_asking_for_it(gw: RunningGateway) -> None:
+    alice = Caller(gw, "alice")
+    plan = {"plan_id": "told", "tasks": [{"id": "nap", "tool_name": "sleep", "parameters": {"ms": 200}}]}
+    assert not (await alice.call("create_plan", {"plan": plan})).get("isError")
+    async with listening(gw, "alice", 9) as heard:
+        created = await alice.call("execute_plan", {"plan_id": "told"})
+        done = await _until_terminal(heard, created["taskId"])
+    assert done["status"] == "completed"
+    assert done["result"]["structuredContent"]["status"] == "succeeded"

@@ -143,6 +143,23 @@ class TaskService:
         end = refused(event, self._clock())
         if end is not None:
             await self._settle_quietly(identity, task_id, end)
+            return
+        await self._follow_plan(identity, task_id)
+
+    async def _follow_plan(self, identity: Identity, task_id: str) -> None:
+        """Settle the task when its plan ends, so its end is recorded (and notified) without
+        waiting for a tasks/get; bounded by the ttl. A replica that dies here loses nothing:
+        the next tasks/get settles it from the plan's view."""
+        deadline = self._clock() + self._ttl_ms / 1000
+        while self._clock() < deadline:
+            await asyncio.sleep(self._poll_ms / 1000)
+            try:
+                if (await self.get(identity, task_id)).terminal:
+                    return
+            except UnknownTaskError:
+                return
+            except TaskConflictError as error:
+                log.warning("plan task %s: %r", task_id, error)
 
     def _failure(self, error: Exception) -> McpTaskFailed:
         return McpTaskFailed(code=INTERNAL_ERROR, message=str(error), failed_at=self._clock())
