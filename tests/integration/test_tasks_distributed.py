@@ -134,3 +134,46 @@ async def test_a_task_cancelled_on_another_replica_stops_its_tool_on_the_worker_
         assert got["result"]["status"] == "cancelled"
     kinds = [kind for kind, _ in await _task_events(stack.store_url, task_id)]
     assert kinds == ["McpTaskCreated", "McpTaskCancelled"]
+
+
+async def test_a_plan_task_whose_worker_dies_mid_plan_finishes_on_another_and_is_served_by_any_replica(
+    stack: DistributedStack, unique: str
+) -> None:
+    [doomed], [first, second] = stack.workers, stack.apis
+    token = stack.token(f"tenant-{unique}", "alice", ("operator",))
+    plan = {
+        "plan_id": "crash",
+        "tasks": [
+            {"id": "a", "tool_name": "sleep", "parameters": {"ms": 100}},
+            {"id": "b", "tool_name": "sleep", "parameters": {"ms": 4000}, "dependencies": ["a"]},
+            {"id": "c", "tool_name": "echo", "parameters": {"text": "after"}, "dependencies": ["b"]},
+        ],
+    }
+    accepted = await _rpc(
+        first.url, token, "tools/call", {"name": "create_plan", "arguments": {"plan": plan}}, "create_plan"
+    )
+    assert not accepted["result"].get("isError"), accepted
+    start = {"name": "execute_plan", "arguments": {"plan_id": "crash"}}
+    created = (await _rpc(first.url, token, "tools/call", start, "execute_plan"))["result"]
+    assert created["resultType"] == "task"
+    task_id = created["taskId"]
+    async with asyncio.timeout(60):
+        while True:
+            got = (await _rpc(second.url, token, "tasks/get", {"taskId": task_id}, task_id))["result"]
+            if got.get("statusMessage") == "1/3 steps":
+                break
+            await asyncio.sleep(0.2)
+    survivor = stack.start_worker()
+    doomed.kill()  # inside step b's 4 s sleep
+    async with asyncio.timeout(150):
+        while True:
+            got = (await _rpc(second.url, token, "tasks/get", {"taskId": task_id}, task_id))["result"]
+            if got["status"] != "working":
+                break
+            await asyncio.sleep(0.5)
+    assert got["status"] == "completed"
+    assert got["result"]["structuredContent"]["status"] == "succeeded"
+    assert got["result"]["structuredContent"]["tasks"]["c"]["output"] == {"text": "after"}
+    assert survivor.process.poll() is None
+    kinds = [kind for kind, _ in await _task_events(stack.store_url, task_id)]
+    assert kinds == ["McpTaskCreated", "McpTaskCompleted"]
