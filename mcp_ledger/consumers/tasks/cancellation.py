@@ -13,6 +13,7 @@ metadata names that subject count. It records nothing in the task's stream: the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 from typing import TypeVar
@@ -49,14 +50,18 @@ class TaskCancellations:
             for event in events
         )
 
-    async def _watch(self, command: CallTool) -> None:
-        while True:
+    async def _watch(self, command: CallTool, stop: asyncio.Event) -> bool:
+        """True once the task is cancelled, False once `stop` is set: it is stopped, never
+        cancelled in the middle of a store read (that would leave its connection half used)."""
+        while not stop.is_set():
             try:
                 if await self.cancelled(command):
-                    return
+                    return True
             except EventStoreError as error:  # the store blinked: keep the tool running, look again
                 log.warning("task %s: cancellation check failed: %s", command.task_id, error)
-            await asyncio.sleep(self._poll_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._poll_s)
+        return False
 
     async def run(self, command: CallTool, work: Awaitable[T]) -> T:
         """Await `work` (the tool) unless the command's task is cancelled first.
@@ -71,16 +76,18 @@ class TaskCancellations:
                 work.close()
             raise ToolStoppedError(command.task_id)
         tool = asyncio.ensure_future(work)
-        watch = asyncio.create_task(self._watch(command))
+        stop = asyncio.Event()
+        watch = asyncio.create_task(self._watch(command, stop))
         try:
-            done, _ = await asyncio.wait({tool, watch}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({tool, watch}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:  # the worker itself is stopping: the tool stops with it
             tool.cancel()
+            stop.set()
             raise
-        finally:
-            watch.cancel()
-        if tool in done:  # a tool that ended as the cancellation arrived keeps its outcome
-            return tool.result()
-        tool.cancel()
-        await asyncio.gather(tool, return_exceptions=True)
-        raise ToolStoppedError(command.task_id)
+        if not tool.done() and watch.exception() is None and watch.result():
+            tool.cancel()
+            await asyncio.gather(tool, return_exceptions=True)
+            raise ToolStoppedError(command.task_id)
+        stop.set()  # the tool ended first (it keeps its outcome), or the watch broke: let it run
+        await asyncio.gather(watch, return_exceptions=True)
+        return await tool
