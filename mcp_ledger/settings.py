@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     task_ttl_ms: int = Field(
         3_600_000, ge=1_000, le=30 * 86_400_000, description="how long an MCP task and its result are kept"
     )
+    task_purge_interval_s: float = Field(
+        30.0, gt=0, le=86_400, description="seconds between a worker's sweeps purging expired MCP tasks"
+    )
+    task_cancel_poll_ms: int = Field(
+        250,
+        ge=10,
+        le=60_000,
+        description="how often a worker running a task's tool checks for its cancellation",
+    )
     pointer_ttl: float = Field(600.0, ge=300, le=900, description="lifetime of signed blob pointers")
     secret_key: str = Field("", description="base64 secret (>= 32 bytes) for pointers and sealed state")
     blobs: str = Field("", description="blob store: empty for files in data_dir/blobs, or 'store'")

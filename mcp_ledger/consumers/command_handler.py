@@ -22,6 +22,7 @@ from mcp_ledger.checks.arguments import check_arguments
 from mcp_ledger.consumers.mapping import EventMapper, command_key
 from mcp_ledger.consumers.registry.registered_tools import ToolSource
 from mcp_ledger.consumers.session_cache import SessionCache
+from mcp_ledger.consumers.tasks.cancellation import TaskCancellations, ToolStoppedError
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
 from mcp_ledger.crypto.ports import KeyScopes
 from mcp_ledger.crypto.records import RecordSealer
@@ -71,7 +72,9 @@ class CommandHandler:
         others: OtherCommands | None = None,
         session_cache_seconds: float = 5.0,
         scopes: KeyScopes | None = None,
+        cancellations: TaskCancellations | None = None,
     ) -> None:
+        self._cancellations = cancellations
         self._scopes = scopes
         self._sealer = sealer
         self._mapper = EventMapper(sealer)
@@ -196,7 +199,12 @@ class CommandHandler:
                 "tool_unavailable", f"no runner for {command.tool_name!r} on this worker"
             )
         try:
-            return await runner(ToolInvocation(command=command, session=session))
+            work = runner(ToolInvocation(command=command, session=session))
+            if self._cancellations is None:
+                return await work
+            return await self._cancellations.run(command, work)
+        except ToolStoppedError:
+            return ToolExecutionError("cancelled", "the task was cancelled; the tool was stopped")
         except ToolExecutionError as error:
             return error
         except Exception as error:  # boundary: a tool's bug becomes a recorded failure, not a crash

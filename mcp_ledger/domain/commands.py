@@ -65,6 +65,9 @@ class CallTool(Command):
     kind: Literal["CallTool"] = "CallTool"
     tool_name: str = Field(min_length=1, max_length=128)
     arguments: Personal[dict[str, Any]] = Field(default_factory=dict)
+    task_id: str | None = Field(default=None, max_length=64, pattern=NAME_PATTERN)
+    """The MCP task this call runs for (set by the gateway): its worker stops the tool when
+    the owner cancels that task (consumers/tasks/cancellation.py)."""
 
 
 class PlanCommand(Command):

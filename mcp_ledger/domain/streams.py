@@ -128,6 +128,16 @@ def task_stream(tenant: str, subject: str, task_id: str) -> str:
     return f"tenant:{tenant}:task:{subject_tag(subject)}:{task_id}"
 
 
+TASK_KEY_PREFIX = "mcp-task:"
+"""Key-store owners of MCP tasks' own data keys start with this: never a subject's."""
+
+
+def task_key_owner(subject: str, task_id: str) -> str:
+    """The key-store owner of one task's own data key (its content is sealed with it inside
+    the subject's seal, so destroying it purges that task alone)."""
+    return f"{TASK_KEY_PREFIX}{subject_tag(subject)}:{task_id}"
+
+
 def parse_task_stream(stream_id: str) -> tuple[str, str, str] | None:
     """(tenant, owner tag, task id) of a task stream id, None for any other stream."""
     parts = stream_id.split(":")

@@ -3,11 +3,17 @@ subject_keys table (PostgreSQL or SQLite)."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mcp_ledger.domain.streams import TASK_KEY_PREFIX
 from mcp_ledger.eventstore.activity import SubjectActivity
 from mcp_ledger.eventstore.tables import events, subject_keys
+
+
+def _live_subject_keys() -> ColumnElement[bool]:
+    """Live keys of subjects: an MCP task's own key (consumers/tasks/content.py) is no subject."""
+    return and_(subject_keys.c.destroyed_at.is_(None), subject_keys.c.subject.not_like(f"{TASK_KEY_PREFIX}%"))
 
 
 class SqlSubjectActivity:
@@ -19,7 +25,7 @@ class SqlSubjectActivity:
 
     async def tenants(self) -> list[str]:
         """Tenants with at least one subject holding a live key."""
-        query = select(subject_keys.c.tenant).where(subject_keys.c.destroyed_at.is_(None)).distinct()
+        query = select(subject_keys.c.tenant).where(_live_subject_keys()).distinct()
         async with self._engine.connect() as conn:
             return sorted(str(tenant) for tenant in (await conn.execute(query)).scalars())
 
@@ -27,7 +33,7 @@ class SqlSubjectActivity:
         """Every subject of the tenant holding a live key, with their last activity."""
         keys = (
             select(subject_keys.c.subject, func.max(subject_keys.c.created_at))
-            .where(subject_keys.c.tenant == tenant, subject_keys.c.destroyed_at.is_(None))
+            .where(subject_keys.c.tenant == tenant, _live_subject_keys())
             .group_by(subject_keys.c.subject)
         )
         latest = (

@@ -7,6 +7,8 @@ stream names that session with Ledger-Session), resource updates of the caller's
 sessions (a `ledger://sessions/{id}` the caller does not own is acknowledged, as the spec
 honours every URI, and never fires) and the caller's resource list growing when one of its
 sessions opens. Prompts are fixed, so `promptsListChanged` is acknowledged and never fires.
+A client that negotiated the tasks extension also hears `notifications/tasks` (SEP-2663) for
+its own tasks: each status change of a task stream, read as its caller's tasks/get reads it.
 
 The acknowledgement is the first frame; every frame carries the request id as
 `io.modelcontextprotocol/subscriptionId`. A stream ends after MAX_LISTEN_SECONDS with its
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import mcp_types as types
 from mcp.server import ServerRequestContext
@@ -32,9 +34,12 @@ from mcp.shared.subscriptions import (
     event_to_notification,
 )
 
+from mcp_ledger.domain.streams import subject_tag
 from mcp_ledger.mcp_api.auth.identity import BadSessionHeaderError, Identity, session_from_headers
+from mcp_ledger.mcp_api.tasks.methods import TaskMethods
 from mcp_ledger.mcp_api.transport.notifications import (
     SESSION_URI_PREFIX,
+    TASK_CHANGED,
     Notification,
     NotificationHub,
     TenantItem,
@@ -50,7 +55,15 @@ MAX_STREAMS = 1024
 class ListenStreams:
     """The subscriptions/listen handler."""
 
-    def __init__(self, hub: NotificationHub, views: SessionViewStore, *, lifetime: float | None = None):
+    def __init__(
+        self,
+        hub: NotificationHub,
+        views: SessionViewStore,
+        *,
+        lifetime: float | None = None,
+        tasks: TaskMethods | None = None,
+    ):
+        self._tasks = tasks
         self._hub = hub
         self._views = views
         self._lifetime = MAX_LISTEN_SECONDS if lifetime is None else lifetime
@@ -93,8 +106,9 @@ class ListenStreams:
                 await _send(ctx, types.SubscriptionsAcknowledgedNotification(params=ack))
                 with contextlib.suppress(TimeoutError):  # the lifetime: ended with its result
                     async with asyncio.timeout(self._lifetime):
-                        wants = _Wants(wanted, identity.subject, session_id, own)
-                        await self._forward(ctx, queue, meta, wants)
+                        tasks = self._tasks is not None and self._tasks.listening(ctx, params.meta)
+                        wants = _Wants(wanted, identity.subject, session_id, own, tasks)
+                        await self._forward(ctx, queue, meta, wants, identity)
             finally:
                 self._open -= 1
         return types.SubscriptionsListenResult(_meta=meta)
@@ -105,13 +119,35 @@ class ListenStreams:
         queue: asyncio.Queue[TenantItem],
         meta: dict[str, Any],
         wants: _Wants,
+        identity: Identity,
     ) -> None:
         """Send each change this stream wants, until cancelled."""
         while True:
             about, notification = await queue.get()
+            if notification.get("method") == TASK_CHANGED:
+                await self._task_changed(ctx, notification, meta, wants, identity)
+                continue
             event = wants.event(notification, about)
             if event is not None:
                 await _send(ctx, event_to_notification(event, meta))
+
+    async def _task_changed(
+        self,
+        ctx: ServerRequestContext[Any],
+        notification: Notification,
+        meta: dict[str, Any],
+        wants: _Wants,
+        identity: Identity,
+    ) -> None:
+        """notifications/tasks for the caller's own task (SEP-2663), read as tasks/get reads
+        it: another subject's task (another owner tag, or not found as the caller's) is dropped."""
+        if self._tasks is None or not wants.tasks or notification.get("owner") != subject_tag(wants.subject):
+            return
+        frame = await self._tasks.notification(identity, str(notification.get("taskId")), meta)
+        if frame is not None:
+            await ctx.session.send_notification(
+                cast(types.ServerNotification, frame), related_request_id=ctx.request_id
+            )
 
     async def _own(self, identity: Identity, uris: list[str]) -> frozenset[str]:
         """The URIs naming a session of the caller's (the only resources that change)."""
@@ -133,6 +169,8 @@ class _Wants:
     subject: str
     session_id: str | None
     own: frozenset[str]
+    tasks: bool = False
+    """The stream's client negotiated the tasks extension: it hears its tasks' status."""
 
     def event(self, notification: Notification, about: str | None) -> ServerEvent | None:
         """The event `notification` means for this stream, None when it wants nothing of it."""

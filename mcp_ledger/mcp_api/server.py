@@ -288,6 +288,8 @@ class LedgerMcp:
             # Charged once every check passed; run_pipeline is charged stage by stage instead.
             await self._rate_guard.admit(self._identity(ctx))
         if plan_tool and self._plans is not None:
+            if as_task and self._tasks is not None:  # only execute_plan supports tasks
+                return await self._tasks.start_plan(ctx, self._identity(ctx), params)
             return await self._plans.call(ctx, params)
         if pipeline_tool:
             return await self._run_pipeline(ctx, params)

@@ -10,8 +10,7 @@ from contextlib import AsyncExitStack
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from mcp_ledger.consumers.mapping import EventMapper
-from mcp_ledger.consumers.tasks.log import StoredTaskLog
+from mcp_ledger.consumers.tasks.log import stored_task_log
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.crypto.ports import KeyStoreError
 from mcp_ledger.domain.commands import CallTool, new_session_id
@@ -43,6 +42,7 @@ from mcp_ledger.mcp_api.routes.registration import RegistrationHttp
 from mcp_ledger.mcp_api.routes.servers import ServersHttp
 from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.tasks.methods import TaskMethods
+from mcp_ledger.mcp_api.tasks.plans import PlanRuns
 from mcp_ledger.mcp_api.tasks.service import TaskService
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.service import ToolService
@@ -196,7 +196,10 @@ def _task_methods(
     if runtime.store is None:
         return None
     service = TaskService(
-        StoredTaskLog(runtime.store, EventMapper(runtime.sealer)), gateway, ttl_ms=settings.task_ttl_ms
+        stored_task_log(runtime.store, runtime.sealer),
+        gateway,
+        ttl_ms=settings.task_ttl_ms,
+        plans=PlanRuns(runtime.plan_views),
     )
     stack.push_async_callback(service.close)
     return TaskMethods(service)
@@ -250,6 +253,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     )
     runtime.verifier = auth.verifier if auth is not None else None
     registration = RegistrationHttp(runtime.tool_service, identities)
+    tasks = _task_methods(settings, runtime, gateway, stack)
     ledger = LedgerMcp(
         tool_specs(settings),
         gateway,
@@ -263,10 +267,10 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         log_levels=sessions,
         pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
         rate_guard=rate_guard,
-        listens=ListenStreams(hub, runtime.views),
+        listens=ListenStreams(hub, runtime.views, tasks=tasks),
         progress=progress,
         upstreams=upstreams,
-        tasks=_task_methods(settings, runtime, gateway, stack),
+        tasks=tasks,
     )
     server = ledger.build()
     install_request_state(

@@ -26,6 +26,9 @@ from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.registry.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.state_tools import state_runners
+from mcp_ledger.consumers.tasks.cancellation import TaskCancellations
+from mcp_ledger.consumers.tasks.log import stored_task_log
+from mcp_ledger.consumers.tasks.purge import TaskPurger
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
 from mcp_ledger.consumers.upstreams.progress import BusProgressRelay
 from mcp_ledger.crypto.kek import KekError
@@ -220,8 +223,12 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         sealer=runtime.sealer,
         others=runtime.plans.commands.handle,
         scopes=runtime.keys,
+        cancellations=TaskCancellations(store, poll_s=settings.task_cancel_poll_ms / 1000),
     )
     runtime.caches.register(handler.sessions)
+    purger = TaskPurger(store, stored_task_log(store, runtime.sealer))
+    purger.start(settings.task_purge_interval_s)
+    stack.push_async_callback(purger.close)
     attach_calls(runtime.plans, handler)
     charge_tasks(runtime.plans, runtime.rates)
     await project_plans(settings, runtime.bus, store, runtime.plan_views, mapper, caches=runtime.caches)

@@ -2,33 +2,55 @@
 
 The outcome of a task's command is found by its idempotency key (tenant, subject, command
 id): another subject's command of the same id is another command, so nothing of theirs can
-complete this task.
+complete this task. With content keys (consumers/tasks/content.py), a task's personal fields
+are also sealed with the task's own key, which the ttl purge destroys.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, Literal
 
-from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.consumers.mapping import EventMapper, to_domain
+from mcp_ledger.consumers.tasks.content import TaskContentKeys
+from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.events import DomainEvent, is_terminal, to_record
 from mcp_ledger.domain.streams import task_stream
+from mcp_ledger.domain.tasks.events import McpTaskPurged
 from mcp_ledger.domain.tasks.state import TaskConflictError
 from mcp_ledger.eventstore.ports import CommandKey, ConcurrencyError, EventStore, NewEvent
+
+
+def stored_task_log(store: EventStore, sealer: RecordSealer | None) -> StoredTaskLog:
+    """The task log every process uses: sealed per subject and, with keys, per task."""
+    content = None if sealer is None else TaskContentKeys(sealer.keys)
+    return StoredTaskLog(store, EventMapper(sealer), content)
 
 
 class StoredTaskLog:
     """`TaskLog` over an `EventStore` and the sealing mapper."""
 
-    def __init__(self, store: EventStore, mapper: EventMapper) -> None:
+    def __init__(
+        self, store: EventStore, mapper: EventMapper, content: TaskContentKeys | None = None
+    ) -> None:
         self._store = store
         self._mapper = mapper
+        self._content = content
 
     async def load(self, tenant: str, subject: str, task_id: str) -> tuple[int, list[DomainEvent]]:
         stored = await self._store.read_stream(task_stream(tenant, subject, task_id))
         owned = [event for event in stored if event.metadata.get("subject") == subject]
         version = stored[-1].version if stored else 0
-        return version, [await self._mapper.to_domain(event) for event in owned]
+        events = []
+        for event in owned:
+            opened = await self._mapper.open(event)
+            if self._content is not None:
+                data = await self._content.open(tenant, subject, task_id, event.event_type, opened.data)
+                opened = replace(opened, data=data)
+            events.append(to_domain(opened))
+        return version, events
 
     async def append(
         self,
@@ -49,6 +71,8 @@ class StoredTaskLog:
         records = []
         for event in events:
             event_type, version, data = to_record(event)
+            if self._content is not None:
+                data = await self._content.seal(tenant, subject, task_id, event_type, data)
             records.append(
                 NewEvent(event_type=event_type, data=data, schema_version=version, metadata=metadata)
             )
@@ -66,3 +90,26 @@ class StoredTaskLog:
                 opened = await self._mapper.open(event)
                 return {"event_type": opened.event_type, "data": opened.data, "metadata": opened.metadata}
         return None
+
+    async def purge(self, tenant: str, subject: str, task_id: str) -> Literal["purged", "done", "contended"]:
+        """Destroy the task's own key, then record McpTaskPurged once: "done" if the stream is
+        already purged (or has no task), "contended" if another writer moved it meanwhile
+        (the key is gone all the same; the next sweep records the purge)."""
+        stream_id = task_stream(tenant, subject, task_id)
+        stored = await self._store.read_stream(stream_id)
+        if not stored or any(event.event_type == "McpTaskPurged" for event in stored):
+            return "done"
+        if self._content is not None:
+            await self._content.destroy(tenant, subject, task_id)
+        try:
+            await self.append(
+                tenant,
+                subject,
+                task_id,
+                stored[-1].version,
+                [McpTaskPurged(purged_at=time.time())],
+                command_id=str(stored[0].metadata.get("command_id", task_id)),
+            )
+        except TaskConflictError:
+            return "contended"
+        return "purged"

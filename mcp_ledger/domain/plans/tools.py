@@ -51,6 +51,7 @@ PLAN_TOOLS: tuple[ToolSpec, ...] = (
             ["plan_id"],
         ),
         read_only=False,
+        task_support="optional",  # as a task, the task is the plan run (docs/tasks.md)
     ),
     ToolSpec(
         name="plan_status",

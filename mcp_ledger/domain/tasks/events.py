@@ -66,6 +66,13 @@ class McpTaskCancelled(DomainEvent):
     cancelled_at: float
 
 
+class McpTaskPurged(DomainEvent):
+    """The ttl ran out and the task's own data key was destroyed: its content is unreadable
+    and the task answers as unknown. Appended once (the stream's optimistic concurrency)."""
+
+    purged_at: float
+
+
 TASK_EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls
     for cls in (
@@ -75,6 +82,7 @@ TASK_EVENT_TYPES: dict[str, type[DomainEvent]] = {
         McpTaskCompleted,
         McpTaskFailed,
         McpTaskCancelled,
+        McpTaskPurged,
     )
 }
 EVENT_TYPES.update(TASK_EVENT_TYPES)

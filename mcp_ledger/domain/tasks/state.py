@@ -18,6 +18,7 @@ from mcp_ledger.domain.tasks.events import (
     McpTaskCreated,
     McpTaskFailed,
     McpTaskInputRequired,
+    McpTaskPurged,
     McpTaskStatusChanged,
 )
 
@@ -54,6 +55,7 @@ class TaskState:
     error: JSON | None = None
     input_requests: JSON | None = None
     cancellations: int = 0
+    purged: bool = False
 
     @property
     def terminal(self) -> bool:
@@ -81,7 +83,10 @@ def _created(event: McpTaskCreated) -> TaskState:
 
 
 def apply(state: TaskState, event: DomainEvent) -> TaskState:
-    """The state after one event; events after the first terminal one change nothing."""
+    """The state after one event; events after the first terminal one change nothing, but
+    a purge ends every task."""
+    if isinstance(event, McpTaskPurged):
+        return replace(state, purged=True, result=None, error=None, input_requests=None)
     if state.terminal:
         return state
     match event:

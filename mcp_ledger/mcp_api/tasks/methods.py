@@ -17,19 +17,21 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import MISSING_REQUIRED_CLIENT_CAPABILITY
 
-from mcp_ledger.domain.commands import CallTool
+from mcp_ledger.domain.commands import CallTool, ExecutePlan
 from mcp_ledger.domain.tasks.state import TaskRequiredError, runs_as_task
 from mcp_ledger.domain.tools import ToolSpec
-from mcp_ledger.mcp_api.auth.identity import Identity
+from mcp_ledger.mcp_api.auth.identity import BadSessionHeaderError, Identity, session_from_headers
 from mcp_ledger.mcp_api.tasks.service import TaskService, UnknownTaskError
 from mcp_ledger.mcp_api.tasks.wire import (
     TASKS_EXTENSION,
     CreateTaskResult,
     DetailedTask,
+    TaskNotification,
     UpdateTaskRequestParams,
     created_result,
     detailed,
     negotiated,
+    task_notification,
 )
 
 IdentityOf = Callable[[ServerRequestContext[Any]], Identity]
@@ -78,6 +80,41 @@ class TaskMethods:
 
     async def start(self, identity: Identity, command: CallTool) -> CreateTaskResult:
         return created_result(await self._service.start(identity, command))
+
+    async def start_plan(
+        self, ctx: ServerRequestContext[Any], identity: Identity, params: types.CallToolRequestParams
+    ) -> CreateTaskResult:
+        """execute_plan as a task: the task is the plan run (mcp_api/tasks/plans.py).
+
+        Raises:
+            MCPError: the request's session header is malformed.
+        """
+        try:
+            session_id = session_from_headers(ctx.request)
+        except BadSessionHeaderError as error:
+            raise MCPError(types.INVALID_PARAMS, str(error)) from error
+        command = ExecutePlan(
+            tenant=identity.tenant,
+            subject=identity.subject,
+            roles=identity.roles,
+            session_id=session_id,
+            plan_id=str((params.arguments or {})["plan_id"]),
+        )
+        return created_result(await self._service.start_plan(identity, command, params.name))
+
+    def listening(self, ctx: ServerRequestContext[Any], meta: types.RequestParamsMeta | None) -> bool:
+        """Whether a listen stream of this client hears task notifications (it negotiated)."""
+        return negotiated(ctx, meta)
+
+    async def notification(
+        self, identity: Identity, task_id: str, meta: dict[str, Any]
+    ) -> TaskNotification | None:
+        """`notifications/tasks` for the caller's own task as it is now, None for a task
+        that is not the caller's (or is gone): the same lookup as tasks/get."""
+        try:
+            return task_notification(await self._service.get(identity, task_id), meta)
+        except UnknownTaskError:
+            return None
 
     def _gate(
         self, ctx: ServerRequestContext[Any], meta: types.RequestParamsMeta | None, method: str

@@ -13,17 +13,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
 from typing import Any
 
 from mcp_ledger.crypto.ports import KeyStoreError
-from mcp_ledger.domain.commands import CallTool
+from mcp_ledger.domain.commands import CallTool, CancelPlan, ExecutePlan
 from mcp_ledger.domain.events import DomainEvent
 from mcp_ledger.domain.streams import new_task_id
 from mcp_ledger.domain.tasks.events import McpTaskCancelled, McpTaskCompleted, McpTaskCreated, McpTaskFailed
 from mcp_ledger.domain.tasks.state import TaskState, fold
 from mcp_ledger.mcp_api.auth.identity import Identity
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
+from mcp_ledger.mcp_api.tasks.plans import PlanRuns, plan_end, progress, refused
 from mcp_ledger.mcp_api.tasks.ports import TaskConflictError, TaskLog
 from mcp_ledger.mcp_api.tools.results import result_from_event
 from mcp_ledger.producers.ports import BusError
@@ -46,6 +48,10 @@ def completion(event: Mapping[str, Any], now: float) -> McpTaskCompleted:
     return McpTaskCompleted(result=wire, is_error=bool(result.is_error), completed_at=now)
 
 
+def _owner(identity: Identity) -> tuple[str, str]:
+    return identity.tenant, identity.subject
+
+
 class TaskService:
     """Creates, reads, settles and cancels the caller's tasks."""
 
@@ -57,7 +63,9 @@ class TaskService:
         ttl_ms: int,
         poll_interval_ms: int = 500,
         clock: Callable[[], float] = time.time,
+        plans: PlanRuns | None = None,
     ) -> None:
+        self._plans = plans
         self._log = log_
         self._gateway = gateway
         self._ttl_ms = ttl_ms
@@ -72,26 +80,95 @@ class TaskService:
             BusError: the command could not be published (the task is recorded as failed).
         """
         task_id = new_task_id()
+        command = command.model_copy(update={"task_id": task_id})  # its worker watches the task
+        state = await self._create(
+            identity, command.tool_name, command.command_id, command.session_id, task_id=task_id
+        )
+        self._spawn(state.task_id, self._run(identity, state.task_id, command))
+        return state
+
+    async def start_plan(self, identity: Identity, command: ExecutePlan, tool_name: str) -> TaskState:
+        """Record a task that follows the plan run `command` starts, then publish it; a
+        refused start ends the task with the refusal, the plan's own end ends it otherwise."""
+        state = await self._create(
+            identity, tool_name, command.command_id, command.session_id, plan_id=command.plan_id
+        )
+        self._spawn(state.task_id, self._start_plan(identity, state.task_id, command))
+        return state
+
+    async def _create(
+        self,
+        identity: Identity,
+        tool_name: str,
+        command_id: str,
+        session_id: str | None,
+        *,
+        plan_id: str | None = None,
+        task_id: str | None = None,
+    ) -> TaskState:
+        task_id = task_id or new_task_id()
         created = McpTaskCreated(
             task_id=task_id,
             tenant=identity.tenant,
             subject=identity.subject,
-            tool_name=command.tool_name,
-            command_id=command.command_id,
-            session_id=command.session_id,
+            tool_name=tool_name,
+            command_id=command_id,
+            session_id=session_id,
+            plan_id=plan_id,
             ttl_ms=self._ttl_ms,
             poll_interval_ms=self._poll_ms,
             created_at=self._clock(),
         )
         await self._log.append(
-            identity.tenant, identity.subject, task_id, 0, [created], command_id=command.command_id
+            identity.tenant, identity.subject, task_id, 0, [created], command_id=command_id
         )
-        runner = asyncio.create_task(self._run(identity, task_id, command))
-        self._running[task_id] = runner
-        runner.add_done_callback(lambda _: self._running.pop(task_id, None))
         state = fold([created])
         assert state is not None
         return state
+
+    def _spawn(self, task_id: str, work: Coroutine[Any, Any, None]) -> None:
+        runner = asyncio.create_task(work)
+        self._running[task_id] = runner
+        runner.add_done_callback(lambda _: self._running.pop(task_id, None))
+
+    async def _start_plan(self, identity: Identity, task_id: str, command: ExecutePlan) -> None:
+        try:
+            event = await self._gateway.call(command)
+        except CommandTimeoutError:
+            return  # tasks/get finds the start (or refusal) by the command's key
+        except (BusError, KeyStoreError) as error:
+            log.error("plan task %s: %s", task_id, error)
+            await self._settle_quietly(identity, task_id, self._failure(error))
+            return
+        end = refused(event, self._clock())
+        if end is not None:
+            await self._settle_quietly(identity, task_id, end)
+            return
+        await self._follow_plan(identity, task_id)
+
+    async def _follow_plan(self, identity: Identity, task_id: str) -> None:
+        """Settle the task when its plan ends, so its end is recorded (and notified) without
+        waiting for a tasks/get; bounded by the ttl. A replica that dies here loses nothing:
+        the next tasks/get settles it from the plan's view."""
+        deadline = self._clock() + self._ttl_ms / 1000
+        while self._clock() < deadline:
+            await asyncio.sleep(self._poll_ms / 1000)
+            try:
+                if (await self.get(identity, task_id)).terminal:
+                    return
+            except UnknownTaskError:
+                return
+            except TaskConflictError as error:
+                log.warning("plan task %s: %r", task_id, error)
+
+    def _failure(self, error: Exception) -> McpTaskFailed:
+        return McpTaskFailed(code=INTERNAL_ERROR, message=str(error), failed_at=self._clock())
+
+    async def _settle_quietly(self, identity: Identity, task_id: str, end: DomainEvent) -> None:
+        try:
+            await self._settle(identity, task_id, end)
+        except (UnknownTaskError, TaskConflictError) as error:  # expired meanwhile, or contended
+            log.warning("task %s not settled here: %r", task_id, error)
 
     async def _run(self, identity: Identity, task_id: str, command: CallTool) -> None:
         try:
@@ -100,13 +177,10 @@ class TaskService:
             return  # still running somewhere: tasks/get finds the outcome by the command's key
         except (BusError, KeyStoreError) as error:
             log.error("task %s: %s", task_id, error)
-            end: DomainEvent = McpTaskFailed(code=INTERNAL_ERROR, message=str(error), failed_at=self._clock())
+            end: DomainEvent = self._failure(error)
         else:
             end = completion(event, self._clock())
-        try:
-            await self._settle(identity, task_id, end)
-        except (UnknownTaskError, TaskConflictError) as error:  # expired meanwhile, or contended
-            log.warning("task %s not settled here: %r", task_id, error)
+        await self._settle_quietly(identity, task_id, end)
 
     async def _settle(self, identity: Identity, task_id: str, end: DomainEvent) -> TaskState:
         """Append `end` unless the task already ended; whatever ended first stays."""
@@ -127,7 +201,7 @@ class TaskService:
     async def _load(self, identity: Identity, task_id: str) -> tuple[int, TaskState]:
         version, events = await self._log.load(identity.tenant, identity.subject, task_id)
         state = fold(events)
-        if state is None or state.subject != identity.subject or state.expired(self._clock()):
+        if state is None or state.subject != identity.subject or state.purged or state.expired(self._clock()):
             raise UnknownTaskError(task_id)
         return version, state
 
@@ -143,7 +217,24 @@ class TaskService:
         outcome = await self._log.outcome(identity.tenant, identity.subject, state.command_id)
         if outcome is None:
             return state
+        if state.plan_id is not None:
+            return await self._plan_state(identity, state, outcome)
         return await self._settle(identity, task_id, completion(outcome, self._clock()))
+
+    async def _plan_state(
+        self, identity: Identity, state: TaskState, started: Mapping[str, Any]
+    ) -> TaskState:
+        """A plan task's state from its plan: ended with the plan, else its progress."""
+        assert state.plan_id is not None
+        end: DomainEvent | None = refused(started, self._clock())
+        if end is None:
+            view = None if self._plans is None else await self._plans.view(*_owner(identity), state.plan_id)
+            if view is None:
+                return state
+            end = plan_end(view, self._clock())
+            if end is None:
+                return replace(state, status_message=progress(view))
+        return await self._settle(identity, state.task_id, end)
 
     async def cancel(self, identity: Identity, task_id: str, reason: str = "") -> TaskState:
         """Cancel the caller's task if it has not ended (a second cancel records nothing).
@@ -151,6 +242,11 @@ class TaskService:
         Raises:
             UnknownTaskError: no such task for this caller.
         """
+        state = await self.get(identity, task_id)
+        if state.terminal:
+            return state
+        if state.plan_id is not None:
+            await self._cancel_plan(identity, state.plan_id, reason)
         state = await self._settle(
             identity, task_id, McpTaskCancelled(reason=reason, cancelled_at=self._clock())
         )
@@ -158,6 +254,21 @@ class TaskService:
         if runner is not None:
             runner.cancel()
         return state
+
+    async def _cancel_plan(self, identity: Identity, plan_id: str, reason: str) -> None:
+        """Ask the plan executor to cancel the run (it compensates as for cancel_plan); the
+        task is cancelled whatever it answers: the owner no longer wants the result."""
+        cancel = CancelPlan(
+            tenant=identity.tenant,
+            subject=identity.subject,
+            roles=identity.roles,
+            plan_id=plan_id,
+            reason=reason or "the task was cancelled",
+        )
+        try:
+            await self._gateway.call(cancel)
+        except CommandTimeoutError:
+            log.warning("plan %s: no answer to its cancellation yet", plan_id)
 
     async def close(self) -> None:
         """Stop waiting for outcomes (the commands go on; a later tasks/get settles them)."""

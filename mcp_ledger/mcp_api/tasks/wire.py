@@ -4,7 +4,7 @@ the `DetailedTask` tasks/get returns, and the client's negotiation of the extens
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import mcp_types as types
 from mcp.server import ServerRequestContext
@@ -37,6 +37,42 @@ class DetailedTask(TaskFields):
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     input_requests: dict[str, Any] | None = None
+
+
+TASK_NOTIFICATION = "notifications/tasks"
+
+
+class TaskNotificationParams(types.NotificationParams):
+    """SEP-2663's status notification: the task as tasks/get shows it (terminal ones inline
+    the result or error)."""
+
+    task_id: str
+    status: str
+    status_message: str | None = None
+    created_at: str
+    last_updated_at: str
+    ttl_ms: int | None
+    poll_interval_ms: int
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    input_requests: dict[str, Any] | None = None
+
+
+class TaskNotification(types.Notification[TaskNotificationParams, Literal["notifications/tasks"]]):
+    method: Literal["notifications/tasks"] = "notifications/tasks"
+    params: TaskNotificationParams
+
+
+def task_notification(state: TaskState, meta: dict[str, Any]) -> TaskNotification:
+    """The notification of a task's current state for a listen stream tagged with `meta`."""
+    params = TaskNotificationParams(
+        **_fields(state),
+        result=state.result,
+        error=state.error,
+        input_requests=state.input_requests,
+        _meta=meta,
+    )
+    return TaskNotification(params=params)
 
 
 class UpdateTaskRequestParams(types.RequestParams):

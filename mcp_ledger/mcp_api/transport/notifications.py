@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mcp_ledger.domain.streams import parse_session_stream, session_stream
+from mcp_ledger.domain.streams import parse_session_stream, parse_task_stream, session_stream
 from mcp_ledger.eventstore.ports import StoredEvent
 from mcp_ledger.producers.ports import Message
 
@@ -30,6 +30,10 @@ SESSION_URI_PREFIX = "ledger://sessions/"
 QUEUE_LIMIT = 1000
 _STATE_EVENTS = frozenset({"SessionNoteWritten", "SessionNoteDeleted", "SessionClosed", "ToolSucceeded"})
 TOOL_SET_EVENTS = frozenset({"ToolRegistered", "ToolUpdated", "ToolRemoved"})
+TASK_STATUS_EVENTS = frozenset(
+    {"McpTaskStatusChanged", "McpTaskInputRequired", "McpTaskCompleted", "McpTaskFailed", "McpTaskCancelled"}
+)
+TASK_CHANGED = "notifications/tasks"
 
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 DEFAULT_LOG_LEVEL = "warning"
@@ -101,6 +105,10 @@ class NotificationHub:
 
     async def on_event(self, message: Message) -> None:
         """Broadcast handler for ledger.events."""
+        task = parse_task_stream(message.key)
+        if task is not None:
+            self._task_changed(task, message)
+            return
         located = parse_session_stream(message.key)
         if located is None or (located not in self._listeners and located[0] not in self._tenant_listeners):
             return
@@ -115,6 +123,16 @@ class NotificationHub:
             # (domain/personal.py) and never leaves the replica: listen streams match on it.
             listed = {"method": "notifications/resources/list_changed", "subject": subject}
             self._deliver_tenant(located[0], located[1], listed)
+
+    def _task_changed(self, task: tuple[str, str, str], message: Message) -> None:
+        """A task's status moved: its tenant's listen streams hear which task and whose (the
+        owner tag of its stream); each stream reads the task as its own caller, or drops it."""
+        tenant, owner, task_id = task
+        if tenant not in self._tenant_listeners:
+            return
+        if json.loads(message.value).get("event_type") not in TASK_STATUS_EVENTS:
+            return
+        self._deliver_tenant(tenant, None, {"method": TASK_CHANGED, "owner": owner, "taskId": task_id})
 
     def tools_changed(self, tenant: str, session_id: str | None) -> None:
         """Tell the clients of one session (or of every session of a tenant) to list tools again."""
