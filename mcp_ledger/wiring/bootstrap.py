@@ -27,7 +27,8 @@ from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.registry.data_source_secrets import DataSourceSecrets
 from mcp_ledger.consumers.state_tools import state_runners
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
-from mcp_ledger.consumers.upstreams.progress import BusProgressRelay
+from mcp_ledger.consumers.upstreams.relay.backchannel import BusBackChannel
+from mcp_ledger.consumers.upstreams.relay.progress import BusProgressRelay
 from mcp_ledger.crypto.kek import KekError
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.crypto.ports import KeyStore
@@ -42,7 +43,7 @@ from mcp_ledger.observability.tracing import span
 from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.kafka import KafkaBus
 from mcp_ledger.producers.outbox import OutboxRelay
-from mcp_ledger.producers.ports import MessageBus
+from mcp_ledger.producers.ports import Message, MessageBus
 from mcp_ledger.projections.plans.projector import PlanProjector
 from mcp_ledger.projections.projector import Applier, SessionProjector
 from mcp_ledger.projections.registry.catalog import ToolCatalog
@@ -180,6 +181,12 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     stack.push_async_callback(replays.close)
     pointers = PointerInputs(PointerSigner(secret_key(settings, "pointers/v1")), blobs, replays)
     relay_progress = BusProgressRelay(runtime.bus.publish, settings.progress_topic, runtime.sealer)
+    backchannel = BusBackChannel(runtime.bus.publish, settings.progress_topic, runtime.sealer)
+
+    async def hear_reply(message: Message) -> None:
+        await backchannel.on_reply(message.headers, message.value)
+
+    runtime.bus.subscribe(settings.reply_topic, hear_reply, group=None)
     connector = upstream_connector(settings)
     upstreams = upstream_calls(
         settings,
@@ -189,6 +196,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         progress=relay_progress,
         metrics=runtime.metrics,
         connector=connector,
+        backchannel=backchannel,
     )
     runtime.upstream_health = upstreams.breakers.overview
     registered = registered_tools(

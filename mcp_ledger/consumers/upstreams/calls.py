@@ -18,12 +18,13 @@ from typing import Any, Protocol, TypeVar
 from mcp import Client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
-from mcp_types import CONNECTION_CLOSED
+from mcp_types import CONNECTION_CLOSED, ErrorData
 
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome
-from mcp_ledger.consumers.upstreams.connection import LogSink, UpstreamTarget
+from mcp_ledger.consumers.upstreams.connection import InputSink, LogSink, UpstreamTarget
 from mcp_ledger.consumers.upstreams.health import Breakers, HealthKey
+from mcp_ledger.consumers.upstreams.relay.backchannel import AgentRefusedError, BusBackChannel
 from mcp_ledger.consumers.upstreams.secrets import UpstreamSecrets
 from mcp_ledger.consumers.upstreams.sessions import SessionKey, UpstreamSessions
 from mcp_ledger.domain.commands import CallTool
@@ -36,7 +37,7 @@ T = TypeVar("T")
 
 
 class ProgressRelay(Protocol):
-    """Where a call's upstream notifications go (consumers/upstreams/progress.py)."""
+    """Where a call's upstream notifications go (consumers/upstreams/relay/progress.py)."""
 
     async def __call__(
         self, command: CallTool, progress: float, total: float | None, message: str | None
@@ -74,8 +75,10 @@ class UpstreamCalls:
         privacy: PrivacyChoices | None = None,
         progress: ProgressRelay | None = None,
         observe: Callable[[str, str, str, float], None] | None = None,
+        backchannel: BusBackChannel | None = None,
     ) -> None:
         self._observe = observe
+        self._backchannel = backchannel
         self._sessions = sessions
         self._secrets = secrets
         self._breakers = breakers or Breakers()
@@ -139,8 +142,25 @@ class UpstreamCalls:
             idempotent=binding.idempotent,
             what=what,
             on_log=log if relay_to is not None else None,
+            on_input=self._asking(command, binding.timeout_s),
         )
         return outcome_of(result)
+
+    def _asking(self, command: CallTool, timeout_s: float) -> InputSink | None:
+        """The upstream's requests to its client during this call, asked of the call's agent
+        over the back channel (relay/backchannel.py); None without one."""
+        channel = self._backchannel
+        if channel is None:
+            return None
+
+        async def ask(method: str, params: dict[str, Any] | None) -> dict[str, Any] | ErrorData:
+            try:
+                result = await channel.ask(command, method, params, timeout_s)
+            except AgentRefusedError as refused:
+                return ErrorData(code=refused.code, message=refused.message, data=refused.data)
+            return result if isinstance(result, dict) else {}
+
+        return ask
 
     async def request(
         self,
@@ -153,6 +173,7 @@ class UpstreamCalls:
         idempotent: bool,
         what: str = "the request timed out",
         on_log: LogSink | None = None,
+        on_input: InputSink | None = None,
     ) -> T:
         """One request to the upstream on the command's held session: the CCPA check, the
         breaker, the timeout, and every failure as one clear ToolExecutionError.
@@ -169,7 +190,7 @@ class UpstreamCalls:
         outcome = "error"
         try:
             result = await self._attempt(
-                command, server, scope, send, target, timeout_s, idempotent, what, on_log
+                command, server, scope, send, target, timeout_s, idempotent, what, on_log, on_input
             )
             outcome = "ok"
         except ToolExecutionError as error:
@@ -196,11 +217,17 @@ class UpstreamCalls:
         idempotent: bool,
         what: str,
         on_log: LogSink | None,
+        on_input: InputSink | None = None,
     ) -> T:
         try:
             async with asyncio.timeout(timeout_s + 5):
                 return await self._sessions.use(
-                    session_key(command, scope, server), target, send, retry_broken=idempotent, on_log=on_log
+                    session_key(command, scope, server),
+                    target,
+                    send,
+                    retry_broken=idempotent,
+                    on_log=on_log,
+                    on_input=on_input,
                 )
         except MCPError as error:
             if error.code == CONNECTION_CLOSED:

@@ -122,6 +122,9 @@ class UpstreamConnection:
     last_used: float = field(default_factory=lambda: asyncio.get_running_loop().time())
     log_sinks: list[LogSink] = field(default_factory=list)
     """Where the upstream's log notifications go: the calls in flight on this session."""
+    input_sinks: list[InputSink] = field(default_factory=list)
+    """Who answers the upstream's sampling, elicitation and roots requests: the agents of the
+    calls in flight on this session (the latest first)."""
 
     @property
     def modern(self) -> bool:
@@ -143,6 +146,8 @@ class UpstreamConnection:
 
 Connector = Callable[[UpstreamTarget], Awaitable[UpstreamConnection]]
 LogSink = Callable[[str, str | None, Any], Awaitable[None]]
+InputSink = Callable[[str, dict[str, Any] | None], Awaitable[dict[str, Any] | types.ErrorData]]
+"""(method, params) of one upstream request to its client: the agent's result, or an error."""
 ListChanged = Callable[["UpstreamTarget"], Awaitable[None]]
 """Called when an upstream says its tools, prompts or resources changed."""
 """(level, logger, data) of one upstream log notification."""
@@ -220,6 +225,7 @@ class UpstreamConnector:
         ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
         close_event = asyncio.Event()
         sinks: list[LogSink] = []
+        inputs: list[InputSink] = []
 
         async def on_message(message: Any) -> None:
             changed = (
@@ -242,6 +248,7 @@ class UpstreamConnector:
                         mode="auto",
                         cache=None,
                         logging_callback=on_log,
+                        **_input_callbacks(inputs),
                         message_handler=on_message,
                         log_level="debug",
                     )
@@ -265,7 +272,35 @@ class UpstreamConnector:
             raise ToolExecutionError(
                 "upstream_unreachable", f"cannot connect to upstream {server.name!r}: {_reason(error)}"
             ) from None
-        return UpstreamConnection(client, close_event, task, log_sinks=sinks)
+        return UpstreamConnection(client, close_event, task, log_sinks=sinks, input_sinks=inputs)
+
+
+def _input_callbacks(inputs: list[InputSink]) -> dict[str, Any]:
+    """The client's sampling, elicitation and roots callbacks, each asking the agent of the
+    call in flight (the back channel); with none in flight the upstream hears an error."""
+
+    async def ask(method: str, params: Any, result: type[types.Result]) -> Any:
+        if not inputs:
+            return types.ErrorData(code=types.METHOD_NOT_FOUND, message=f"no agent to ask for {method}")
+        wire = None if params is None else params.model_dump(mode="json", by_alias=True, exclude_none=True)
+        answer = await inputs[-1](method, wire)
+        if isinstance(answer, types.ErrorData):
+            return answer
+        try:
+            return result.model_validate(answer)
+        except ValueError as error:
+            return types.ErrorData(code=types.INVALID_PARAMS, message=f"the agent's {method} answer: {error}")
+
+    async def sampling(context: Any, params: types.CreateMessageRequestParams) -> Any:
+        return await ask("sampling/createMessage", params, types.CreateMessageResult)
+
+    async def elicitation(context: Any, params: types.ElicitRequestParams) -> Any:
+        return await ask("elicitation/create", params, types.ElicitResult)
+
+    async def roots(context: Any) -> Any:
+        return await ask("roots/list", None, types.ListRootsResult)
+
+    return {"sampling_callback": sampling, "elicitation_callback": elicitation, "list_roots_callback": roots}
 
 
 def _reason(error: BaseException) -> str:
