@@ -65,6 +65,9 @@ class CallTool(Command):
     kind: Literal["CallTool"] = "CallTool"
     tool_name: str = Field(min_length=1, max_length=128)
     arguments: Personal[dict[str, Any]] = Field(default_factory=dict)
+    client_capabilities: tuple[str, ...] | None = None
+    """Which of sampling, elicitation and roots the agent declared for this call (an upstream
+    is offered only those); None when not known (a 2025-11-25 session): all are offered."""
 
 
 class PlanCommand(Command):

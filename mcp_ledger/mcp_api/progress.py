@@ -136,7 +136,9 @@ class ProgressHub:
 def relaying(
     hub: ProgressHub, ctx: ServerRequestContext[Any], command: CallTool
 ) -> AbstractContextManager[None]:
-    """The command's upstream progress and log notifications sent on this request's stream."""
+    """The command's upstream progress and log notifications sent on this request's stream;
+    its upstream's requests too for a 2025-11-25 agent (a 2026-07-28 one may not be sent
+    requests: they are refused to the upstream at once, input_required rounds not being done)."""
 
     async def relay(progress: float, total: float | None, message: str | None) -> None:
         await ctx.session.report_progress(progress, total, message)
@@ -151,7 +153,8 @@ def relaying(
                 related_request_id=ctx.request_id,
             )
 
-    async def ask(request_id: str, method: str, params: Any) -> None:
+    async def on_stream(request_id: str, method: str, params: Any) -> None:
         await write_request(ctx, request_id, method, params)
 
-    return hub.listening(command, relay, log, ask)
+    legacy = not str(ctx.protocol_version).startswith("2026-")
+    return hub.listening(command, relay, log, on_stream if legacy else None)

@@ -5,7 +5,8 @@ Tools: `echo`; `slow` (reports progress, then answers); `picture` (an image and 
 block); `fails` (an isError result); `headers` (which auth header reached it, never the
 agent's token); `mutable`, whose description a test changes at runtime (the pinning "rug
 pull"); `ask_model`, `ask_user` and `ask_roots`, which ask their client for sampling,
-elicitation and roots during the call (the back channel). It counts calls per tool and the
+elicitation and roots during the call (the back channel), and `needs_sampling` (-32021 for a
+client that did not declare sampling). It counts calls per tool and the
 MCP sessions it has seen, and can be restarted on
 the same port (its sessions forgotten: the gateway's next call gets a 404).
 """
@@ -26,7 +27,7 @@ from typing import Any
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types import (
     Completion,
@@ -189,6 +190,15 @@ def _add_asking(server: MCPServer, state: UpstreamState) -> None:
         state.calls["ask_user"] += 1
         answered = await ctx.elicit(question, Answer)
         return f"user said: {answered.data.answer}" if answered.action == "accept" else answered.action
+
+    @server.tool()
+    def needs_sampling(ctx: Context) -> str:
+        """Refuse (-32021) a client that did not declare sampling, as the everything server does."""
+        state.calls["needs_sampling"] += 1
+        capabilities = ctx.session.client_capabilities
+        if capabilities is None or capabilities.sampling is None:
+            raise MCPError(-32021, "needs the client's sampling", {"requiredCapabilities": {"sampling": {}}})
+        return "sampling declared"
 
     @server.tool()
     async def ask_roots(ctx: Context) -> str:

@@ -29,6 +29,11 @@ from mcp_ledger.consumers.upstreams.secrets import UpstreamSecrets
 from mcp_ledger.consumers.upstreams.sessions import SessionKey, UpstreamSessions
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.registry.bindings import McpBinding
+from mcp_ledger.domain.upstreams.capabilities import (
+    MISSING_CAPABILITY,
+    MISSING_REQUIRED_CLIENT_CAPABILITY,
+    missing_message,
+)
 from mcp_ledger.domain.upstreams.model import UpstreamServer, definition_hash
 
 log = logging.getLogger(__name__)
@@ -51,7 +56,8 @@ def session_key(command: CallTool, scope: str | None, server: UpstreamServer) ->
     reconfigured entry gets new sessions."""
     owner = f"session:{command.session_id}" if command.session_id else f"subject:{command.subject}"
     entry = definition_hash(server.model_dump(mode="json"))
-    return (command.tenant, owner, scope or "", server.name, entry)
+    offers = "*" if command.client_capabilities is None else ",".join(command.client_capabilities)
+    return (command.tenant, owner, scope or "", server.name, entry, offers)
 
 
 def outcome_of(result: Any) -> ToolOutcome:
@@ -93,11 +99,19 @@ class UpstreamCalls:
     def breakers(self) -> Breakers:
         return self._breakers
 
-    async def target(self, tenant: str, scope: str | None, server: UpstreamServer) -> UpstreamTarget:
+    async def target(
+        self,
+        tenant: str,
+        scope: str | None,
+        server: UpstreamServer,
+        offers: tuple[str, ...] | None = None,
+        era: str = "auto",
+    ) -> UpstreamTarget:
         secret = (
             None if server.auth.kind == "none" else await self._secrets.secret(tenant, scope, server.name)
         )
-        return UpstreamTarget(server, secret, tenant, scope)
+        legacy_first = offers is None and era == "legacy"
+        return UpstreamTarget(server, secret, tenant, scope, offers, legacy_first)
 
     async def run(
         self, call: ToolInvocation, binding: McpBinding, server: UpstreamServer | None, scope: str | None
@@ -185,7 +199,8 @@ class UpstreamCalls:
             await self._privacy.check_sharing(command, server.data_recipient, f"tool:{command.tool_name}")
         key: HealthKey = (command.tenant, scope, server.name)
         self._breakers.admit(key)
-        target = await self.target(command.tenant, scope, server)
+        era = "legacy" if command.client_capabilities is None else "auto"
+        target = await self.target(command.tenant, scope, server, command.client_capabilities, era)
         started = asyncio.get_running_loop().time()
         outcome = "error"
         try:
@@ -234,6 +249,12 @@ class UpstreamCalls:
                 raise ToolExecutionError(
                     "upstream_unreachable", f"{server.name}: the connection broke: {error.error.message}"
                 ) from None
+            if error.code == MISSING_REQUIRED_CLIENT_CAPABILITY:
+                data = error.error.data if isinstance(error.error.data, dict) else {}
+                message = missing_message(
+                    f"{server.name}: {error.error.message}", data.get("requiredCapabilities")
+                )
+                raise ToolExecutionError(MISSING_CAPABILITY, message) from None
             # The upstream answered: a protocol-level error, recorded as the tool's failure.
             raise ToolExecutionError("upstream_error", f"{server.name}: {error.error.message}") from None
         except ToolExecutionError:

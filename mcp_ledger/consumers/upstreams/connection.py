@@ -61,6 +61,13 @@ class UpstreamTarget:
     """Whose registry the entry is in: the operator's stdio servers serve only the local tenant."""
     scope: str | None = None
     """The registry's session (None: tenant-wide)."""
+    offers: tuple[str, ...] | None = None
+    """The client capabilities offered to the upstream (the agent's: sampling, elicitation,
+    roots); None: all of them (the agent's are not known)."""
+    legacy_first: bool = False
+    """Connect with `initialize` (2025-11-25) first, for a 2025-11-25 agent's call: only then may
+    the upstream send it requests during the call (a 2026-07-28 upstream asks with
+    input_required rounds, which the client answers the same way)."""
 
     def auth_headers(self) -> dict[str, str]:
         """The headers that authenticate the gateway (never the agent) to the upstream.
@@ -215,11 +222,21 @@ class UpstreamConnector:
         return http
 
     async def open(self, target: UpstreamTarget) -> UpstreamConnection:
-        """A connected, initialized client.
+        """A connected, initialized client (in the 2025-11-25 era first when the target asks,
+        falling back to `auto` for an upstream that only speaks 2026-07-28).
 
         Raises:
             ToolExecutionError: refused by policy, or the upstream cannot be reached.
         """
+        if target.legacy_first:
+            try:
+                return await self._open(target, "legacy")
+            except ToolExecutionError as error:
+                if error.code != "upstream_unreachable":
+                    raise
+        return await self._open(target, "auto")
+
+    async def _open(self, target: UpstreamTarget, mode: str) -> UpstreamConnection:
         server = target.server
         transport = await self._transport(target)
         ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
@@ -245,10 +262,10 @@ class UpstreamConnector:
                 async with AsyncExitStack() as stack:
                     client = Client(
                         await transport(stack),
-                        mode="auto",
+                        mode=mode,
                         cache=None,
                         logging_callback=on_log,
-                        **_input_callbacks(inputs),
+                        **_input_callbacks(inputs, target.offers),
                         message_handler=on_message,
                         log_level="debug",
                     )
@@ -275,9 +292,10 @@ class UpstreamConnector:
         return UpstreamConnection(client, close_event, task, log_sinks=sinks, input_sinks=inputs)
 
 
-def _input_callbacks(inputs: list[InputSink]) -> dict[str, Any]:
-    """The client's sampling, elicitation and roots callbacks, each asking the agent of the
-    call in flight (the back channel); with none in flight the upstream hears an error."""
+def _input_callbacks(inputs: list[InputSink], offers: tuple[str, ...] | None) -> dict[str, Any]:
+    """The client's sampling, elicitation and roots callbacks (those offered: a callback is
+    what declares the capability), each asking the agent of the call in flight (the back
+    channel); with none in flight the upstream hears an error."""
 
     async def ask(method: str, params: Any, result: type[types.Result]) -> Any:
         if not inputs:
@@ -300,7 +318,12 @@ def _input_callbacks(inputs: list[InputSink]) -> dict[str, Any]:
     async def roots(context: Any) -> Any:
         return await ask("roots/list", None, types.ListRootsResult)
 
-    return {"sampling_callback": sampling, "elicitation_callback": elicitation, "list_roots_callback": roots}
+    callbacks = {
+        "sampling": ("sampling_callback", sampling),
+        "elicitation": ("elicitation_callback", elicitation),
+        "roots": ("list_roots_callback", roots),
+    }
+    return {key: fn for name, (key, fn) in callbacks.items() if offers is None or name in offers}
 
 
 def _reason(error: BaseException) -> str:

@@ -27,6 +27,7 @@ FIXTURE_TOOLS = (
     "ask_model",
     "ask_user",
     "ask_roots",
+    "needs_sampling",
 )
 
 

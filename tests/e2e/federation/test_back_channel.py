@@ -5,15 +5,20 @@ someone else's answer to the same request id is never taken."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
 import mcp_types as types
+import pytest
+from mcp.shared.exceptions import MCPError
 
 from tests.e2e.federation.steps import register, token
 from tests.support.clients import mcp_client, structured, text_of
-from tests.support.embedded import RunningGateway
-from tests.support.upstream import RunningUpstream
+from tests.support.embedded import RunningGateway, embedded_settings, gateway
+from tests.support.upstream import RunningUpstream, upstream_server
+
+MODERN = "2026-07-28"
 
 
 async def sample(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
@@ -32,7 +37,11 @@ async def roots(context: Any) -> types.ListRootsResult:
     return types.ListRootsResult(roots=[types.Root(uri="file:///work/project", name="project")])
 
 
-CALLBACKS: dict[str, Any] = {"sampling_callback": sample, "elicitation_callback": elicit, "list_roots_callback": roots}
+CALLBACKS: dict[str, Any] = {
+    "sampling_callback": sample,
+    "elicitation_callback": elicit,
+    "list_roots_callback": roots,
+}
 
 
 async def test_an_upstream_s_sampling_request_reaches_the_agent_and_its_answer_the_upstream(
@@ -117,3 +126,21 @@ async def test_another_subject_s_answer_to_a_relayed_request_is_not_taken(
                 result = await call
     assert text_of(result) == "model said: echo of secret"
     assert len(request_id) >= 32  # the relayed id is the gateway's, unguessable
+
+
+async def test_a_2026_agent_that_did_not_declare_sampling_gets_32021_when_the_upstream_needs_it(
+    tmp_path: Path,
+) -> None:
+    settings = embedded_settings(tmp_path, no_auth=False).model_copy(
+        update={"registry_allowed_hosts": "127.0.0.1"}
+    )
+    async with upstream_server(legacy=False) as modern, gateway(settings) as gw:
+        structured(await register(gw, modern))
+        async with mcp_client(gw.url, token=token(gw), mode=MODERN) as bare:
+            with pytest.raises(MCPError) as refused:
+                await bare.call_tool("fx_needs_sampling", {})
+        async with mcp_client(gw.url, token=token(gw), mode=MODERN, sampling_callback=sample) as able:
+            allowed = await able.call_tool("fx_needs_sampling", {})
+    assert refused.value.error.code == -32021
+    assert refused.value.error.data == {"requiredCapabilities": {"sampling": {}}}
+    assert text_of(allowed) == "sampling declared"
