@@ -179,6 +179,11 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}ledger.progress"
 
     @property
+    def reply_topic(self) -> str:
+        """Agents' answers to upstream requests relayed to every worker (the back channel)."""
+        return f"{self.topic_prefix}ledger.replies"
+
+    @property
     def compliance_topic(self) -> str:
         return f"{self.topic_prefix}ledger.compliance"
 

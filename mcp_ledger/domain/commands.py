@@ -68,6 +68,9 @@ class CallTool(Command):
     task_id: str | None = Field(default=None, max_length=64, pattern=NAME_PATTERN)
     """The MCP task this call runs for (set by the gateway): its worker stops the tool when
     the owner cancels that task (consumers/tasks/cancellation.py)."""
+    client_capabilities: tuple[str, ...] | None = None
+    """Which of sampling, elicitation and roots the agent declared for this call (an upstream
+    is offered only those); None when not known (a 2025-11-25 session): all are offered."""
 
 
 class PlanCommand(Command):

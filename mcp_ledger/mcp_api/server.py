@@ -33,6 +33,7 @@ from mcp_ledger.mcp_api.auth.identity import (
     IdentityResolver,
     session_from_headers,
 )
+from mcp_ledger.mcp_api.backchannel.capabilities import agent_capabilities, refuse_missing_capability
 from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.completions import SESSION_TEMPLATE, Completions
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
@@ -305,6 +306,7 @@ class LedgerMcp:
             session_id=session_id,
             tool_name=spec.name,
             arguments=arguments,
+            client_capabilities=agent_capabilities(ctx),
         )
         if as_task and self._tasks is not None:
             return await self._start_task(identity, command)
@@ -318,6 +320,7 @@ class LedgerMcp:
         except KeyStoreError as error:  # e.g. this process's KEK cannot unwrap the caller's key
             log.error("tools/call %s: %s", spec.name, error)
             raise MCPError(types.INTERNAL_ERROR, str(error)) from error
+        refuse_missing_capability(event)
         return result_from_event(event)
 
     def _relaying(self, ctx: ServerRequestContext[Any], command: CallTool) -> AbstractContextManager[None]:

@@ -30,6 +30,7 @@ from mcp_ledger.mcp_api.auth.access_tokens import (
 )
 from mcp_ledger.mcp_api.auth.dev_tokens import dev_public_keys
 from mcp_ledger.mcp_api.auth.identity import Identity, IdentityResolver, LocalIdentityResolver
+from mcp_ledger.mcp_api.backchannel.replies import ReplyPublisher
 from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
 from mcp_ledger.mcp_api.http_app import AuthSetup, build_http_app, install_request_state
@@ -226,7 +227,8 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         await watcher.on_event(message.headers.get("event_type", ""), message.value)
 
     runtime.bus.subscribe(settings.events_topic, watch, group=None)
-    progress = ProgressHub(runtime.sealer)
+    replies = ReplyPublisher(runtime.bus.publish, settings.reply_topic, runtime.sealer)
+    progress = ProgressHub(runtime.sealer, replies)
     runtime.bus.subscribe(settings.progress_topic, progress.on_message, group=None)
     auth, identities = _auth(settings)
     replays = runtime.replays
@@ -287,6 +289,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         "rate_guard": rate_guard,
         "find_tool": ledger.find_for,
         "streamed_tool": upstreams.is_upstream_tool,
+        "answer": replies,
     }
     routes: list[BaseRoute] = [
         health_route(runtime),

@@ -30,7 +30,8 @@ from mcp_ledger.consumers.tasks.cancellation import TaskCancellations
 from mcp_ledger.consumers.tasks.log import stored_task_log
 from mcp_ledger.consumers.tasks.purge import TaskPurger
 from mcp_ledger.consumers.tools import BUILTIN_RUNNERS
-from mcp_ledger.consumers.upstreams.progress import BusProgressRelay
+from mcp_ledger.consumers.upstreams.relay.backchannel import BusBackChannel
+from mcp_ledger.consumers.upstreams.relay.progress import BusProgressRelay
 from mcp_ledger.crypto.kek import KekError
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.crypto.ports import KeyStore
@@ -45,7 +46,7 @@ from mcp_ledger.observability.tracing import span
 from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.kafka import KafkaBus
 from mcp_ledger.producers.outbox import OutboxRelay
-from mcp_ledger.producers.ports import MessageBus
+from mcp_ledger.producers.ports import Message, MessageBus
 from mcp_ledger.projections.plans.projector import PlanProjector
 from mcp_ledger.projections.projector import Applier, SessionProjector
 from mcp_ledger.projections.registry.catalog import ToolCatalog
@@ -186,6 +187,12 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     relay_progress = BusProgressRelay(runtime.bus.publish, settings.progress_topic, runtime.sealer)
     exchanged = exchanged_tokens(settings)
     runtime.caches.register(exchanged)  # an erased subject's upstream tokens go with it
+    backchannel = BusBackChannel(runtime.bus.publish, settings.progress_topic, runtime.sealer)
+
+    async def hear_reply(message: Message) -> None:
+        await backchannel.on_reply(message.headers, message.value)
+
+    runtime.bus.subscribe(settings.reply_topic, hear_reply, group=None)
     connector = upstream_connector(settings, exchanged)
     upstreams = upstream_calls(
         settings,
@@ -195,6 +202,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         progress=relay_progress,
         metrics=runtime.metrics,
         connector=connector,
+        backchannel=backchannel,
     )
     runtime.upstream_health = upstreams.breakers.overview
     registered = registered_tools(

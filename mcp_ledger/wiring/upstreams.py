@@ -23,6 +23,7 @@ from mcp_ledger.consumers.upstreams.connection import EgressPolicy, UpstreamConn
 from mcp_ledger.consumers.upstreams.health import Breakers
 from mcp_ledger.consumers.upstreams.reads import UpstreamReads
 from mcp_ledger.consumers.upstreams.registrar import CatalogRefresher, UpstreamRegistrar
+from mcp_ledger.consumers.upstreams.relay.backchannel import BusBackChannel
 from mcp_ledger.consumers.upstreams.sessions import UpstreamSessions
 from mcp_ledger.consumers.upstreams.tools import UpstreamTools
 from mcp_ledger.domain.upstreams.model import SERVER_NAME_PATTERN
@@ -84,6 +85,7 @@ def upstream_calls(
     progress: ProgressRelay | None = None,
     metrics: LedgerMetrics | None = None,
     connector: UpstreamConnector | None = None,
+    backchannel: BusBackChannel | None = None,
 ) -> UpstreamCalls:
     sessions = UpstreamSessions(
         (connector or upstream_connector(settings)).open,
@@ -102,7 +104,13 @@ def upstream_calls(
             )
 
     return UpstreamCalls(
-        sessions, secrets, breakers=breakers, privacy=privacy, progress=progress, observe=observe
+        sessions,
+        secrets,
+        breakers=breakers,
+        privacy=privacy,
+        progress=progress,
+        observe=observe,
+        backchannel=backchannel,
     )
 
 

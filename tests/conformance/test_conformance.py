@@ -25,14 +25,7 @@ COMPLETE = [pytest.param("everything")]
 """Targets that must pass every scored check: the everything server directly (and, once its
 list below is empty, the gateway fronting it)."""
 FRONTED_STILL_FAILING: dict[str, frozenset[str]] = {
-    "2025-11-25": frozenset(
-        {
-            "elicitation-sep1034-defaults/elicitation-sep1034-general",
-            "elicitation-sep1330-enums/elicitation-sep1330-general",
-            "tools-call-elicitation/tools-call-elicitation",
-            "tools-call-sampling/tools-call-sampling",
-        }
-    ),
+    "2025-11-25": frozenset(),
     "2026-07-28": frozenset(
         {
             "input-required-result-basic-elicitation/sep-2322-elicitation-incomplete",
@@ -45,16 +38,14 @@ FRONTED_STILL_FAILING: dict[str, frozenset[str]] = {
             "input-required-result-request-state/sep-2322-request-state-incomplete",
             "input-required-result-result-type/sep-2322-result-type-included",
             "input-required-result-tampered-state/sep-2322-reject-tampered-state",
-            "server-stateless/sep-2575-server-rejects-undeclared-capability",
-            "server-stateless/sep-2575-missing-capability-http-400",
         }
     ),
 }
 """The scored checks the gateway fronting the everything server still fails, by key (measured:
-57 of 61 and 96 of 108 pass): an upstream's sampling and elicitation requests are not relayed
-to the agent yet (the 2025-11-25 back channel), nor turned into 2026-07-28 `input_required`
-rounds, nor refused with -32021 for a client that did not declare the capability
-(docs/federation.md). Equality, so a fixed check must leave the list."""
+69 of 69 and 98 of 108 pass): a 2026-07-28 agent's call gets no `input_required` rounds yet,
+so an upstream's sampling, elicitation and roots requests are refused to the upstream for it
+(the 2025-11-25 back channel relays them; docs/federation.md). Equality, so a fixed check
+must leave the list."""
 GATEWAYS = [pytest.param("embedded"), pytest.param("distributed", marks=pytest.mark.integration)]
 """The gateway on its own: every protocol-level check."""
 CHECKS = [

@@ -29,15 +29,21 @@ JSON_RPC_HEADERS = {"accept": "application/json, text/event-stream", "content-ty
 
 @asynccontextmanager
 async def mcp_client(
-    url: str, *, session: str | None = None, mode: str = "legacy", token: str | None = None
+    url: str,
+    *,
+    session: str | None = None,
+    mode: str = "legacy",
+    token: str | None = None,
+    **callbacks: Any,
 ) -> AsyncIterator[Client]:
-    """An official-SDK client over Streamable HTTP; `mode` picks the protocol era."""
+    """An official-SDK client over Streamable HTTP; `mode` picks the protocol era; `callbacks`
+    (sampling_callback, elicitation_callback, list_roots_callback) answer a server's requests."""
     headers = {"Ledger-Session": session} if session else {}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     async with (
         httpx2.AsyncClient(headers=headers, timeout=30.0) as http,
-        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
+        Client(streamable_http_client(url, http_client=http), mode=mode, **callbacks) as client,
     ):
         yield client
 

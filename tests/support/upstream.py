@@ -4,12 +4,14 @@ over Streamable HTTP by uvicorn on a free loopback port (in the test's event loo
 Tools: `echo`; `slow` (reports progress, then answers); `picture` (an image and a text
 block); `fails` (an isError result); `headers` (which auth header reached it, never the
 agent's token); `whoami` (the user its bearer was issued for, with `bearers` set);
-`mutable`, whose description a test changes at runtime (the pinning "rug
-pull"). With `bearers` set it refuses (401) every request without one of those bearer
-tokens, as a resource server behind token exchange does; it records every Authorization
-header it got, on every request. It counts calls per tool and the MCP sessions it has
-seen, and can be restarted on the same port (its sessions forgotten: the gateway's next
-call gets a 404).
+`mutable`, whose description a test changes at runtime (the pinning "rug pull");
+`ask_model`, `ask_user` and `ask_roots`, which ask their client for sampling, elicitation and
+roots during the call (the back channel), and `needs_sampling` (-32021 for a client that did
+not declare sampling). With `bearers` set it refuses (401) every request without one of those
+bearer tokens, as a resource server behind token exchange does; it records every
+Authorization header it got, on every request. It counts calls per tool and the MCP sessions
+it has seen, and can be restarted on the same port (its sessions forgotten: the gateway's
+next call gets a 404).
 """
 
 from __future__ import annotations
@@ -28,8 +30,18 @@ from typing import Any
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.shared.exceptions import MCPDeprecationWarning
-from mcp_types import Completion, ImageContent, TextContent, ToolAnnotations
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.shared.message import ServerMessageMetadata
+from mcp_types import (
+    Completion,
+    ImageContent,
+    ListRootsRequest,
+    ListRootsResult,
+    SamplingMessage,
+    TextContent,
+    ToolAnnotations,
+)
+from pydantic import BaseModel
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -135,6 +147,7 @@ def build_server(state: UpstreamState) -> MCPServer:
         return f"added {name}"
 
     _add_mutable(server, state)
+    _add_asking(server, state)
 
     @server.resource("fixture://readme", mime_type="text/plain")
     def readme() -> str:
@@ -160,6 +173,59 @@ def _add_mutable(server: MCPServer, state: UpstreamState) -> None:
         return word
 
     server.add_tool(mutable, name="mutable", description=state.mutable_description)
+
+
+class Answer(BaseModel):
+    """What `ask_user` elicits."""
+
+    answer: str
+
+
+def _add_asking(server: MCPServer, state: UpstreamState) -> None:
+    """Tools that ask their client during the call: sampling, elicitation, roots."""
+
+    @server.tool()
+    async def ask_model(prompt: str, ctx: Context) -> str:
+        """Ask the client's model (sampling) and answer with what it said."""
+        state.calls["ask_model"] += 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            result = await ctx.session.create_message(
+                [SamplingMessage(role="user", content=TextContent(type="text", text=prompt))],
+                max_tokens=50,
+                related_request_id=ctx.request_id,
+            )
+        content = result.content
+        return f"model said: {content.text}" if isinstance(content, TextContent) else "model said nothing"
+
+    @server.tool()
+    async def ask_user(question: str, ctx: Context) -> str:
+        """Ask the client's user (elicitation) and answer with what they said."""
+        state.calls["ask_user"] += 1
+        answered = await ctx.elicit(question, Answer)
+        return f"user said: {answered.data.answer}" if answered.action == "accept" else answered.action
+
+    @server.tool()
+    def needs_sampling(ctx: Context) -> str:
+        """Refuse (-32021) a client that did not declare sampling, as the everything server does."""
+        state.calls["needs_sampling"] += 1
+        capabilities = ctx.session.client_capabilities
+        if capabilities is None or capabilities.sampling is None:
+            raise MCPError(-32021, "needs the client's sampling", {"requiredCapabilities": {"sampling": {}}})
+        return "sampling declared"
+
+    @server.tool()
+    async def ask_roots(ctx: Context) -> str:
+        """List the client's roots and answer with their URIs."""
+        state.calls["ask_roots"] += 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            roots = await ctx.session.send_request(
+                ListRootsRequest(),
+                ListRootsResult,
+                metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
+            )
+        return " ".join(str(root.uri) for root in roots.roots)
 
 
 def change_mutable(running: RunningUpstream, description: str) -> None:

@@ -18,16 +18,22 @@ from typing import Any, Protocol, TypeVar
 from mcp import Client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
-from mcp_types import CONNECTION_CLOSED
+from mcp_types import CONNECTION_CLOSED, ErrorData
 
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome
 from mcp_ledger.consumers.upstreams.auth.secrets import UpstreamSecrets
-from mcp_ledger.consumers.upstreams.connection import LogSink, UpstreamTarget
+from mcp_ledger.consumers.upstreams.connection import InputSink, LogSink, UpstreamTarget
 from mcp_ledger.consumers.upstreams.health import Breakers, HealthKey
+from mcp_ledger.consumers.upstreams.relay.backchannel import AgentRefusedError, BusBackChannel
 from mcp_ledger.consumers.upstreams.sessions import SessionKey, UpstreamSessions
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.registry.bindings import McpBinding
+from mcp_ledger.domain.upstreams.capabilities import (
+    MISSING_CAPABILITY,
+    MISSING_REQUIRED_CLIENT_CAPABILITY,
+    missing_message,
+)
 from mcp_ledger.domain.upstreams.model import UpstreamServer, definition_hash
 
 log = logging.getLogger(__name__)
@@ -36,7 +42,7 @@ T = TypeVar("T")
 
 
 class ProgressRelay(Protocol):
-    """Where a call's upstream notifications go (consumers/upstreams/progress.py)."""
+    """Where a call's upstream notifications go (consumers/upstreams/relay/progress.py)."""
 
     async def __call__(
         self, command: CallTool, progress: float, total: float | None, message: str | None
@@ -50,7 +56,8 @@ def session_key(command: CallTool, scope: str | None, server: UpstreamServer) ->
     reconfigured entry gets new sessions."""
     owner = f"session:{command.session_id}" if command.session_id else f"subject:{command.subject}"
     entry = definition_hash(server.model_dump(mode="json"))
-    return (command.tenant, owner, scope or "", server.name, entry)
+    offers = "*" if command.client_capabilities is None else ",".join(command.client_capabilities)
+    return (command.tenant, owner, scope or "", server.name, entry, offers)
 
 
 def outcome_of(result: Any) -> ToolOutcome:
@@ -74,8 +81,10 @@ class UpstreamCalls:
         privacy: PrivacyChoices | None = None,
         progress: ProgressRelay | None = None,
         observe: Callable[[str, str, str, float], None] | None = None,
+        backchannel: BusBackChannel | None = None,
     ) -> None:
         self._observe = observe
+        self._backchannel = backchannel
         self._sessions = sessions
         self._secrets = secrets
         self._breakers = breakers or Breakers()
@@ -91,12 +100,19 @@ class UpstreamCalls:
         return self._breakers
 
     async def target(
-        self, tenant: str, scope: str | None, server: UpstreamServer, subject: str | None = None
+        self,
+        tenant: str,
+        scope: str | None,
+        server: UpstreamServer,
+        offers: tuple[str, ...] | None = None,
+        era: str = "auto",
+        subject: str | None = None,
     ) -> UpstreamTarget:
         secret = (
             None if server.auth.kind == "none" else await self._secrets.secret(tenant, scope, server.name)
         )
-        return UpstreamTarget(server, secret, tenant, scope, subject)
+        legacy_first = offers is None and era == "legacy"
+        return UpstreamTarget(server, secret, tenant, scope, subject, offers, legacy_first)
 
     async def run(
         self, call: ToolInvocation, binding: McpBinding, server: UpstreamServer | None, scope: str | None
@@ -141,8 +157,25 @@ class UpstreamCalls:
             idempotent=binding.idempotent,
             what=what,
             on_log=log if relay_to is not None else None,
+            on_input=self._asking(command, binding.timeout_s),
         )
         return outcome_of(result)
+
+    def _asking(self, command: CallTool, timeout_s: float) -> InputSink | None:
+        """The upstream's requests to its client during this call, asked of the call's agent
+        over the back channel (relay/backchannel.py); None without one."""
+        channel = self._backchannel
+        if channel is None:
+            return None
+
+        async def ask(method: str, params: dict[str, Any] | None) -> dict[str, Any] | ErrorData:
+            try:
+                result = await channel.ask(command, method, params, timeout_s)
+            except AgentRefusedError as refused:
+                return ErrorData(code=refused.code, message=refused.message, data=refused.data)
+            return result if isinstance(result, dict) else {}
+
+        return ask
 
     async def request(
         self,
@@ -155,6 +188,7 @@ class UpstreamCalls:
         idempotent: bool,
         what: str = "the request timed out",
         on_log: LogSink | None = None,
+        on_input: InputSink | None = None,
     ) -> T:
         """One request to the upstream on the command's held session: the CCPA check, the
         breaker, the timeout, and every failure as one clear ToolExecutionError.
@@ -166,12 +200,15 @@ class UpstreamCalls:
             await self._privacy.check_sharing(command, server.data_recipient, f"tool:{command.tool_name}")
         key: HealthKey = (command.tenant, scope, server.name)
         self._breakers.admit(key)
-        target = await self.target(command.tenant, scope, server, command.subject)
+        era = "legacy" if command.client_capabilities is None else "auto"
+        target = await self.target(
+            command.tenant, scope, server, command.client_capabilities, era, command.subject
+        )
         started = asyncio.get_running_loop().time()
         outcome = "error"
         try:
             result = await self._attempt(
-                command, server, scope, send, target, timeout_s, idempotent, what, on_log
+                command, server, scope, send, target, timeout_s, idempotent, what, on_log, on_input
             )
             outcome = "ok"
         except ToolExecutionError as error:
@@ -198,17 +235,29 @@ class UpstreamCalls:
         idempotent: bool,
         what: str,
         on_log: LogSink | None,
+        on_input: InputSink | None = None,
     ) -> T:
         try:
             async with asyncio.timeout(timeout_s + 5):
                 return await self._sessions.use(
-                    session_key(command, scope, server), target, send, retry_broken=idempotent, on_log=on_log
+                    session_key(command, scope, server),
+                    target,
+                    send,
+                    retry_broken=idempotent,
+                    on_log=on_log,
+                    on_input=on_input,
                 )
         except MCPError as error:
             if error.code == CONNECTION_CLOSED:
                 raise ToolExecutionError(
                     "upstream_unreachable", f"{server.name}: the connection broke: {error.error.message}"
                 ) from None
+            if error.code == MISSING_REQUIRED_CLIENT_CAPABILITY:
+                data = error.error.data if isinstance(error.error.data, dict) else {}
+                message = missing_message(
+                    f"{server.name}: {error.error.message}", data.get("requiredCapabilities")
+                )
+                raise ToolExecutionError(MISSING_CAPABILITY, message) from None
             # The upstream answered: a protocol-level error, recorded as the tool's failure.
             raise ToolExecutionError("upstream_error", f"{server.name}: {error.error.message}") from None
         except ToolExecutionError:

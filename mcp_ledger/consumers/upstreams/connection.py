@@ -63,6 +63,13 @@ class UpstreamTarget:
     """The registry's session (None: tenant-wide)."""
     subject: str | None = None
     """Whom the gateway calls for: the subject a token exchange asks an upstream token for."""
+    offers: tuple[str, ...] | None = None
+    """The client capabilities offered to the upstream (the agent's: sampling, elicitation,
+    roots); None: all of them (the agent's are not known)."""
+    legacy_first: bool = False
+    """Connect with `initialize` (2025-11-25) first, for a 2025-11-25 agent's call: only then may
+    the upstream send it requests during the call (a 2026-07-28 upstream asks with
+    input_required rounds, which the client answers the same way)."""
 
     def auth_headers(self) -> dict[str, str]:
         """The headers that authenticate the gateway (never the agent) to the upstream.
@@ -124,6 +131,9 @@ class UpstreamConnection:
     last_used: float = field(default_factory=lambda: asyncio.get_running_loop().time())
     log_sinks: list[LogSink] = field(default_factory=list)
     """Where the upstream's log notifications go: the calls in flight on this session."""
+    input_sinks: list[InputSink] = field(default_factory=list)
+    """Who answers the upstream's sampling, elicitation and roots requests: the agents of the
+    calls in flight on this session (the latest first)."""
 
     @property
     def modern(self) -> bool:
@@ -145,6 +155,8 @@ class UpstreamConnection:
 
 Connector = Callable[[UpstreamTarget], Awaitable[UpstreamConnection]]
 LogSink = Callable[[str, str | None, Any], Awaitable[None]]
+InputSink = Callable[[str, dict[str, Any] | None], Awaitable[dict[str, Any] | types.ErrorData]]
+"""(method, params) of one upstream request to its client: the agent's result, or an error."""
 ListChanged = Callable[["UpstreamTarget"], Awaitable[None]]
 """Called when an upstream says its tools, prompts or resources changed."""
 """(level, logger, data) of one upstream log notification."""
@@ -226,16 +238,27 @@ class UpstreamConnector:
         return None
 
     async def open(self, target: UpstreamTarget) -> UpstreamConnection:
-        """A connected, initialized client.
+        """A connected, initialized client (in the 2025-11-25 era first when the target asks,
+        falling back to `auto` for an upstream that only speaks 2026-07-28).
 
         Raises:
             ToolExecutionError: refused by policy, or the upstream cannot be reached.
         """
+        if target.legacy_first:
+            try:
+                return await self._open(target, "legacy")
+            except ToolExecutionError as error:
+                if error.code != "upstream_unreachable":
+                    raise
+        return await self._open(target, "auto")
+
+    async def _open(self, target: UpstreamTarget, mode: str) -> UpstreamConnection:
         server = target.server
         transport = await self._transport(target)
         ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
         close_event = asyncio.Event()
         sinks: list[LogSink] = []
+        inputs: list[InputSink] = []
 
         async def on_message(message: Any) -> None:
             changed = (
@@ -255,9 +278,10 @@ class UpstreamConnector:
                 async with AsyncExitStack() as stack:
                     client = Client(
                         await transport(stack),
-                        mode="auto",
+                        mode=mode,
                         cache=None,
                         logging_callback=on_log,
+                        **_input_callbacks(inputs, target.offers),
                         message_handler=on_message,
                         log_level="debug",
                     )
@@ -284,7 +308,41 @@ class UpstreamConnector:
             raise ToolExecutionError(
                 "upstream_unreachable", f"cannot connect to upstream {server.name!r}: {_reason(error)}"
             ) from None
-        return UpstreamConnection(client, close_event, task, log_sinks=sinks)
+        return UpstreamConnection(client, close_event, task, log_sinks=sinks, input_sinks=inputs)
+
+
+def _input_callbacks(inputs: list[InputSink], offers: tuple[str, ...] | None) -> dict[str, Any]:
+    """The client's sampling, elicitation and roots callbacks (those offered: a callback is
+    what declares the capability), each asking the agent of the call in flight (the back
+    channel); with none in flight the upstream hears an error."""
+
+    async def ask(method: str, params: Any, result: type[types.Result]) -> Any:
+        if not inputs:
+            return types.ErrorData(code=types.METHOD_NOT_FOUND, message=f"no agent to ask for {method}")
+        wire = None if params is None else params.model_dump(mode="json", by_alias=True, exclude_none=True)
+        answer = await inputs[-1](method, wire)
+        if isinstance(answer, types.ErrorData):
+            return answer
+        try:
+            return result.model_validate(answer)
+        except ValueError as error:
+            return types.ErrorData(code=types.INVALID_PARAMS, message=f"the agent's {method} answer: {error}")
+
+    async def sampling(context: Any, params: types.CreateMessageRequestParams) -> Any:
+        return await ask("sampling/createMessage", params, types.CreateMessageResult)
+
+    async def elicitation(context: Any, params: types.ElicitRequestParams) -> Any:
+        return await ask("elicitation/create", params, types.ElicitResult)
+
+    async def roots(context: Any) -> Any:
+        return await ask("roots/list", None, types.ListRootsResult)
+
+    callbacks = {
+        "sampling": ("sampling_callback", sampling),
+        "elicitation": ("elicitation_callback", elicitation),
+        "roots": ("list_roots_callback", roots),
+    }
+    return {key: fn for name, (key, fn) in callbacks.items() if offers is None or name in offers}
 
 
 def _clear_error(error: BaseException) -> ToolExecutionError | None:

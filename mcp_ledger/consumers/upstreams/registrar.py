@@ -93,7 +93,7 @@ class UpstreamRegistrar:
         if state is None:
             raise RegistrationError([f"upstream server {name!r} is not registered here"])
         catalog = await self._discover(
-            await self._calls.target(command.tenant, scope, state.server, command.subject)
+            await self._calls.target(command.tenant, scope, state.server, subject=command.subject)
         )
         reserved = await self._writer.reserved(command.tenant, scope)
 

@@ -22,7 +22,13 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED
 
-from mcp_ledger.consumers.upstreams.connection import Connector, LogSink, UpstreamConnection, UpstreamTarget
+from mcp_ledger.consumers.upstreams.connection import (
+    Connector,
+    InputSink,
+    LogSink,
+    UpstreamConnection,
+    UpstreamTarget,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,7 @@ class UpstreamSessions:
         *,
         retry_broken: bool,
         on_log: LogSink | None = None,
+        on_input: InputSink | None = None,
     ) -> T:
         """Run `run` on the key's session; a session the upstream expired is re-established
         and `run` repeated once (it never reached the tool); a broken connection too when
@@ -88,7 +95,7 @@ class UpstreamSessions:
             held = await self._get(key, target)
             held.last_used = asyncio.get_running_loop().time()
             try:
-                return await self._observed(held, run, on_log)
+                return await self._observed(held, run, on_log, on_input)
             except MCPError as error:
                 broken = error.code == CONNECTION_CLOSED
                 if not (session_expired(error) or broken):
@@ -107,16 +114,24 @@ class UpstreamSessions:
 
     @staticmethod
     async def _observed(
-        held: UpstreamConnection, run: Callable[[Client], Awaitable[T]], on_log: LogSink | None
+        held: UpstreamConnection,
+        run: Callable[[Client], Awaitable[T]],
+        on_log: LogSink | None,
+        on_input: InputSink | None = None,
     ) -> T:
-        """`run`, with the session's log notifications going to `on_log` meanwhile."""
+        """`run`, with the session's log notifications going to `on_log` and its requests to
+        the client to `on_input` meanwhile."""
         if on_log is not None:
             held.log_sinks.append(on_log)
+        if on_input is not None:
+            held.input_sinks.append(on_input)
         try:
             return await run(held.client)
         finally:
             if on_log is not None and on_log in held.log_sinks:
                 held.log_sinks.remove(on_log)
+            if on_input is not None and on_input in held.input_sinks:
+                held.input_sinks.remove(on_input)
 
     async def _drop(self, key: SessionKey) -> None:
         held = self._held.pop(key, None)

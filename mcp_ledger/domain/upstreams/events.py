@@ -99,6 +99,31 @@ class SessionToolsSelected(DomainEvent):
     patterns: Personal[list[str]]
 
 
+class UpstreamInputRequested(DomainEvent):
+    """An upstream asked the agent for input during a call (sampling, elicitation, roots):
+    relayed to the API replica holding the call, never stored."""
+
+    command_id: str
+    request_id: str
+    method: str
+    params: Personal[Any] = None
+
+
+class UpstreamInputAnswered(DomainEvent):
+    """The agent's answer to an UpstreamInputRequested, relayed to the waiting worker, never
+    stored: its JSON-RPC result, or its error."""
+
+    request_id: str
+    result: Personal[Any] = None
+    error: Personal[Any] = None
+
+
+def input_answer_scope(request_id: str) -> str:
+    """The sealing scope of an UpstreamInputAnswered: its request's unguessable id, which only
+    the worker that asked and the agent's API replica know."""
+    return f"backchannel:{request_id}"
+
+
 UPSTREAM_EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.__name__: cls
     for cls in (
@@ -115,3 +140,5 @@ EVENT_TYPES.update(UPSTREAM_EVENT_TYPES)
 EVENT_TYPES[UpstreamProgressed.__name__] = UpstreamProgressed
 EVENT_TYPES[SessionToolsSelected.__name__] = SessionToolsSelected
 EVENT_TYPES[UpstreamLogged.__name__] = UpstreamLogged
+EVENT_TYPES[UpstreamInputRequested.__name__] = UpstreamInputRequested
+EVENT_TYPES[UpstreamInputAnswered.__name__] = UpstreamInputAnswered

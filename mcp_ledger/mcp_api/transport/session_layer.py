@@ -17,6 +17,9 @@ A call of an upstream's tool, and any request naming a progressToken, is answere
 stream (SSE) when the client accepts one, so the notifications relayed while it runs reach
 it; everything else is plain JSON.
 
+A POSTed JSON-RPC response (the agent's answer to an upstream's request the gateway wrote on
+a call's stream) is relayed to the waiting worker and accepted with 202, on any replica.
+
 Requests without Mcp-Session-Id (the stateless 2026-07-28 protocol) pass straight through,
 except that any POST body nesting deeper than MAX_BODY_NESTING is refused here with -32600
 (before this layer's own parse, which would otherwise recurse past the stack).
@@ -41,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mcp_ledger.checks.documents import MAX_NESTING, nests_deeper
 from mcp_ledger.mcp_api.auth.access_tokens import UnauthenticatedError
 from mcp_ledger.mcp_api.auth.identity import SESSION_HEADER, Identity, IdentityResolver
+from mcp_ledger.mcp_api.backchannel.replies import is_response
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.transport.called_tool import ToolFinder, called_name, calling
 from mcp_ledger.mcp_api.transport.notifications import NotificationHub
@@ -167,6 +171,9 @@ def _is_initialize(body: bytes, protocol_header: str | None) -> bool:
     return request.method == "initialize"
 
 
+Answer = Callable[[Identity, dict[str, Any]], Awaitable[bool]]
+"""Relays a POSTed JSON-RPC response to the worker whose upstream asked for it (the back
+channel, mcp_api/backchannel/replies.py); False for one that answers nothing relayed."""
 StreamedTool = Callable[[Identity, str | None, str], Awaitable[bool]]
 """Whether a tools/call of that tool name, by that caller in that ledger session (None: none),
 is answered on a stream whatever the request asks: an upstream's tool, whose relayed log
@@ -202,7 +209,9 @@ class SessionLayer:
         rate_guard: RateGuard | None = None,
         find_tool: ToolFinder | None = None,
         streamed_tool: StreamedTool | None = None,
+        answer: Answer | None = None,
     ) -> None:
+        self._answer = answer
         self._rate_guard = rate_guard
         self._find_tool = find_tool
         self._streamed_tool = streamed_tool
@@ -256,6 +265,11 @@ class SessionLayer:
             await _error(400, types.INVALID_REQUEST, refusal)(scope, receive, send)
             return
         payload = _parsed(body) if complete else {}
+        if self._answer is not None and is_response(payload):
+            accepted = await self._answer(identity, payload)
+            no = _error(400, types.INVALID_REQUEST, "not a response to a relayed request")
+            await (Response(status_code=202) if accepted else no)(scope, receive, send)
+            return
         streamed = complete and await self._streams(identity, Request(scope), payload)
         app = self._streaming_app if streamed else self._app
         name = called_name(payload) if self._find_tool is not None else None

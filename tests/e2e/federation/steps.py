@@ -16,7 +16,20 @@ from tests.support.embedded import RunningGateway
 from tests.support.tokens import good_token
 from tests.support.upstream import RunningUpstream
 
-FIXTURE_TOOLS = ("echo", "slow", "picture", "fails", "headers", "whoami", "grow", "mutable")
+FIXTURE_TOOLS = (
+    "echo",
+    "slow",
+    "picture",
+    "fails",
+    "headers",
+    "whoami",
+    "grow",
+    "mutable",
+    "ask_model",
+    "ask_user",
+    "ask_roots",
+    "needs_sampling",
+)
 
 
 def token(gw: RunningGateway, **kwargs: Any) -> str:

@@ -116,16 +116,23 @@ async def test_a_failing_upstream_opens_its_circuit_with_a_clear_error(
     assert "fixture" in texts[2]
 
 
-async def test_a_2026_07_28_upstream_is_discovered_and_called_statelessly(tmp_path: Path) -> None:
+async def test_a_2026_07_28_upstream_is_discovered_and_called_statelessly_by_a_2026_agent(
+    tmp_path: Path,
+) -> None:
     settings = embedded_settings(tmp_path, no_auth=False).model_copy(
         update={"registry_allowed_hosts": "127.0.0.1"}
     )
     async with upstream_server(legacy=False) as modern, gateway(settings) as gw:
         structured(await register(gw, modern))
-        assert await _echo(gw, "one", await _open_session(gw)) == "one"
+        async with mcp_client(gw.url, token=token(gw), mode="2026-07-28") as agent:
+            assert text_of(await agent.call_tool("fx_echo", {"text": "one"})) == "one"
         async with mcp_client(gw.url, token=token(gw)) as admin:
             listed = structured(await admin.call_tool("list_servers", {}))
         assert modern.state.sessions == set()  # no Mcp-Session-Id on any call
+        # A 2025-11-25 agent's call meets the upstream in its own era, where the upstream
+        # may send it requests during the call (the back channel).
+        assert await _echo(gw, "two", await _open_session(gw)) == "two"
+        assert len(modern.state.sessions) == 1
     assert listed["servers"][0]["protocol_version"] == "2026-07-28"
 
 

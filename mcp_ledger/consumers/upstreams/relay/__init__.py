@@ -1,0 +1,1 @@
+"""Server-to-client traffic of upstream calls relayed between workers and the API."""

@@ -1,0 +1,134 @@
+"""The worker side of the back channel: an upstream's requests to the client, asked of the agent.
+
+While a worker runs an upstream call, the upstream may ask its client (the worker) for
+sampling, elicitation or roots. Each request gets a fresh unguessable id and is published on
+the progress topic (kind "request", keyed by the call's session stream, its params sealed
+with the subject's key) for the API replica holding the agent's request; the worker waits for
+the answer, bounded by the call's timeout. Answers arrive on the reply topic, which every
+worker hears (broadcast): one is taken only for an open request of this worker, published
+for the tenant and subject that request was asked for, and only once. It does not decide
+what the agent may be asked (the API checks the agent's capabilities) nor hold any state
+beyond the requests in flight: a worker that dies loses them with its call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mcp_ledger.consumers.upstreams.relay.progress import Publish
+from mcp_ledger.crypto.records import RecordSealer
+from mcp_ledger.domain.commands import CallTool
+from mcp_ledger.domain.upstreams.events import (
+    UpstreamInputAnswered,
+    UpstreamInputRequested,
+    input_answer_scope,
+)
+
+log = logging.getLogger(__name__)
+
+NOT_ANSWERED = -32001
+"""The JSON-RPC error the upstream gets when the agent did not answer in time."""
+
+
+class AgentRefusedError(Exception):
+    """The agent answered a relayed request with a JSON-RPC error (or none came in time)."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+@dataclass(frozen=True, slots=True)
+class _Open:
+    tenant: str
+    subject: str
+    stream_id: str
+    answer: asyncio.Future[UpstreamInputAnswered]
+
+
+class BusBackChannel:
+    """Asks the agent of a call for what its upstream asked, and hears the answers."""
+
+    def __init__(self, publish: Publish, request_topic: str, sealer: RecordSealer | None) -> None:
+        self._publish = publish
+        self._topic = request_topic
+        self._sealer = sealer
+        self._open: dict[str, _Open] = {}
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    async def ask(self, command: CallTool, method: str, params: Any, timeout_s: float) -> Any:
+        """The agent's result for one upstream request of this command's call.
+
+        Raises:
+            AgentRefusedError: the agent answered with an error, or not within timeout_s.
+        """
+        request_id = secrets.token_urlsafe(24)
+        future: asyncio.Future[UpstreamInputAnswered] = asyncio.get_running_loop().create_future()
+        self._open[request_id] = _Open(command.tenant, command.subject, command.stream_id, future)
+        try:
+            event = UpstreamInputRequested(
+                command_id=command.command_id, request_id=request_id, method=method, params=params
+            )
+            await self._send(command, event)
+            try:
+                answer = await asyncio.wait_for(future, timeout=timeout_s)
+            except TimeoutError:
+                raise AgentRefusedError(
+                    NOT_ANSWERED, f"the agent did not answer {method} within {timeout_s:g}s"
+                ) from None
+        finally:
+            self._open.pop(request_id, None)
+        if answer.error is not None:
+            error = answer.error if isinstance(answer.error, dict) else {}
+            code = error.get("code")
+            raise AgentRefusedError(
+                code if isinstance(code, int) else NOT_ANSWERED,
+                str(error.get("message", "the agent refused")),
+                error.get("data"),
+            )
+        return answer.result
+
+    async def _send(self, command: CallTool, event: UpstreamInputRequested) -> None:
+        data = event.model_dump(mode="json")
+        metadata = {"tenant": command.tenant, "subject": command.subject}
+        if self._sealer is not None:
+            data = await self._sealer.seal_event(type(event).__name__, data, metadata, command.stream_id)
+        headers = {
+            "command_id": command.command_id,
+            "tenant": command.tenant,
+            "subject": command.subject,
+            "kind": "request",
+        }
+        await self._publish(self._topic, command.stream_id, json.dumps(data).encode(), headers)
+
+    async def on_reply(self, headers: Mapping[str, str], value: bytes) -> None:
+        """Broadcast handler of the reply topic: an agent's answer, for an open request only."""
+        request_id = headers.get("request_id", "")
+        waiting = self._open.get(request_id)
+        if waiting is None or waiting.answer.done():
+            return
+        if (headers.get("tenant"), headers.get("subject")) != (
+            waiting.tenant,
+            waiting.subject,
+        ):
+            log.warning("ignoring an answer to a relayed request from someone else")
+            return
+        data = json.loads(value)
+        if self._sealer is not None:
+            metadata = {"tenant": waiting.tenant, "subject": waiting.subject}
+            data = await self._sealer.open_event(
+                UpstreamInputAnswered.__name__, data, metadata, input_answer_scope(request_id)
+            )
+        answer = UpstreamInputAnswered.model_validate(data)
+        if answer.request_id == request_id and not waiting.answer.done():
+            waiting.answer.set_result(answer)
