@@ -1,5 +1,5 @@
 """Runners of the upstream-server tools: register_server, remove_server, refresh_server,
-approve_server, list_servers (specs in domain/upstreams/tools.py).
+approve_server, reject_server, list_servers (specs in domain/upstreams/tools.py).
 
 Arguments become an UpstreamServer (pydantic refuses anything unknown) and the secret,
 which only ever goes into the sealed event. A refused registration is a ToolFailed naming
@@ -72,6 +72,14 @@ def server_from(
     return server, secret
 
 
+def _hashes(call: ToolInvocation) -> dict[str, str]:
+    """The tool -> definition hash mapping an approval or rejection names (schema-checked)."""
+    hashes = call.command.arguments.get("hashes")
+    if not isinstance(hashes, dict) or not hashes:
+        raise ToolExecutionError("invalid_arguments", "name the definitions by hash: {tool: sha256}")
+    return {str(tool): str(digest) for tool, digest in hashes.items()}
+
+
 def _summary(scope: str | None, name: str, version: int, appended: list[StoredEvent]) -> ToolOutcome:
     exposed = [
         str(e.data["definition"]["name"])
@@ -79,7 +87,8 @@ def _summary(scope: str | None, name: str, version: int, appended: list[StoredEv
         if e.event_type in {"ToolRegistered", "ToolUpdated"}
     ]
     removed = [str(e.data["name"]) for e in appended if e.event_type == "ToolRemoved"]
-    pending = [str(e.data["tool"]) for e in appended if e.event_type == "UpstreamToolChanged"]
+    changed = [e.data for e in appended if e.event_type == "UpstreamToolChanged"]
+    rejected = [str(e.data["tool"]) for e in appended if e.event_type == "UpstreamToolRejected"]
     return structured_outcome(
         {
             "scope": "tenant" if scope is None else "session",
@@ -87,7 +96,9 @@ def _summary(scope: str | None, name: str, version: int, appended: list[StoredEv
             "version": version,
             "exposed": exposed,
             "removed": removed,
-            "pending": pending,
+            "pending": [str(c["tool"]) for c in changed],
+            "pending_hashes": {str(c["tool"]): str(c["definition_hash"]) for c in changed},
+            "rejected": rejected,
         }
     )
 
@@ -112,6 +123,7 @@ class UpstreamTools:
             "remove_server": self.remove_server,
             "refresh_server": self.refresh_server,
             "approve_server": self.approve_server,
+            "reject_server": self.reject_server,
             "list_servers": self.list_servers,
         }
 
@@ -135,19 +147,30 @@ class UpstreamTools:
             raise refused(error) from None
         return _summary(scope, name, version, appended)
 
-    async def _refresh(self, call: ToolInvocation, *, approve: bool) -> ToolOutcome:
+    async def _refresh(self, call: ToolInvocation, approved: dict[str, str] | None) -> ToolOutcome:
         scope, name = _scope(call), str(call.command.arguments["name"])
         try:
-            version, appended = await self._registrar.refresh(call.command, scope, name, approve=approve)
+            version, appended = await self._registrar.refresh(call.command, scope, name, approved=approved)
         except RegistrationError as error:
             raise refused(error) from None
         return _summary(scope, name, version, appended)
 
     async def refresh_server(self, call: ToolInvocation) -> ToolOutcome:
-        return await self._refresh(call, approve=False)
+        return await self._refresh(call, None)
 
     async def approve_server(self, call: ToolInvocation) -> ToolOutcome:
-        return await self._refresh(call, approve=True)
+        return await self._refresh(call, _hashes(call))
+
+    async def reject_server(self, call: ToolInvocation) -> ToolOutcome:
+        scope, name = _scope(call), str(call.command.arguments["name"])
+        reason = call.command.arguments.get("reason")
+        try:
+            version, appended = await self._registrar.reject(
+                call.command, scope, name, _hashes(call), None if reason is None else str(reason)
+            )
+        except RegistrationError as error:
+            raise refused(error) from None
+        return _summary(scope, name, version, appended)
 
     async def list_servers(self, call: ToolInvocation) -> ToolOutcome:
         command = call.command
