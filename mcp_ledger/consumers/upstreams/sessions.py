@@ -5,9 +5,10 @@ A 2025-11-25 upstream keeps state per MCP session, so each ledger session gets i
 pool re-establishes a session transparently when the upstream answers 404 for it (expired,
 or the upstream restarted: "Session terminated" or "Session not found") and after a broken
 connection, closes idle ones after `idle_s` and all of them on `close()`, and bounds how
-many it holds (the least recently used goes first). A worker that crashed holds nothing:
-the next worker opens a new session on the next call. 2026-07-28 upstreams are stateless,
-one connection per scope serves every call.
+many it holds (the least recently used goes first). A key's lock lives as long as its
+session or a caller waiting for it, so the pool does not grow with every session it saw. A
+worker that crashed holds nothing: the next worker opens a new session on the next call.
+2026-07-28 upstreams are stateless, one connection per scope serves every call.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from mcp import Client
@@ -39,6 +41,14 @@ def session_expired(error: BaseException) -> bool:
     return "session terminated" in message or "session not found" in message
 
 
+@dataclass
+class _KeyLock:
+    """One key's lock and how many callers are in or waiting on it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class UpstreamSessions:
     """Held upstream connections by session key."""
 
@@ -47,25 +57,33 @@ class UpstreamSessions:
         self._idle_s = idle_s
         self._max = max_sessions
         self._held: dict[SessionKey, UpstreamConnection] = {}
-        self._locks: dict[SessionKey, asyncio.Lock] = {}
+        self._locks: dict[SessionKey, _KeyLock] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self._held)
 
     async def _get(self, key: SessionKey, target: UpstreamTarget) -> UpstreamConnection:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            held = self._held.get(key)
-            if held is not None and held.alive:
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = _KeyLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                held = self._held.get(key)
+                if held is not None and held.alive:
+                    return held
+                if held is not None:
+                    await self._drop(key)
+                await self._evict()
+                held = await self._connect(target)
+                self._held[key] = held
+                self._start_sweeper()
                 return held
-            if held is not None:
-                await self._drop(key)
-            await self._evict()
-            held = await self._connect(target)
-            self._held[key] = held
-            self._start_sweeper()
-            return held
+        finally:
+            entry.users -= 1
+            if not entry.users and key not in self._held:
+                del self._locks[key]  # a failed connect: no session, so no lock either
 
     async def use(
         self,
@@ -120,6 +138,11 @@ class UpstreamSessions:
 
     async def _drop(self, key: SessionKey) -> None:
         held = self._held.pop(key, None)
+        entry = self._locks.get(key)
+        if entry is not None and not entry.users:
+            # Nobody is in or waiting on _get for this key: its lock goes with its session
+            # (else the last one out of _get drops it).
+            del self._locks[key]
         if held is not None:
             await held.close()
 
