@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from mcp_ledger.consumers.registry.writer import RegistryWriter
-from mcp_ledger.consumers.tools import ToolExecutionError
 from mcp_ledger.consumers.upstreams.calls import UpstreamCalls
 from mcp_ledger.consumers.upstreams.connection import UpstreamConnector, UpstreamTarget
 from mcp_ledger.consumers.upstreams.discovery import discover
@@ -203,7 +202,3 @@ class CatalogRefresher:
         for task in self._running.values():
             with contextlib.suppress(BaseException):
                 await task
-
-
-def refused(error: RegistrationError) -> ToolExecutionError:
-    return ToolExecutionError("registration_refused", str(error))
