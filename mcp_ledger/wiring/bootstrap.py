@@ -191,6 +191,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         connector=connector,
     )
     runtime.upstream_health = upstreams.breakers.overview
+    runtime.caches.register(upstreams.sessions)  # an erasure closes the subject's upstream sessions
     registered = registered_tools(
         settings, catalog, DataSourceSecrets(store, mapper), privacy, pointers, upstreams
     )

@@ -5,7 +5,8 @@ A 2025-11-25 upstream keeps state per MCP session, so each ledger session gets i
 pool re-establishes a session transparently when the upstream answers 404 for it (expired,
 or the upstream restarted: "Session terminated" or "Session not found") and after a broken
 connection, closes idle ones after `idle_s` and all of them on `close()`, and bounds how
-many it holds (the least recently used goes first). A key's lock lives as long as its
+many it holds (the least recently used goes first). An erasure closes the erased subject's
+sessions (the pool is one of the erasure barrier's subject caches). A key's lock lives as long as its
 session or a caller waiting for it, so the pool does not grow with every session it saw. A
 worker that crashed holds nothing: the next worker opens a new session on the next call.
 2026-07-28 upstreams are stateless, one connection per scope serves every call.
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 SessionKey = tuple[str, ...]
-"""(tenant, subject or ledger session, registry scope, server name, entry digest)."""
+"""(tenant, subject, its ledger session or none, registry scope, server name, entry digest)."""
 
 
 def session_expired(error: BaseException) -> bool:
@@ -59,6 +60,8 @@ class UpstreamSessions:
         self._held: dict[SessionKey, UpstreamConnection] = {}
         self._locks: dict[SessionKey, _KeyLock] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self._caching = True
 
     def __len__(self) -> int:
         return len(self._held)
@@ -106,7 +109,10 @@ class UpstreamSessions:
             held = await self._get(key, target)
             held.last_used = asyncio.get_running_loop().time()
             try:
-                return await self._observed(held, run, on_log)
+                result = await self._observed(held, run, on_log)
+                if not self._caching:
+                    await self._drop(key)
+                return result
             except MCPError as error:
                 broken = error.code == CONNECTION_CLOSED
                 if not (session_expired(error) or broken):
@@ -168,6 +174,29 @@ class UpstreamSessions:
             await asyncio.sleep(min(self._idle_s, 30.0) / 2)
             await self.sweep()
 
+    def forget_subject(self, tenant: str, subject: str) -> None:
+        """The erasure barrier (a SubjectCache): the subject's sessions leave the pool now, so
+        no later call reuses them, and are closed (DELETE at the upstream) in the background."""
+        for key in [k for k in self._held if k[:2] == (tenant, subject)]:
+            self._close_later(key)
+
+    def set_caching(self, enabled: bool) -> None:
+        """Off (the barrier unreachable): every session is closed, and each call's is closed
+        after it until on again."""
+        self._caching = enabled
+        if not enabled:
+            for key in list(self._held):
+                self._close_later(key)
+
+    def _close_later(self, key: SessionKey) -> None:
+        held = self._held.pop(key)
+        entry = self._locks.get(key)
+        if entry is not None and not entry.users:
+            del self._locks[key]
+        task = asyncio.get_running_loop().create_task(held.close(), name="upstream-session-close")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
     async def close(self) -> None:
         """Close every held session (worker shutdown)."""
         if self._sweeper is not None:
@@ -176,3 +205,5 @@ class UpstreamSessions:
                 await self._sweeper
         for key in list(self._held):
             await self._drop(key)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)

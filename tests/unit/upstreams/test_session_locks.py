@@ -89,3 +89,16 @@ async def test_callers_waiting_on_one_key_share_one_session_and_leave_one_lock()
     assert list(sessions._locks) == [_key(1)]
     await sessions.close()
     assert sessions._locks == {}
+
+
+async def test_forgetting_a_subject_closes_only_its_sessions_and_their_locks() -> None:
+    sessions = UpstreamSessions(connect)
+    alice, bob = ("acme", "alice", "", "", "fixture", "e"), ("acme", "bob", "", "", "fixture", "e")
+    other_tenant = ("globex", "alice", "", "", "fixture", "e")
+    for key in (alice, bob, other_tenant):
+        await sessions.use(key, TARGET, _echo, retry_broken=False)
+    sessions.forget_subject("acme", "alice")
+    assert set(sessions._locks) == {bob, other_tenant}
+    assert len(sessions) == 2
+    await sessions.close()
+    assert sessions._closing == set()
