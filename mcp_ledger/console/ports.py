@@ -36,11 +36,15 @@ class UpstreamSource(Protocol):
         ...
 
     async def pending_approvals(self, tenant: str) -> list[dict[str, Any]]:
-        """Changed upstream tool definitions waiting for an admin's approval: each with an
-        `id` (unguessable, or scoped to the tenant), `server`, `tool` and `change`."""
+        """Changed upstream tool definitions waiting for an admin's decision: each with an
+        `id` (unguessable, or scoped to the tenant), `server`, `tool`, `hash` (the definition's
+        sha256, which a decision names) and `change`."""
         ...
 
-    async def decide(self, identity: Identity, approval_id: str, approve: bool) -> str:
-        """Record an admin's approval or rejection of a pending definition as a command through
-        the normal path, within `identity`'s tenant; a sentence saying what happened."""
+    async def decide(
+        self, identity: Identity, approval_id: str, approve: bool, hashes: dict[str, str]
+    ) -> str:
+        """Record an admin's approval or rejection of the pending definitions `hashes` names
+        (tool -> the sha256 the page showed) as a command through the normal path, within
+        `identity`'s tenant; a sentence saying what happened."""
         ...

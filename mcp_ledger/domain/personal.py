@@ -178,6 +178,11 @@ NOT_PERSONAL: Mapping[str, str] = MappingProxyType(
         "UpstreamToolChanged.definition_hash": _REGISTRY + " (a definition's sha256)",
         "UpstreamToolsApproved.server": _REGISTRY,
         "UpstreamToolsApproved.approved": _REGISTRY + " (tool names and definition hashes)",
+        "UpstreamToolRejected.server": _REGISTRY,
+        "UpstreamToolRejected.tool": _REGISTRY,
+        "UpstreamToolRejected.definition_hash": _REGISTRY + " (a definition's sha256)",
+        "UpstreamToolRejected.rejected_by": _REGISTRY
+        + " (the deciding admin's subject, as in every event's metadata)",
         "UpstreamServerRemoved.server": _REGISTRY,
         "UpstreamProgressed.command_id": "the call's command id: the API's waiter matches on it",
         "UpstreamProgressed.progress": _COUNT + " (by the upstream)",

@@ -50,11 +50,6 @@ class UpstreamSurface:
         self._catalog = catalog
         self._gateway = gateway
 
-    async def is_upstream_tool(self, identity: Identity, session_id: str | None, name: str) -> bool:
-        """Whether the name is an upstream's tool in the caller's scope (its calls are streamed)."""
-        entry = await self._catalog.find(identity.tenant, session_id, name)
-        return entry is not None and entry.upstream is not None
-
     async def _upstreams(self, identity: Identity, session_id: str | None) -> list[Scoped]:
         return _visible(identity, await self._catalog.upstreams(identity.tenant, session_id))
 

@@ -288,7 +288,6 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         "close_session": close_session,
         "rate_guard": rate_guard,
         "find_tool": ledger.find_for,
-        "streamed_tool": upstreams.is_upstream_tool,
         "answer": replies,
     }
     routes: list[BaseRoute] = [

@@ -205,6 +205,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         backchannel=backchannel,
     )
     runtime.upstream_health = upstreams.breakers.overview
+    runtime.caches.register(upstreams.sessions)  # an erasure closes the subject's upstream sessions
     registered = registered_tools(
         settings, catalog, DataSourceSecrets(store, mapper), privacy, pointers, upstreams
     )

@@ -72,11 +72,13 @@ class StoreReads:
 
 class RegistryUpstreams:
     """The console's UpstreamSource over the registry views (federation's upstream entries)
-    and the same `approve_server` command an MCP admin or `servers approve` sends.
+    and the same `approve_server` / `reject_server` commands an MCP admin or `servers
+    approve|reject` sends, naming the hash the page showed: a definition that changed since
+    is refused by the worker, naming the tool.
 
-    An approval is named by its server: approving it exposes every recorded definition of that
-    server's tools that waits (approve_server's unit). Tenant-wide upstreams only; the id is
-    resolved within the deciding admin's tenant, so another tenant's server cannot be named."""
+    An approval is named by its server and decides one tool's pending definition.
+    Tenant-wide upstreams only; the id is resolved within the deciding admin's tenant, so
+    another tenant's server cannot be named."""
 
     def __init__(self, views: RegistryViewStore, service: ToolService) -> None:
         self._views = views
@@ -103,22 +105,32 @@ class RegistryUpstreams:
         if view is None:
             return []
         return [
-            {"id": name, "server": name, "tool": tool, "change": f"new definition {digest[:23]}…"}
+            {
+                "id": name,
+                "server": name,
+                "tool": tool,
+                "hash": digest,
+                "change": f"new definition sha256 {digest}",
+            }
             for name, upstream in sorted(view.upstreams.items())
             for tool, digest in sorted(upstream.pending.items())
         ]
 
-    async def decide(self, identity: Identity, approval_id: str, approve: bool) -> str:
-        if not approve:
-            return (
-                f"Nothing recorded: a rejection is not a command yet. {approval_id}'s approved "
-                "definitions stay exposed and the change stays pending; remove the server to stop "
-                "fronting it."
-            )
-        outcome = await self._service.call(identity, None, "approve_server", {"name": approval_id})
+    async def decide(
+        self, identity: Identity, approval_id: str, approve: bool, hashes: dict[str, str]
+    ) -> str:
+        tool = "approve_server" if approve else "reject_server"
+        arguments = {"name": approval_id, "hashes": hashes}
+        outcome = await self._service.call(identity, None, tool, arguments)
+        what = ", ".join(sorted(hashes))
         if outcome.kind != "ok":
-            return f"Not approved: {outcome.title} {' '.join(outcome.problems)}".strip()
-        return f"Approved: the pending definitions of {approval_id} are exposed now."
+            verdict = "Not approved" if approve else "Not rejected"
+            return f"{verdict}: {outcome.title} {' '.join(outcome.problems)}".strip()
+        if approve:
+            return f"Approved: {approval_id}'s {what} is exposed now as shown."
+        return (
+            f"Rejected and recorded: {approval_id}'s {what} stays unexposed; the approved definition is kept."
+        )
 
 
 def _oauth(settings: Settings, key: bytes) -> OAuthClient | None:

@@ -285,9 +285,12 @@ class TenantUpstreams:
     async def pending_approvals(self, tenant: str) -> list[dict[str, Any]]:
         if tenant != self.tenant:
             return []
-        return [{"id": "ap-1", "server": "weather", "tool": "forecast", "change": "new required argument"}]
+        return [{"id": "ap-1", "server": "weather", "tool": "forecast", "hash": "ab" * 32,
+                 "change": "new required argument"}]  # fmt: skip
 
-    async def decide(self, identity: Identity, approval_id: str, approve: bool) -> str:
+    async def decide(
+        self, identity: Identity, approval_id: str, approve: bool, hashes: dict[str, str]
+    ) -> str:
         self.decisions.append((identity.tenant, identity.subject, approval_id, approve))
         return f"{'approved' if approve else 'rejected'} {approval_id}"
 
@@ -308,10 +311,12 @@ async def test_upstream_servers_and_pending_approvals_show_and_only_an_admin_dec
         overview = await admin.get("/console/")
         watching = await auditor.get("/console/registry")
         refused = await auditor.post("/console/registry/approvals/ap-1",
-                                     data={"decision": "approve", "csrf": csrf_of(watching.text)},
+                                     data={"decision": "approve", "csrf": csrf_of(watching.text),
+                                           "tool": "forecast", "hash": "ab" * 32},
                                      headers={"origin": origin})  # fmt: skip
         decided = await admin.post("/console/registry/approvals/ap-1",
-                                   data={"decision": "reject", "csrf": csrf_of(registry.text)},
+                                   data={"decision": "reject", "csrf": csrf_of(registry.text),
+                                         "tool": "forecast", "hash": "ab" * 32},
                                    headers={"origin": origin})  # fmt: skip
         foreign = await other.get("/console/registry")
     assert "weather.example" in registry.text

@@ -1,9 +1,11 @@
-"""`mcp-ledger servers add|list|remove|approve|refresh`: upstream MCP servers from the shell.
+"""`mcp-ledger servers add|list|remove|approve|reject|refresh`: upstream MCP servers from the shell.
 
 Each runs the gateway's own tool (register_server, list_servers, remove_server,
-approve_server, refresh_server) over MCP with the official client, so the gateway's checks
+approve_server, reject_server, refresh_server) over MCP with the official client, so the gateway's checks
 and roles apply. Secrets are read from an environment variable (--secret-env), never from
-the command line. A token for a gateway with auth on comes from --token or LEDGER_TOKEN.
+the command line. Approve and reject name the definitions they decide by hash: those given
+with --hash, or with --all-shown those the command just listed as pending.
+A token for a gateway with auth on comes from --token or LEDGER_TOKEN.
 """
 
 from __future__ import annotations
@@ -178,10 +180,69 @@ def remove(name: str, scope: ScopeOpt = "tenant", url: UrlOpt = DEFAULT_URL, tok
     _named("remove_server", name, scope, url, token)
 
 
+HashOpt = Annotated[
+    list[str] | None, typer.Option("--hash", help="TOOL=SHA256 of a pending definition (repeatable)")
+]
+AllShownOpt = Annotated[bool, typer.Option("--all-shown", help="decide every pending definition shown")]
+
+
+def _pending(name: str, scope: str, url: str, token: str | None) -> dict[str, str]:
+    """The server's pending definitions (tool -> sha256), printed."""
+    servers = run_tool(url, token, "list_servers", {"scope": scope})["servers"]
+    found = next((s for s in servers if s["name"] == name and s["scope"] == scope), None)
+    if found is None:
+        raise fail(f"no upstream server {name!r} in the {scope} registry")
+    pending = {str(k): str(v) for k, v in (found.get("pending_hashes") or {}).items()}
+    # Plain lines, never wrapped: a hash is copied from here into --hash.
+    typer.echo(f"{name}: pending definitions (tool sha256)" if pending else f"{name}: nothing pending")
+    for tool, digest in pending.items():
+        typer.echo(f"  {tool} {digest}")
+    return pending
+
+
+def _decide(tool: str, name: str, hashes: list[str] | None, all_shown: bool, scope: str,
+            url: str, token: str | None, reason: str | None = None) -> None:  # fmt: skip
+    """Name the hashes to decide: given with --hash, or those just shown with --all-shown."""
+    if hashes and all_shown:
+        raise fail("give --hash TOOL=SHA256 or --all-shown, not both")
+    chosen = _pairs(hashes, "--hash") if hashes else _pending(name, scope, url, token)
+    if not chosen:
+        return
+    if not (hashes or all_shown):
+        raise fail("nothing decided: name the definitions with --hash TOOL=SHA256, or --all-shown")
+    arguments: dict[str, Any] = {"name": name, "hashes": chosen, "scope": scope}
+    if reason:
+        arguments["reason"] = reason
+    Console().print_json(json.dumps(run_tool(url, token, tool, arguments)))
+
+
 @servers_app.command("approve")
-def approve(name: str, scope: ScopeOpt = "tenant", url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
-    """Discover again and expose the server's current definitions (approve pinned changes)."""
-    _named("approve_server", name, scope, url, token)
+def approve(
+    name: str,
+    hashes: HashOpt = None,
+    all_shown: AllShownOpt = False,
+    scope: ScopeOpt = "tenant",
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Show the server's pending definitions; expose those named by hash (--hash, --all-shown).
+    Refused, naming the tool, when the upstream now sends another definition."""
+    _decide("approve_server", name, hashes, all_shown, scope, url, token)
+
+
+@servers_app.command("reject")
+def reject(
+    name: str,
+    hashes: HashOpt = None,
+    all_shown: AllShownOpt = False,
+    reason: Annotated[str | None, typer.Option(help="why (recorded, sealed)")] = None,
+    scope: ScopeOpt = "tenant",
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Show the server's pending definitions; record the rejection of those named by hash:
+    they stay unexposed until the upstream sends a different definition."""
+    _decide("reject_server", name, hashes, all_shown, scope, url, token, reason)
 
 
 @servers_app.command("refresh")

@@ -1,7 +1,8 @@
 """The Registry page: the tools a tenant (and one of its sessions) sees, each registered
 tool's version and the history of registrations, and the upstream servers with pending
 approvals of changed tool definitions (from the federation's UpstreamSource when wired), which
-an admin approves or rejects: the source records the decision as a command.
+an admin approves or rejects by the hash the page showed: the source records the decision as
+a command. Pinning's events (changed, approved, rejected) are in the history.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from mcp_ledger.mcp_api.audit import AuditFilters
 from mcp_ledger.projections.registry.view import RegistryView
 
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
-REGISTRY_EVENTS = ("ToolRegistered", "ToolUpdated", "ToolRemoved", "DataSourceConnected")
+HASH_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+REGISTRY_EVENTS = (
+    "ToolRegistered",
+    "ToolUpdated",
+    "ToolRemoved",
+    "DataSourceConnected",
+    "UpstreamToolChanged",
+    "UpstreamToolsApproved",
+    "UpstreamToolRejected",
+)
 
 
 def history_rows(rows: list[dict[str, Any]], tenant: str) -> list[dict[str, Any]]:
@@ -36,9 +46,20 @@ def history_rows(rows: list[dict[str, Any]], tenant: str) -> list[dict[str, Any]
         definition = data.get("definition")
         if not isinstance(definition, dict):
             definition = {}
-        name = definition.get("name") or data.get("name") or data.get("source") or ""
+        name = definition.get("name") or data.get("name") or data.get("source") or _upstream_name(data)
         found.append({**row, "scope": parsed[1] or "tenant", "name": name, "version": data.get("version")})
     return found
+
+
+def _upstream_name(data: dict[str, Any]) -> str:
+    """What an upstream event names: the server and its tool with the definition's hash."""
+    server = str(data.get("server") or "")
+    if "tool" in data:
+        return f"{server}/{data['tool']} {str(data.get('definition_hash', ''))[:12]}".strip()
+    approved = data.get("approved")
+    if isinstance(approved, dict):
+        return f"{server}: " + ", ".join(f"{t} {str(h)[:12]}" for t, h in sorted(approved.items()))
+    return server
 
 
 def registry_routes(pages: Pages, deps: ConsoleDeps) -> list[Route]:
@@ -74,11 +95,16 @@ def registry_routes(pages: Pages, deps: ConsoleDeps) -> list[Route]:
     async def decide(request: Request, viewer: Viewer) -> Response:
         if deps.upstreams is None:
             return pages.refuse(request, viewer, 404, "No upstream servers are federated here.")
-        decision = str((await request.form()).get("decision", ""))
+        form = await request.form()
+        decision = str(form.get("decision", ""))
+        tool, digest = str(form.get("tool", ""))[:2048], str(form.get("hash", ""))
         if decision not in {"approve", "reject"}:
             return pages.refuse(request, viewer, 400, "Approve or reject.")
+        if not tool or not HASH_PATTERN.match(digest):
+            return pages.refuse(request, viewer, 400, "A decision names the definition it saw.")
         approval_id = request.path_params["approval_id"][:256]
-        notice = await deps.upstreams.decide(viewer.identity, approval_id, decision == "approve")
+        hashes = {tool: digest}
+        notice = await deps.upstreams.decide(viewer.identity, approval_id, decision == "approve", hashes)
         return RedirectResponse(f"{BASE}/registry?{urlencode({'notice': notice[:200]})}", status_code=303)
 
     return [

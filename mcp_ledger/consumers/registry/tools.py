@@ -20,33 +20,21 @@ from mcp_ledger.checks.registrations import parse_definitions
 from mcp_ledger.checks.yaml_documents import load_yaml
 from mcp_ledger.consumers.bindings.egress import pinned
 from mcp_ledger.consumers.registry.data_sources import ASYNC_DRIVERS, DataSourcePolicy, dsn_problem, reflect
-from mcp_ledger.consumers.registry.writer import RegistryBusyError, RegistryWriter
+from mcp_ledger.consumers.registry.dispatch import ToolTable, refusals, registry_scope
+from mcp_ledger.consumers.registry.writer import RegistryWriter
 from mcp_ledger.consumers.tools import (
     ToolExecutionError,
     ToolInvocation,
     ToolOutcome,
-    ToolRunner,
     structured_outcome,
 )
 from mcp_ledger.domain.registry.aggregate import DataSource
 from mcp_ledger.domain.registry.data_sources import tools_for_tables
 from mcp_ledger.domain.registry.openapi import OpenApiError, tools_from_openapi
-from mcp_ledger.domain.registry.registration import RegistrationError, endpoint_problem
+from mcp_ledger.domain.registry.registration import endpoint_problem
 from mcp_ledger.eventstore.ports import StoredEvent
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
-
-
-def _refused(error: RegistrationError | OpenApiError) -> ToolExecutionError:
-    return ToolExecutionError("registration_refused", str(error))
-
-
-def _scope(call: ToolInvocation) -> str | None:
-    if call.command.arguments.get("scope", "tenant") == "tenant":
-        return None
-    if call.command.session_id is None:
-        raise ToolExecutionError("no_session", "scope 'session' needs a session (Ledger-Session header)")
-    return call.command.session_id
 
 
 def _summary(scope: str | None, version: int, appended: list[StoredEvent], key: str) -> ToolOutcome:
@@ -78,8 +66,10 @@ def parse_document(text: str) -> dict[str, Any]:
     return parsed
 
 
-class RegistryTools:
+class RegistryTools(ToolTable):
     """The registry tools' runners, bound to a writer and the gateway's policies."""
+
+    TOOLS = ("register_tools", "remove_tool", "import_openapi", "connect_data_source")
 
     def __init__(
         self,
@@ -94,33 +84,19 @@ class RegistryTools:
         self._data_sources = data_sources
         self._transport = transport
 
-    def runners(self) -> dict[str, ToolRunner]:
-        return {
-            "register_tools": self.register_tools,
-            "remove_tool": self.remove_tool,
-            "import_openapi": self.import_openapi,
-            "connect_data_source": self.connect_data_source,
-        }
-
     async def register_tools(self, call: ToolInvocation) -> ToolOutcome:
-        scope = _scope(call)
-        try:
+        scope = registry_scope(call)
+        with refusals():
             definitions = parse_definitions(call.command.arguments["tools"])
             version, appended = await self._writer.register(call.command, scope, definitions)
-        except RegistrationError as error:
-            raise _refused(error) from None
-        except RegistryBusyError as error:
-            raise ToolExecutionError("registry_busy", str(error)) from None
         return _summary(scope, version, appended, "registered")
 
     async def remove_tool(self, call: ToolInvocation) -> ToolOutcome:
-        scope = _scope(call)
-        try:
+        scope = registry_scope(call)
+        with refusals():
             version, appended = await self._writer.remove(
                 call.command, scope, [call.command.arguments["name"]]
             )
-        except RegistrationError as error:
-            raise _refused(error) from None
         return _summary(scope, version, appended, "removed")
 
     async def _fetch(self, url: str) -> str:
@@ -150,7 +126,7 @@ class RegistryTools:
         raw = arguments.get("document")
         if raw is None and "url" not in arguments:
             raise ToolExecutionError("invalid_arguments", "give the document inline or its url")
-        try:
+        with refusals():
             if raw is None:
                 raw = await self._fetch(str(arguments["url"]))
             # Up to 2 MiB of YAML is a second of parsing: off the event loop.
@@ -159,8 +135,6 @@ class RegistryTools:
                 document, base_url=arguments.get("base_url"), prefix=arguments.get("prefix", "")
             )
             version, appended = await self._writer.register(call.command, None, definitions)
-        except (RegistrationError, OpenApiError) as error:
-            raise _refused(error) from None
         return _summary(None, version, appended, "registered")
 
     async def connect_data_source(self, call: ToolInvocation) -> ToolOutcome:
@@ -175,8 +149,6 @@ class RegistryTools:
             raise ToolExecutionError("data_source_empty", "no usable tables found")
         dialect = ASYNC_DRIVERS[dsn.split("://", 1)[0]]
         source = DataSource(arguments["name"], dialect, dsn, tuple(sorted({s.name for s in shapes})))
-        try:
+        with refusals():
             version, appended = await self._writer.connect(call.command, source, definitions)
-        except RegistrationError as error:
-            raise _refused(error) from None
         return _summary(call.command.session_id, version, appended, "registered")

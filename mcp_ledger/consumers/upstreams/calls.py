@@ -53,11 +53,11 @@ class ProgressRelay(Protocol):
 
 def session_key(command: CallTool, scope: str | None, server: UpstreamServer) -> SessionKey:
     """One upstream session per ledger session (else per subject) and server entry; a
-    reconfigured entry gets new sessions."""
-    owner = f"session:{command.session_id}" if command.session_id else f"subject:{command.subject}"
+    reconfigured entry gets new sessions. Keyed by subject too, so an erasure finds them."""
     entry = definition_hash(server.model_dump(mode="json"))
     offers = "*" if command.client_capabilities is None else ",".join(command.client_capabilities)
-    return (command.tenant, owner, scope or "", server.name, entry, offers)
+    ledger_session = command.session_id or ""
+    return (command.tenant, command.subject, ledger_session, scope or "", server.name, entry, offers)
 
 
 def outcome_of(result: Any) -> ToolOutcome:
@@ -94,6 +94,11 @@ class UpstreamCalls:
     async def close(self) -> None:
         """Close every held upstream session."""
         await self._sessions.close()
+
+    @property
+    def sessions(self) -> UpstreamSessions:
+        """The held upstream sessions (an erasure barrier's subject cache)."""
+        return self._sessions
 
     @property
     def breakers(self) -> Breakers:

@@ -1,11 +1,13 @@
 """Registering upstream servers: check, discover, decide, append to the registry stream.
 
-Owns the worker side of register_server, refresh_server, approve_server, remove_server
-and list_servers. Registration checks the entry (no stdio from a call, URL on the
+Owns the worker side of register_server, refresh_server, approve_server, reject_server,
+remove_server and list_servers. Registration checks the entry (no stdio from a call, URL on the
 allowlist), connects with the SDK client and discovers the catalog, then appends the entry
 and what discovery decided (domain/upstreams/aggregate.py) in one append through the
 registry writer: the same idempotency, concurrency and projection as registered tools.
-Refresh and approve discover again; approve also exposes changed pinned definitions.
+Refresh and approve discover again; approve also exposes the changed pinned definitions
+whose hashes it names (refused when the upstream now sends another). Reject records an
+admin's rejection of pending definitions without contacting the upstream.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from mcp_ledger.consumers.registry.writer import RegistryWriter
-from mcp_ledger.consumers.tools import ToolExecutionError
 from mcp_ledger.consumers.upstreams.calls import UpstreamCalls
 from mcp_ledger.consumers.upstreams.connection import UpstreamConnector, UpstreamTarget
 from mcp_ledger.consumers.upstreams.discovery import discover
@@ -25,7 +27,12 @@ from mcp_ledger.domain.events import DomainEvent
 from mcp_ledger.domain.registry.aggregate import ToolRegistry
 from mcp_ledger.domain.registry.events import ToolRegistered, ToolUpdated
 from mcp_ledger.domain.registry.registration import RegistrationError
-from mcp_ledger.domain.upstreams.aggregate import Upstreams, decide_discovery, decide_server_removal
+from mcp_ledger.domain.upstreams.aggregate import (
+    Upstreams,
+    decide_discovery,
+    decide_rejection,
+    decide_server_removal,
+)
 from mcp_ledger.domain.upstreams.events import UpstreamCatalogRecorded, UpstreamServerRegistered
 from mcp_ledger.domain.upstreams.model import UpstreamServer
 from mcp_ledger.eventstore.ports import StoredEvent
@@ -80,12 +87,13 @@ class UpstreamRegistrar:
         return await self._writer.write(command, scope, decide)
 
     async def refresh(
-        self, command: CallTool, scope: str | None, name: str, *, approve: bool
+        self, command: CallTool, scope: str | None, name: str, *, approved: Mapping[str, str] | None = None
     ) -> tuple[int, list[StoredEvent]]:
-        """Discover again; changed pinned tools are held back unless `approve`.
+        """Discover again; changed pinned tools are held back but for the `approved` ones (tool
+        -> the hash the admin saw), exposed only when that is what the upstream sends now.
 
         Raises:
-            RegistrationError: not registered here, or names clash.
+            RegistrationError: not registered here, names clash, or an approved hash is stale.
             ToolExecutionError: the upstream cannot be reached or listed.
         """
         registry = await self._writer.load(command.tenant, scope)
@@ -100,11 +108,27 @@ class UpstreamRegistrar:
         def decide(registry: ToolRegistry) -> list[DomainEvent]:
             upstreams = Upstreams.replay(registry.history)
             return decide_discovery(
-                registry, upstreams, catalog, reserved, builtins=self._writer.builtins, approve=approve
+                registry, upstreams, catalog, reserved, builtins=self._writer.builtins, approved=approved
             )
 
         await self._check(command, scope, decide(registry))
         return await self._writer.write(command, scope, decide)
+
+    async def reject(
+        self, command: CallTool, scope: str | None, name: str, rejected: Mapping[str, str], reason: str | None
+    ) -> tuple[int, list[StoredEvent]]:
+        """Record the rejection of these pending definitions (tool -> the hash the admin saw),
+        by the command's subject; nothing is discovered or exposed.
+
+        Raises:
+            RegistrationError: not registered here, or a hash is not the tool's pending one."""
+        return await self._writer.write(
+            command,
+            scope,
+            lambda registry: decide_rejection(
+                Upstreams.replay(registry.history), name, rejected, command.subject, reason
+            ),
+        )
 
     async def remove(self, command: CallTool, scope: str | None, name: str) -> tuple[int, list[StoredEvent]]:
         """Raises:
@@ -137,6 +161,8 @@ class UpstreamRegistrar:
                         "protocol_version": state.catalog.protocol_version if state.catalog else None,
                         "tools": exposed,
                         "pending": sorted(state.pending),
+                        "pending_hashes": dict(sorted(state.pending.items())),
+                        "rejected": dict(sorted(state.rejected.items())),
                         "health": self._calls.breakers.summary((tenant, scope, name)),
                     }
                 )
@@ -168,7 +194,7 @@ class CatalogRefresher:
             arguments={"name": target.server.name},
         )
         try:
-            await self._registrar.refresh(command, target.scope, target.server.name, approve=False)
+            await self._registrar.refresh(command, target.scope, target.server.name)
         except Exception as error:  # boundary: a failed refresh is logged; calls go on
             log.warning("refreshing upstream %s after list_changed failed: %r", target.server.name, error)
 
@@ -178,7 +204,3 @@ class CatalogRefresher:
         for task in self._running.values():
             with contextlib.suppress(BaseException):
                 await task
-
-
-def refused(error: RegistrationError) -> ToolExecutionError:
-    return ToolExecutionError("registration_refused", str(error))

@@ -1,5 +1,5 @@
 """Runners of the upstream-server tools: register_server, remove_server, refresh_server,
-approve_server, list_servers (specs in domain/upstreams/tools.py).
+approve_server, reject_server, list_servers (specs in domain/upstreams/tools.py).
 
 Arguments become an UpstreamServer (pydantic refuses anything unknown) and the secret,
 which only ever goes into the sealed event. A refused registration is a ToolFailed naming
@@ -13,28 +13,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mcp_ledger.consumers.registry.writer import RegistryBusyError
+from mcp_ledger.consumers.registry.dispatch import ToolTable, refusals, registry_scope
 from mcp_ledger.consumers.tools import (
     ToolExecutionError,
     ToolInvocation,
     ToolOutcome,
-    ToolRunner,
     structured_outcome,
 )
-from mcp_ledger.consumers.upstreams.registrar import UpstreamRegistrar, refused
-from mcp_ledger.domain.registry.registration import RegistrationError
+from mcp_ledger.consumers.upstreams.registrar import UpstreamRegistrar
 from mcp_ledger.domain.upstreams.model import UpstreamServer
 from mcp_ledger.eventstore.ports import StoredEvent
 
 STDIO_REFUSED = "stdio upstream servers are allowed only from operator configuration, never from a call"
-
-
-def _scope(call: ToolInvocation) -> str | None:
-    if call.command.arguments.get("scope", "tenant") == "tenant":
-        return None
-    if call.command.session_id is None:
-        raise ToolExecutionError("no_session", "scope 'session' needs a session (Ledger-Session header)")
-    return call.command.session_id
 
 
 def server_from(
@@ -75,6 +65,14 @@ def server_from(
     return server, secret
 
 
+def _hashes(call: ToolInvocation) -> dict[str, str]:
+    """The tool -> definition hash mapping an approval or rejection names (schema-checked)."""
+    hashes = call.command.arguments.get("hashes")
+    if not isinstance(hashes, dict) or not hashes:
+        raise ToolExecutionError("invalid_arguments", "name the definitions by hash: {tool: sha256}")
+    return {str(tool): str(digest) for tool, digest in hashes.items()}
+
+
 def _summary(scope: str | None, name: str, version: int, appended: list[StoredEvent]) -> ToolOutcome:
     exposed = [
         str(e.data["definition"]["name"])
@@ -82,7 +80,8 @@ def _summary(scope: str | None, name: str, version: int, appended: list[StoredEv
         if e.event_type in {"ToolRegistered", "ToolUpdated"}
     ]
     removed = [str(e.data["name"]) for e in appended if e.event_type == "ToolRemoved"]
-    pending = [str(e.data["tool"]) for e in appended if e.event_type == "UpstreamToolChanged"]
+    changed = [e.data for e in appended if e.event_type == "UpstreamToolChanged"]
+    rejected = [str(e.data["tool"]) for e in appended if e.event_type == "UpstreamToolRejected"]
     return structured_outcome(
         {
             "scope": "tenant" if scope is None else "session",
@@ -90,13 +89,24 @@ def _summary(scope: str | None, name: str, version: int, appended: list[StoredEv
             "version": version,
             "exposed": exposed,
             "removed": removed,
-            "pending": pending,
+            "pending": [str(c["tool"]) for c in changed],
+            "pending_hashes": {str(c["tool"]): str(c["definition_hash"]) for c in changed},
+            "rejected": rejected,
         }
     )
 
 
-class UpstreamTools:
+class UpstreamTools(ToolTable):
     """The upstream-server tools' runners, bound to a registrar."""
+
+    TOOLS = (
+        "register_server",
+        "remove_server",
+        "refresh_server",
+        "approve_server",
+        "reject_server",
+        "list_servers",
+    )
 
     def __init__(
         self,
@@ -109,48 +119,40 @@ class UpstreamTools:
         self._stdio = stdio or {}
         self._local_tenant = local_tenant
 
-    def runners(self) -> dict[str, ToolRunner]:
-        return {
-            "register_server": self.register_server,
-            "remove_server": self.remove_server,
-            "refresh_server": self.refresh_server,
-            "approve_server": self.approve_server,
-            "list_servers": self.list_servers,
-        }
-
     async def register_server(self, call: ToolInvocation) -> ToolOutcome:
-        scope = _scope(call)
+        scope = registry_scope(call)
         stdio = self._stdio if call.command.tenant == self._local_tenant else None
         server, secret = server_from(call.command.arguments, stdio)
-        try:
+        with refusals():
             version, appended = await self._registrar.register(call.command, scope, server, secret)
-        except RegistrationError as error:
-            raise refused(error) from None
-        except RegistryBusyError as error:
-            raise ToolExecutionError("registry_busy", str(error)) from None
         return _summary(scope, server.name, version, appended)
 
     async def remove_server(self, call: ToolInvocation) -> ToolOutcome:
-        scope, name = _scope(call), str(call.command.arguments["name"])
-        try:
+        scope, name = registry_scope(call), str(call.command.arguments["name"])
+        with refusals():
             version, appended = await self._registrar.remove(call.command, scope, name)
-        except RegistrationError as error:
-            raise refused(error) from None
         return _summary(scope, name, version, appended)
 
-    async def _refresh(self, call: ToolInvocation, *, approve: bool) -> ToolOutcome:
-        scope, name = _scope(call), str(call.command.arguments["name"])
-        try:
-            version, appended = await self._registrar.refresh(call.command, scope, name, approve=approve)
-        except RegistrationError as error:
-            raise refused(error) from None
+    async def _refresh(self, call: ToolInvocation, approved: dict[str, str] | None) -> ToolOutcome:
+        scope, name = registry_scope(call), str(call.command.arguments["name"])
+        with refusals():
+            version, appended = await self._registrar.refresh(call.command, scope, name, approved=approved)
         return _summary(scope, name, version, appended)
 
     async def refresh_server(self, call: ToolInvocation) -> ToolOutcome:
-        return await self._refresh(call, approve=False)
+        return await self._refresh(call, None)
 
     async def approve_server(self, call: ToolInvocation) -> ToolOutcome:
-        return await self._refresh(call, approve=True)
+        return await self._refresh(call, _hashes(call))
+
+    async def reject_server(self, call: ToolInvocation) -> ToolOutcome:
+        scope, name = registry_scope(call), str(call.command.arguments["name"])
+        reason = call.command.arguments.get("reason")
+        with refusals():
+            version, appended = await self._registrar.reject(
+                call.command, scope, name, _hashes(call), None if reason is None else str(reason)
+            )
+        return _summary(scope, name, version, appended)
 
     async def list_servers(self, call: ToolInvocation) -> ToolOutcome:
         command = call.command

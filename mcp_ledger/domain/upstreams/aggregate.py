@@ -2,7 +2,9 @@
 
 `decide_discovery` turns a discovered catalog into events: the catalog recorded with its
 hashes; tools new or changed exposed at once (first registration, approval, pinning off)
-or held back as UpstreamToolChanged (pinned); tools gone removed. A name that would clash
+or held back as UpstreamToolChanged (pinned); an admin's approval exposes exactly the
+hashes it names, refused when the upstream now sends another; a rejected definition is not
+pending again (a different one is); tools gone removed. A name that would clash
 with a built-in, a registered tool or another upstream's tool refuses the whole discovery,
 naming what it clashes with. Pure: the worker connects, this decides.
 """
@@ -10,7 +12,7 @@ naming what it clashes with. Pure: the worker connects, this decides.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ from mcp_ledger.domain.upstreams.events import (
     UpstreamServerRegistered,
     UpstreamServerRemoved,
     UpstreamToolChanged,
+    UpstreamToolRejected,
     UpstreamToolsApproved,
 )
 from mcp_ledger.domain.upstreams.model import UpstreamServer
@@ -39,6 +42,8 @@ class ServerState:
     catalog: UpstreamCatalogRecorded | None = None
     pending: dict[str, str] = field(default_factory=dict)
     """Tool -> hash of a definition recorded but not exposed (pinned)."""
+    rejected: dict[str, str] = field(default_factory=dict)
+    """Tool -> hash of a definition an admin rejected: not exposed, not pending again."""
 
 
 @dataclass
@@ -50,8 +55,10 @@ class Upstreams:
     def apply(self, event: DomainEvent) -> None:
         if isinstance(event, UpstreamServerRegistered):
             previous = self.servers.get(event.server.name)
-            self.servers[event.server.name] = ServerState(
-                event.server, previous.catalog if previous else None, previous.pending if previous else {}
+            self.servers[event.server.name] = (
+                ServerState(event.server)
+                if previous is None
+                else ServerState(event.server, previous.catalog, previous.pending, previous.rejected)
             )
         elif isinstance(event, UpstreamServerRemoved):
             self.servers.pop(event.server, None)
@@ -60,7 +67,14 @@ class Upstreams:
         elif isinstance(event, UpstreamToolChanged) and event.server in self.servers:
             self.servers[event.server].pending[event.tool] = event.definition_hash
         elif isinstance(event, UpstreamToolsApproved) and event.server in self.servers:
-            self.servers[event.server].pending.clear()
+            state = self.servers[event.server]
+            for tool in event.approved:
+                state.pending.pop(tool, None)
+                state.rejected.pop(tool, None)
+        elif isinstance(event, UpstreamToolRejected) and event.server in self.servers:
+            state = self.servers[event.server]
+            state.pending.pop(event.tool, None)
+            state.rejected[event.tool] = event.definition_hash
 
     @classmethod
     def replay(cls, events: Iterable[DomainEvent]) -> Upstreams:
@@ -127,14 +141,19 @@ def decide_discovery(
     *,
     builtins: frozenset[str] = frozenset(),
     approve: bool = False,
+    approved: Mapping[str, str] | None = None,
 ) -> list[DomainEvent]:
     """The events for a catalog just discovered at a registered server.
 
     `reserved`: names taken in this scope (the gateway's tools, the tenant's for a session);
-    `builtins`: those of them that are the gateway's own (for the refusal's wording).
+    `builtins`: those of them that are the gateway's own (for the refusal's wording);
+    `approve`: expose every discovered definition (a registration approves what it found);
+    `approved`: expose only these (tool -> the hash the admin saw), each of which must be
+    what the upstream sends now and a pending (or rejected) definition; the rest stay pinned.
 
     Raises:
-        RegistrationError: the server is not registered here, or exposed names clash.
+        RegistrationError: the server is not registered here, exposed names clash, or an
+            approved hash is not what is pending and sent now (naming the tool).
     """
     state = upstreams.servers.get(catalog.server)
     if state is None:
@@ -157,11 +176,16 @@ def decide_discovery(
         for name, t in registry.tools.items()
         if isinstance(b := t.definition.binding, McpBinding) and b.server == server.name
     }
+    if approved is not None:
+        problems = approval_problems(state, tools, approved, {t: c[2] for t, c in exposed.items()})
+        if problems:
+            raise RegistrationError(problems)
     immediate = first or approve or not server.pinning
     for tool in tools:
         current = exposed.get(tool.name)
-        if not immediate:
-            if (current is None or current[2] != tool.hash) and state.pending.get(tool.name) != tool.hash:
+        if not (immediate or tool.name in (approved or {})):
+            known = (state.pending.get(tool.name), state.rejected.get(tool.name))
+            if (current is None or current[2] != tool.hash) and tool.hash not in known:
                 previous = None if current is None else current[2]
                 changed = UpstreamToolChanged(
                     server=server.name, tool=tool.name, previous_hash=previous, definition_hash=tool.hash
@@ -173,7 +197,65 @@ def decide_discovery(
     events += [ToolRemoved(name=n, version=v + 1) for tool, (n, v, *_) in exposed.items() if tool not in kept]
     if approve:
         events.append(UpstreamToolsApproved(server=server.name, approved={t.name: t.hash for t in tools}))
+    elif approved:
+        events.append(UpstreamToolsApproved(server=server.name, approved=dict(approved)))
     return events
+
+
+def approval_problems(
+    state: ServerState,
+    tools: list[UpstreamDefinition],
+    approved: Mapping[str, str],
+    exposed: Mapping[str, str],
+) -> list[str]:
+    """Why an approval of these hashes (tool -> sha256 the admin saw) cannot stand, naming each
+    tool: the upstream sends another definition now, no longer offers the tool, or the hash
+    is neither pending, rejected nor exposed. Empty: approve."""
+    if not approved:
+        return ["name the definitions you approve (tool -> definition hash, as servers list shows)"]
+    offered = {t.name: t.hash for t in tools}
+    problems = []
+    for tool, digest in sorted(approved.items()):
+        now = offered.get(tool)
+        if now is None:
+            problems.append(f"{tool}: the upstream server {state.server.name!r} does not offer it now")
+        elif now != digest:
+            problems.append(
+                f"{tool}: its definition changed since it was shown (approved {digest[:12]}…, "
+                f"the upstream now sends {now[:12]}…); nothing approved, look at it again"
+            )
+        elif digest not in (state.pending.get(tool), state.rejected.get(tool), exposed.get(tool)):
+            problems.append(f"{tool}: {digest[:12]}… is not a pending definition of {state.server.name!r}")
+    return problems
+
+
+def decide_rejection(
+    upstreams: Upstreams, name: str, rejected: Mapping[str, str], by: str, reason: str | None
+) -> list[DomainEvent]:
+    """One UpstreamToolRejected per named pending definition (tool -> the hash the admin saw).
+
+    Raises:
+        RegistrationError: no server of that name here, nothing named, or a named hash is not
+            the tool's pending definition (naming the tool): nothing is rejected.
+    """
+    state = upstreams.servers.get(name)
+    if state is None:
+        raise RegistrationError([f"upstream server {name!r} is not registered here"])
+    if not rejected:
+        raise RegistrationError(["name the definitions you reject (tool -> definition hash)"])
+    problems = [
+        f"{tool}: {digest[:12]}… is not its pending definition (pending: {state.pending[tool][:12]}…)"
+        if tool in state.pending
+        else f"{tool}: no definition of it is pending at {name!r}"
+        for tool, digest in sorted(rejected.items())
+        if state.pending.get(tool) != digest
+    ]
+    if problems:
+        raise RegistrationError(problems)
+    return [
+        UpstreamToolRejected(server=name, tool=tool, definition_hash=digest, rejected_by=by, reason=reason)
+        for tool, digest in sorted(rejected.items())
+    ]
 
 
 def _exposure(

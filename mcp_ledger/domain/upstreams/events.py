@@ -2,7 +2,7 @@
 (tenant:{t}:registry, or one session's) beside the tools they expose.
 
 An upstream's entry, each discovered catalog (every definition with its hash), each change
-to a pinned tool held back from agents, approvals and removal. The tools agents see are
+to a pinned tool held back from agents, approvals, rejections and removal. The tools agents see are
 still ToolRegistered/ToolUpdated/ToolRemoved with an MCP binding, so listing, roles and
 calls treat them like every registered tool. Everything here is tenant configuration and
 stays readable (domain/personal.NOT_PERSONAL) but for the static secret, which is sealed.
@@ -63,10 +63,22 @@ class UpstreamToolChanged(DomainEvent):
 
 
 class UpstreamToolsApproved(DomainEvent):
-    """An admin approved the upstream's current definitions (tool name -> hash)."""
+    """An admin approved these definitions (tool name -> hash): exactly the hashes the
+    approval named (every discovered tool when a registration approves what it found)."""
 
     server: str
     approved: dict[str, str]
+
+
+class UpstreamToolRejected(DomainEvent):
+    """An admin rejected a pending definition: it stays unexposed (the approved previous
+    definition, if any, is still served) and is not pending again unless it changes."""
+
+    server: str
+    tool: str
+    definition_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    rejected_by: str
+    reason: Personal[str | None] = None
 
 
 class UpstreamServerRemoved(DomainEvent):
@@ -131,6 +143,7 @@ UPSTREAM_EVENT_TYPES: dict[str, type[DomainEvent]] = {
         UpstreamCatalogRecorded,
         UpstreamToolChanged,
         UpstreamToolsApproved,
+        UpstreamToolRejected,
         UpstreamServerRemoved,
     )
 }

@@ -1,6 +1,6 @@
 """The upstream-server tools (specs only; the worker's runners are consumers/upstreams/).
 
-register_server, remove_server, approve_server, refresh_server and list_servers need the
+register_server, remove_server, approve_server, reject_server, refresh_server and list_servers need the
 registering role ("admin" by default), like register_tools. A stdio command is not among
 their arguments' meanings: the runner refuses `command`, stdio servers come only from
 operator configuration.
@@ -15,6 +15,13 @@ from mcp_ledger.domain.upstreams.model import PREFIX_PATTERN, SERVER_NAME_PATTER
 _SCOPE: JSONSchema = {"type": "string", "enum": ["tenant", "session"], "default": "tenant"}
 _NAME: JSONSchema = {"type": "string", "pattern": SERVER_NAME_PATTERN}
 _PATTERNS: JSONSchema = {"type": "array", "items": {"type": "string", "maxLength": 128}, "maxItems": 100}
+_HASHES: JSONSchema = {
+    "type": "object",
+    "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    "minProperties": 1,
+    "maxProperties": 2000,
+}
+"""Upstream tool name -> the sha256 of the definition the admin saw."""
 _RESULT: JSONSchema = {"type": "object", "properties": {"scope": {"type": "string"}}, "required": ["scope"]}
 _SERVER: dict[str, JSONSchema] = {
     "name": _NAME,
@@ -96,9 +103,34 @@ def upstream_tool_specs(registering_role: str = DEFAULT_REGISTERING_ROLE) -> dic
         ),
         ToolSpec(
             name="approve_server",
-            title="Approve an upstream server's current definitions",
-            description="Discover the server again and expose its current tool definitions (unpin changes).",
-            input_schema=by_name,
+            title="Approve pending definitions of an upstream server",
+            description=(
+                "Expose the pending tool definitions you name by the hashes you saw (list_servers' "
+                "pending_hashes): the server is discovered again and an approval is refused, naming "
+                "the tool, when the upstream now sends a different definition."
+            ),
+            input_schema=_object({"name": _NAME, "hashes": _HASHES, "scope": _SCOPE}, ["name", "hashes"]),
+            output_schema=_RESULT,
+            read_only=False,
+            minimum_role=registering_role,
+        ),
+        ToolSpec(
+            name="reject_server",
+            title="Reject pending definitions of an upstream server",
+            description=(
+                "Record that you reject the pending tool definitions you name by hash: they stay "
+                "unexposed (the approved previous definitions are still served) and are not pending "
+                "again unless they change."
+            ),
+            input_schema=_object(
+                {
+                    "name": _NAME,
+                    "hashes": _HASHES,
+                    "reason": {"type": "string", "maxLength": 500},
+                    "scope": _SCOPE,
+                },
+                ["name", "hashes"],
+            ),
             output_schema=_RESULT,
             read_only=False,
             minimum_role=registering_role,

@@ -1,8 +1,9 @@
 """Upstream MCP servers over plain HTTP: POST/GET /v1/servers, DELETE /v1/servers/{name},
-POST /v1/servers/{name}/approve and /refresh.
+POST /v1/servers/{name}/approve, /reject (body `{"hashes": {tool: sha256}, "reason"}`: the
+definitions the caller saw) and /refresh.
 
 Each is the same command an MCP client would send (register_server, list_servers,
-remove_server, approve_server, refresh_server) through ToolService, so the checks, roles
+remove_server, approve_server, reject_server, refresh_server) through ToolService, so the checks, roles
 and records are the worker's; a stdio `command` in the body is refused there like over
 MCP. Status codes as for /v1/tools (routes/registration.py), 200 for reads and removals.
 """
@@ -40,6 +41,7 @@ class ServersHttp:
             Route("/v1/servers", self.listing, methods=["GET"]),
             Route("/v1/servers/{name}", self.remove, methods=["DELETE"]),
             Route("/v1/servers/{name}/approve", self.approve, methods=["POST"]),
+            Route("/v1/servers/{name}/reject", self.reject, methods=["POST"]),
             Route("/v1/servers/{name}/refresh", self.refresh, methods=["POST"]),
         ]
 
@@ -75,8 +77,21 @@ class ServersHttp:
     async def remove(self, request: Request) -> JSONResponse:
         return await self._call(request, "remove_server", self._named(request), 200)
 
+    async def _decide(self, request: Request, tool: str) -> JSONResponse:
+        try:
+            payload = await json_body(request, MAX_BODY_BYTES)
+        except BodyError as error:
+            return _problem(error.status, f'the body must be {{"hashes": {{tool: sha256}}}}: {error}')
+        if not isinstance(payload, dict):
+            return _problem(400, 'the body must be a JSON object: {"hashes": {tool: sha256}}')
+        decision = {k: v for k, v in payload.items() if k in {"hashes", "reason"}}
+        return await self._call(request, tool, {**self._named(request), **decision}, 200)
+
     async def approve(self, request: Request) -> JSONResponse:
-        return await self._call(request, "approve_server", self._named(request), 200)
+        return await self._decide(request, "approve_server")
+
+    async def reject(self, request: Request) -> JSONResponse:
+        return await self._decide(request, "reject_server")
 
     async def refresh(self, request: Request) -> JSONResponse:
         return await self._call(request, "refresh_server", self._named(request), 200)

@@ -42,6 +42,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_ledger.checks.documents import MAX_NESTING, nests_deeper
+from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.auth.access_tokens import UnauthenticatedError
 from mcp_ledger.mcp_api.auth.identity import SESSION_HEADER, Identity, IdentityResolver
 from mcp_ledger.mcp_api.backchannel.replies import is_response
@@ -174,16 +175,6 @@ def _is_initialize(body: bytes, protocol_header: str | None) -> bool:
 Answer = Callable[[Identity, dict[str, Any]], Awaitable[bool]]
 """Relays a POSTed JSON-RPC response to the worker whose upstream asked for it (the back
 channel, mcp_api/backchannel/replies.py); False for one that answers nothing relayed."""
-StreamedTool = Callable[[Identity, str | None, str], Awaitable[bool]]
-"""Whether a tools/call of that tool name, by that caller in that ledger session (None: none),
-is answered on a stream whatever the request asks: an upstream's tool, whose relayed log
-notifications reach the caller only on the request's own stream."""
-
-
-def _tool_name(payload: dict[str, Any]) -> str | None:
-    params = payload.get("params")
-    name = params.get("name") if isinstance(params, dict) and payload.get("method") == "tools/call" else None
-    return name if isinstance(name, str) else None
 
 
 def _asks_progress(payload: dict[str, Any]) -> bool:
@@ -208,13 +199,11 @@ class SessionLayer:
         close_session: SessionCloser,
         rate_guard: RateGuard | None = None,
         find_tool: ToolFinder | None = None,
-        streamed_tool: StreamedTool | None = None,
         answer: Answer | None = None,
     ) -> None:
         self._answer = answer
         self._rate_guard = rate_guard
         self._find_tool = find_tool
-        self._streamed_tool = streamed_tool
         self._app = app
         self._streaming_app = streaming_app
         self._identities = identities
@@ -258,7 +247,8 @@ class SessionLayer:
 
     async def _forward(self, identity: Identity, scope: Scope, receive: Receive, send: Send) -> None:
         """To the SDK: streamed for upstream tool calls and requests asking for progress,
-        plain JSON otherwise; a tools/call with its tool found first (transport/called_tool.py)."""
+        plain JSON otherwise; a tools/call with its tool found first, once: that one lookup
+        serves the SDK, the call handler and the choice to stream (transport/called_tool.py)."""
         body, complete = await _read_body(receive)
         if complete and nests_deeper(body, MAX_BODY_NESTING):
             refusal = f"the request nests deeper than {MAX_BODY_NESTING} levels"
@@ -270,34 +260,30 @@ class SessionLayer:
             no = _error(400, types.INVALID_REQUEST, "not a response to a relayed request")
             await (Response(status_code=202) if accepted else no)(scope, receive, send)
             return
-        streamed = complete and await self._streams(identity, Request(scope), payload)
-        app = self._streaming_app if streamed else self._app
         name = called_name(payload) if self._find_tool is not None else None
-        if name is None or self._find_tool is None:
-            await app(scope, _replaying(body, complete, receive), send)
-            return
-        try:
-            spec = await self._find_tool(Request(scope), identity, name)
-        except Exception:  # boundary: the SDK's own lookup and the call handler report it
-            log.debug("tool %r not resolved ahead of dispatch", name, exc_info=True)
+        found, spec = False, None
+        if name is not None and self._find_tool is not None:
+            try:
+                spec, found = await self._find_tool(Request(scope), identity, name), True
+            except Exception:  # boundary: the SDK's own lookup and the call handler report it
+                log.debug("tool %r not resolved ahead of dispatch", name, exc_info=True)
+        streamed = complete and self._streams(Request(scope), payload, spec)
+        app = self._streaming_app if streamed else self._app
+        if name is None or not found:
             await app(scope, _replaying(body, complete, receive), send)
             return
         with calling(name, spec):
             await app(scope, _replaying(body, complete, receive), send)
 
-    async def _streams(self, identity: Identity, request: Request, payload: dict[str, Any]) -> bool:
-        """A request naming a progressToken, or a call of an upstream's tool, gets a streamed
-        (SSE) answer, so the notifications sent while it runs reach the caller; every other
-        request, and a client that does not accept SSE, gets plain JSON (cheaper, and never a
-        406 after the checks passed)."""
+    @staticmethod
+    def _streams(request: Request, payload: dict[str, Any], spec: ToolSpec | None) -> bool:
+        """A request naming a progressToken, or a call of an upstream's tool (its spec keeps
+        the upstream's listing), gets a streamed (SSE) answer, so the notifications sent
+        while it runs reach the caller; every other request, and a client that does not
+        accept SSE, gets plain JSON (cheaper, and never a 406 after the checks passed)."""
         if not check_accept_headers(request)[1]:
             return False
-        if _asks_progress(payload):
-            return True
-        name = _tool_name(payload)
-        if name is None or self._streamed_tool is None:
-            return False
-        return await self._streamed_tool(identity, request.headers.get(SESSION_HEADER), name)
+        return _asks_progress(payload) or (spec is not None and spec.listing is not None)
 
     async def _post_without_session(
         self, identity: Identity, scope: Scope, receive: Receive, send: Send

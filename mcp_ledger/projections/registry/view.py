@@ -24,6 +24,7 @@ from mcp_ledger.domain.upstreams.events import (
     UpstreamServerRegistered,
     UpstreamServerRemoved,
     UpstreamToolChanged,
+    UpstreamToolRejected,
     UpstreamToolsApproved,
 )
 from mcp_ledger.domain.upstreams.model import UpstreamServer
@@ -50,6 +51,8 @@ class UpstreamView(BaseModel):
     tools: list[str] = Field(default_factory=list)
     pending: dict[str, str] = Field(default_factory=dict)
     """Upstream tools whose recorded definition waits for approval: name -> hash."""
+    rejected: dict[str, str] = Field(default_factory=dict)
+    """Upstream tools whose pending definition an admin rejected: name -> hash."""
     resources: list[dict[str, Any]] = Field(default_factory=list)
     resource_templates: list[dict[str, Any]] = Field(default_factory=list)
     prompts: list[dict[str, Any]] = Field(default_factory=list)
@@ -114,6 +117,14 @@ def _fold_upstream(upstreams: dict[str, UpstreamView], event: DomainEvent) -> di
     elif isinstance(event, UpstreamToolChanged):
         update = {"pending": {**current.pending, event.tool: event.definition_hash}}
     elif isinstance(event, UpstreamToolsApproved):
-        update = {"pending": {}}
+        update = {
+            "pending": {t: h for t, h in current.pending.items() if t not in event.approved},
+            "rejected": {t: h for t, h in current.rejected.items() if t not in event.approved},
+        }
+    elif isinstance(event, UpstreamToolRejected):
+        update = {
+            "pending": {t: h for t, h in current.pending.items() if t != event.tool},
+            "rejected": {**current.rejected, event.tool: event.definition_hash},
+        }
     upstreams[current.server.name] = current.model_copy(update=update)
     return upstreams
