@@ -179,18 +179,23 @@ class ExchangedTokens:
 
 
 class TokenExchangeAuth(httpx2.Auth):
-    """The subject's exchanged token on every request to the upstream; one exchange on 401."""
+    """The subject's exchanged token on every request to the upstream; one exchange on 401.
+    A session's closing DELETE reuses the token the connection last sent and never exchanges:
+    closing an erased subject's session (the erasure barrier) must not mint them a token."""
 
     def __init__(self, tokens: ExchangedTokens, target: UpstreamTarget) -> None:
         self._tokens = tokens
         self._target = target
+        self._last: str | None = None
 
     async def async_auth_flow(
         self, request: httpx2.Request
     ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
-        request.headers["authorization"] = f"Bearer {await self._tokens.token(self._target)}"
+        closing = request.method == "DELETE" and self._last is not None
+        self._last = self._last if closing else await self._tokens.token(self._target)
+        request.headers["authorization"] = f"Bearer {self._last}"
         response = yield request
-        if response.status_code == 401:
-            fresh = await self._tokens.token(self._target, refresh=True)
-            request.headers["authorization"] = f"Bearer {fresh}"
+        if response.status_code == 401 and not closing:
+            self._last = await self._tokens.token(self._target, refresh=True)
+            request.headers["authorization"] = f"Bearer {self._last}"
             yield request
