@@ -14,6 +14,7 @@ of the test that holds it to its checks. Each requirement set runs once per targ
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -130,6 +131,26 @@ def fronted_target(everything_target: str, tmp_path_factory: pytest.TempPathFact
 def distributed_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One API replica and one worker on Kafka, PostgreSQL and Redis, loopback without auth."""
     with distributed_stack(tmp_path_factory.mktemp("distributed"), apis=1, workers=1, extra=NO_AUTH) as stack:
+        yield stack.urls[0]
+
+
+@pytest.fixture(scope="session")
+def fronted_distributed_target(
+    everything_target: str, tasks_upstream: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One API and one worker on Kafka, PostgreSQL and Redis fronting both fixture servers
+    (the operator's LEDGER_UPSTREAMS, registered by the API at start): the `fronted` and
+    `tasks_fronted` runs against the distributed stack, on one stack to keep CI time small."""
+    extra = {
+        **NO_AUTH,
+        "LEDGER_UPSTREAMS": json.dumps([f"everything={everything_target}", f"fixture={tasks_upstream}"]),
+        "LEDGER_UPSTREAM_TASK_SUPPORT": json.dumps({"fixture": TASK_SUPPORT}),
+        "LEDGER_WORKER_CONCURRENCY": "8",
+    }
+    tmp = tmp_path_factory.mktemp("fronted-distributed")
+    with distributed_stack(tmp, apis=1, workers=1, extra=extra) as stack:
+        output = stack.apis[0].output()
+        assert "NOT registered" not in output, output
         yield stack.urls[0]
 
 

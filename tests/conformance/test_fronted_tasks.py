@@ -101,10 +101,19 @@ NOT_SCORED = frozenset({"tasks-status-notifications/tasks-status-notifications"}
 """Reported SKIPPED by the suite itself (its harness for notifications/tasks is pending)."""
 
 
-@pytest.fixture(scope="module")
-def fronted_checks(suite: Suite, tasks_fronted_target: str) -> tuple[Check, ...]:
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("tasks_fronted"),
+        pytest.param("fronted_distributed", marks=pytest.mark.integration),
+    ],
+)
+def fronted_checks(suite: Suite, request: pytest.FixtureRequest) -> tuple[Check, ...]:
+    """Every scenario's checks through the gateway: embedded (`serve`) or distributed (API
+    and worker processes on Kafka, PostgreSQL and Redis)."""
+    url: str = request.getfixturevalue(f"{request.param}_target")
     with ThreadPoolExecutor(PARALLEL) as pool:
-        runs = list(pool.map(lambda scenario: run_scenario(suite, tasks_fronted_target, scenario), SCENARIOS))
+        runs = list(pool.map(lambda scenario: run_scenario(suite, url, scenario), SCENARIOS))
     return tuple(check for checks in runs for check in checks)
 
 
