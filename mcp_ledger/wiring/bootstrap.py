@@ -219,7 +219,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         scopes=runtime.keys,
     )
     runtime.caches.register(handler.sessions)
-    attach_calls(runtime.plans, handler)
+    attach_calls(runtime.plans, handler, catalog)
     charge_tasks(runtime.plans, runtime.rates)
     await project_plans(settings, runtime.bus, store, runtime.plan_views, mapper, caches=runtime.caches)
     runtime.bus.subscribe(
