@@ -63,6 +63,7 @@ PASSING = frozenset(
         "tasks-request-headers/tasks-headers-tolerate-mcp-method-on-tools-call",
         "tasks-request-headers/sep-2663-routing-headers-accepted-on-tasks-get",
         "tasks-request-headers/tasks-headers-reject-mismatched-method",
+        "tasks-request-headers/sep-2663-server-rejects-mismatched-mcp-name-on-tasks-get",
         "tasks-request-headers/wire-schema-valid",
         "tasks-dispatch-and-envelope/sep-2663-tasks-result-removed-method-not-found",
         "tasks-dispatch-and-envelope/tasks-removed-tasks-list",
@@ -91,12 +92,9 @@ EXPECTED_FAILING: dict[str, str] = {
     "tasks-mrtr-composition/sep-2663-mrtr-synchronous-before-task-creation": (
         "round 1 must be an input_required result before the task: upstream input_required rounds"
     ),
-    "tasks-request-headers/sep-2663-server-rejects-mismatched-mcp-name-on-tasks-get": (
-        "the SDK compares Mcp-Name only for tools/call, prompts/get and resources/read"
-    ),
 }
 """Checks that fail today, each with why: the back channel (upstream elicitation relayed to
-the agent, being built) and one header rule. Equality: a fixed check must leave the list."""
+the agent, being built). Equality: a fixed check must leave the list."""
 NOT_SCORED = frozenset({"tasks-status-notifications/tasks-status-notifications"})
 """Reported SKIPPED by the suite itself (its harness for notifications/tasks is pending)."""
 

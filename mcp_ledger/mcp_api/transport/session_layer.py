@@ -42,7 +42,7 @@ from mcp_ledger.checks.documents import MAX_NESTING, nests_deeper
 from mcp_ledger.mcp_api.auth.access_tokens import UnauthenticatedError
 from mcp_ledger.mcp_api.auth.identity import SESSION_HEADER, Identity, IdentityResolver
 from mcp_ledger.mcp_api.rate_limits import RateGuard
-from mcp_ledger.mcp_api.transport.called_tool import ToolFinder, called_name, calling
+from mcp_ledger.mcp_api.transport.called_tool import ToolFinder, called_name, calling, task_name_mismatch
 from mcp_ledger.mcp_api.transport.notifications import NotificationHub
 from mcp_ledger.mcp_api.transport.session_stream import MCP_SESSION_HEADER, SessionStream
 from mcp_ledger.mcp_api.transport.sessions import TransportSession, TransportSessions
@@ -63,8 +63,8 @@ class SessionOpenError(Exception):
     """A ledger session could not be opened for `initialize` (bus down, timeout)."""
 
 
-def _error(status: int, code: int, message: str) -> Response:
-    body = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+def _error(status: int, code: int, message: str, request_id: object = None) -> Response:
+    body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
     return JSONResponse(body, status_code=status)
 
 
@@ -256,6 +256,10 @@ class SessionLayer:
             await _error(400, types.INVALID_REQUEST, refusal)(scope, receive, send)
             return
         payload = _parsed(body) if complete else {}
+        mismatch = task_name_mismatch(payload, Request(scope).headers.get("mcp-name"))
+        if mismatch is not None:
+            await _error(400, types.HEADER_MISMATCH, mismatch, payload.get("id"))(scope, receive, send)
+            return
         streamed = complete and await self._streams(identity, Request(scope), payload)
         app = self._streaming_app if streamed else self._app
         name = called_name(payload) if self._find_tool is not None else None

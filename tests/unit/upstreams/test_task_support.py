@@ -12,6 +12,7 @@ from mcp_ledger.checks.server_manifests import load_server_manifests
 from mcp_ledger.domain.upstreams.aggregate import exposed_definition
 from mcp_ledger.domain.upstreams.events import UpstreamDefinition
 from mcp_ledger.domain.upstreams.model import UpstreamServer
+from mcp_ledger.mcp_api.transport.called_tool import task_name_mismatch
 from mcp_ledger.wiring.upstreams import parse_task_support
 
 MANIFEST = """
@@ -72,3 +73,19 @@ def test_serve_task_support_entries_group_by_server() -> None:
 def test_a_malformed_serve_task_support_entry_is_refused(entry: str) -> None:
     with pytest.raises(ValueError, match="NAME:TOOL="):
         parse_task_support([entry])
+
+
+@pytest.mark.parametrize(
+    ("payload", "header", "refused"),
+    [
+        ({"method": "tasks/get", "params": {"taskId": "t1"}}, "t1", False),
+        ({"method": "tasks/get", "params": {"taskId": "t1"}}, None, False),
+        ({"method": "tasks/cancel", "params": {"taskId": "t1"}}, "t2", True),
+        ({"method": "tasks/update", "params": {}}, "t1", True),
+        ({"method": "tools/call", "params": {"name": "x"}}, "y", False),  # the SDK's own rung
+    ],
+)
+def test_a_tasks_request_whose_mcp_name_header_names_another_task_is_refused(
+    payload: dict[str, object], header: str | None, refused: bool
+) -> None:
+    assert (task_name_mismatch(payload, header) is not None) is refused
