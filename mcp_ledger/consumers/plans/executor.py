@@ -347,8 +347,10 @@ class PlanExecutor:
             entry = await self.registry.find(accepted.tenant, accepted.session_id, tool_name)
         if entry is None or self.calls is None:
             return TaskResult(error_code="unknown_tool", message=f"unknown tool {tool_name!r}")
-        # In the plan's session when it has one: a session's own upstream is found there again.
-        command = self._command(state, attempt, tool_name, parameters, in_session=True)
+        # A session's own tool runs in that session (found there again); a tenant-wide one
+        # needs none, so it still runs after the agent closed the session the plan came from.
+        in_session = entry.session_id is not None or entry.spec.needs_session
+        command = self._command(state, attempt, tool_name, parameters, in_session=in_session)
         refused = None if self.gate is None or attempt.compensation else await self.gate(command)
         if refused is not None:
             return refused
