@@ -18,6 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mcp.shared.exceptions import MCPError
+from mcp_types import ErrorData
+
 from tests.support.load import OUTAGE, ToolResultError, _one_call, _outage, _plan
 
 Outcome = Literal["ok", "fail", "timeout"]
@@ -38,6 +41,8 @@ class Operation:
     outcome: Outcome | None = None
     result: dict[str, Any] | None = None
     error: str = ""
+    rpc_error: ErrorData | None = None
+    """The JSON-RPC error the agent got, when it got one."""
 
     @property
     def seconds(self) -> float:
@@ -74,6 +79,8 @@ class Recorder:
                 raise
             leaf = _leaf(error)
             op.outcome, op.error = "fail", f"{type(leaf).__name__}: {str(leaf)[:120]}"
+            if isinstance(leaf, MCPError):
+                op.rpc_error = leaf.error
         op.completed = time.monotonic()
         return op
 
@@ -131,13 +138,26 @@ def _wrong_answer(op: Operation) -> str | None:
     return None
 
 
+def _unclear(op: Operation) -> str | None:
+    """Why a JSON-RPC error does not say it may be retried and which service failed."""
+    data = op.rpc_error.data if op.rpc_error is not None else None
+    if op.rpc_error is None or (
+        isinstance(data, dict) and data.get("retryable") is True and data.get("service")
+    ):
+        return None
+    return f"client {op.client} {op.tool}: an unclear error {op.rpc_error.message!r} (data {data!r})"
+
+
 def agent_problems(recorder: Recorder, budget: float) -> list[str]:
-    """Everything the agents saw that they should not have: a wrong or foreign answer, a call
-    answered after `budget` seconds or never, a non-linearizable note read."""
+    """Everything the agents saw that they should not have: a wrong or foreign answer, a
+    JSON-RPC error that does not say it is retryable and which service failed, a call answered
+    after `budget` seconds or never, a non-linearizable note read."""
     problems = []
     for op in recorder.operations:
         if op.outcome == "ok" and (wrong := _wrong_answer(op)):
             problems.append(wrong)
+        if unclear := _unclear(op):
+            problems.append(unclear)
         if op.outcome == "timeout" or op.seconds > budget:
             problems.append(f"client {op.client} {op.tool} took {op.seconds:.1f}s ({op.outcome}: {op.error})")
     return problems + register_problems(recorder.operations)

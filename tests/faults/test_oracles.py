@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcp_types import ErrorData
+
 from tests.faults.operations import Operation, Outcome, Recorder, agent_problems, register_problems
 
 
@@ -49,3 +51,15 @@ def test_a_read_of_nothing_after_an_acknowledged_write_is_reported() -> None:
         _op("note_get", {"key": "k"}, "ok", {"key": "k", "found": False}, 1.0),
     ]
     assert register_problems(ops) == ["client 0 read k=None, allowed ['v1']"]
+
+
+def test_a_generic_internal_error_is_reported_as_unclear() -> None:
+    generic = Operation(1, "echo", {"text": "a"}, 0.0, 0.1, "fail", None, "MCPError: Internal server error")
+    generic.rpc_error = ErrorData(code=-32603, message="Internal server error")
+    clear = Operation(2, "echo", {"text": "b"}, 0.0, 0.1, "fail", None, "MCPError: unavailable")
+    clear.rpc_error = ErrorData(
+        code=-32603, message="unavailable", data={"retryable": True, "service": "database"}
+    )
+    assert agent_problems(Recorder([generic, clear]), 5.0) == [
+        "client 1 echo: an unclear error 'Internal server error' (data None)"
+    ]
