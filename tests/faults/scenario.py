@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from tests.faults.linearizability import verdict
 from tests.faults.operations import CLIENTS, Recorder, agent_problems, run_clients, tally
 from tests.faults.stack import CALL_TIMEOUT, FaultStack
 from tests.support.convergence import (
@@ -132,6 +133,7 @@ async def check_after(stack: FaultStack, name: str, recorder: Recorder, recovery
     assert not problems, f"history not exact after {SETTLE_SECONDS:.0f}s: {problems[:10]}"
     assert await unpublished_positions(env["LEDGER_BUS"], f"{topic}.events", history) == []
     assert agent_problems(recorder, CALL_TIMEOUT + GRACE_SECONDS) == []
+    assert verdict(recorder.operations) == "Ok", "porcupine: the session notes are not linearizable"
     statuses = plan_statuses(history)
     assert all(statuses.get(plan_id) == ["succeeded"] for plan_id in recorder.plans), statuses
     assert await views_converge(env, tenant, f"rebuilt-{secrets.token_hex(4)}:", 60) > 0
