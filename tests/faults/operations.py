@@ -24,6 +24,8 @@ from mcp_types import ErrorData
 from tests.support.load import OUTAGE, ToolResultError, _one_call, _outage, _plan
 
 Outcome = Literal["ok", "fail", "timeout"]
+UPSTREAM_ECHO = "fx_echo"
+"""The fixture upstream's echo (tests/support/upstream.py) as the gateway serves it, prefixed."""
 CLIENTS = 8
 CLIENT_SECONDS = 40.0
 """The agent's own bound on a call: far past the gateway's, so a hang is seen as one."""
@@ -92,7 +94,9 @@ def _leaf(error: BaseException) -> BaseException:
     return error
 
 
-async def _client(url: str, index: int, tag: str, recorder: Recorder, stop: asyncio.Event) -> None:
+async def _client(
+    url: str, index: int, tag: str, recorder: Recorder, stop: asyncio.Event, echo: str = "echo"
+) -> None:
     session: str | None = None
     for step in itertools.count():
         if stop.is_set():
@@ -108,7 +112,7 @@ async def _client(url: str, index: int, tag: str, recorder: Recorder, stop: asyn
             if done.outcome == "ok":
                 recorder.plans.append(plan_id)
         elif step % 3 == 0:
-            await recorder.call(url, session, index, "echo", {"text": f"{tag}-c{index}-s{step}"})
+            await recorder.call(url, session, index, echo, {"text": f"{tag}-c{index}-s{step}"})
         elif step % 3 == 1:
             await recorder.call(
                 url, session, index, "note_set", {"key": f"k{step % 2}", "value": f"{tag}-{step}"}
@@ -119,9 +123,12 @@ async def _client(url: str, index: int, tag: str, recorder: Recorder, stop: asyn
             await asyncio.sleep(0.2)  # an outage: do not spin
 
 
-async def run_clients(url: str, tag: str, recorder: Recorder, stop: asyncio.Event) -> None:
-    """CLIENTS clients calling tools into `recorder` until `stop` is set."""
-    await asyncio.gather(*(_client(url, index, tag, recorder, stop) for index in range(CLIENTS)))
+async def run_clients(
+    url: str, tag: str, recorder: Recorder, stop: asyncio.Event, echo: str = "echo"
+) -> None:
+    """CLIENTS clients calling tools into `recorder` until `stop` is set; `echo` names the echo
+    tool they call (an upstream server's, prefixed, in the upstream faults)."""
+    await asyncio.gather(*(_client(url, index, tag, recorder, stop, echo) for index in range(CLIENTS)))
 
 
 def _wrong_answer(op: Operation) -> str | None:
@@ -129,6 +136,7 @@ def _wrong_answer(op: Operation) -> str | None:
     result, arguments = op.result or {}, op.arguments
     expected: Mapping[str, Any] | None = {
         "echo": {"text": arguments.get("text")},
+        UPSTREAM_ECHO: {"result": arguments.get("text")},
         "note_set": {"key": arguments.get("key")},
     }.get(op.tool)
     if expected is not None and result != expected:

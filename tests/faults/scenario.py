@@ -26,7 +26,7 @@ from tests.support.convergence import (
 from tests.support.history import History, load_history, plan_statuses, problems_in
 from tests.support.load import wait_for
 
-WARM_SECONDS = 2.0
+WARM_SECONDS = 1.0
 RECOVERY_SECONDS = 60.0
 SETTLE_SECONDS = 90.0
 GRACE_SECONDS = 6.0
@@ -84,10 +84,13 @@ async def _recovered(recorder: Recorder, healed: float) -> float:
     return max(float(first_ok(c) or 0.0) for c in range(CLIENTS)) - healed
 
 
-async def under_fault(stack: FaultStack, name: str, fault: Fault) -> tuple[Recorder, float]:
+async def under_fault(
+    stack: FaultStack, name: str, fault: Fault, echo: str = "echo"
+) -> tuple[Recorder, float]:
     """Run the load, inject `fault` in the middle; (the recorded load, recovery s)."""
     recorder, stop = Recorder(), asyncio.Event()
-    load = asyncio.create_task(run_clients(stack.api.url, f"f{secrets.token_hex(3)}", recorder, stop))
+    tag = f"f{secrets.token_hex(3)}"
+    load = asyncio.create_task(run_clients(stack.api.url, tag, recorder, stop, echo))
     try:
         await wait_for(lambda: recorder.ok_since(0.0) >= 2 * CLIENTS, "the load warms up", 60)
         await asyncio.sleep(WARM_SECONDS)
