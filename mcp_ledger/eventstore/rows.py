@@ -2,7 +2,7 @@
 
 Owns how audit columns are taken from an event's metadata and data (tenant, subject,
 correlation id, tool name) and the chaining of one append's rows. Does not talk to the
-database (sql.py does). Also the way back: stored events from what an append or a read returned.
+database (sql.py does).
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping
-
 from mcp_ledger.eventstore.chain import canonical_row, link
-from mcp_ledger.eventstore.ports import NewEvent, StoredEvent
+from mcp_ledger.eventstore.ports import NewEvent
 
 
 def _text(value: object) -> str | None:
@@ -63,40 +61,3 @@ def audit_rows(
             }
         )
     return rows
-
-
-def stored_events(
-    stream_id: str,
-    rows: list[dict[str, Any]],
-    new: Sequence[NewEvent],
-    position_of: dict[int, int],
-    recorded_at: datetime,
-) -> tuple[StoredEvent, ...]:
-    """The appended events as stored, their positions matched to their rows by version."""
-    return tuple(
-        StoredEvent(
-            position=position_of[row["version"]],
-            stream_id=stream_id,
-            version=row["version"],
-            event_type=item.event_type,
-            schema_version=item.schema_version,
-            data=item.data,
-            metadata=item.metadata,
-            recorded_at=recorded_at,
-        )
-        for row, item in zip(rows, new, strict=True)
-    )
-
-
-def to_event(values: RowMapping) -> StoredEvent:
-    """A stored event from a row of EVENT_COLUMNS."""
-    return StoredEvent(
-        position=values["position"],
-        stream_id=values["stream_id"],
-        version=values["version"],
-        event_type=values["event_type"],
-        schema_version=values["schema_version"],
-        data=values["data"],
-        metadata=values["metadata"],
-        recorded_at=values["recorded_at"],
-    )

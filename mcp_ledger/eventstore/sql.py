@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    RowMapping,
     Select,
     delete,
     event,
@@ -32,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from mcp_ledger.eventstore.chain import GENESIS
 from mcp_ledger.eventstore.ports import AppendResult, CommandKey, ConcurrencyError, NewEvent, StoredEvent
-from mcp_ledger.eventstore.rows import audit_rows, stored_events, to_event
+from mcp_ledger.eventstore.rows import audit_rows
 from mcp_ledger.eventstore.statements import (
     CHECK,
     CHECK_AND_TIP,
@@ -42,7 +43,6 @@ from mcp_ledger.eventstore.statements import (
     INSERT_EVENTS_ORDERED,
     INSERT_OUTBOX,
     key_params,
-    postgres_append,
 )
 from mcp_ledger.eventstore.tables import EVENT_COLUMNS, events, outbox
 
@@ -156,18 +156,18 @@ class SqlEventStore:
         recorded_at = datetime.now(UTC)
         command_id = command.command_id if command is not None else None
         rows = audit_rows(tip or GENESIS, stream_id, expected_version, new, command_id, recorded_at)
-        record: dict[str, Any] | None = None
-        if command is not None:
-            record = {**key_params(command), "stream_id": stream_id, "recorded_at": recorded_at}
-        if self._postgres and new:
-            # One statement writes the events, their outbox rows and the command's record.
-            written = await conn.execute(postgres_append(rows, record))
-            position_of = {version: position for version, position in written.all()}
-            return AppendResult(stored_events(stream_id, rows, new, position_of, recorded_at))
         stored = await self._insert_events(conn, stream_id, rows, new, recorded_at)
-        if record is not None:
-            first, last = (stored[0].position, stored[-1].position) if stored else (None, None)
-            await conn.execute(INSERT_COMMAND, {**record, "first_position": first, "last_position": last})
+        if command is not None:
+            record = {
+                "tenant": command.tenant,
+                "subject": command.subject,
+                "command_id": command.command_id,
+                "stream_id": stream_id,
+                "first_position": stored[0].position if stored else None,
+                "last_position": stored[-1].position if stored else None,
+                "recorded_at": recorded_at,
+            }
+            await conn.execute(INSERT_COMMAND, record)
         if stored:
             await conn.execute(INSERT_OUTBOX, {"stream_id": stream_id, "after": expected_version})
         return AppendResult(stored)
@@ -191,7 +191,19 @@ class SqlEventStore:
             return ()
         statement = INSERT_EVENTS_ORDERED if self._postgres else INSERT_EVENTS
         position_of = {version: position for version, position in (await conn.execute(statement, rows)).all()}
-        return stored_events(stream_id, rows, new, position_of, recorded_at)
+        return tuple(
+            StoredEvent(
+                position=position_of[row["version"]],
+                stream_id=stream_id,
+                version=row["version"],
+                event_type=item.event_type,
+                schema_version=item.schema_version,
+                data=item.data,
+                metadata=item.metadata,
+                recorded_at=recorded_at,
+            )
+            for row, item in zip(rows, new, strict=True)
+        )
 
     async def _command_events(self, conn: AsyncConnection, command: CommandKey) -> list[StoredEvent] | None:
         """The command's events, [] if it appended none, None if it was never recorded."""
@@ -199,7 +211,7 @@ class SqlEventStore:
         if not rows:
             return None
         return [
-            to_event(row._mapping)
+            _to_event(row._mapping)
             for row in rows
             if row.position is not None and row.stream_id == row.command_stream
         ]
@@ -226,7 +238,20 @@ class SqlEventStore:
     async def _fetch(self, query: Select[Any]) -> list[StoredEvent]:
         async with self._reader.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [to_event(row._mapping) for row in rows]
+        return [_to_event(row._mapping) for row in rows]
+
+
+def _to_event(values: RowMapping) -> StoredEvent:
+    return StoredEvent(
+        position=values["position"],
+        stream_id=values["stream_id"],
+        version=values["version"],
+        event_type=values["event_type"],
+        schema_version=values["schema_version"],
+        data=values["data"],
+        metadata=values["metadata"],
+        recorded_at=values["recorded_at"],
+    )
 
 
 async def open_event_store(url: str) -> SqlEventStore:

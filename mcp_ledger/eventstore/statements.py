@@ -5,10 +5,7 @@ are found); does not execute anything (sql.py does).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-from sqlalchemy import Select, and_, bindparam, column, exists, func, insert, literal, select, values
+from sqlalchemy import and_, bindparam, exists, func, insert, select
 
 from mcp_ledger.eventstore.ports import CommandKey
 from mcp_ledger.eventstore.tables import EVENT_COLUMNS, commands, events, outbox
@@ -68,36 +65,3 @@ def key_params(command: CommandKey | None) -> dict[str, str | None]:
     if command is None:
         return {"tenant": None, "subject": None, "command_id": None}
     return {"tenant": command.tenant, "subject": command.subject, "command_id": command.command_id}
-
-
-def postgres_append(rows: Sequence[dict[str, Any]], command: Mapping[str, Any] | None) -> Select[Any]:
-    """PostgreSQL: the events, their outbox rows and the command's record in one statement (one
-    round trip instead of three), answering each event's (version, position).
-
-    Data-modifying CTEs run in the statement's one transaction and see what the events CTE
-    returns. The events are inserted from VALUES ordered by version, so positions are drawn in
-    version order (as INSERT_EVENTS_ORDERED does). `command` is the record's key columns,
-    stream and recorded_at; its positions are the batch's first and last.
-    """
-    names = list(rows[0])
-    new = values(*(column(name, events.c[name].type) for name in names), name="new").data(
-        [tuple(row[name] for name in names) for row in rows]
-    )
-    appended = (
-        insert(events)
-        .from_select(names, select(*new.c).order_by(new.c.version))
-        .returning(events.c.version, events.c.position)
-        .cte("appended")
-    )
-    queued = insert(outbox).from_select(["position"], select(appended.c.position)).cte("queued")
-    statement = select(appended.c.version, appended.c.position).add_cte(queued)
-    if command is None:
-        return statement
-    given = [literal(value, commands.c[name].type).label(name) for name, value in command.items()]
-    span = [func.min(appended.c.position), func.max(appended.c.position)]
-    recorded = (
-        insert(commands)
-        .from_select([*command, "first_position", "last_position"], select(*given, *span))
-        .cte("recorded")
-    )
-    return statement.add_cte(recorded)
