@@ -12,6 +12,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mcp_ledger.checks.arguments import DEFAULT_MAX_ARGUMENT_BYTES
+from mcp_ledger.domain.tools import TaskSupport
 
 
 def default_data_dir() -> Path:
@@ -68,6 +69,10 @@ class Settings(BaseSettings):
     )
     upstream_stdio: dict[str, list[str]] = Field(
         default_factory=dict, description='stdio MCP servers workers may run: {"NAME": ["cmd", "arg"]}'
+    )
+    upstream_task_support: dict[str, dict[str, TaskSupport]] = Field(
+        default_factory=dict,
+        description='task support of operator upstreams\' tools: {"NAME": {"TOOL or pattern": "optional"}}',
     )
     upstream_idle_seconds: float = Field(300.0, gt=0, description="idle upstream sessions close after")
     upstream_max_sessions: int = Field(500, ge=1, description="upstream sessions one worker holds")

@@ -21,15 +21,8 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp_ledger.bench.calls.paths import (
-    Progress,
-    _free_port,
-    _ledger,
-    _percentile,
-    _processes,
-    _spawn,
-    _wait_healthy,
-)
+from mcp_ledger.bench.calls.paths import Progress, _percentile
+from mcp_ledger.bench.calls.processes import free_port, ledger_argv, processes, spawn, wait_healthy
 
 
 def _definition(name: str) -> dict[str, Any]:
@@ -105,8 +98,8 @@ async def run_registry_bench(
             "LEDGER_DATA_DIR": str(work),
             "LEDGER_REGISTRY_ALLOWED_HOSTS": "127.0.0.1",  # the benchmark tools point at loopback
         }
-        with _processes() as procs:
-            ports = [_free_port(), _free_port()]
+        with processes() as procs:
+            ports = [free_port(), free_port()]
             if distributed_env is not None:
                 progress("distributed: 1 worker, 2 API replicas (Kafka, PostgreSQL, Redis)")
                 prefix = f"bench{uuid.uuid4().hex[:8]}."
@@ -115,18 +108,20 @@ async def run_registry_bench(
                     "LEDGER_TOPIC_PREFIX": prefix,
                     "LEDGER_STATE_PREFIX": f"ledger-{prefix}",
                 }
-                procs.append(_spawn(_ledger("worker"), env, work / "worker.log"))
+                procs.append(spawn(ledger_argv("worker"), env, work / "worker.log"))
                 for index, port in enumerate(ports):
-                    procs.append(_spawn(_ledger("api", "--port", str(port)), env, work / f"api-{index}.log"))
+                    procs.append(
+                        spawn(ledger_argv("api", "--port", str(port)), env, work / f"api-{index}.log")
+                    )
                 target = "distributed, other replica"
             else:
                 progress("embedded: one process registers and lists")
                 env |= {"LEDGER_BUS": "memory://", "LEDGER_STORE": "", "LEDGER_STATE": "memory://"}
-                procs.append(_spawn(_ledger("serve", "--port", str(ports[0])), env, work / "serve.log"))
+                procs.append(spawn(ledger_argv("serve", "--port", str(ports[0])), env, work / "serve.log"))
                 ports[1] = ports[0]
                 target = "embedded, same process"
             for proc, port in zip(procs[-2:], ports, strict=False):
-                _wait_healthy(port, "/healthz", proc)
+                wait_healthy(port, "/healthz", proc)
             urls = [f"http://127.0.0.1:{port}/mcp" for port in ports]
             progress(f"{rounds} registrations")
             result = await _rounds(urls[0], urls[1], rounds)

@@ -30,6 +30,7 @@ _FIELDS = {
     "dataRecipient": "data_recipient",
     "timeoutSeconds": "timeout_s",
     "toolTimeouts": "tool_timeouts",
+    "taskSupport": "task_support",
 }
 _AUTH_FIELDS = {"tokenUrl": "token_url", "clientId": "client_id"}
 

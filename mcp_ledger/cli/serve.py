@@ -35,7 +35,7 @@ from mcp_ledger.mcp_api.auth.dev_tokens import mint_token
 from mcp_ledger.producers.ports import BusError
 from mcp_ledger.settings import Settings
 from mcp_ledger.wiring.bootstrap import ConfigurationError, running
-from mcp_ledger.wiring.upstreams import front_upstreams, with_upstream_hosts
+from mcp_ledger.wiring.upstreams import front_upstreams, parse_task_support, with_upstream_hosts
 
 
 class _DrainingServer(uvicorn.Server):
@@ -164,19 +164,29 @@ def serve(
             help="NAME=URL of an MCP server to front for the local tenant; repeatable (LEDGER_UPSTREAMS)",
         ),
     ] = None,
+    task_support: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task-support",
+            help="NAME:TOOL=optional|required: run that upstream tool's calls as MCP tasks; repeatable "
+            "(LEDGER_UPSTREAM_TASK_SUPPORT)",
+        ),
+    ] = None,
 ) -> None:
     """Run API and worker in one process (embedded default: SQLite, in-process bus, memory state)."""
-    settings = load_settings(
-        bus=bus,
-        store=store,
-        state=state,
-        host=host,
-        port=port,
-        data_dir=data_dir,
-        no_auth=no_auth,
-        upstreams=upstream or None,
-    )
     try:
+        modes = parse_task_support(task_support or [])
+        settings = load_settings(
+            bus=bus,
+            store=store,
+            state=state,
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            no_auth=no_auth,
+            upstreams=upstream or None,
+            upstream_task_support=modes or None,
+        )
         settings = with_upstream_hosts(settings)
     except ValueError as error:
         raise fail(str(error)) from None

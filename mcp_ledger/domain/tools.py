@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 JSONSchema = dict[str, Any]
+TaskSupport = Literal["forbidden", "optional", "required"]
+"""Whether a tool's call may (optional) or must (required) run as an MCP task."""
 
 NOTE_KEY_SCHEMA: JSONSchema = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^[^\s]+$"}
 
@@ -40,7 +42,7 @@ class ToolSpec(BaseModel):
     listing: dict[str, Any] | None = None
     """An upstream tool's MCP presentation as its server sent it (annotations, icons, _meta),
     listed unchanged; None for the gateway's own and registered tools."""
-    task_support: Literal["forbidden", "optional", "required"] = "forbidden"
+    task_support: TaskSupport = "forbidden"
     """Whether a call may run as an MCP task (listed as `execution.taskSupport`)."""
 
 

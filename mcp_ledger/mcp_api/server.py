@@ -49,6 +49,7 @@ from mcp_ledger.mcp_api.tools.plans import PLAN_SIZE_FACTOR, PlanTools, plan_jso
 from mcp_ledger.mcp_api.tools.results import result_from_event
 from mcp_ledger.mcp_api.tools.results import tool_error as _tool_error
 from mcp_ledger.mcp_api.transport.called_tool import resolved
+from mcp_ledger.mcp_api.transport.outages import ServiceOutages, outage_error
 from mcp_ledger.mcp_api.transport.session_layer import TRANSPORT_SESSION_HEADER
 from mcp_ledger.mcp_api.transport.sessions import TransportSessions
 from mcp_ledger.mcp_api.upstreams import UpstreamSurface, selection
@@ -153,6 +154,8 @@ class LedgerMcp:
             on_get_prompt=self._get_prompt,
             on_completion=self._complete,
         )
+        # A failed database or state store answers a retryable error naming it (transport/outages.py).
+        server.middleware.append(ServiceOutages())
         if self._log_levels is not None:
             # Logging and resources/subscribe left the core protocol in 2026-07-28 (the SDK
             # answers them there with method-not-found); 2025-11-25 sessions still have them.
@@ -316,7 +319,7 @@ class LedgerMcp:
         except CommandTimeoutError as error:
             return _tool_error(str(error))
         except BusError as error:
-            raise MCPError(types.INTERNAL_ERROR, "the command bus is unavailable; try again") from error
+            raise outage_error("command bus") from error
         except KeyStoreError as error:  # e.g. this process's KEK cannot unwrap the caller's key
             log.error("tools/call %s: %s", spec.name, error)
             raise MCPError(types.INTERNAL_ERROR, str(error)) from error
@@ -332,7 +335,7 @@ class LedgerMcp:
         try:
             return await self._tasks.start(identity, command)
         except BusError as error:
-            raise MCPError(types.INTERNAL_ERROR, "the command bus is unavailable; try again") from error
+            raise outage_error("command bus") from error
 
     async def _run_pipeline(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams

@@ -9,14 +9,16 @@ it. Does not change delivery: errors propagate to the adapter exactly as before.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
 
 from opentelemetry.trace import SpanKind
 
 from mcp_ledger.observability.logs import log_context
 from mcp_ledger.observability.metrics import LedgerMetrics
 from mcp_ledger.observability.tracing import context_from, span, with_trace_context
-from mcp_ledger.producers.ports import Handler, Message, MessageBus
+from mcp_ledger.producers.ports import Handler, Message, MessageBus, Outgoing
 
 
 class TracedBus:
@@ -44,17 +46,32 @@ class TracedBus:
         self, topic: str, key: str, value: bytes, headers: Mapping[str, str] | None = None
     ) -> None:
         given = dict(headers or {})
-        # A stored event re-published by the outbox sweep carries the trace it was recorded in.
-        parent = context_from(given)
+        with self._producer_span(topic, key, given):
+            await self.inner.publish(topic, key, value, with_trace_context(given))
+        self._metrics.messages_published.labels(topic=topic).inc()
+
+    async def publish_many(self, topic: str, messages: Sequence[Outgoing]) -> None:
+        # Each message gets its own producer span, whose context its headers carry; the spans
+        # cover handing the message over, and the batch is then acknowledged as a whole.
+        traced = []
+        for message in messages:
+            given = dict(message.headers)
+            with self._producer_span(topic, message.key, given):
+                traced.append(Outgoing(message.key, message.value, with_trace_context(given)))
+        await self.inner.publish_many(topic, traced)
+        self._metrics.messages_published.labels(topic=topic).inc(len(traced))
+
+    def _producer_span(self, topic: str, key: str, headers: Mapping[str, str]) -> AbstractContextManager[Any]:
         attributes = {
             "messaging.system": self._system,
             "messaging.operation.type": "send",
             "messaging.destination.name": topic,
             "messaging.kafka.message.key": key,
         }
-        with span(f"send {topic}", kind=SpanKind.PRODUCER, attributes=attributes, context=parent):
-            await self.inner.publish(topic, key, value, with_trace_context(given))
-        self._metrics.messages_published.labels(topic=topic).inc()
+        # A stored event re-published by the outbox sweep carries the trace it was recorded in.
+        return span(
+            f"send {topic}", kind=SpanKind.PRODUCER, attributes=attributes, context=context_from(headers)
+        )
 
     def _traced(self, topic: str, handler: Handler, group: str | None) -> Handler:
         attributes = {

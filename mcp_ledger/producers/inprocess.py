@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mcp_ledger.producers.ports import BusError, Handler, Message
+from mcp_ledger.producers.ports import BusError, Handler, Message, Outgoing
 from mcp_ledger.producers.redelivery import deliver
 
 _log = logging.getLogger(__name__)
@@ -111,6 +111,15 @@ class InProcessBus:
             queues[partition].put_nowait(message)
             self._pending += 1
             self._idle.clear()
+
+    async def publish_many(self, topic: str, messages: Sequence[Outgoing]) -> None:
+        """Queue the messages in order; see MessageBus.publish_many.
+
+        Raises:
+            BusError: the bus is not running.
+        """
+        for message in messages:
+            await self.publish(topic, message.key, message.value, message.headers)
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Wait up to `drain_timeout` seconds for queued messages to be handled, then stop the tasks.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,7 +34,7 @@ from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker, KafkaMessage, Topic
 from faststream.message import StreamMessage
 
-from mcp_ledger.producers.ports import BusError, Handler, Message
+from mcp_ledger.producers.ports import BusError, Handler, Message, Outgoing
 from mcp_ledger.producers.redelivery import deliver, retry_delay
 
 _log = logging.getLogger(__name__)
@@ -220,14 +220,33 @@ class KafkaBus:
         Raises:
             BusError: the bus is not running, or Kafka did not acknowledge the message.
         """
+        await self.publish_many(topic, [Outgoing(key, value, headers or {})])
+
+    async def publish_many(self, topic: str, messages: Sequence[Outgoing]) -> None:
+        """Queue every message on the producer in order, then wait for all acknowledgements:
+        one round of produce requests instead of one per message. The producer is idempotent,
+        so messages of one partition stay in order through retries; see MessageBus.publish_many.
+
+        Raises:
+            BusError: the bus is not running, or Kafka did not acknowledge a message.
+        """
         if not self._running:
-            raise BusError("publish() needs a running bus: call start() first")
+            raise BusError("publish_many() needs a running bus: call start() first")
+        queued: list[asyncio.Future[Any]] = []
         try:
             # Kafka would auto-create an unknown topic with its default partition count.
             await self._create_topics([topic])
-            await self._broker.publish(value, topic, key=key.encode(), headers=dict(headers or {}))
+            for m in messages:
+                key, headers = m.key.encode(), dict(m.headers)
+                queued.append(
+                    await self._broker.publish(m.value, topic, key=key, headers=headers, no_confirm=True)
+                )
+            await asyncio.gather(*queued)
         except (KafkaError, IncorrectState) as exc:
             raise BusError(f"cannot publish to {topic!r}: {exc!r}") from exc
+        finally:
+            for future in queued:  # after a failure, the others' outcomes are not left unretrieved
+                future.add_done_callback(_retrieved)
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Let in-flight handlers finish (up to `drain_timeout` seconds, then cancel them
@@ -244,6 +263,11 @@ class KafkaBus:
             await self._admin.close()
             self._admin = None
         self._running = False
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _to_message(record: Any) -> Message:

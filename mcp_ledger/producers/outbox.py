@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from mcp_ledger.eventstore.ports import EventStore, StoredEvent
-from mcp_ledger.producers.ports import MessageBus
+from mcp_ledger.producers.ports import MessageBus, Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,16 @@ class OutboxRelay:
         Raises:
             BusError: publishing failed; the rows stay for the sweep.
         """
-        for event in events:
-            value = json.dumps(event.to_json(), separators=(",", ":")).encode()
-            await self._bus.publish(self._topic, event.stream_id, value, event_headers(event))
+        # One batch: the bus sends them together and waits once for all acknowledgements.
+        batch = [
+            Outgoing(
+                event.stream_id,
+                json.dumps(event.to_json(), separators=(",", ":")).encode(),
+                event_headers(event),
+            )
+            for event in events
+        ]
+        await self._bus.publish_many(self._topic, batch)
         self._published.extend(event.position for event in events)
         self._marks_waiting.set()
 

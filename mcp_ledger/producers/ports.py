@@ -8,7 +8,7 @@ A handler that raises gets the message again (at-least-once); handlers must be i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,6 +24,15 @@ class Message:
 
 
 Handler = Callable[[Message], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message of a batch to publish to one topic."""
+
+    key: str
+    value: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class MessageBus(Protocol):
@@ -50,6 +59,15 @@ class MessageBus(Protocol):
 
         Raises:
             BusError: the message could not be published.
+        """
+        ...
+
+    async def publish_many(self, topic: str, messages: Sequence[Outgoing]) -> None:
+        """Publish messages in order, as consecutive publish() calls would, but without waiting
+        for each before sending the next; returns once the bus has durably accepted all of them.
+
+        Raises:
+            BusError: a message could not be published (some of the others may have been).
         """
         ...
 

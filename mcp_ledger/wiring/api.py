@@ -265,7 +265,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         max_argument_bytes=settings.max_argument_bytes,
         registry=catalog,
         audit=AuditResource(runtime.audit) if runtime.audit is not None else None,
-        plans=plan_tools(settings, gateway, runtime.plan_views, identities),
+        plans=plan_tools(settings, gateway, runtime.plan_views, identities, catalog),
         log_levels=sessions,
         pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
         rate_guard=rate_guard,

@@ -238,7 +238,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     purger = TaskPurger(store, stored_task_log(store, runtime.sealer))
     purger.start(settings.task_purge_interval_s)
     stack.push_async_callback(purger.close)
-    attach_calls(runtime.plans, handler)
+    attach_calls(runtime.plans, handler, catalog)
     charge_tasks(runtime.plans, runtime.rates)
     await project_plans(settings, runtime.bus, store, runtime.plan_views, mapper, caches=runtime.caches)
     runtime.bus.subscribe(

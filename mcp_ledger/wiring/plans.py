@@ -40,6 +40,7 @@ from mcp_ledger.projections.plans.memory import MemoryPlanViewStore
 from mcp_ledger.projections.plans.ports import PlanViewStore
 from mcp_ledger.projections.plans.projector import PlanProjector
 from mcp_ledger.projections.plans.redis import RedisPlanViewStore
+from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.settings import Settings
 from mcp_ledger.wiring.compliance import projecting
 
@@ -122,9 +123,12 @@ def charge_tasks(worker: PlanWorker, admission: RateAdmission | None) -> None:
     worker.executor.gate = gate
 
 
-def attach_calls(worker: PlanWorker, calls: CommandHandler) -> None:
-    """Session-bound plan tasks go through the command handler (exactly-once call records)."""
+def attach_calls(worker: PlanWorker, calls: CommandHandler, registry: ToolCatalog | None = None) -> None:
+    """Session-bound plan tasks go through the command handler (exactly-once call records),
+    and so do tasks naming a registered or upstream tool of the plan's scope (`registry`)."""
     worker.executor.calls = calls
+    worker.executor.registry = registry
+    worker.commands.registry = registry
 
 
 async def project_plans(
@@ -163,13 +167,19 @@ async def resume_embedded_plans(settings: Settings, worker: PlanWorker, views: P
 
 
 def plan_tools(
-    settings: Settings, gateway: CommandGateway, views: PlanViewStore, identities: IdentityResolver
+    settings: Settings,
+    gateway: CommandGateway,
+    views: PlanViewStore,
+    identities: IdentityResolver,
+    registry: ToolCatalog | None = None,
 ) -> PlanTools:
-    """The plan tools of the MCP API, with the planners the settings allow."""
+    """The plan tools of the MCP API, with the planners the settings allow; plans may name
+    the registered and upstream tools of the caller's scope too (`registry`)."""
     return PlanTools(
         builtin_catalog(),
         gateway,
         views,
         identities,
         planner=make_endpoint_planner(settings.planner_url, settings.planner_model, settings.planner_api_key),
+        registry=registry,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
@@ -35,6 +36,7 @@ from mcp_ledger.settings import Settings
 from mcp_ledger.wiring.runtime import Runtime, secret_key
 
 log = logging.getLogger(__name__)
+_MODES = ("forbidden", "optional", "required")
 
 
 def _stdio(settings: Settings) -> dict[str, tuple[str, ...]]:
@@ -156,6 +158,22 @@ def parse_upstream(entry: str) -> tuple[str, str]:
     return name, url
 
 
+def parse_task_support(entries: list[str]) -> dict[str, dict[str, str]]:
+    """`{server: {tool: mode}}` of NAME:TOOL=MODE operator entries (`serve --task-support`).
+
+    Raises:
+        ValueError: not NAME:TOOL=MODE with a valid server name and mode.
+    """
+    found: dict[str, dict[str, str]] = {}
+    for entry in entries:
+        server, _, rest = entry.partition(":")
+        tool, sep, mode = rest.partition("=")
+        if not sep or not tool or not re.match(SERVER_NAME_PATTERN, server) or mode not in _MODES:
+            raise ValueError(f"--task-support {entry!r}: expected NAME:TOOL=forbidden|optional|required")
+        found.setdefault(server, {})[tool] = mode
+    return found
+
+
 def with_upstream_hosts(settings: Settings) -> Settings:
     """The settings with each operator upstream's exact host:port on the egress allowlist
     (the operator named them; nothing wider is allowed).
@@ -178,10 +196,13 @@ async def front_upstreams(settings: Settings, runtime: Runtime, *, attempts: int
     if runtime.tool_service is None or not (settings.upstreams or settings.upstream_stdio):
         return []
     operator = Identity(settings.local_tenant, settings.local_subject, ("admin",))
-    entries: list[tuple[str, dict[str, str]]] = [
+    entries: list[tuple[str, dict[str, Any]]] = [
         (name, {"name": name, "url": url}) for name, url in map(parse_upstream, settings.upstreams)
     ]
     entries += [(name, {"name": name, "stdio": name}) for name in _stdio(settings)]
+    for name, arguments in entries:
+        if name in settings.upstream_task_support:
+            arguments["task_support"] = dict(settings.upstream_task_support[name])
     lines = []
     for name, arguments in entries:
         where = arguments.get("url") or f"stdio:{name}"

@@ -3,19 +3,15 @@
 They are extension scenarios, off the spec timeline, so they run with `--force`. Each calls
 fixture tools (`greet`, `slow_compute`, `failing_job`, `protocol_error_job`, `confirm_delete`,
 `test_tool_with_task`) the gateway does not have; those checks are for the gateway fronting a
-fixture MCP server (docs/tasks.md). The checks below need no fixture tool, and the gateway
+fixture MCP server (test_fronted_tasks.py). The checks below need no fixture tool, and the gateway
 passes each, by name.
 """
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
-from pathlib import Path
-
 import pytest
 
-from tests.support.conformance import Check, Suite, read_checks
+from tests.support.conformance import Check, Suite, run_scenario
 
 pytestmark = pytest.mark.conformance
 
@@ -31,25 +27,11 @@ NATIVE_CHECKS = (
 )
 
 
-def _run(suite: Suite, url: str, scenario: str) -> tuple[Check, ...]:
-    with tempfile.TemporaryDirectory(prefix="conformance-tasks-") as scratch:
-        subprocess.run(
-            [
-                *(str(suite.node), str(suite.index_js), "server", "--url", url, "--scenario", scenario),
-                *("--spec-version", "2026-07-28", "--force", "-o", scratch),
-            ],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        return read_checks(Path(scratch))
-
-
 @pytest.fixture(scope="module")
 def task_checks(suite: Suite, embedded_target: str) -> dict[str, Check]:
-    return {check.key: check for scenario in SCENARIOS for check in _run(suite, embedded_target, scenario)}
+    return {
+        check.key: check for scenario in SCENARIOS for check in run_scenario(suite, embedded_target, scenario)
+    }
 
 
 @pytest.mark.parametrize("key", NATIVE_CHECKS)

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import pytest
 
-from mcp_ledger.producers.ports import BusError, Handler, Message, MessageBus
+from mcp_ledger.producers.ports import BusError, Handler, Message, MessageBus, Outgoing
 
 BusFactory = Callable[[], MessageBus]
 
@@ -115,6 +115,25 @@ class BusContract:
         await inbox.wait_until(lambda: len(set(inbox.values())) == 200)
         for n, key in enumerate(keys):
             assert first_seen(inbox.values(key=key)) == [str(i).encode() for i in range(n, 200, 10)]
+
+    async def test_a_batch_is_handled_in_order_per_key_with_each_message_whole(
+        self, make_bus: BusFactory, topic: str
+    ) -> None:
+        bus, inbox = make_bus(), self.inbox()
+        bus.subscribe(topic, inbox, group=fresh("group"), concurrency=4)
+        await bus.start()
+        keys = [f"key-{i}" for i in range(5)]
+        for start in range(0, 100, 25):
+            batch = [Outgoing(keys[i % 5], str(i).encode(), {"n": str(i)}) for i in range(start, start + 25)]
+            await bus.publish_many(topic, batch)
+        await inbox.wait_until(lambda: len(set(inbox.values())) == 100)
+        for n, key in enumerate(keys):
+            assert first_seen(inbox.values(key=key)) == [str(i).encode() for i in range(n, 100, 5)]
+        assert all(m.headers == {"n": m.value.decode()} for m in inbox.messages)
+
+    async def test_a_batch_before_start_is_refused(self, make_bus: BusFactory, topic: str) -> None:
+        with pytest.raises(BusError):
+            await make_bus().publish_many(topic, [Outgoing("k", b"v")])
 
     async def test_members_of_one_group_share_the_messages_each_handled_once(
         self, make_bus: BusFactory, topic: str

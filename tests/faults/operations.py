@@ -18,9 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mcp.shared.exceptions import MCPError
+from mcp_types import ErrorData
+
 from tests.support.load import OUTAGE, ToolResultError, _one_call, _outage, _plan
 
 Outcome = Literal["ok", "fail", "timeout"]
+UPSTREAM_ECHO = "fx_echo"
+"""The fixture upstream's echo (tests/support/upstream.py) as the gateway serves it, prefixed."""
 CLIENTS = 8
 CLIENT_SECONDS = 40.0
 """The agent's own bound on a call: far past the gateway's, so a hang is seen as one."""
@@ -38,6 +43,8 @@ class Operation:
     outcome: Outcome | None = None
     result: dict[str, Any] | None = None
     error: str = ""
+    rpc_error: ErrorData | None = None
+    """The JSON-RPC error the agent got, when it got one."""
 
     @property
     def seconds(self) -> float:
@@ -74,6 +81,8 @@ class Recorder:
                 raise
             leaf = _leaf(error)
             op.outcome, op.error = "fail", f"{type(leaf).__name__}: {str(leaf)[:120]}"
+            if isinstance(leaf, MCPError):
+                op.rpc_error = leaf.error
         op.completed = time.monotonic()
         return op
 
@@ -85,7 +94,9 @@ def _leaf(error: BaseException) -> BaseException:
     return error
 
 
-async def _client(url: str, index: int, tag: str, recorder: Recorder, stop: asyncio.Event) -> None:
+async def _client(
+    url: str, index: int, tag: str, recorder: Recorder, stop: asyncio.Event, echo: str = "echo"
+) -> None:
     session: str | None = None
     for step in itertools.count():
         if stop.is_set():
@@ -101,7 +112,7 @@ async def _client(url: str, index: int, tag: str, recorder: Recorder, stop: asyn
             if done.outcome == "ok":
                 recorder.plans.append(plan_id)
         elif step % 3 == 0:
-            await recorder.call(url, session, index, "echo", {"text": f"{tag}-c{index}-s{step}"})
+            await recorder.call(url, session, index, echo, {"text": f"{tag}-c{index}-s{step}"})
         elif step % 3 == 1:
             await recorder.call(
                 url, session, index, "note_set", {"key": f"k{step % 2}", "value": f"{tag}-{step}"}
@@ -112,9 +123,12 @@ async def _client(url: str, index: int, tag: str, recorder: Recorder, stop: asyn
             await asyncio.sleep(0.2)  # an outage: do not spin
 
 
-async def run_clients(url: str, tag: str, recorder: Recorder, stop: asyncio.Event) -> None:
-    """CLIENTS clients calling tools into `recorder` until `stop` is set."""
-    await asyncio.gather(*(_client(url, index, tag, recorder, stop) for index in range(CLIENTS)))
+async def run_clients(
+    url: str, tag: str, recorder: Recorder, stop: asyncio.Event, echo: str = "echo"
+) -> None:
+    """CLIENTS clients calling tools into `recorder` until `stop` is set; `echo` names the echo
+    tool they call (an upstream server's, prefixed, in the upstream faults)."""
+    await asyncio.gather(*(_client(url, index, tag, recorder, stop, echo) for index in range(CLIENTS)))
 
 
 def _wrong_answer(op: Operation) -> str | None:
@@ -122,6 +136,7 @@ def _wrong_answer(op: Operation) -> str | None:
     result, arguments = op.result or {}, op.arguments
     expected: Mapping[str, Any] | None = {
         "echo": {"text": arguments.get("text")},
+        UPSTREAM_ECHO: {"result": arguments.get("text")},
         "note_set": {"key": arguments.get("key")},
     }.get(op.tool)
     if expected is not None and result != expected:
@@ -131,13 +146,26 @@ def _wrong_answer(op: Operation) -> str | None:
     return None
 
 
+def _unclear(op: Operation) -> str | None:
+    """Why a JSON-RPC error does not say it may be retried and which service failed."""
+    data = op.rpc_error.data if op.rpc_error is not None else None
+    if op.rpc_error is None or (
+        isinstance(data, dict) and data.get("retryable") is True and data.get("service")
+    ):
+        return None
+    return f"client {op.client} {op.tool}: an unclear error {op.rpc_error.message!r} (data {data!r})"
+
+
 def agent_problems(recorder: Recorder, budget: float) -> list[str]:
-    """Everything the agents saw that they should not have: a wrong or foreign answer, a call
-    answered after `budget` seconds or never, a non-linearizable note read."""
+    """Everything the agents saw that they should not have: a wrong or foreign answer, a
+    JSON-RPC error that does not say it is retryable and which service failed, a call answered
+    after `budget` seconds or never, a non-linearizable note read."""
     problems = []
     for op in recorder.operations:
         if op.outcome == "ok" and (wrong := _wrong_answer(op)):
             problems.append(wrong)
+        if unclear := _unclear(op):
+            problems.append(unclear)
         if op.outcome == "timeout" or op.seconds > budget:
             problems.append(f"client {op.client} {op.tool} took {op.seconds:.1f}s ({op.outcome}: {op.error})")
     return problems + register_problems(recorder.operations)

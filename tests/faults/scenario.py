@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from tests.faults.linearizability import verdict
 from tests.faults.operations import CLIENTS, Recorder, agent_problems, run_clients, tally
 from tests.faults.stack import CALL_TIMEOUT, FaultStack
 from tests.support.convergence import (
@@ -25,7 +26,7 @@ from tests.support.convergence import (
 from tests.support.history import History, load_history, plan_statuses, problems_in
 from tests.support.load import wait_for
 
-WARM_SECONDS = 2.0
+WARM_SECONDS = 1.0
 RECOVERY_SECONDS = 60.0
 SETTLE_SECONDS = 90.0
 GRACE_SECONDS = 6.0
@@ -83,10 +84,13 @@ async def _recovered(recorder: Recorder, healed: float) -> float:
     return max(float(first_ok(c) or 0.0) for c in range(CLIENTS)) - healed
 
 
-async def under_fault(stack: FaultStack, name: str, fault: Fault) -> tuple[Recorder, float]:
+async def under_fault(
+    stack: FaultStack, name: str, fault: Fault, echo: str = "echo"
+) -> tuple[Recorder, float]:
     """Run the load, inject `fault` in the middle; (the recorded load, recovery s)."""
     recorder, stop = Recorder(), asyncio.Event()
-    load = asyncio.create_task(run_clients(stack.api.url, f"f{secrets.token_hex(3)}", recorder, stop))
+    tag = f"f{secrets.token_hex(3)}"
+    load = asyncio.create_task(run_clients(stack.api.url, tag, recorder, stop, echo))
     try:
         await wait_for(lambda: recorder.ok_since(0.0) >= 2 * CLIENTS, "the load warms up", 60)
         await asyncio.sleep(WARM_SECONDS)
@@ -132,6 +136,7 @@ async def check_after(stack: FaultStack, name: str, recorder: Recorder, recovery
     assert not problems, f"history not exact after {SETTLE_SECONDS:.0f}s: {problems[:10]}"
     assert await unpublished_positions(env["LEDGER_BUS"], f"{topic}.events", history) == []
     assert agent_problems(recorder, CALL_TIMEOUT + GRACE_SECONDS) == []
+    assert verdict(recorder.operations) == "Ok", "porcupine: the session notes are not linearizable"
     statuses = plan_statuses(history)
     assert all(statuses.get(plan_id) == ["succeeded"] for plan_id in recorder.plans), statuses
     assert await views_converge(env, tenant, f"rebuilt-{secrets.token_hex(4)}:", 60) > 0

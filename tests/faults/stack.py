@@ -60,7 +60,11 @@ def _host_port(url: str) -> str:
 
 
 def _via(url: str, proxy: Proxy) -> str:
-    return make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    return _at(url, proxy.port)
+
+
+def _at(url: str, port: int) -> str:
+    return make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
 
 
 @dataclass
@@ -95,9 +99,11 @@ def fault_stack(
     *,
     workers: int = 1,
     extra: Mapping[str, str] | None = None,
+    store_port: int | None = None,
 ) -> Iterator[FaultStack]:
     """An API and `workers` workers behind proxies to PostgreSQL, Redis and (where the broker
-    allows it) Kafka; every proxy removed at exit."""
+    allows it) Kafka; every proxy removed at exit. `store_port`: the processes reach PostgreSQL
+    through that loopback port instead (a proxy of the test's own) rather than Toxiproxy's."""
     fragment = name_fragment()
     direct = {
         **isolated_env(migrated, fragment, topics="f"),
@@ -119,6 +125,8 @@ def fault_stack(
             "LEDGER_STORE": _via(direct["LEDGER_STORE"], by_service["pg"]),
             "LEDGER_STATE": _via(direct["LEDGER_STATE"], by_service["redis"]),
         }
+        if store_port is not None:
+            proxied["LEDGER_STORE"] = _at(direct["LEDGER_STORE"], store_port)
         if kafka:
             proxied["LEDGER_BUS"] = f"kafka://{kafka}"
         try:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcp_types import ErrorData
+
+from tests.faults.linearizability import verdict
 from tests.faults.operations import Operation, Outcome, Recorder, agent_problems, register_problems
 
 
@@ -49,3 +52,44 @@ def test_a_read_of_nothing_after_an_acknowledged_write_is_reported() -> None:
         _op("note_get", {"key": "k"}, "ok", {"key": "k", "found": False}, 1.0),
     ]
     assert register_problems(ops) == ["client 0 read k=None, allowed ['v1']"]
+
+
+def test_a_generic_internal_error_is_reported_as_unclear() -> None:
+    generic = Operation(1, "echo", {"text": "a"}, 0.0, 0.1, "fail", None, "MCPError: Internal server error")
+    generic.rpc_error = ErrorData(code=-32603, message="Internal server error")
+    clear = Operation(2, "echo", {"text": "b"}, 0.0, 0.1, "fail", None, "MCPError: unavailable")
+    clear.rpc_error = ErrorData(
+        code=-32603, message="unavailable", data={"retryable": True, "service": "database"}
+    )
+    assert agent_problems(Recorder([generic, clear]), 5.0) == [
+        "client 1 echo: an unclear error 'Internal server error' (data None)"
+    ]
+
+
+def test_porcupine_finds_a_read_older_than_the_last_acknowledged_write_illegal() -> None:
+    ops = [
+        _op("note_set", {"key": "k", "value": "v1"}, "ok", {"key": "k"}, 0.0),
+        _op("note_set", {"key": "k", "value": "v2"}, "ok", {"key": "k"}, 1.0),
+        _op("note_get", {"key": "k"}, "ok", {"key": "k", "found": True, "value": "v1"}, 2.0),
+    ]
+    assert verdict(ops) == "Illegal"
+    assert verdict(ops[:2]) == "Ok"
+
+
+def test_porcupine_allows_a_write_whose_answer_was_lost_to_be_seen_but_then_kept() -> None:
+    ops = [
+        _op("note_set", {"key": "k", "value": "v1"}, "ok", {"key": "k"}, 0.0),
+        _op("note_set", {"key": "k", "value": "v2"}, "timeout", None, 1.0),
+        _op("note_get", {"key": "k"}, "ok", {"key": "k", "found": True, "value": "v2"}, 2.0),
+    ]
+    assert verdict(ops) == "Ok"
+    later = _op("note_get", {"key": "k"}, "ok", {"key": "k", "found": True, "value": "v1"}, 3.0)
+    assert verdict([*ops, later]) == "Illegal"
+
+
+def test_porcupine_finds_a_foreign_value_and_a_lost_note_illegal() -> None:
+    foreign = _op("note_get", {"key": "k"}, "ok", {"key": "k", "found": True, "value": "theirs"}, 0.0)
+    wrote = _op("note_set", {"key": "k", "value": "v1"}, "ok", {"key": "k"}, 0.0)
+    vanished = _op("note_get", {"key": "k"}, "ok", {"key": "k", "found": False}, 1.0)
+    assert verdict([foreign]) == "Illegal"
+    assert verdict([wrote, vanished]) == "Illegal"

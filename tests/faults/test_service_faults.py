@@ -19,7 +19,7 @@ from tests.support.toxiproxy import ToxicType
 
 pytestmark = pytest.mark.timeout(300)
 
-FAULT_SECONDS = 4.0
+FAULT_SECONDS = 3.0
 SERVICES = ("pg", "redis", "kafka")
 ROWS: list[Row] = []
 

@@ -16,7 +16,7 @@ import importlib
 import json
 import pkgutil
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -53,7 +53,7 @@ from mcp_ledger.eventstore.migrations import upgrade_to_head_async
 from mcp_ledger.eventstore.ports import NewEvent
 from mcp_ledger.eventstore.sql import SqlEventStore, create_store_engine, open_event_store
 from mcp_ledger.observability.traced_bus import TracedBus
-from mcp_ledger.producers.ports import Handler, Message, MessageBus
+from mcp_ledger.producers.ports import Handler, Message, MessageBus, Outgoing
 from mcp_ledger.wiring.protection import audit_row, open_key_store
 from tests.support.clients import mcp_client, structured
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
@@ -364,6 +364,10 @@ class RecordingBus:
     ) -> None:
         self.published.append(Message(topic, key, value, dict(headers or {})))
         await self.inner.publish(topic, key, value, headers)
+
+    async def publish_many(self, topic: str, messages: Sequence[Outgoing]) -> None:
+        self.published.extend(Message(topic, m.key, m.value, dict(m.headers)) for m in messages)
+        await self.inner.publish_many(topic, messages)
 
 
 @pytest.fixture

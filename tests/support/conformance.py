@@ -185,6 +185,20 @@ def run_requirements(suite: Suite, url: str, revision: str, *, timeout: float = 
     return SuiteRun(revision, url, done.returncode, done.stdout, checks, scored_scenarios(suite, revision))
 
 
+def run_scenario(
+    suite: Suite, url: str, scenario: str, *, spec_version: str = "2026-07-28"
+) -> tuple[Check, ...]:
+    """One scenario, forced (extension scenarios are off the spec timeline), and its checks."""
+    with tempfile.TemporaryDirectory(prefix="conformance-scenario-") as scratch:
+        _suite(
+            suite,
+            *("server", "--url", url, "--scenario", scenario, "--spec-version", spec_version),
+            *("--force", "--timeout", str(SCENARIO_MS), "-o", scratch),
+            timeout=120,
+        )
+        return read_checks(Path(scratch))
+
+
 def main(argv: list[str]) -> int:
     """`python -m tests.support.conformance URL [REVISION…]`: run, print the scored checks
     passed/total and every failure by name; exit 1 if any scored check failed."""

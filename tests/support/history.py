@@ -113,9 +113,13 @@ async def _opened(stored: list[tuple[StoredEvent, str | None]], env: Mapping[str
 
 def outcomes(kinds: Counter[str]) -> int:
     """How many outcomes one command's event types amount to: each terminal event is one,
-    except that create_plan with execute records its one outcome as PlanAccepted + PlanStarted."""
+    except that create_plan with execute records its one outcome as PlanAccepted + PlanStarted.
+    A register_server call's registry command (`<call>:registry`) records its one outcome as
+    UpstreamServerRegistered; the registry events also name the call, whose outcome is its own
+    ToolSucceeded."""
     terminal = sum(count for kind, count in kinds.items() if is_terminal(kind))
-    return terminal - min(kinds["PlanAccepted"], kinds["PlanStarted"])
+    plain = terminal - min(kinds["PlanAccepted"], kinds["PlanStarted"])
+    return plain or kinds["UpstreamServerRegistered"]
 
 
 def problems_in(history: History, published: set[str], calls: set[str]) -> list[str]:

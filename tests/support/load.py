@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+import httpx2
 from mcp.shared.exceptions import MCPError
 
 from tests.support.clients import mcp_client
@@ -32,7 +33,9 @@ class LoadReport:
 
     def note_failure(self, error: BaseException) -> None:
         kind = (
-            "transport_error" if isinstance(error, httpx.HTTPError | OSError | TimeoutError) else "rpc_error"
+            "transport_error"
+            if isinstance(error, httpx.HTTPError | httpx2.HTTPError | OSError | TimeoutError)
+            else "rpc_error"
         )
         self.outcomes[kind] += 1
         self.errors[f"{type(error).__name__}: {str(error)[:80]}"] += 1
@@ -66,7 +69,8 @@ async def _one_call(
     return result.structured_content
 
 
-OUTAGE = (MCPError, httpx.HTTPError, TimeoutError, OSError)
+OUTAGE = (MCPError, httpx.HTTPError, httpx2.HTTPError, TimeoutError, OSError)
+"""What an outage looks like to an agent; the SDK client's transport is httpx2, not httpx."""
 
 
 class ToolResultError(Exception):

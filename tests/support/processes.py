@@ -111,8 +111,11 @@ class LedgerProcess:
         raise TimeoutError(f"{pattern.pattern!r} not seen within {timeout}s:\n{self.output()[-3000:]}")
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
-        """Block until /healthz answers (bounded)."""
+        """Block until /healthz answers (bounded; the wait for its port counts against it, so
+        a slow start on a loaded machine gets the whole `timeout`, not the port's own 60 s)."""
         deadline = time.monotonic() + timeout
+        if self.listens and self._port is None:
+            self._port = int(self.wait_for_match(LISTENING, timeout).group(1))
         port = self.port
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

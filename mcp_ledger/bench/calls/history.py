@@ -19,17 +19,9 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp_ledger.bench.calls.paths import (
-    Progress,
-    _free_port,
-    _ledger,
-    _percentile,
-    _processes,
-    _spawn,
-    _wait_healthy,
-)
+from mcp_ledger.bench.calls.paths import Progress, _percentile
+from mcp_ledger.bench.calls.processes import running_gateway
 from mcp_ledger.bench.calls.store_size import bench_store_size
-from mcp_ledger.mcp_api.auth.dev_tokens import mint_token
 
 # Half the registration policy's bound on one registration (200): 1,000 tools take ten.
 _PER_REGISTRATION = 100
@@ -150,32 +142,11 @@ async def tool_listing(url: str, token: str, tools: int, samples: int) -> dict[s
 async def bench_history(
     target: str, work: Path, env: dict[str, str], *, worker: bool, earlier: int, tools: int, samples: int
 ) -> dict[str, Any]:
-    """Both measurements on one gateway (`serve`, or an API and a worker when `worker`)."""
-    tenant = f"bench-{uuid.uuid4().hex[:8]}"
-    env = {
-        **env,
-        "LEDGER_LOCAL_TENANT": tenant,
-        "LEDGER_DATA_DIR": str(work / target),
-        "LEDGER_REGISTRY_ALLOWED_HOSTS": "127.0.0.1",  # the benchmark tools point at loopback
-    }
-    with _processes() as procs:
-        port = _free_port()
-        if worker:
-            procs.append(_spawn(_ledger("worker"), env, work / f"{target}-worker.log"))
-        command = ("api" if worker else "serve", "--port", str(port))
-        procs.append(_spawn(_ledger(*command), env, work / f"{target}.log"))
-        _wait_healthy(port, "/healthz", procs[-1])
-        url = f"http://127.0.0.1:{port}/mcp"
-        token = mint_token(
-            work / target,
-            subject="bench",
-            tenant=tenant,
-            roles=["admin"],
-            issuer="mcp-ledger-dev",
-            audience=url,
-        )
-        history = await session_history(url, token, earlier, samples)
-        listing = await tool_listing(url, token, tools, samples)
+    """Both measurements on one gateway (`serve`, or an API and a worker when `worker`);
+    the benchmark tools point at loopback."""
+    with running_gateway(target, work, env, worker=worker, loopback_tools=True) as gateway:
+        history = await session_history(gateway.url, gateway.token, earlier, samples)
+        listing = await tool_listing(gateway.url, gateway.token, tools, samples)
     return {"target": target, "session_history": history, "tools_list": listing}
 
 

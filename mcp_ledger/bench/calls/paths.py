@@ -10,25 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_ledger.bench.calls.cpu import CpuMeter, listening_pids
+from mcp_ledger.bench.calls.processes import free_port, ledger_argv, processes, spawn, wait_healthy
 from mcp_ledger.eventstore.sql import open_event_store
 from mcp_ledger.mcp_api.auth.dev_tokens import mint_token
 
@@ -50,46 +47,6 @@ class PathResult:
     # whole measurement, and of the gateway's own processes together.
     cpu_ms_per_call: dict[str, float] = field(default_factory=dict)
     own_cpu_ms_per_call: float | None = None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _wait_healthy(port: int, path: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"benchmark target exited with {proc.returncode}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1.0)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise TimeoutError(f"benchmark target on port {port} not ready within {timeout}s")
-
-
-@contextmanager
-def _processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        yield procs
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def warmups(calls: int) -> int:
@@ -184,17 +141,13 @@ async def _count_outcomes(store_url: str, tenant: str) -> int:
         await store.close()
 
 
-def _ledger(*args: str) -> list[str]:
-    return [sys.executable, "-m", "mcp_ledger.cli", *args]
-
-
 async def bench_plain(calls: int, concurrency: int, work: Path) -> PathResult:
-    with _processes() as procs:
-        port = _free_port()
+    with processes() as procs:
+        port = free_port()
         procs.append(
-            _spawn([sys.executable, "-m", "mcp_ledger.bench.plain_server", str(port)], {}, work / "plain.log")
+            spawn([sys.executable, "-m", "mcp_ledger.bench.plain_server", str(port)], {}, work / "plain.log")
         )
-        _wait_healthy(port, "/", procs[0])
+        wait_healthy(port, "/", procs[0])
         meter = CpuMeter({"server": [procs[0].pid]})
         return await measure("plain-sdk", f"http://127.0.0.1:{port}/mcp", calls, concurrency, meter=meter)
 
@@ -225,20 +178,20 @@ async def bench_gateway(
     worker processes on the services `env` names."""
     tenant = f"bench-{uuid.uuid4().hex[:8]}"
     env = {**env, "LEDGER_LOCAL_TENANT": tenant, "LEDGER_DATA_DIR": str(work / target)}
-    with _processes() as procs:
+    with processes() as procs:
         groups: dict[str, list[int]] = {"worker": [], "api": []}
         for index in range(workers):
-            procs.append(_spawn(_ledger("worker"), env, work / f"{target}-worker{index}.log"))
+            procs.append(spawn(ledger_argv("worker"), env, work / f"{target}-worker{index}.log"))
             groups["worker"].append(procs[-1].pid)
-        ports = [_free_port() for _ in range(apis)]
+        ports = [free_port() for _ in range(apis)]
         urls = [f"http://127.0.0.1:{port}/mcp" for port in ports]
         # Replicas behind one balancer share one public URL: the tokens' audience.
         env["LEDGER_AUTH_AUDIENCE"] = urls[0]
         for port in ports:
             command = ("api", "--port", str(port)) if workers else ("serve", "--port", str(port))
-            procs.append(_spawn(_ledger(*command), env, work / f"{target}-{port}.log"))
+            procs.append(spawn(ledger_argv(*command), env, work / f"{target}-{port}.log"))
             groups["api"].append(procs[-1].pid)
-            _wait_healthy(port, "/healthz", procs[-1])
+            wait_healthy(port, "/healthz", procs[-1])
         # Authenticated like a real agent: every request's JWT is verified.
         token = mint_token(
             work / target,

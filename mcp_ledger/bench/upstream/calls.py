@@ -18,34 +18,31 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp_ledger.bench.calls.paths import (
-    PathResult,
-    _count_outcomes,
-    _free_port,
-    _ledger,
-    _processes,
-    _ratios,
-    _spawn,
-    _wait_healthy,
-    measure,
+from mcp_ledger.bench.calls.paths import PathResult, _count_outcomes, _ratios, measure
+from mcp_ledger.bench.calls.processes import (
+    Processes,
+    free_port,
+    processes,
+    running_gateway,
+    spawn,
+    wait_healthy,
 )
-from mcp_ledger.mcp_api.auth.dev_tokens import mint_token
 
 TOOL = "upstream_echo"
 
 
-def _upstream(work: Path, procs: list[object]) -> str:
-    port = _free_port()
+def _upstream(work: Path, procs: Processes) -> str:
+    port = free_port()
     argv = [sys.executable, "-m", "mcp_ledger.bench.plain_server", str(port), TOOL]
-    proc = _spawn(argv, {}, work / f"upstream-{port}.log")
+    proc = spawn(argv, {}, work / f"upstream-{port}.log")
     procs.append(proc)
-    _wait_healthy(port, "/", proc)
+    wait_healthy(port, "/", proc)
     return f"http://127.0.0.1:{port}/mcp"
 
 
 async def bench_upstream_direct(calls: int, concurrency: int, work: Path) -> PathResult:
-    with _processes() as procs:
-        url = _upstream(work, procs)  # type: ignore[arg-type]
+    with processes() as procs:
+        url = _upstream(work, procs)
         return await measure("upstream-direct", url, calls, concurrency, tool=TOOL)
 
 
@@ -62,36 +59,13 @@ async def _register(url: str, headers: dict[str, str], upstream: str) -> None:
 async def bench_upstream_gateway(
     target: str, calls: int, concurrency: int, work: Path, env: dict[str, str], distributed: bool
 ) -> PathResult:
-    tenant = f"bench-{uuid.uuid4().hex[:8]}"
-    env = {
-        **env,
-        "LEDGER_LOCAL_TENANT": tenant,
-        "LEDGER_DATA_DIR": str(work / target),
-        "LEDGER_REGISTRY_ALLOWED_HOSTS": "127.0.0.1",
-    }
-    with _processes() as procs:
-        upstream = _upstream(work, procs)  # type: ignore[arg-type]
-        port = _free_port()
-        if distributed:
-            procs.append(_spawn(_ledger("worker"), env, work / f"{target}-worker.log"))
-            procs.append(_spawn(_ledger("api", "--port", str(port)), env, work / f"{target}-api.log"))
-        else:
-            procs.append(_spawn(_ledger("serve", "--port", str(port)), env, work / f"{target}.log"))
-        _wait_healthy(port, "/healthz", procs[-1])
-        url = f"http://127.0.0.1:{port}/mcp"
-        token = mint_token(
-            work / target,
-            subject="bench",
-            tenant=tenant,
-            roles=["admin"],
-            issuer="mcp-ledger-dev",
-            audience=url,
-        )
-        headers = {"Authorization": f"Bearer {token}"}
-        await _register(url, headers, upstream)
-        result = await measure(target, url, calls, concurrency, headers, tool=TOOL)
-    store_url = env.get("LEDGER_STORE") or f"sqlite+aiosqlite:///{work / target / 'ledger.db'}"
-    stored = await _count_outcomes(store_url, tenant)
+    with (
+        processes() as procs,
+        running_gateway(target, work, env, worker=distributed, loopback_tools=True) as gateway,
+    ):
+        await _register(gateway.url, gateway.headers, _upstream(work, procs))
+        result = await measure(target, gateway.url, calls, concurrency, gateway.headers, tool=TOOL)
+    stored = await _count_outcomes(gateway.store_url, gateway.tenant)
     return PathResult(**{**asdict(result), "stored_outcomes": stored})
 
 

@@ -92,6 +92,10 @@ def add(
     data_recipient: Annotated[str, typer.Option(help="third_party, first_party, processor")] = "third_party",
     timeout: Annotated[float, typer.Option(help="seconds a call may take")] = 60.0,
     pinning: Annotated[bool, typer.Option(help="hold changed definitions until approved")] = True,
+    task_support: Annotated[
+        list[str] | None,
+        typer.Option(help="TOOL=optional|required: its calls run as MCP tasks (TOOL may be a pattern)"),
+    ] = None,
     auth: Annotated[
         str, typer.Option(help="none, bearer, header, client_credentials or token_exchange")
     ] = "none",
@@ -116,6 +120,7 @@ def add(
         "data_recipient": data_recipient,
         "timeout_s": timeout,
         "pinning": pinning,
+        "task_support": _pairs(task_support, "--task-support"),
         "auth": _auth(
             auth,
             header,

@@ -35,6 +35,7 @@ from mcp_ledger.domain.plans.validation import plan_problems, with_derived_depen
 from mcp_ledger.domain.streams import call_stream, parse_plan_stream
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.eventstore.ports import ConcurrencyError, EventStore
+from mcp_ledger.projections.registry.catalog import ToolCatalog
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class PlanCommandHandler:
         self._on_appended = on_appended
         self._clock = clock
         self._max_attempts = max_attempts
+        self.registry: ToolCatalog | None = None
+        """Where a plan's registered and upstream tools are found (set by the wiring)."""
 
     async def handle(self, command: Command) -> None:
         """Decide and record one plan command; idempotent by command id.
@@ -80,9 +83,10 @@ class PlanCommandHandler:
             if parse_plan_stream(recorded[0].stream_id) is not None:  # not a refusal
                 await self._after(command, recorded[0].stream_id, None)
             return
+        registered = await self._registered(command)
         for _ in range(self._max_attempts):
             state = await self.owned_plan(command.tenant, command.subject, command.plan_id)
-            stream_id, events = self._decide(command, state)
+            stream_id, events = self._decide(command, state, registered)
             expected = state.version if stream_id == state.stream_id else 0
             records = plan_records(
                 events,
@@ -102,6 +106,16 @@ class PlanCommandHandler:
             return
         raise CommandConflictError(f"command {command.command_id} lost {self._max_attempts} races")
 
+    async def _registered(self, command: PlanCommand) -> dict[str, ToolSpec]:
+        """The registered and upstream tools an accepted plan names, in its scope."""
+        if self.registry is None or not isinstance(command, AcceptPlan):
+            return {}
+        try:
+            names = normalise_plan(command.plan).tool_names - set(self._catalog)
+        except PlanFormError:
+            return {}
+        return await self.registry.registered_specs(command.tenant, command.session_id, names)
+
     async def owned_plan(self, tenant: str, subject: str, plan_id: str) -> PlanState:
         """The subject's plan of that id (empty, on its own stream, when the subject has none)."""
         return await owned_plan(self._store, tenant, subject, plan_id, self._mapper)
@@ -113,9 +127,11 @@ class PlanCommandHandler:
         if starts and isinstance(command, (AcceptPlan, ExecutePlan)):
             await self._request_run(stream_id)
 
-    def _decide(self, command: PlanCommand, state: PlanState) -> tuple[str, list[DomainEvent]]:
+    def _decide(
+        self, command: PlanCommand, state: PlanState, registered: Mapping[str, ToolSpec]
+    ) -> tuple[str, list[DomainEvent]]:
         if isinstance(command, AcceptPlan):
-            problem, events = self._accept(command, state)
+            problem, events = self._accept(command, state, {**registered, **self._catalog})
         elif not state.exists or state.accepted is None or state.accepted.subject != command.subject:
             # owned_plan never loads another subject's plan; the owner check is a second guard.
             problem, events = ("unknown_plan", "unknown plan"), []
@@ -133,7 +149,7 @@ class PlanCommandHandler:
         return state.stream_id, events
 
     def _accept(
-        self, command: AcceptPlan, state: PlanState
+        self, command: AcceptPlan, state: PlanState, catalog: Mapping[str, ToolSpec]
     ) -> tuple[tuple[str, str] | None, list[DomainEvent]]:
         if state.exists:
             return ("plan_exists", f"a plan with id {command.plan_id!r} exists already"), []
@@ -141,9 +157,7 @@ class PlanCommandHandler:
             plan = with_derived_dependencies(normalise_plan(command.plan))
         except PlanFormError as error:
             return ("invalid_plan", str(error)), []
-        problems = plan_problems(plan, self._catalog, command.roles) or plan_parameter_problems(
-            plan, self._catalog
-        )
+        problems = plan_problems(plan, catalog, command.roles) or plan_parameter_problems(plan, catalog)
         if problems:
             return ("invalid_plan", "; ".join(problems)), []
         if plan_hash(plan) != command.plan_hash or plan.plan_id != command.plan_id:

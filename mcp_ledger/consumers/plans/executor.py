@@ -28,6 +28,7 @@ from mcp_ledger.checks.arguments import check_arguments
 from mcp_ledger.checks.validator import compile_schema
 from mcp_ledger.consumers.command_handler import AppendedCallback, CommandHandler
 from mcp_ledger.consumers.mapping import EventMapper
+from mcp_ledger.consumers.plans.calls import recorded_call, unless_safe
 from mcp_ledger.consumers.plans.stream import (
     PLAIN,
     append_plan_events,
@@ -52,6 +53,7 @@ from mcp_ledger.domain.plans.state import PlanState
 from mcp_ledger.domain.session.aggregate import Session
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.eventstore.ports import ConcurrencyError, EventStore
+from mcp_ledger.projections.registry.catalog import ToolCatalog
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,8 @@ class PlanExecutor:
         self._on_appended = on_appended
         self.calls = calls
         """Runs session-bound tasks; set after construction when the handler needs this executor."""
+        self.registry: ToolCatalog | None = None
+        """Where tasks naming a registered or upstream tool find it; set by the wiring."""
         self.gate: TaskGate | None = None
         """Charges every task attempt to its plan's caller; set by the wiring when limits apply."""
         self._clock = clock
@@ -279,21 +283,11 @@ class PlanExecutor:
         assert accepted is not None
         spec = self._catalog.get(tool_name)
         if spec is None:
-            return TaskResult(error_code="unknown_tool", message=f"unknown tool {tool_name!r}")
+            return await self._call_registered(state, attempt, tool_name, parameters)
         denied = access_problem(accepted.roles, spec.minimum_role, spec.allowed_roles)
         if denied is not None:
             return TaskResult(error_code="forbidden", message=denied)
-        kind = "compensate" if attempt.compensation else str(attempt.attempt)
-        command = CallTool(
-            command_id=task_command_id(state, attempt.task_id, kind),
-            correlation_id=accepted.command_id,
-            tenant=accepted.tenant,
-            subject=accepted.subject,
-            session_id=accepted.session_id if spec.needs_session else None,
-            roles=tuple(accepted.roles),
-            tool_name=tool_name,
-            arguments=parameters,
-        )
+        command = self._command(state, attempt, tool_name, parameters, in_session=spec.needs_session)
         refused = None if self.gate is None or attempt.compensation else await self.gate(command)
         if refused is not None:
             return refused
@@ -318,6 +312,49 @@ class PlanExecutor:
             return TaskResult(error_code="tool_error", message=f"{type(error).__name__}: {error}")
         output = outcome.structured if outcome.structured is not None else {"content": outcome.content}
         return TaskResult(output=output)
+
+    def _command(
+        self,
+        state: PlanState,
+        attempt: _Attempt,
+        tool_name: str,
+        parameters: dict[str, Any],
+        *,
+        in_session: bool,
+    ) -> CallTool:
+        accepted = state.accepted
+        assert accepted is not None
+        kind = "compensate" if attempt.compensation else str(attempt.attempt)
+        return CallTool(
+            command_id=task_command_id(state, attempt.task_id, kind),
+            correlation_id=accepted.command_id,
+            tenant=accepted.tenant,
+            subject=accepted.subject,
+            session_id=accepted.session_id if in_session else None,
+            roles=tuple(accepted.roles),
+            tool_name=tool_name,
+            arguments=parameters,
+        )
+
+    async def _call_registered(
+        self, state: PlanState, attempt: _Attempt, tool_name: str, parameters: dict[str, Any]
+    ) -> TaskResult:
+        """A registered or upstream tool of the plan's scope, as a recorded CallTool (calls.py)."""
+        accepted = state.accepted
+        assert accepted is not None
+        entry = None
+        if self.registry is not None and self.calls is not None:
+            entry = await self.registry.find(accepted.tenant, accepted.session_id, tool_name)
+        if entry is None or self.calls is None:
+            return TaskResult(error_code="unknown_tool", message=f"unknown tool {tool_name!r}")
+        # A session's own tool runs in that session (found there again); a tenant-wide one
+        # needs none, so it still runs after the agent closed the session the plan came from.
+        in_session = entry.session_id is not None or entry.spec.needs_session
+        command = self._command(state, attempt, tool_name, parameters, in_session=in_session)
+        refused = None if self.gate is None or attempt.compensation else await self.gate(command)
+        if refused is not None:
+            return refused
+        return unless_safe(await recorded_call(self.calls, command), entry)
 
     async def _call_in_session(self, command: CallTool) -> TaskResult:
         if self.calls is None:

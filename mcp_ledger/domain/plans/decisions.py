@@ -53,6 +53,9 @@ class TaskResult:
     output: Any = None
     error_code: str | None = None
     message: str = ""
+    retryable: bool = True
+    """False when the tool is not safe to run again (a registered or upstream tool not
+    annotated read-only or idempotent): the plan's retry policy does not apply."""
 
     @property
     def ok(self) -> bool:
@@ -82,7 +85,7 @@ def task_outcome_events(
     if code == "cancelled":
         return [TaskCancelled(task_id=task_id, attempt=attempt, reason=result.message or "cancelled")]
     spec = state.plan.task(task_id)
-    retryable = code not in PERMANENT_ERRORS
+    retryable = code not in PERMANENT_ERRORS and result.retryable
     will_retry = retryable and attempt < spec.retry.max_attempts and not _stopping(state, now)
     failed = TaskFailed(
         task_id=task_id,

@@ -73,6 +73,12 @@ class Plan(_Frozen):
     """reactive: one task starts per step the caller grants (execute_plan), then the plan pauses."""
     _index: dict[str, PlanTask] | None = PrivateAttr(None)
 
+    @property
+    def tool_names(self) -> frozenset[str]:
+        """Every tool the plan names, compensations included."""
+        named = {task.tool_name for task in self.tasks}
+        return frozenset(named | {t.compensate.tool_name for t in self.tasks if t.compensate is not None})
+
     def task(self, task_id: str) -> PlanTask:
         """The task with this id.
 

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mcp_ledger.domain.tools import TaskSupport
+
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 """SQL identifiers we accept in bindings: plain names only, so quoting is never in question."""
 
@@ -126,6 +128,8 @@ class McpBinding(BaseModel):
     icons: tuple[dict[str, Any], ...] = ()
     meta: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float = Field(60.0, gt=0, le=3600)
+    task_support: TaskSupport = "forbidden"
+    """The gateway's decision (the server entry's `task_support`), not the upstream's."""
 
     @property
     def writes(self) -> bool:

@@ -72,6 +72,7 @@ class ToolDefinition(BaseModel):
             annotations=_annotations(self),
             listing=_listing(self.binding) if isinstance(self.binding, McpBinding) else None,
             timeout_s=self.binding.timeout_s + 10 if isinstance(self.binding, McpBinding) else None,
+            task_support=self.binding.task_support if isinstance(self.binding, McpBinding) else "forbidden",
         )
 
 

@@ -104,6 +104,7 @@ def exposed_definition(server: UpstreamServer, tool: UpstreamDefinition) -> Tool
             icons=tuple(raw.get("icons") or ()),
             meta=dict(raw.get("_meta") or {}),
             timeout_s=server.timeout_for(tool.name),
+            task_support=server.task_support_for(tool.name),
         ),
         minimum_role=server.role_for(tool.name),
         data_recipient=server.data_recipient,

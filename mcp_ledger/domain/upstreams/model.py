@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_ledger.domain.personal import DataRecipient
+from mcp_ledger.domain.tools import TaskSupport
 
 SERVER_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,39}$"
 PREFIX_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$"
@@ -69,6 +70,10 @@ class UpstreamServer(BaseModel):
     mtls: bool = False
     """Present the gateway's configured client certificate (settings), as for HTTP tools."""
     pinning: bool = True
+    task_support: dict[Pattern, TaskSupport] = Field(default_factory=dict)
+    """Which upstream tools the gateway runs as MCP tasks, by tool name or fnmatch pattern
+    (an exact name wins over a pattern, `*` is the default): the upstream need know nothing
+    of tasks, the task machinery is the gateway's. Unnamed tools are `forbidden`."""
 
     def exposes(self, tool: str) -> bool:
         """Whether an upstream tool passes the allow/deny patterns (deny wins)."""
@@ -81,6 +86,13 @@ class UpstreamServer(BaseModel):
 
     def role_for(self, tool: str) -> str | None:
         return self.tool_roles.get(tool, self.minimum_role)
+
+    def task_support_for(self, tool: str) -> TaskSupport:
+        """The named tool's task support: its own entry, else the first matching pattern."""
+        if tool in self.task_support:
+            return self.task_support[tool]
+        matches = (mode for pattern, mode in self.task_support.items() if fnmatch.fnmatchcase(tool, pattern))
+        return next(matches, "forbidden")
 
     def timeout_for(self, tool: str) -> float:
         return min(self.tool_timeouts.get(tool, self.timeout_s), 3600.0)

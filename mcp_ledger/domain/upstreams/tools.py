@@ -55,6 +55,11 @@ _SERVER: dict[str, JSONSchema] = {
     },
     "mtls": {"type": "boolean"},
     "pinning": {"type": "boolean", "default": True},
+    "task_support": {
+        "type": "object",
+        "additionalProperties": {"type": "string", "enum": ["forbidden", "optional", "required"]},
+        "maxProperties": 200,
+    },
     "scope": _SCOPE,
 }
 

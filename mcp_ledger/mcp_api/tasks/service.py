@@ -40,8 +40,15 @@ class UnknownTaskError(LookupError):
     """No task of that id for this caller (never theirs, another subject's, or purged)."""
 
 
-def completion(event: Mapping[str, Any], now: float) -> McpTaskCompleted:
-    """The task's end from its command's terminal event: a tool error is still `completed`."""
+def completion(event: Mapping[str, Any], now: float) -> McpTaskCompleted | McpTaskFailed:
+    """The task's end from its command's terminal event: a tool error is still `completed`;
+    an upstream that never produced a tool result (a JSON-RPC error, unreachable, timed out)
+    is `failed`, as SEP-2663 reserves that status for protocol-level errors."""
+    data = event["data"]
+    if event["event_type"] == "ToolFailed" and str(data.get("error_code", "")).startswith("upstream_"):
+        return McpTaskFailed(
+            code=INTERNAL_ERROR, message=f"{data['error_code']}: {data['message']}", failed_at=now
+        )
     result = result_from_event(event)
     wire = result.model_dump(mode="json", by_alias=True, exclude_none=True)
     wire.pop("_meta", None)

@@ -51,6 +51,7 @@ from mcp_ledger.mcp_api.tools.replanning import replan
 from mcp_ledger.mcp_api.tools.sampling import sample_plan
 from mcp_ledger.projections.plans.ports import PlanViewStore
 from mcp_ledger.projections.plans.view import PlanView
+from mcp_ledger.projections.registry.catalog import ToolCatalog
 
 CATCH_UP_SECONDS = 5.0
 """How long an answer waits for the projection to show the caller's own command."""
@@ -122,7 +123,9 @@ class PlanTools:
         *,
         planner: EndpointPlanner | None = None,
         poll_interval: float = 0.05,
+        registry: ToolCatalog | None = None,
     ) -> None:
+        self._registry = registry
         self._catalog = catalog
         self._gateway = gateway
         self._views = views
@@ -206,15 +209,31 @@ class PlanTools:
             raise PlannerError("a plan is a JSON object")
         return raw
 
-    def check(self, raw: dict[str, Any], identity: Identity) -> tuple[Plan | None, list[str]]:
-        """The frozen-to-be plan, or every problem with it for this caller."""
+    def check(
+        self, raw: dict[str, Any], identity: Identity, registered: Mapping[str, ToolSpec] | None = None
+    ) -> tuple[Plan | None, list[str]]:
+        """The frozen-to-be plan, or every problem with it for this caller; `registered` adds
+        the registered and upstream tools of the caller's scope to the built-ins."""
         try:
             plan = with_derived_dependencies(normalise_plan(raw, plan_id=f"plan-{uuid.uuid4().hex[:16]}"))
         except PlanFormError as error:
             return None, error.problems
-        problems = plan_problems(plan, self._catalog, identity.roles)
-        problems = problems or plan_parameter_problems(plan, self._catalog)
+        catalog = {**registered, **self._catalog} if registered else self._catalog
+        problems = plan_problems(plan, catalog, identity.roles)
+        problems = problems or plan_parameter_problems(plan, catalog)
         return (None, problems) if problems else (plan, [])
+
+    async def registered_in(
+        self, raw: dict[str, Any], identity: Identity, session_id: str | None
+    ) -> dict[str, ToolSpec]:
+        """The registered and upstream tools `raw` names in the caller's scope."""
+        if self._registry is None:
+            return {}
+        try:
+            names = normalise_plan(raw, plan_id="plan-lookup").tool_names - set(self._catalog)
+        except PlanFormError:
+            return {}
+        return await self._registry.registered_specs(identity.tenant, session_id, names)
 
     async def _create(
         self,
@@ -230,7 +249,7 @@ class PlanTools:
             return _text(f"invalid_plan: {error}", error=True)
         if isinstance(raw, types.InputRequiredResult):
             return raw
-        plan, problems = self.check(raw, identity)
+        plan, problems = self.check(raw, identity, await self.registered_in(raw, identity, session_id))
         if plan is None:
             return _text("invalid_plan: " + "; ".join(problems), error=True)
         return await self.accept(plan, identity, session_id, execute=bool(arguments.get("execute", False)))

@@ -30,6 +30,22 @@ ToolFinder = Callable[[Request, Identity, str], Awaitable[ToolSpec | None]]
 _CALLED: ContextVar[tuple[str, ToolSpec | None] | None] = ContextVar("ledger_called_tool", default=None)
 
 
+_TASK_METHODS = frozenset({"tasks/get", "tasks/update", "tasks/cancel"})
+
+
+def task_name_mismatch(payload: Mapping[str, Any], mcp_name: str | None) -> str | None:
+    """Why a tasks/* request's `Mcp-Name` header disagrees with its `params.taskId` (SEP-2663
+    names the task there; the SDK compares the header only for tools, prompts and
+    resources), None when it agrees or is absent."""
+    if mcp_name is None or payload.get("method") not in _TASK_METHODS:
+        return None
+    params = payload.get("params")
+    task_id = params.get("taskId") if isinstance(params, Mapping) else None
+    if mcp_name == task_id:
+        return None
+    return f"the Mcp-Name header does not match params.taskId of {payload['method']}"
+
+
 def called_name(payload: Mapping[str, Any]) -> str | None:
     """The tool name of a JSON-RPC `tools/call` request, None for anything else."""
     if payload.get("method") != "tools/call":

@@ -47,7 +47,7 @@ from mcp_ledger.mcp_api.auth.access_tokens import UnauthenticatedError
 from mcp_ledger.mcp_api.auth.identity import SESSION_HEADER, Identity, IdentityResolver
 from mcp_ledger.mcp_api.backchannel.replies import is_response
 from mcp_ledger.mcp_api.rate_limits import RateGuard
-from mcp_ledger.mcp_api.transport.called_tool import ToolFinder, called_name, calling
+from mcp_ledger.mcp_api.transport.called_tool import ToolFinder, called_name, calling, task_name_mismatch
 from mcp_ledger.mcp_api.transport.notifications import NotificationHub
 from mcp_ledger.mcp_api.transport.session_stream import MCP_SESSION_HEADER, SessionStream
 from mcp_ledger.mcp_api.transport.sessions import TransportSession, TransportSessions
@@ -68,8 +68,8 @@ class SessionOpenError(Exception):
     """A ledger session could not be opened for `initialize` (bus down, timeout)."""
 
 
-def _error(status: int, code: int, message: str) -> Response:
-    body = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+def _error(status: int, code: int, message: str, request_id: object = None) -> Response:
+    body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
     return JSONResponse(body, status_code=status)
 
 
@@ -259,6 +259,10 @@ class SessionLayer:
             accepted = await self._answer(identity, payload)
             no = _error(400, types.INVALID_REQUEST, "not a response to a relayed request")
             await (Response(status_code=202) if accepted else no)(scope, receive, send)
+            return
+        mismatch = task_name_mismatch(payload, Request(scope).headers.get("mcp-name"))
+        if mismatch is not None:
+            await _error(400, types.HEADER_MISMATCH, mismatch, payload.get("id"))(scope, receive, send)
             return
         name = called_name(payload) if self._find_tool is not None else None
         found, spec = False, None

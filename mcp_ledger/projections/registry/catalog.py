@@ -11,7 +11,7 @@ Ownership of the session is the caller's concern (the API and the worker check i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from mcp_ledger.domain.catalog import RESERVED_TOOL_NAMES
@@ -68,6 +68,18 @@ class ToolCatalog:
             upstream = view.upstreams.get(binding.server) if isinstance(binding, McpBinding) else None
             return CatalogEntry(tool.definition.spec(), tool, view.session_id, source, upstream)
         return None
+
+    async def registered_specs(
+        self, tenant: str, session_id: str | None, names: Iterable[str]
+    ) -> dict[str, ToolSpec]:
+        """The registered and upstream tools of these names in this scope (what a plan may
+        name besides the built-ins); built-in and unknown names are left out."""
+        found: dict[str, ToolSpec] = {}
+        for name in sorted(set(names)):
+            entry = await self.find(tenant, session_id, name)
+            if entry is not None:
+                found[name] = entry.spec
+        return found
 
     async def upstreams(self, tenant: str, session_id: str | None) -> list[tuple[str | None, UpstreamView]]:
         """The upstream servers this scope sees, each with its registry's session (None:

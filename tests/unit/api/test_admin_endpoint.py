@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -11,7 +11,7 @@ from mcp_ledger.mcp_api.auth.identity import LocalIdentityResolver
 from mcp_ledger.mcp_api.gateway import CommandGateway
 from mcp_ledger.mcp_api.routes.admin import admin_routes
 from mcp_ledger.mcp_api.routes.opt_outs import opt_out_routes
-from mcp_ledger.producers.ports import Handler
+from mcp_ledger.producers.ports import Handler, Outgoing
 
 
 class RecordingBus:
@@ -28,6 +28,9 @@ class RecordingBus:
         self, topic: str, key: str, value: bytes, headers: Mapping[str, str] | None = None
     ) -> None:
         self.published.append((topic, value))
+
+    async def publish_many(self, topic: str, messages: Sequence[Outgoing]) -> None:
+        self.published.extend((topic, m.value) for m in messages)
 
 
 def _post(roles: tuple[str, ...], body: object) -> tuple[int, RecordingBus]:

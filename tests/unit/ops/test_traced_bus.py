@@ -17,7 +17,7 @@ from mcp_ledger.observability.traced_store import InstrumentedEventStore
 from mcp_ledger.observability.tracing import span
 from mcp_ledger.producers.inprocess import InProcessBus
 from mcp_ledger.producers.outbox import OutboxRelay
-from mcp_ledger.producers.ports import Message
+from mcp_ledger.producers.ports import Message, Outgoing
 from tests.support.telemetry import recorded_spans
 
 
@@ -112,3 +112,21 @@ async def test_readiness_sees_the_bus_running_only_between_start_and_stop() -> N
     assert bus.running
     await bus.stop()
     assert not bus.running
+
+
+async def test_each_message_of_a_batch_carries_its_own_producer_span_and_is_counted(
+    traced: tuple[TracedBus, Inbox, LedgerMetrics],
+) -> None:
+    bus, inbox, metrics = traced
+    inbox.failures = 0
+    with recorded_spans() as exporter:
+        await bus.publish_many("things", [Outgoing("k", b"1"), Outgoing("k", b"2", {"command_id": "c2"})])
+        first, second = await inbox.take(), await inbox.take()
+        spans = exporter.get_finished_spans()
+    producers = [s for s in spans if s.name == "send things"]
+    assert [m.value for m in (first, second)] == [b"1", b"2"]
+    assert second.headers["command_id"] == "c2"
+    sent_from = {m.headers["traceparent"].split("-")[2] for m in (first, second)}
+    assert sent_from == {format(s.context.span_id, "016x") for s in producers if s.context is not None}
+    assert len(sent_from) == 2
+    assert metrics.value("ledger_messages_published_total", {"topic": "things"}) == 2
