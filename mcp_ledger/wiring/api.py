@@ -291,6 +291,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         "rate_guard": rate_guard,
         "find_tool": ledger.find_for,
         "streamed_tool": upstreams.is_upstream_tool,
+        "task_status": tasks.legacy.status if tasks is not None else None,
     }
     routes: list[BaseRoute] = [
         health_route(runtime),

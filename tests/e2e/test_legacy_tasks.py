@@ -10,7 +10,7 @@ the same subject (tasks belong to the subject, not to a session)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.client.extension import ClientExtension, NotificationBinding
 from mcp.client.session import IncomingMessage
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
@@ -39,16 +40,33 @@ async def gw(tmp_path: Path) -> AsyncIterator[RunningGateway]:
         yield running
 
 
-class _Heard:
+class _Heard(ClientExtension):
+    """What a client's GET stream brings: log lines (message_handler) and task statuses. The
+    SDK's 2025-11-25 tables leave notifications/tasks/status out, so it reaches a client only
+    through a notification binding (its extension id is this test's, not the tasks one)."""
+
+    identifier = "test.mcp-ledger/task-status"
+
     def __init__(self) -> None:
         self.statuses: list[types.TaskStatusNotificationParams] = []
         self.logs = 0
         self.changed = asyncio.Event()
 
+    def notifications(self) -> Sequence[NotificationBinding[Any]]:
+        return [
+            NotificationBinding(
+                method="notifications/tasks/status",
+                params_type=types.TaskStatusNotificationParams,
+                handler=self._status,
+            )
+        ]
+
+    async def _status(self, params: types.TaskStatusNotificationParams) -> None:
+        self.statuses.append(params)
+        self.changed.set()
+
     async def __call__(self, message: IncomingMessage) -> None:
-        if isinstance(message, types.TaskStatusNotification):
-            self.statuses.append(message.params)
-        elif isinstance(message, types.LoggingMessageNotification):
+        if isinstance(message, types.LoggingMessageNotification):
             self.logs += 1
         self.changed.set()
 
@@ -62,10 +80,14 @@ class _Heard:
 @asynccontextmanager
 async def _client(gw: RunningGateway, subject: str, heard: _Heard | None = None) -> AsyncIterator[Client]:
     token = good_token(gw.runtime.settings, sub=subject)
+    heard = heard or _Heard()
     async with (
         httpx2.AsyncClient(timeout=30.0, headers={"authorization": f"Bearer {token}"}) as http,
         Client(
-            streamable_http_client(gw.url, http_client=http), mode="legacy", message_handler=heard or _Heard()
+            streamable_http_client(gw.url, http_client=http),
+            mode="legacy",
+            message_handler=heard,
+            extensions=[heard],
         ) as client,
     ):
         yield client

@@ -44,7 +44,7 @@ from mcp_ledger.mcp_api.auth.identity import SESSION_HEADER, Identity, IdentityR
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.transport.called_tool import ToolFinder, called_name, calling
 from mcp_ledger.mcp_api.transport.notifications import NotificationHub
-from mcp_ledger.mcp_api.transport.session_stream import MCP_SESSION_HEADER, SessionStream
+from mcp_ledger.mcp_api.transport.session_stream import MCP_SESSION_HEADER, SessionStream, TaskStatus
 from mcp_ledger.mcp_api.transport.sessions import TransportSession, TransportSessions
 
 log = logging.getLogger(__name__)
@@ -202,6 +202,7 @@ class SessionLayer:
         rate_guard: RateGuard | None = None,
         find_tool: ToolFinder | None = None,
         streamed_tool: StreamedTool | None = None,
+        task_status: TaskStatus | None = None,
     ) -> None:
         self._rate_guard = rate_guard
         self._find_tool = find_tool
@@ -211,7 +212,7 @@ class SessionLayer:
         self._identities = identities
         self._sessions = sessions
         self._ttl = ttl
-        self._stream = SessionStream(hub, sessions, ttl)
+        self._stream = SessionStream(hub, sessions, ttl, task_status)
         self._open = open_session
         self._close = close_session
 
