@@ -27,6 +27,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from mcp_ledger.domain.streams import subject_tag
 from mcp_ledger.domain.tasks.state import TaskState
+from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.auth.identity import Identity
 from mcp_ledger.mcp_api.tasks.ports import TaskIndex
 from mcp_ledger.mcp_api.tasks.service import TaskService, UnknownTaskError
@@ -79,6 +80,20 @@ async def route_task_calls(ctx: ServerRequestContext[Any, Any], call_next: CallN
     params = ctx.params
     asks = ctx.method == "tools/call" and isinstance(params, dict) and params.get("task") is not None
     return await call_next(replace(ctx, method=TASK_CALL) if asks and handshake_era(ctx) else ctx)
+
+
+def legacy_runs_as_task(spec: ToolSpec, *, asked: bool) -> bool:
+    """SEP-1686: the client asks for a task with `params.task`; a task asked of a tool that
+    forbids them, or a `required` tool called without one, answers -32601.
+
+    Raises:
+        MCPError: -32601, as above.
+    """
+    if asked and spec.task_support == "forbidden":
+        raise MCPError(types.METHOD_NOT_FOUND, f"tool {spec.name} does not support task execution")
+    if not asked and spec.task_support == "required":
+        raise MCPError(types.METHOD_NOT_FOUND, f"tool {spec.name} runs only as a task (params.task)")
+    return asked
 
 
 def unknown(task_id: str) -> MCPError:

@@ -25,7 +25,14 @@ from mcp_ledger.domain.commands import CallTool, ExecutePlan
 from mcp_ledger.domain.tasks.state import TaskRequiredError, runs_as_task
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.auth.identity import BadSessionHeaderError, Identity, session_from_headers
-from mcp_ledger.mcp_api.tasks.legacy import TASK_CALL, LegacyTasks, created, handshake_era, route_task_calls
+from mcp_ledger.mcp_api.tasks.legacy import (
+    TASK_CALL,
+    LegacyTasks,
+    created,
+    handshake_era,
+    legacy_runs_as_task,
+    route_task_calls,
+)
 from mcp_ledger.mcp_api.tasks.ports import TaskIndex
 from mcp_ledger.mcp_api.tasks.service import TaskService, UnknownTaskError
 from mcp_ledger.mcp_api.tasks.wire import (
@@ -59,16 +66,6 @@ def _unknown(task_id: str) -> MCPError:
 def _removed(method: str) -> MCPError:
     """SEP-2663 removed the method: only 2025-11-25 sessions without the extension have it."""
     return MCPError(types.METHOD_NOT_FOUND, f"Method not found: {method}")
-
-
-def _legacy_task(spec: ToolSpec, *, asked: bool) -> bool:
-    """SEP-1686: the client asks for a task with `params.task`; a tool that forbids tasks
-    asked for one, or one that requires a task called without, answers -32601."""
-    if asked and spec.task_support == "forbidden":
-        raise MCPError(types.METHOD_NOT_FOUND, f"tool {spec.name} does not support task execution")
-    if not asked and spec.task_support == "required":
-        raise MCPError(types.METHOD_NOT_FOUND, f"tool {spec.name} runs only as a task (params.task)")
-    return asked
 
 
 class TaskMethods:
@@ -106,7 +103,7 @@ class TaskMethods:
             MCPError: -32021, the tool requires a task and the client did not negotiate them.
         """
         if self._legacy(ctx, params.meta):
-            return _legacy_task(spec, asked=params.task is not None)
+            return legacy_runs_as_task(spec, asked=params.task is not None)
         try:
             return runs_as_task(spec.task_support, negotiated(ctx, params.meta))
         except TaskRequiredError as error:
