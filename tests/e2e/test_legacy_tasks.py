@@ -287,3 +287,26 @@ async def test_the_owners_get_stream_hears_the_tasks_status_and_another_subjects
         own = (await _start(bob_raw, "sleep", {"ms": 0})).task_id  # bob's own status comes after
         await bob_heard.until(lambda: any(s.task_id == own for s in bob_heard.statuses))
         assert {s.task_id for s in bob_heard.statuses} == {own}
+
+
+async def test_execute_plan_with_params_task_is_the_plan_run_and_tasks_result_its_result(
+    gw: RunningGateway,
+) -> None:
+    plan = {
+        "plan_id": "walk",
+        "tasks": [
+            {"id": "hello", "tool_name": "echo", "parameters": {"text": "hello"}},
+            {"id": "nap", "tool_name": "sleep", "parameters": {"ms": 300}, "dependencies": ["hello"]},
+        ],
+    }
+    raw = await _raw(gw, "alice")
+    async with _client(gw, "alice") as client:
+        accepted = await client.call_tool("create_plan", {"plan": plan})
+        assert not accepted.is_error
+        task = await _start(raw, "execute_plan", {"plan_id": "walk"})
+        assert task.status == "working"
+        result = await _result(client, task.task_id)
+        assert not result.is_error
+        assert result.structured_content is not None
+        assert result.structured_content["status"] == "succeeded"
+        assert result.structured_content["tasks"]["hello"]["output"] == {"text": "hello"}
