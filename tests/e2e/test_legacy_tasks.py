@@ -250,6 +250,9 @@ async def test_tasks_list_pages_through_the_callers_own_tasks_only(gw: RunningGa
         assert set(listed) == mine
         assert len(listed) == len(mine)
         assert [task.task_id for task in (await _list(bob)).tasks] == [theirs]
+        with pytest.raises(MCPError) as bad:
+            await _list(alice, "not-a-position")
+        assert bad.value.error.code == types.INVALID_PARAMS
 
 
 async def test_another_subjects_task_id_is_unknown_to_get_result_and_cancel(gw: RunningGateway) -> None:
