@@ -42,6 +42,7 @@ from mcp_ledger.mcp_api.progress import ProgressHub, relaying
 from mcp_ledger.mcp_api.prompts import PROMPTS, render_prompt
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.subscriptions import ResourceSubscriptions
+from mcp_ledger.mcp_api.tasks.legacy import HandshakeTasksServer
 from mcp_ledger.mcp_api.tasks.methods import TaskMethods
 from mcp_ledger.mcp_api.tasks.wire import TASKS_EXTENSION, CreateTaskResult
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
@@ -139,7 +140,8 @@ class LedgerMcp:
 
     def build(self) -> Server[Any]:
         """The low-level SDK server with this gateway's handlers."""
-        server: Server[Any] = Server(
+        # With tasks, initialize (2025-11-25 only) also advertises SEP-1686's capabilities.tasks.
+        server: Server[Any] = (Server if self._tasks is None else HandshakeTasksServer)(
             "mcp-ledger",
             version="0.1.0",
             instructions=(
@@ -170,7 +172,7 @@ class LedgerMcp:
         # tools/call registered here, not as on_call_tool: it may answer a CreateTaskResult.
         server.add_request_handler("tools/call", types.CallToolRequestParams, self._call_tool)
         if self._tasks is not None:
-            self._tasks.register(server, self._identity)
+            self._tasks.register(server, self._identity, self._call_tool)
         if self._listens is not None:
             server.add_request_handler(
                 "subscriptions/listen", types.SubscriptionsListenRequestParams, self._listen
@@ -269,7 +271,7 @@ class LedgerMcp:
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult | types.InputRequiredResult | CreateTaskResult:
+    ) -> types.CallToolResult | types.InputRequiredResult | CreateTaskResult | types.CreateTaskResult:
         spec = await self._find(ctx, params.name)
         # Plan tools and run_pipeline run in the API (validation, planners by sampling, stage
         # by stage); see mcp_api/plans.py and pipelines.py. Every other tool is a command.
@@ -312,7 +314,7 @@ class LedgerMcp:
             client_capabilities=agent_capabilities(ctx),
         )
         if as_task and self._tasks is not None:
-            return await self._start_task(identity, command)
+            return await self._start_task(ctx, params, identity, command)
         try:
             with self._relaying(ctx, command):
                 event = await self._gateway.call(command, wait_s=spec.timeout_s)
@@ -330,10 +332,16 @@ class LedgerMcp:
         """Upstream progress and logs of this call, relayed onto the request's stream."""
         return nullcontext() if self._progress is None else relaying(self._progress, ctx, command)
 
-    async def _start_task(self, identity: Identity, command: CallTool) -> CreateTaskResult:
+    async def _start_task(
+        self,
+        ctx: ServerRequestContext[Any],
+        params: types.CallToolRequestParams,
+        identity: Identity,
+        command: CallTool,
+    ) -> CreateTaskResult | types.CreateTaskResult:
         assert self._tasks is not None
         try:
-            return await self._tasks.start(identity, command)
+            return await self._tasks.start(ctx, params, identity, command)
         except BusError as error:
             raise outage_error("command bus") from error
 

@@ -10,10 +10,12 @@ from contextlib import AsyncExitStack
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from mcp_ledger.consumers.tasks.log import stored_task_log
+from mcp_ledger.consumers.tasks.log import AuditedTaskIndex, stored_task_log
 from mcp_ledger.crypto.pointers import PointerSigner
 from mcp_ledger.crypto.ports import KeyStoreError
 from mcp_ledger.domain.commands import CallTool, new_session_id
+from mcp_ledger.eventstore.audit import SqlAuditLog
+from mcp_ledger.eventstore.sql import create_store_engine
 from mcp_ledger.limits.admission import RateAdmission
 from mcp_ledger.limits.memory import MemoryRateLimiter
 from mcp_ledger.limits.policy import LimitFormatError, RatePolicy
@@ -203,7 +205,9 @@ def _task_methods(
         plans=PlanRuns(runtime.plan_views),
     )
     stack.push_async_callback(service.close)
-    return TaskMethods(service)
+    audit = SqlAuditLog(create_store_engine(settings.store_url), owns_engine=True)  # tasks/list
+    stack.push_async_callback(audit.close)
+    return TaskMethods(service, AuditedTaskIndex(audit))
 
 
 async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> Starlette:
@@ -289,6 +293,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         "rate_guard": rate_guard,
         "find_tool": ledger.find_for,
         "answer": replies,
+        "task_status": tasks.legacy.status if tasks is not None else None,
     }
     routes: list[BaseRoute] = [
         health_route(runtime),

@@ -17,10 +17,17 @@ from mcp_ledger.consumers.mapping import EventMapper, to_domain
 from mcp_ledger.consumers.tasks.content import TaskContentKeys
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.events import DomainEvent, is_terminal, to_record
-from mcp_ledger.domain.streams import task_stream
+from mcp_ledger.domain.streams import parse_task_stream, subject_tag, task_stream
 from mcp_ledger.domain.tasks.events import McpTaskPurged
 from mcp_ledger.domain.tasks.state import TaskConflictError
-from mcp_ledger.eventstore.ports import CommandKey, ConcurrencyError, EventStore, NewEvent
+from mcp_ledger.eventstore.ports import (
+    AuditLog,
+    AuditQuery,
+    CommandKey,
+    ConcurrencyError,
+    EventStore,
+    NewEvent,
+)
 
 
 def stored_task_log(store: EventStore, sealer: RecordSealer | None) -> StoredTaskLog:
@@ -113,3 +120,22 @@ class StoredTaskLog:
         except TaskConflictError:
             return "contended"
         return "purged"
+
+
+class AuditedTaskIndex:
+    """`TaskIndex` over the audit columns of the events table: a subject's McpTaskCreated
+    events, each named by its own task stream (tenant and owner tag checked again)."""
+
+    def __init__(self, audit: AuditLog) -> None:
+        self._audit = audit
+
+    async def created(self, tenant: str, subject: str, after: int, limit: int) -> list[tuple[int, str]]:
+        query = AuditQuery(
+            tenant=tenant, subject=subject, event_types=("McpTaskCreated",), after_position=after, limit=limit
+        )
+        found = []
+        for event in await self._audit.query(query):
+            located = parse_task_stream(event.stream_id)
+            if located is not None and located[:2] == (tenant, subject_tag(subject)):
+                found.append((event.position, located[2]))
+        return found

@@ -5,11 +5,15 @@ neither for its session nor in its own `_meta` gets -32021 (MissingRequiredClien
 HTTP 400 on 2026-07-28). tasks/result and tasks/list are not registered: SEP-2663 removed
 them, so the SDK answers -32601. An unknown, purged or foreign task id answers -32602 with
 the same message, so nobody learns whether another subject's task exists.
+
+A 2025-11-25 session that did not declare the extension gets the experimental tasks of its
+own spec instead (SEP-1686, mcp_api/tasks/legacy.py): tasks/result and tasks/list are served
+to it alone, and a call is a task when it asks with `params.task`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import mcp_types as types
@@ -21,6 +25,15 @@ from mcp_ledger.domain.commands import CallTool, ExecutePlan
 from mcp_ledger.domain.tasks.state import TaskRequiredError, runs_as_task
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.auth.identity import BadSessionHeaderError, Identity, session_from_headers
+from mcp_ledger.mcp_api.tasks.legacy import (
+    TASK_CALL,
+    LegacyTasks,
+    created,
+    handshake_era,
+    legacy_runs_as_task,
+    route_task_calls,
+)
+from mcp_ledger.mcp_api.tasks.ports import TaskIndex
 from mcp_ledger.mcp_api.tasks.service import TaskService, UnknownTaskError
 from mcp_ledger.mcp_api.tasks.wire import (
     TASKS_EXTENSION,
@@ -35,6 +48,7 @@ from mcp_ledger.mcp_api.tasks.wire import (
 )
 
 IdentityOf = Callable[[ServerRequestContext[Any]], Identity]
+CallHandler = Callable[[ServerRequestContext[Any], types.CallToolRequestParams], Awaitable[Any]]
 _MISSING = types.ClientCapabilities(extensions={TASKS_EXTENSION: {}})
 
 
@@ -49,20 +63,35 @@ def _unknown(task_id: str) -> MCPError:
     return MCPError(types.INVALID_PARAMS, "unknown task", data={"taskId": task_id})
 
 
+def _removed(method: str) -> MCPError:
+    """SEP-2663 removed the method: only 2025-11-25 sessions without the extension have it."""
+    return MCPError(types.METHOD_NOT_FOUND, f"Method not found: {method}")
+
+
 class TaskMethods:
     """tasks/get, tasks/update, tasks/cancel, and the decision whether a call is a task."""
 
-    def __init__(self, service: TaskService) -> None:
+    def __init__(self, service: TaskService, index: TaskIndex | None = None) -> None:
         self._service = service
+        self.legacy = LegacyTasks(service, index)
         self._identity_of: IdentityOf | None = None
 
-    def register(self, server: Server[Any], identity_of: IdentityOf) -> None:
-        """Advertise the extension and serve its methods (callers named by `identity_of`)."""
+    def register(self, server: Server[Any], identity_of: IdentityOf, call_tool: CallHandler) -> None:
+        """Advertise the extension and serve its methods (callers named by `identity_of`);
+        a 2025-11-25 tools/call asking for a task reaches `call_tool` by TASK_CALL."""
         self._identity_of = identity_of
+        server.middleware.append(route_task_calls)
+        server.add_request_handler(TASK_CALL, types.CallToolRequestParams, call_tool)
         server.extensions[TASKS_EXTENSION] = {}
         server.add_request_handler("tasks/get", types.GetTaskRequestParams, self._get)
         server.add_request_handler("tasks/cancel", types.CancelTaskRequestParams, self._cancel)
         server.add_request_handler("tasks/update", UpdateTaskRequestParams, self._update)
+        server.add_request_handler("tasks/result", types.GetTaskPayloadRequestParams, self._result)
+        server.add_request_handler("tasks/list", types.PaginatedRequestParams, self._list)
+
+    def _legacy(self, ctx: ServerRequestContext[Any], meta: types.RequestParamsMeta | None) -> bool:
+        """Whether this request speaks SEP-1686: a 2025-11-25 session without the extension."""
+        return not negotiated(ctx, meta) and handshake_era(ctx)
 
     def as_task(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, spec: ToolSpec
@@ -73,17 +102,26 @@ class TaskMethods:
         Raises:
             MCPError: -32021, the tool requires a task and the client did not negotiate them.
         """
+        if self._legacy(ctx, params.meta):
+            return legacy_runs_as_task(spec, asked=params.task is not None)
         try:
             return runs_as_task(spec.task_support, negotiated(ctx, params.meta))
         except TaskRequiredError as error:
             raise _missing_extension(str(error)) from error
 
-    async def start(self, identity: Identity, command: CallTool) -> CreateTaskResult:
-        return created_result(await self._service.start(identity, command))
+    async def start(
+        self,
+        ctx: ServerRequestContext[Any],
+        params: types.CallToolRequestParams,
+        identity: Identity,
+        command: CallTool,
+    ) -> CreateTaskResult | types.CreateTaskResult:
+        state = await self._service.start(identity, command)
+        return created(state) if self._legacy(ctx, params.meta) else created_result(state)
 
     async def start_plan(
         self, ctx: ServerRequestContext[Any], identity: Identity, params: types.CallToolRequestParams
-    ) -> CreateTaskResult:
+    ) -> CreateTaskResult | types.CreateTaskResult:
         """execute_plan as a task: the task is the plan run (mcp_api/tasks/plans.py).
 
         Raises:
@@ -100,7 +138,8 @@ class TaskMethods:
             session_id=session_id,
             plan_id=str((params.arguments or {})["plan_id"]),
         )
-        return created_result(await self._service.start_plan(identity, command, params.name))
+        state = await self._service.start_plan(identity, command, params.name)
+        return created(state) if self._legacy(ctx, params.meta) else created_result(state)
 
     def listening(self, ctx: ServerRequestContext[Any], meta: types.RequestParamsMeta | None) -> bool:
         """Whether a listen stream of this client hears task notifications (it negotiated)."""
@@ -124,7 +163,11 @@ class TaskMethods:
         assert self._identity_of is not None, "register() first"
         return self._identity_of(ctx)
 
-    async def _get(self, ctx: ServerRequestContext[Any], params: types.GetTaskRequestParams) -> DetailedTask:
+    async def _get(
+        self, ctx: ServerRequestContext[Any], params: types.GetTaskRequestParams
+    ) -> DetailedTask | types.GetTaskResult:
+        if self._legacy(ctx, params.meta):
+            return await self.legacy.get(self._identity(ctx), params.task_id)
         identity = self._gate(ctx, params.meta, "tasks/get")
         try:
             return detailed(await self._service.get(identity, params.task_id))
@@ -134,12 +177,32 @@ class TaskMethods:
     async def _cancel(
         self, ctx: ServerRequestContext[Any], params: types.CancelTaskRequestParams
     ) -> types.Result:
+        if self._legacy(ctx, params.meta):
+            return await self.legacy.cancel(self._identity(ctx), params.task_id)
         identity = self._gate(ctx, params.meta, "tasks/cancel")
         try:
             await self._service.cancel(identity, params.task_id)
         except UnknownTaskError as error:
             raise _unknown(params.task_id) from error
         return types.EmptyResult(result_type="complete")
+
+    def _identity(self, ctx: ServerRequestContext[Any]) -> Identity:
+        assert self._identity_of is not None, "register() first"
+        return self._identity_of(ctx)
+
+    async def _result(
+        self, ctx: ServerRequestContext[Any], params: types.GetTaskPayloadRequestParams
+    ) -> types.CallToolResult:
+        if not self._legacy(ctx, params.meta):
+            raise _removed("tasks/result")
+        return await self.legacy.result(self._identity(ctx), params.task_id)
+
+    async def _list(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListTasksResult:
+        if not self._legacy(ctx, params.meta if params is not None else None):
+            raise _removed("tasks/list")
+        return await self.legacy.list(self._identity(ctx), params.cursor if params is not None else None)
 
     async def _update(self, ctx: ServerRequestContext[Any], params: UpdateTaskRequestParams) -> types.Result:
         identity = self._gate(ctx, params.meta, "tasks/update")

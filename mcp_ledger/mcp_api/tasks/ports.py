@@ -38,3 +38,13 @@ class TaskLog(Protocol):
         """The terminal event (wire form: event_type, data opened) the command recorded for
         this tenant and subject, None while it has none."""
         ...
+
+
+class TaskIndex(Protocol):
+    """Which tasks a subject created (tasks/list of 2025-11-25), read from the task streams'
+    own McpTaskCreated events: no second store."""
+
+    async def created(self, tenant: str, subject: str, after: int, limit: int) -> list[tuple[int, str]]:
+        """(global position, task id) of the subject's task creations after `after`, oldest
+        first, at most `limit`."""
+        ...

@@ -80,7 +80,7 @@ class UpdateTaskRequestParams(types.RequestParams):
     input_responses: dict[str, Any]
 
 
-def _iso(seconds: float) -> str:
+def iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -89,8 +89,8 @@ def _fields(state: TaskState) -> dict[str, Any]:
         "task_id": state.task_id,
         "status": state.status,
         "status_message": state.status_message or None,
-        "created_at": _iso(state.created_at),
-        "last_updated_at": _iso(state.updated_at),
+        "created_at": iso(state.created_at),
+        "last_updated_at": iso(state.updated_at),
         "ttl_ms": state.ttl_ms,
         "poll_interval_ms": state.poll_interval_ms,
     }

@@ -125,14 +125,18 @@ class NotificationHub:
             self._deliver_tenant(located[0], located[1], listed)
 
     def _task_changed(self, task: tuple[str, str, str], message: Message) -> None:
-        """A task's status moved: its tenant's listen streams hear which task and whose (the
-        owner tag of its stream); each stream reads the task as its own caller, or drops it."""
+        """A task's status moved: its tenant's listen streams and session GET streams hear
+        which task and whose (the owner tag of its stream); each stream reads the task as its
+        own caller, or drops it."""
         tenant, owner, task_id = task
-        if tenant not in self._tenant_listeners:
+        sessions = [key for key in self._listeners if key[0] == tenant]  # 2025-11-25 GET streams
+        if tenant not in self._tenant_listeners and not sessions:
             return
         if json.loads(message.value).get("event_type") not in TASK_STATUS_EVENTS:
             return
         self._deliver_tenant(tenant, None, {"method": TASK_CHANGED, "owner": owner, "taskId": task_id})
+        for key in sessions:
+            self._deliver(key, 0, {"method": TASK_CHANGED, "owner": owner, "taskId": task_id})
 
     def tools_changed(self, tenant: str, session_id: str | None) -> None:
         """Tell the clients of one session (or of every session of a tenant) to list tools again."""

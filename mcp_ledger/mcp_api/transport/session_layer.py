@@ -49,7 +49,7 @@ from mcp_ledger.mcp_api.backchannel.replies import is_response
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.transport.called_tool import ToolFinder, called_name, calling, task_name_mismatch
 from mcp_ledger.mcp_api.transport.notifications import NotificationHub
-from mcp_ledger.mcp_api.transport.session_stream import MCP_SESSION_HEADER, SessionStream
+from mcp_ledger.mcp_api.transport.session_stream import MCP_SESSION_HEADER, SessionStream, TaskStatus
 from mcp_ledger.mcp_api.transport.sessions import TransportSession, TransportSessions
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,7 @@ class SessionLayer:
         rate_guard: RateGuard | None = None,
         find_tool: ToolFinder | None = None,
         answer: Answer | None = None,
+        task_status: TaskStatus | None = None,
     ) -> None:
         self._answer = answer
         self._rate_guard = rate_guard
@@ -209,7 +210,7 @@ class SessionLayer:
         self._identities = identities
         self._sessions = sessions
         self._ttl = ttl
-        self._stream = SessionStream(hub, sessions, ttl)
+        self._stream = SessionStream(hub, sessions, ttl, task_status)
         self._open = open_session
         self._close = close_session
 

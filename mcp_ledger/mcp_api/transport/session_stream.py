@@ -2,7 +2,8 @@
 
 Listens on the hub before replaying what the client missed (Last-Event-ID, from the event
 store), so nothing published meanwhile is lost; sends log messages at the level the client
-set, and resource updates only for the URIs it subscribed to (resources/subscribe); ends when
+set, resource updates only for the URIs it subscribed to (resources/subscribe), and
+`notifications/tasks/status` of its own subject's tasks (read as that subject); ends when
 the session ends or expires (checked at each keepalive). Owns neither the session checks
 (session_layer.py) nor where notifications come from (notifications.py).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 
 from mcp_ledger.mcp_api.transport.notifications import (
     DEFAULT_LOG_LEVEL,
+    TASK_CHANGED,
     NotificationHub,
     is_log_message,
     log_rank,
@@ -28,11 +30,22 @@ from mcp_ledger.mcp_api.transport.sessions import TransportSession, TransportSes
 MCP_SESSION_HEADER = "mcp-session-id"
 KEEPALIVE_SECONDS = 15.0
 
+TaskStatus = Callable[[str, str, str, str], Awaitable[dict[str, Any] | None]]
+"""(tenant, subject, owner tag, task id) -> the task's status notification for that subject's
+stream, None when the task is not theirs (or gone)."""
+
 
 class SessionStream:
     """Notification streams of transport sessions."""
 
-    def __init__(self, hub: NotificationHub, sessions: TransportSessions, ttl: float) -> None:
+    def __init__(
+        self,
+        hub: NotificationHub,
+        sessions: TransportSessions,
+        ttl: float,
+        task_status: TaskStatus | None = None,
+    ) -> None:
+        self._task_status = task_status
         self._hub = hub
         self._sessions = sessions
         self._ttl = ttl
@@ -65,8 +78,18 @@ class SessionStream:
                         return  # the session ended or expired: so does its stream
                     yield ": keepalive\n\n"
                     continue
-                if seen.first_time(position, notification) and await self._wanted(session, notification):
+                if notification.get("method") == TASK_CHANGED:
+                    status = await self._task(session, notification)
+                    if status is not None:
+                        yield _sse_event(0, status)
+                elif seen.first_time(position, notification) and await self._wanted(session, notification):
                     yield _sse_event(position, notification)
+
+    async def _task(self, session: TransportSession, changed: dict[str, Any]) -> dict[str, Any] | None:
+        if self._task_status is None:
+            return None
+        owner, task_id = str(changed["owner"]), str(changed["taskId"])
+        return await self._task_status(session.tenant, session.subject, owner, task_id)
 
     async def _wanted(self, session: TransportSession, notification: dict[str, Any]) -> bool:
         if notification.get("method") == "notifications/resources/updated":
