@@ -88,7 +88,7 @@ class UpstreamSurface:
         data = await self._send(identity, session_id, "upstream_resource_read", {"uri": uri})
         return types.ReadResourceResult.model_validate(data)
 
-    async def subscription(self, identity: Identity, session_id: str, uri: str, *, on: bool) -> bool:
+    async def subscription(self, identity: Identity, session_id: str | None, uri: str, *, on: bool) -> bool:
         """Forward resources/subscribe (or unsubscribe, `on` False) for an upstream's URI as a
         recorded command of the session; False when no upstream here offers the URI.
 

@@ -266,7 +266,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         log_levels=sessions,
         pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
         rate_guard=rate_guard,
-        listens=ListenStreams(hub, runtime.views),
+        listens=ListenStreams(hub, runtime.views, upstreams=upstreams),
         progress=progress,
         upstreams=upstreams,
         tasks=_task_methods(settings, runtime, gateway, stack),

@@ -2,7 +2,8 @@
 the official client on both sides: the subscription is held on the session's upstream
 session, the upstream's notifications/resources/updated reaches the subscribed session's GET
 stream (recorded in its stream first), and nobody else's; unsubscribing stops it upstream.
-Both methods are 2025-11-25 only (the SDK warns; these tests mean to use them).
+On the 2026-07-28 wire a subscriptions/listen stream naming its session does the same for its
+lifetime. resources/subscribe is 2025-11-25 only (the SDK warns; these tests mean to use it).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import pytest
 from mcp import Client
 from mcp.client.session import IncomingMessage
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.client.subscriptions import Subscription
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.shared.subscriptions import ResourceUpdated, ServerEvent
 
 from tests.e2e.federation.steps import opened_events, register, token
-from tests.support.clients import structured
+from tests.support.clients import mcp_client, structured
 from tests.support.embedded import RunningGateway
 from tests.support.upstream import RunningUpstream, announce
 
@@ -131,3 +134,48 @@ async def test_subscribing_to_an_upstream_resource_needs_no_more_than_listing_it
         assert URI in listed
         await client.subscribe_resource(URI)
         await _until_subscribed(upstream, 1)
+
+
+MODERN = "2026-07-28"
+
+
+async def _modern_session(gw: RunningGateway, bearer: str) -> str:
+    async with mcp_client(gw.url, mode=MODERN, token=bearer) as client:
+        return str(structured(await client.call_tool("session_open", {}))["session_id"])
+
+
+async def _next(sub: Subscription) -> ServerEvent:
+    return await asyncio.wait_for(anext(sub), WAIT_SECONDS)
+
+
+async def test_a_listen_stream_naming_its_session_hears_the_upstream_s_update_and_another_subject_s_does_not(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    alice, bob = (token(secured, sub=sub, roles=("viewer",)) for sub in ("alice", "bob"))
+    alice_session, bob_session = await _modern_session(secured, alice), await _modern_session(secured, bob)
+    bob_uri = f"ledger://sessions/{bob_session}"
+    async with (
+        mcp_client(secured.url, mode=MODERN, token=alice, session=alice_session) as alice_client,
+        mcp_client(secured.url, mode=MODERN, token=bob, session=bob_session) as bob_client,
+        alice_client.listen(resource_subscriptions=[URI]) as alice_hears,
+        bob_client.listen(resource_subscriptions=[bob_uri]) as bob_hears,
+    ):
+        await _until_subscribed(upstream, 1)
+        assert await announce(upstream, URI) == 1
+        assert await _next(alice_hears) == ResourceUpdated(uri=URI)
+        structured(await bob_client.call_tool("note_set", {"key": "k", "value": 1}))
+        assert await _next(bob_hears) == ResourceUpdated(uri=bob_uri)  # nothing of alice's before it
+    await _until_subscribed(upstream, 0)  # the stream ended: unsubscribed upstream
+
+
+async def test_a_listen_stream_for_an_upstream_resource_without_a_session_is_refused(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    async with mcp_client(secured.url, mode=MODERN, token=token(secured, roles=("viewer",))) as client:
+        with pytest.raises(MCPError) as refused:
+            async with client.listen(resource_subscriptions=[URI]):
+                pass
+    assert "session" in str(refused.value.error.message)
+    assert upstream.state.subscribers.get(URI, {}) == {}
