@@ -202,6 +202,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     writer = registry_writer(settings, store, registry_projector, relay, mapper)
     stack.push_async_callback(catalog_refresher(settings, writer, upstreams, connector, exchanged).close)
     subscriptions = upstream_subscriptions(catalog, upstreams, connector)
+    runtime.caches.register(subscriptions)  # an erased subject's subscriptions record nothing more
     runners = ops_wiring.instrument_runners(
         {
             **BUILTIN_RUNNERS,

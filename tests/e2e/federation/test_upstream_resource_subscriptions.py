@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import httpx
 import httpx2
 import mcp_types as types
 import pytest
@@ -179,3 +180,26 @@ async def test_a_listen_stream_for_an_upstream_resource_without_a_session_is_ref
                 pass
     assert "session" in str(refused.value.error.message)
     assert upstream.state.subscribers.get(URI, {}) == {}
+
+
+async def test_after_erasing_the_subscriber_an_upstream_update_records_nothing_more(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    heard = _Heard()
+    async with _agent(secured, heard, "dave") as client:
+        await client.subscribe_resource(URI)
+        await _until_subscribed(upstream, 1)
+        await _announce_until_heard(upstream, heard)
+    base = secured.url.removesuffix("/mcp")
+    async with httpx.AsyncClient(timeout=30, headers={"authorization": f"Bearer {token(secured)}"}) as http:
+        answer = await http.post(f"{base}/admin/erasures", json={"subject": "dave"})
+    assert answer.status_code == 200, answer.text
+    recorded = len(await _updates_recorded(secured))
+    assert await announce(upstream, URI) == 1  # the upstream still holds its side
+    await asyncio.sleep(1.0)
+    assert len(await _updates_recorded(secured)) == recorded
+
+
+async def _updates_recorded(gw: RunningGateway) -> list[object]:
+    return [e for e in await opened_events(gw) if e.data.get("tool_name") == "upstream_resource_updated"]

@@ -7,7 +7,8 @@ subject's subscriptions are never on another subject's upstream session. When th
 sends notifications/resources/updated on that session, this worker records
 `upstream_resource_updated` in the ledger session's stream as the subscriber (a command it
 issues itself, through its own handler); ledger.events then carries it to every API replica,
-whose GET streams and subscriptions/listen streams deliver it to that session only.
+whose GET streams and subscriptions/listen streams deliver it to that session only. Erasing
+the subject forgets its subscriptions here (registered with the erasure barrier's caches).
 2026-07-28 upstreams are stateless and have no resources/subscribe: subscribing there is
 refused with `upstream_unsupported` (their own subscriptions/listen is not used yet).
 """
@@ -57,6 +58,17 @@ class UpstreamSubscriptions:
     def attach(self, record: Record) -> None:
         """Where updates are recorded: this worker's command handler."""
         self._record = record
+
+    def forget_subject(self, tenant: str, subject: str) -> None:
+        """Erasure: the subject's subscriptions end here (an update after it records nothing).
+        The upstream keeps its side until the held session closes."""
+        for _, uris in list(self._held.values()):
+            for uri, command in list(uris.items()):
+                if (command.tenant, command.subject) == (tenant, subject):
+                    del uris[uri]
+
+    def set_caching(self, enabled: bool) -> None:
+        """Subscriptions are not a cache of opened data: kept while the barrier is down."""
 
     def runners(self) -> dict[str, ToolRunner]:
         return {
