@@ -26,7 +26,7 @@ from mcp.shared.subscriptions import ResourceUpdated, ServerEvent
 from tests.e2e.federation.steps import opened_events, register, token
 from tests.support.clients import mcp_client, structured
 from tests.support.embedded import RunningGateway
-from tests.support.upstream import RunningUpstream, announce
+from tests.support.upstream import RunningUpstream, announce, upstream_server
 
 URI = "fixture://readme"
 WAIT_SECONDS = 20.0
@@ -203,3 +203,16 @@ async def test_after_erasing_the_subscriber_an_upstream_update_records_nothing_m
 
 async def _updates_recorded(gw: RunningGateway) -> list[object]:
     return [e for e in await opened_events(gw) if e.data.get("tool_name") == "upstream_resource_updated"]
+
+
+async def test_subscribing_to_a_resource_of_a_2026_07_28_upstream_is_a_clear_error(
+    secured: RunningGateway,
+) -> None:
+    async with upstream_server(legacy=False) as modern:
+        structured(await register(secured, modern))
+        async with _agent(secured, _Heard(), "erin") as client:
+            with pytest.raises(MCPError) as refused:
+                await client.subscribe_resource(URI)
+            assert "upstream_unsupported" in str(refused.value.error.message)
+            assert "has no resources/subscribe" in str(refused.value.error.message)
+            assert (await client.read_resource(URI)).contents  # the server is fine: only this is refused

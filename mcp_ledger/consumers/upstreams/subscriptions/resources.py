@@ -112,25 +112,21 @@ class UpstreamSubscriptions:
         server = route.upstream.server
         command = call.command
 
-        async def send(client: Client) -> None:
-            if client.protocol_version.startswith(MODERN_PREFIX):
-                raise ToolExecutionError(
-                    "upstream_unsupported",
-                    f"{server.name} speaks {client.protocol_version}, which has no resources/subscribe",
-                )
-            resources = client.server_capabilities.resources
-            if resources is None or not resources.subscribe:
-                raise ToolExecutionError(
-                    "upstream_unsupported", f"{server.name} offers no resource subscriptions"
-                )
+        async def send(client: Client) -> str | None:
+            unsupported = _unsupported(client, server.name)
+            if unsupported is not None:
+                return unsupported  # refused after the request: the upstream is not failing
             with warnings.catch_warnings():  # deprecated for 2026-07-28 only; this is 2025-11-25
                 warnings.simplefilter("ignore", MCPDeprecationWarning)
                 await client.subscribe_resource(uri)
             self._hold(client, uri, command)
+            return None
 
-        await self._calls.request(
+        unsupported = await self._calls.request(
             command, server, route.scope, send, timeout_s=server.timeout_s, idempotent=True
         )
+        if unsupported is not None:
+            raise ToolExecutionError("upstream_unsupported", unsupported)
         return ToolOutcome([{"type": "text", "text": f"subscribed to {uri} of {server.name}"}], {"uri": uri})
 
     async def unsubscribe(self, call: ToolInvocation) -> ToolOutcome:
@@ -188,3 +184,13 @@ class UpstreamSubscriptions:
         except Exception as error:  # boundary: a lost update is a lost notification, never a crash
             log.warning("recording an upstream resource update failed: %r", error)
             return None
+
+
+def _unsupported(client: Client, server: str) -> str | None:
+    """Why this upstream session cannot hold a resource subscription, None when it can."""
+    if client.protocol_version.startswith(MODERN_PREFIX):
+        return f"{server} speaks {client.protocol_version}, which has no resources/subscribe"
+    resources = client.server_capabilities.resources
+    if resources is None or not resources.subscribe:
+        return f"{server} offers no resource subscriptions"
+    return None
