@@ -6,7 +6,10 @@ changes: tool-set changes of the caller's tenant (a session's own registrations 
 stream names that session with Ledger-Session), resource updates of the caller's own
 sessions (a `ledger://sessions/{id}` the caller does not own is acknowledged, as the spec
 honours every URI, and never fires) and the caller's resource list growing when one of its
-sessions opens. Prompts are fixed, so `promptsListChanged` is acknowledged and never fires.
+sessions opens. An upstream server's URI is subscribed to on the upstream for the stream's
+lifetime, in the session the stream names with Ledger-Session (it is refused without one:
+the worker records the updates in that session), and unsubscribed when the stream ends.
+Prompts are fixed, so `promptsListChanged` is acknowledged and never fires.
 A client that negotiated the tasks extension also hears `notifications/tasks` (SEP-2663) for
 its own tasks: each status change of a task stream, read as its caller's tasks/get reads it.
 
@@ -45,6 +48,7 @@ from mcp_ledger.mcp_api.transport.notifications import (
     TenantItem,
 )
 from mcp_ledger.mcp_api.transport.sessions import MAX_SUBSCRIPTIONS
+from mcp_ledger.mcp_api.upstreams import UpstreamSurface
 from mcp_ledger.projections.sessions.ports import SessionViewStore
 
 MAX_LISTEN_SECONDS = 600.0
@@ -62,9 +66,11 @@ class ListenStreams:
         *,
         lifetime: float | None = None,
         tasks: TaskMethods | None = None,
+        upstreams: UpstreamSurface | None = None,
     ):
         self._tasks = tasks
         self._hub = hub
+        self._upstreams = upstreams
         self._views = views
         self._lifetime = MAX_LISTEN_SECONDS if lifetime is None else lifetime
         self._open = 0
@@ -102,16 +108,45 @@ class ListenStreams:
         ack = types.SubscriptionsAcknowledgedNotificationParams(notifications=_honored(wanted), _meta=meta)
         with self._hub.listening_to_tenant(identity.tenant) as queue:
             self._open += 1
+            upstream: list[str] = []
             try:
+                upstream = await self._upstream(identity, session_id, [u for u in uris if u not in own])
                 await _send(ctx, types.SubscriptionsAcknowledgedNotification(params=ack))
                 with contextlib.suppress(TimeoutError):  # the lifetime: ended with its result
                     async with asyncio.timeout(self._lifetime):
                         tasks = self._tasks is not None and self._tasks.listening(ctx, params.meta)
-                        wants = _Wants(wanted, identity.subject, session_id, own, tasks)
+                        wants = _Wants(wanted, identity.subject, session_id, own, tasks, frozenset(upstream))
                         await self._forward(ctx, queue, meta, wants, identity)
             finally:
                 self._open -= 1
+                await self._drop(identity, session_id, upstream)
         return types.SubscriptionsListenResult(_meta=meta)
+
+    async def _upstream(self, identity: Identity, session_id: str | None, uris: list[str]) -> list[str]:
+        """The URIs that are upstream servers', each subscribed to there for this stream.
+
+        Raises:
+            MCPError: the upstream (or the worker, without a session) refused one.
+        """
+        held: list[str] = []
+        if self._upstreams is None:
+            return held
+        try:
+            for uri in uris:
+                if await self._upstreams.subscription(identity, session_id, uri, on=True):
+                    held.append(uri)
+        except MCPError:
+            await self._drop(identity, session_id, held)
+            raise
+        return held
+
+    async def _drop(self, identity: Identity, session_id: str | None, uris: list[str]) -> None:
+        """Unsubscribe upstream; best effort (the client may be gone, the upstream session too)."""
+        if self._upstreams is None:
+            return
+        for uri in uris:
+            with contextlib.suppress(MCPError):
+                await asyncio.shield(self._upstreams.subscription(identity, session_id, uri, on=False))
 
     async def _forward(
         self,
@@ -171,6 +206,8 @@ class _Wants:
     own: frozenset[str]
     tasks: bool = False
     """The stream's client negotiated the tasks extension: it hears its tasks' status."""
+    upstream: frozenset[str] = frozenset()
+    """Upstream URIs subscribed to for this stream: their updates are recorded in its session."""
 
     def event(self, notification: Notification, about: str | None) -> ServerEvent | None:
         """The event `notification` means for this stream, None when it wants nothing of it."""
@@ -183,7 +220,8 @@ class _Wants:
             return ResourcesListChanged() if wanted else None
         if method == "notifications/resources/updated":
             uri = str(notification["params"]["uri"])
-            return ResourceUpdated(uri=uri) if uri in self.own else None
+            mine = uri in self.own or (uri in self.upstream and about == self.session_id)
+            return ResourceUpdated(uri=uri) if mine else None
         return None
 
 

@@ -162,7 +162,7 @@ class LedgerMcp:
             # Logging and resources/subscribe left the core protocol in 2026-07-28 (the SDK
             # answers them there with method-not-found); 2025-11-25 sessions still have them.
             server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, self._set_level)
-            subscriptions = ResourceSubscriptions(self._log_levels)
+            subscriptions = ResourceSubscriptions(self._log_levels, self._upstreams, self._identity)
             server.add_request_handler(
                 "resources/subscribe", types.SubscribeRequestParams, subscriptions.subscribe
             )

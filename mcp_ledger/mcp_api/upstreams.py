@@ -83,6 +83,19 @@ class UpstreamSurface:
         data = await self._send(identity, session_id, "upstream_resource_read", {"uri": uri})
         return types.ReadResourceResult.model_validate(data)
 
+    async def subscription(self, identity: Identity, session_id: str | None, uri: str, *, on: bool) -> bool:
+        """Forward resources/subscribe (or unsubscribe, `on` False) for an upstream's URI as a
+        recorded command of the session; False when no upstream here offers the URI.
+
+        Raises:
+            MCPError: the upstream refused it (recorded).
+        """
+        if resource_route(await self._upstreams(identity, session_id), uri) is None:
+            return False
+        tool = "upstream_resource_subscribe" if on else "upstream_resource_unsubscribe"
+        await self._send(identity, session_id, tool, {"uri": uri})
+        return True
+
     async def get_prompt(
         self, identity: Identity, session_id: str | None, name: str, arguments: dict[str, str]
     ) -> types.GetPromptResult | None:

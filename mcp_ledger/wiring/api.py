@@ -217,7 +217,10 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     )
     runtime.bus.subscribe(settings.events_topic, gateway.on_event, group=None)
     runtime.bus.subscribe(settings.events_topic, evict_on_erasure(runtime.keys), group=None)
-    hub = NotificationHub(runtime.store.read_stream if runtime.store is not None else None)
+    hub = NotificationHub(
+        runtime.store.read_stream if runtime.store is not None else None,
+        runtime.sealer.open_wire if runtime.sealer is not None else None,
+    )
     runtime.hub = hub
     runtime.bus.subscribe(settings.events_topic, hub.on_event, group=None)
     runtime.tools_changed.append(_notify_clients(hub))
@@ -273,7 +276,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         log_levels=sessions,
         pipelines=PipelineTool(runtime.tool_service, max_argument_bytes=settings.max_argument_bytes),
         rate_guard=rate_guard,
-        listens=ListenStreams(hub, runtime.views, tasks=tasks),
+        listens=ListenStreams(hub, runtime.views, tasks=tasks, upstreams=upstreams),
         progress=progress,
         upstreams=upstreams,
         tasks=tasks,

@@ -91,6 +91,7 @@ from mcp_ledger.wiring.upstreams import (
     upstream_calls,
     upstream_connector,
     upstream_runners,
+    upstream_subscriptions,
 )
 
 __all__ = ["ConfigurationError", "Runtime", "make_bus", "make_registry_views", "make_views", "running"]
@@ -212,12 +213,14 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     stack.push_async_callback(registered.close)
     writer = registry_writer(settings, store, registry_projector, relay, mapper)
     stack.push_async_callback(catalog_refresher(settings, writer, upstreams, connector, exchanged).close)
+    subscriptions = upstream_subscriptions(catalog, upstreams, connector)
+    runtime.caches.register(subscriptions)  # an erased subject's subscriptions record nothing more
     runners = ops_wiring.instrument_runners(
         {
             **BUILTIN_RUNNERS,
             **_state_runners(settings, blobs, runtime.keys),
             **registry_tools(settings, writer).runners(),
-            **upstream_runners(settings, writer, upstreams, catalog, exchanged),
+            **upstream_runners(settings, writer, upstreams, catalog, exchanged, subscriptions),
             **privacy.runners(),
         }
     )
@@ -238,6 +241,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
     purger = TaskPurger(store, stored_task_log(store, runtime.sealer))
     purger.start(settings.task_purge_interval_s)
     stack.push_async_callback(purger.close)
+    subscriptions.attach(handler.handle)
     attach_calls(runtime.plans, handler, catalog)
     charge_tasks(runtime.plans, runtime.rates)
     await project_plans(settings, runtime.bus, store, runtime.plan_views, mapper, caches=runtime.caches)

@@ -26,6 +26,7 @@ from mcp_ledger.consumers.upstreams.reads import UpstreamReads
 from mcp_ledger.consumers.upstreams.registrar import CatalogRefresher, UpstreamRegistrar
 from mcp_ledger.consumers.upstreams.relay.backchannel import BusBackChannel
 from mcp_ledger.consumers.upstreams.sessions import UpstreamSessions
+from mcp_ledger.consumers.upstreams.subscriptions.resources import UpstreamSubscriptions
 from mcp_ledger.consumers.upstreams.tools import UpstreamTools
 from mcp_ledger.domain.upstreams.model import SERVER_NAME_PATTERN
 from mcp_ledger.eventstore.ports import EventStore
@@ -129,17 +130,29 @@ def catalog_refresher(
     return refresher
 
 
+def upstream_subscriptions(
+    catalog: ToolCatalog, calls: UpstreamCalls, connector: UpstreamConnector
+) -> UpstreamSubscriptions:
+    """Resource subscriptions held on the upstream sessions `connector` opens (attach the
+    worker's command handler once it is built)."""
+    subscriptions = UpstreamSubscriptions(catalog, calls)
+    connector.on_resource_updated(subscriptions.on_updated)
+    return subscriptions
+
+
 def upstream_runners(
     settings: Settings,
     writer: RegistryWriter,
     calls: UpstreamCalls,
     catalog: ToolCatalog,
     exchanged: ExchangedTokens | None = None,
+    subscriptions: UpstreamSubscriptions | None = None,
 ) -> dict[str, ToolRunner]:
     registrar = UpstreamRegistrar(writer, upstream_connector(settings, exchanged), calls)
     return {
         **UpstreamTools(registrar, stdio=_stdio(settings), local_tenant=settings.local_tenant).runners(),
         **UpstreamReads(catalog, calls).runners(),
+        **(subscriptions.runners() if subscriptions is not None else {}),
         **CatalogTools(catalog).runners(),
     }
 

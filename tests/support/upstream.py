@@ -7,11 +7,13 @@ agent's token); `whoami` (the user its bearer was issued for, with `bearers` set
 `mutable`, whose description a test changes at runtime (the pinning "rug pull");
 `ask_model`, `ask_user` and `ask_roots`, which ask their client for sampling, elicitation and
 roots during the call (the back channel), and `needs_sampling` (-32021 for a client that did
-not declare sampling). With `bearers` set it refuses (401) every request without one of those
-bearer tokens, as a resource server behind token exchange does; it records every
-Authorization header it got, on every request. It counts calls per tool and the MCP sessions
-it has seen, and can be restarted on the same port (its sessions forgotten: the gateway's
-next call gets a 404).
+not declare sampling). Its resource `fixture://readme` can be subscribed to
+(resources/subscribe, 2025-11-25), and `announce` makes it send
+notifications/resources/updated to the sessions subscribed to a URI. With `bearers` set it
+refuses (401) every request without one of those bearer tokens, as a resource server behind
+token exchange does; it records every Authorization header it got, on every request. It
+counts calls per tool and the MCP sessions it has seen, and can be restarted on the same port
+(its sessions forgotten: the gateway's next call gets a 404).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import mcp_types as types
 import uvicorn
+from mcp.server import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
@@ -65,6 +69,8 @@ class UpstreamState:
     """Accepted bearer token -> its user; None: no bearer needed."""
     authorizations: list[str] = field(default_factory=list)
     """Every Authorization header value received, on any request ("" for none)."""
+    subscribers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """URI -> Mcp-Session-Id -> that MCP session, for those subscribed to it (resources/subscribe)."""
 
 
 def _session_of(ctx: Context) -> str | None:
@@ -154,6 +160,8 @@ def build_server(state: UpstreamState) -> MCPServer:
         """The fixture's readme."""
         return "fixture upstream"
 
+    _add_subscriptions(server, state)
+
     @server.prompt()
     def greet(name: str) -> str:
         """Greet someone."""
@@ -165,6 +173,40 @@ def build_server(state: UpstreamState) -> MCPServer:
         return Completion(values=[n for n in names if n.startswith(argument.value)])
 
     return server
+
+
+def _mcp_session(ctx: ServerRequestContext[Any]) -> str:
+    headers = getattr(ctx.request, "headers", None)
+    return str(headers.get("mcp-session-id") if headers is not None else None)
+
+
+def _add_subscriptions(server: MCPServer, state: UpstreamState) -> None:
+    """resources/subscribe and unsubscribe, held per MCP session (2025-11-25)."""
+
+    async def subscribe(
+        ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        state.subscribers.setdefault(str(params.uri), {})[_mcp_session(ctx)] = ctx.session
+        return types.EmptyResult()
+
+    async def unsubscribe(
+        ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        state.subscribers.get(str(params.uri), {}).pop(_mcp_session(ctx), None)
+        return types.EmptyResult()
+
+    lowlevel = server._lowlevel_server
+    lowlevel.add_request_handler("resources/subscribe", types.SubscribeRequestParams, subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, unsubscribe)
+
+
+async def announce(running: RunningUpstream, uri: str) -> int:
+    """Tell every session subscribed to `uri` that it changed; how many were told."""
+    sessions = list(running.state.subscribers.get(uri, {}).values())
+    notification = types.ResourceUpdatedNotification(params=types.ResourceUpdatedNotificationParams(uri=uri))
+    for session in sessions:
+        await session.send_notification(notification)
+    return len(sessions)
 
 
 def _add_mutable(server: MCPServer, state: UpstreamState) -> None:

@@ -159,6 +159,8 @@ InputSink = Callable[[str, dict[str, Any] | None], Awaitable[dict[str, Any] | ty
 """(method, params) of one upstream request to its client: the agent's result, or an error."""
 ListChanged = Callable[["UpstreamTarget"], Awaitable[None]]
 """Called when an upstream says its tools, prompts or resources changed."""
+ResourceUpdated = Callable[[Client, str], Awaitable[None]]
+"""Called with the held client an upstream sent notifications/resources/updated on, and the URI."""
 """(level, logger, data) of one upstream log notification."""
 
 
@@ -178,10 +180,20 @@ class UpstreamConnector:
         self._oauth = oauth
         self._exchange = exchange
         self._on_list_changed: ListChanged | None = None
+        self._on_resource_updated: ResourceUpdated | None = None
 
     def on_list_changed(self, callback: ListChanged) -> None:
         """Hear the upstreams' tools/prompts/resources list_changed notifications."""
         self._on_list_changed = callback
+
+    def on_resource_updated(self, callback: ResourceUpdated) -> None:
+        """Hear the upstreams' notifications/resources/updated (subscriptions/resources.py)."""
+        self._on_resource_updated = callback
+
+    async def _resource_updated(self, ready: asyncio.Future[Client], uri: str) -> None:
+        opened = ready.done() and not ready.cancelled() and ready.exception() is None
+        if opened and self._on_resource_updated is not None:
+            await self._on_resource_updated(ready.result(), uri)
 
     async def _transport(self, target: UpstreamTarget) -> Callable[[AsyncExitStack], Awaitable[Any]]:
         """How to reach the server: Streamable HTTP under the egress rules, or the operator's
@@ -268,6 +280,8 @@ class UpstreamConnector:
             )
             if isinstance(message, changed) and self._on_list_changed is not None:
                 await self._on_list_changed(target)
+            if isinstance(message, types.ResourceUpdatedNotification):
+                await self._resource_updated(ready, str(message.params.uri))
 
         async def on_log(params: types.LoggingMessageNotificationParams) -> None:
             for sink in list(sinks):

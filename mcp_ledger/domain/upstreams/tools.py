@@ -149,7 +149,45 @@ def upstream_tool_specs(registering_role: str = DEFAULT_REGISTERING_ROLE) -> dic
             minimum_role=registering_role,
         ),
     )
-    return {spec.name: spec for spec in (*specs, *UPSTREAM_READ_SPECS, *CATALOG_SPECS)}
+    return {
+        spec.name: spec
+        for spec in (*specs, *UPSTREAM_READ_SPECS, *UPSTREAM_SUBSCRIPTION_SPECS, *CATALOG_SPECS)
+    }
+
+
+RESOURCE_UPDATED_TOOL = "upstream_resource_updated"
+"""The record of an upstream's notifications/resources/updated in the subscribing session."""
+_URI: JSONSchema = _object({"uri": {"type": "string", "minLength": 1, "maxLength": 4096}}, ["uri"])
+UPSTREAM_SUBSCRIPTION_SPECS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="upstream_resource_subscribe",
+        title="Subscribe to an upstream server's resource",
+        description=(
+            "What resources/subscribe does for an upstream URI: the subscription is held on this "
+            "session's upstream session, and each update is recorded in this session."
+        ),
+        input_schema=_URI,
+        needs_session=True,
+    ),
+    ToolSpec(
+        name="upstream_resource_unsubscribe",
+        title="Unsubscribe from an upstream server's resource",
+        description="What resources/unsubscribe does for an upstream URI.",
+        input_schema=_URI,
+        needs_session=True,
+    ),
+    ToolSpec(
+        name=RESOURCE_UPDATED_TOOL,
+        title="Record an upstream resource update",
+        description=(
+            "Recorded by the gateway when an upstream says a subscribed resource changed; the "
+            "session's subscribers hear notifications/resources/updated."
+        ),
+        input_schema=_URI,
+        needs_session=True,
+    ),
+)
+"""resources/subscribe for upstream URIs, recorded like calls (consumers/upstreams/subscriptions/)."""
 
 
 UPSTREAM_READ_SPECS: tuple[ToolSpec, ...] = (

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from mcp_ledger.domain.streams import parse_session_stream, parse_task_stream, session_stream
+from mcp_ledger.domain.upstreams.tools import RESOURCE_UPDATED_TOOL
 from mcp_ledger.eventstore.ports import StoredEvent
 from mcp_ledger.producers.ports import Message
 
@@ -62,6 +63,14 @@ def _log(level: str, data: dict[str, Any]) -> Notification:
 
 
 StreamReader = Callable[[str], Awaitable[list[StoredEvent]]]
+Opener = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+"""A stored event (wire form) with its sealed fields opened (crypto/records.py open_wire)."""
+
+
+def _upstream_update(event: dict[str, Any]) -> bool:
+    """The record of an upstream's resource update (its URI is sealed: opened to deliver it)."""
+    data = event.get("data") or {}
+    return event.get("event_type") == "ToolSucceeded" and data.get("tool_name") == RESOURCE_UPDATED_TOOL
 
 
 def notifications_for(event: dict[str, Any]) -> list[Notification]:
@@ -70,6 +79,11 @@ def notifications_for(event: dict[str, Any]) -> list[Notification]:
     if located is None:
         return []
     event_type = event.get("event_type")
+    if _upstream_update(event):
+        uri = ((event.get("data") or {}).get("structured") or {}).get("uri")
+        if not isinstance(uri, str):
+            return []  # unopened, or the subject was erased: nothing to tell
+        return [{"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": uri}}]
     if event_type in TOOL_SET_EVENTS:
         return [{"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}]
     notifications: list[Notification] = []
@@ -92,8 +106,9 @@ def notifications_for(event: dict[str, Any]) -> list[Notification]:
 class NotificationHub:
     """Routes events to the GET streams open on this replica."""
 
-    def __init__(self, read_stream: StreamReader | None) -> None:
+    def __init__(self, read_stream: StreamReader | None, opener: Opener | None = None) -> None:
         self._read_stream = read_stream
+        self._opener = opener
         self._listeners: dict[tuple[str, str], set[asyncio.Queue[tuple[int, Notification]]]] = defaultdict(
             set
         )
@@ -112,7 +127,7 @@ class NotificationHub:
         located = parse_session_stream(message.key)
         if located is None or (located not in self._listeners and located[0] not in self._tenant_listeners):
             return
-        event = json.loads(message.value)
+        event = await self._opened(json.loads(message.value))
         for notification in notifications_for(event):
             self._deliver(located, int(event["position"]), notification)
             if notification["method"] == "notifications/resources/updated":
@@ -137,6 +152,15 @@ class NotificationHub:
         self._deliver_tenant(tenant, None, {"method": TASK_CHANGED, "owner": owner, "taskId": task_id})
         for key in sessions:
             self._deliver(key, 0, {"method": TASK_CHANGED, "owner": owner, "taskId": task_id})
+
+    async def _opened(self, event: dict[str, Any]) -> dict[str, Any]:
+        if self._opener is None or not _upstream_update(event):
+            return event
+        try:
+            return await self._opener(event)
+        except Exception as error:  # boundary: an event that cannot be opened tells nothing
+            log.warning("cannot open an upstream resource update: %r", error)
+            return event
 
     def tools_changed(self, tenant: str, session_id: str | None) -> None:
         """Tell the clients of one session (or of every session of a tenant) to list tools again."""
@@ -190,9 +214,9 @@ class NotificationHub:
         """(position, notification) of the session's stored events after `last_event_id`."""
         if self._read_stream is None:
             return []
-        return [
-            (stored.position, notification)
-            for stored in await self._read_stream(session_stream(tenant, session_id))
-            if stored.position > last_event_id
-            for notification in notifications_for(stored.to_json())
-        ]
+        missed: list[tuple[int, Notification]] = []
+        for stored in await self._read_stream(session_stream(tenant, session_id)):
+            if stored.position > last_event_id:
+                event = await self._opened(stored.to_json())
+                missed += [(stored.position, notification) for notification in notifications_for(event)]
+        return missed

@@ -1,0 +1,1 @@
+"""Resource subscriptions forwarded to upstream MCP servers and their updates recorded."""

@@ -1,0 +1,218 @@
+"""resources/subscribe to an upstream's resource through the embedded gateway (auth on), with
+the official client on both sides: the subscription is held on the session's upstream
+session, the upstream's notifications/resources/updated reaches the subscribed session's GET
+stream (recorded in its stream first), and nobody else's; unsubscribing stops it upstream.
+On the 2026-07-28 wire a subscriptions/listen stream naming its session does the same for its
+lifetime. resources/subscribe is 2025-11-25 only (the SDK warns; these tests mean to use it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+import httpx2
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.client.session import IncomingMessage
+from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import Subscription
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.shared.subscriptions import ResourceUpdated, ServerEvent
+
+from tests.e2e.federation.steps import opened_events, register, token
+from tests.support.clients import mcp_client, structured
+from tests.support.embedded import RunningGateway
+from tests.support.upstream import RunningUpstream, announce, upstream_server
+
+URI = "fixture://readme"
+WAIT_SECONDS = 20.0
+
+pytestmark = pytest.mark.filterwarnings(f"ignore::{MCPDeprecationWarning.__module__}.MCPDeprecationWarning")
+
+
+class _Heard:
+    def __init__(self) -> None:
+        self.notifications: list[types.ServerNotification] = []
+        self.changed = asyncio.Event()
+
+    async def __call__(self, message: IncomingMessage) -> None:
+        if not isinstance(message, Exception):
+            self.notifications.append(message)
+            self.changed.set()
+
+    def updates(self) -> list[str]:
+        return [
+            str(n.params.uri) for n in self.notifications if isinstance(n, types.ResourceUpdatedNotification)
+        ]
+
+    async def until(self, check: Callable[[], bool]) -> None:
+        async with asyncio.timeout(WAIT_SECONDS):
+            while not check():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+@asynccontextmanager
+async def _agent(gw: RunningGateway, heard: _Heard, subject: str) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {token(gw, sub=subject, roles=('viewer',))}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30.0) as http,
+        Client(
+            streamable_http_client(gw.url, http_client=http), mode="legacy", message_handler=heard
+        ) as client,
+    ):
+        yield client
+
+
+async def _until_subscribed(upstream: RunningUpstream, count: int) -> None:
+    async with asyncio.timeout(WAIT_SECONDS):
+        while len(upstream.state.subscribers.get(URI, [])) != count:
+            await asyncio.sleep(0.05)
+
+
+async def _announce_until_heard(upstream: RunningUpstream, heard: _Heard) -> None:
+    """The GET stream opens beside the first requests: announce until one update arrives."""
+    async with asyncio.timeout(WAIT_SECONDS):
+        while URI not in heard.updates():
+            await announce(upstream, URI)
+            heard.changed.clear()
+            try:
+                async with asyncio.timeout(0.5):
+                    await heard.changed.wait()
+            except TimeoutError:
+                continue
+
+
+async def test_a_subscribed_agent_hears_the_upstream_s_update_and_another_subject_hears_nothing(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    alice, bob = _Heard(), _Heard()
+    async with _agent(secured, alice, "alice") as subscriber, _agent(secured, bob, "bob") as bystander:
+        await bystander.list_resources()  # bob has a session and its GET stream, and no subscription
+        await subscriber.subscribe_resource(URI)
+        await _until_subscribed(upstream, 1)
+        await _announce_until_heard(upstream, alice)
+        await bystander.send_ping()
+        await asyncio.sleep(0.5)  # what bob would hear has been delivered by now
+    assert alice.updates().count(URI) >= 1
+    assert bob.updates() == []
+    recorded = [
+        e for e in await opened_events(secured) if e.data.get("tool_name") == "upstream_resource_updated"
+    ]
+    assert recorded, "the update is recorded in the subscriber's session"
+    assert all(e.data.get("structured") in (None, {"uri": URI}) for e in recorded)
+
+
+async def test_unsubscribing_drops_the_subscription_at_the_upstream_and_later_updates_stay_unheard(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    heard = _Heard()
+    async with _agent(secured, heard, "alice") as client:
+        await client.subscribe_resource(URI)
+        await _until_subscribed(upstream, 1)
+        await _announce_until_heard(upstream, heard)
+        await client.unsubscribe_resource(URI)
+        await _until_subscribed(upstream, 0)
+        before = len(heard.updates())
+        assert await announce(upstream, URI) == 0
+        await client.send_ping()
+        await asyncio.sleep(0.5)
+        assert len(heard.updates()) == before
+
+
+async def test_subscribing_to_an_upstream_resource_needs_no_more_than_listing_it(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    async with _agent(secured, _Heard(), "carol") as client:
+        listed = {str(r.uri) for r in (await client.list_resources()).resources}
+        assert URI in listed
+        await client.subscribe_resource(URI)
+        await _until_subscribed(upstream, 1)
+
+
+MODERN = "2026-07-28"
+
+
+async def _modern_session(gw: RunningGateway, bearer: str) -> str:
+    async with mcp_client(gw.url, mode=MODERN, token=bearer) as client:
+        return str(structured(await client.call_tool("session_open", {}))["session_id"])
+
+
+async def _next(sub: Subscription) -> ServerEvent:
+    return await asyncio.wait_for(anext(sub), WAIT_SECONDS)
+
+
+async def test_a_listen_stream_naming_its_session_hears_the_upstream_s_update_and_another_subject_s_does_not(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    alice, bob = (token(secured, sub=sub, roles=("viewer",)) for sub in ("alice", "bob"))
+    alice_session, bob_session = await _modern_session(secured, alice), await _modern_session(secured, bob)
+    bob_uri = f"ledger://sessions/{bob_session}"
+    async with (
+        mcp_client(secured.url, mode=MODERN, token=alice, session=alice_session) as alice_client,
+        mcp_client(secured.url, mode=MODERN, token=bob, session=bob_session) as bob_client,
+        alice_client.listen(resource_subscriptions=[URI]) as alice_hears,
+        bob_client.listen(resource_subscriptions=[bob_uri]) as bob_hears,
+    ):
+        await _until_subscribed(upstream, 1)
+        assert await announce(upstream, URI) == 1
+        assert await _next(alice_hears) == ResourceUpdated(uri=URI)
+        structured(await bob_client.call_tool("note_set", {"key": "k", "value": 1}))
+        assert await _next(bob_hears) == ResourceUpdated(uri=bob_uri)  # nothing of alice's before it
+    await _until_subscribed(upstream, 0)  # the stream ended: unsubscribed upstream
+
+
+async def test_a_listen_stream_for_an_upstream_resource_without_a_session_is_refused(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    async with mcp_client(secured.url, mode=MODERN, token=token(secured, roles=("viewer",))) as client:
+        with pytest.raises(MCPError) as refused:
+            async with client.listen(resource_subscriptions=[URI]):
+                pass
+    assert "session" in str(refused.value.error.message)
+    assert upstream.state.subscribers.get(URI, {}) == {}
+
+
+async def test_after_erasing_the_subscriber_an_upstream_update_records_nothing_more(
+    secured: RunningGateway, upstream: RunningUpstream
+) -> None:
+    structured(await register(secured, upstream))
+    heard = _Heard()
+    async with _agent(secured, heard, "dave") as client:
+        await client.subscribe_resource(URI)
+        await _until_subscribed(upstream, 1)
+        await _announce_until_heard(upstream, heard)
+    base = secured.url.removesuffix("/mcp")
+    async with httpx.AsyncClient(timeout=30, headers={"authorization": f"Bearer {token(secured)}"}) as http:
+        answer = await http.post(f"{base}/admin/erasures", json={"subject": "dave"})
+    assert answer.status_code == 200, answer.text
+    recorded = len(await _updates_recorded(secured))
+    assert await announce(upstream, URI) == 1  # the upstream still holds its side
+    await asyncio.sleep(1.0)
+    assert len(await _updates_recorded(secured)) == recorded
+
+
+async def _updates_recorded(gw: RunningGateway) -> list[object]:
+    return [e for e in await opened_events(gw) if e.data.get("tool_name") == "upstream_resource_updated"]
+
+
+async def test_subscribing_to_a_resource_of_a_2026_07_28_upstream_is_a_clear_error(
+    secured: RunningGateway,
+) -> None:
+    async with upstream_server(legacy=False) as modern:
+        structured(await register(secured, modern))
+        async with _agent(secured, _Heard(), "erin") as client:
+            with pytest.raises(MCPError) as refused:
+                await client.subscribe_resource(URI)
+            assert "upstream_unsupported" in str(refused.value.error.message)
+            assert "has no resources/subscribe" in str(refused.value.error.message)
+            assert (await client.read_resource(URI)).contents  # the server is fine: only this is refused
