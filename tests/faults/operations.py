@@ -2,8 +2,8 @@
 (invoke, then ok, fail or timeout, with the answer) and the checks of those answers.
 
 Owns the load (each client opens a ledger session, then echoes a text only it uses, writes and
-reads its session notes, client 0 creates plans, and the odd clients run some of their echoes,
-and short sleeps, as MCP tasks: tests/faults/mcp_tasks.py) and the agent-side checks: an answer is the
+reads its session notes, client 0 creates plans, and clients 1 to 7 run every other echo as an
+MCP task, an echo or a short sleep: tests/faults/mcp_tasks.py) and the agent-side checks: an answer is the
 true one (the echo of its own text, the note key it wrote), a failure is a clear, retryable error
 (a tool error, a JSON-RPC error or a transport error), no call outlived its timeout, and the
 notes behave as a register (a small linearizability check). The store-side checks are
@@ -137,7 +137,7 @@ async def _client(
             )
             if done.outcome == "ok":
                 recorder.plans.append(plan_id)
-        elif step % 6 == 3 and index % 2 == 1:
+        elif step % 6 == 3 and index != 0:
             await _task(url, session, index, f"{tag}-c{index}-s{step}", recorder, step)
         elif step % 3 == 0:
             await recorder.call(url, session, index, echo, {"text": f"{tag}-c{index}-s{step}"})
@@ -152,8 +152,8 @@ async def _client(
 
 
 async def _task(url: str, session: str | None, index: int, text: str, recorder: Recorder, step: int) -> None:
-    """Half the odd clients' echoes are MCP tasks: an echo, or (every other one) a short sleep
-    that is usually still working at the first tasks/get."""
+    """Every other echo of clients 1 to 7 is an MCP task: an echo, or (every other one) a short
+    sleep that is usually still working at the first tasks/get."""
     if step % 12 == 3:
         await recorder.task(url, session, index, "echo", {"text": text})
     else:
