@@ -2,7 +2,8 @@
 (invoke, then ok, fail or timeout, with the answer) and the checks of those answers.
 
 Owns the load (each client opens a ledger session, then echoes a text only it uses, writes and
-reads its session notes, and client 0 creates plans) and the agent-side checks: an answer is the
+reads its session notes, client 0 creates plans, and clients 1 to 7 run every other echo as an
+MCP task, an echo or a short sleep: tests/faults/mcp_tasks.py) and the agent-side checks: an answer is the
 true one (the echo of its own text, the note key it wrote), a failure is a clear, retryable error
 (a tool error, a JSON-RPC error or a transport error), no call outlived its timeout, and the
 notes behave as a register (a small linearizability check). The store-side checks are
@@ -18,9 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import httpx
 from mcp.shared.exceptions import MCPError
 from mcp_types import ErrorData
 
+from tests.faults.mcp_tasks import TaskRpcError, outcome_of, run_task
 from tests.support.load import OUTAGE, ToolResultError, _one_call, _outage, _plan
 
 Outcome = Literal["ok", "fail", "timeout"]
@@ -45,6 +48,8 @@ class Operation:
     error: str = ""
     rpc_error: ErrorData | None = None
     """The JSON-RPC error the agent got, when it got one."""
+    task_id: str | None = None
+    """An MCP task's id, once its start was answered (tool `task:<name>`)."""
 
     @property
     def seconds(self) -> float:
@@ -86,6 +91,27 @@ class Recorder:
         op.completed = time.monotonic()
         return op
 
+    async def task(
+        self, url: str, session: str | None, client: int, tool: str, arguments: dict[str, Any]
+    ) -> Operation:
+        """One recorded MCP task (tools/call with the tasks extension, then tasks/get until it
+        is terminal), as the operation `task:<tool>`: ok with the tool's result, fail with the
+        error the agent was given (the start's, or the task's own), timeout past CLIENT_SECONDS."""
+        op = Operation(client, f"task:{tool}", arguments, time.monotonic())
+        self.operations.append(op)
+        try:
+            op.task_id, task = await run_task(url, session, tool, arguments, op.invoked + CLIENT_SECONDS)
+            op.result, op.error = outcome_of(task)
+            op.outcome = "ok" if op.result is not None else "fail"
+        except TimeoutError:
+            op.outcome, op.error = "timeout", f"task not terminal within {CLIENT_SECONDS:.0f}s"
+        except TaskRpcError as error:
+            op.outcome, op.error, op.rpc_error = "fail", f"MCPError: {error}", error.error
+        except (httpx.HTTPError, OSError) as error:
+            op.outcome, op.error = "fail", f"{type(error).__name__}: {str(error)[:120]}"
+        op.completed = time.monotonic()
+        return op
+
 
 def _leaf(error: BaseException) -> BaseException:
     """The first exception inside the SDK client's exception groups (what actually failed)."""
@@ -111,6 +137,8 @@ async def _client(
             )
             if done.outcome == "ok":
                 recorder.plans.append(plan_id)
+        elif step % 6 == 3 and index != 0:
+            await _task(url, session, index, f"{tag}-c{index}-s{step}", recorder, step)
         elif step % 3 == 0:
             await recorder.call(url, session, index, echo, {"text": f"{tag}-c{index}-s{step}"})
         elif step % 3 == 1:
@@ -121,6 +149,15 @@ async def _client(
             await recorder.call(url, session, index, "note_get", {"key": f"k{step % 2}"})
         if recorder.operations[-1].outcome != "ok":
             await asyncio.sleep(0.2)  # an outage: do not spin
+
+
+async def _task(url: str, session: str | None, index: int, text: str, recorder: Recorder, step: int) -> None:
+    """Every other echo of clients 1 to 7 is an MCP task: an echo, or (every other one) a short
+    sleep that is usually still working at the first tasks/get."""
+    if step % 12 == 3:
+        await recorder.task(url, session, index, "echo", {"text": text})
+    else:
+        await recorder.task(url, session, index, "sleep", {"ms": 150 + index})
 
 
 async def run_clients(
@@ -137,6 +174,8 @@ def _wrong_answer(op: Operation) -> str | None:
     expected: Mapping[str, Any] | None = {
         "echo": {"text": arguments.get("text")},
         UPSTREAM_ECHO: {"result": arguments.get("text")},
+        "task:echo": {"text": arguments.get("text")},
+        "task:sleep": {"slept_ms": arguments.get("ms")},
         "note_set": {"key": arguments.get("key")},
     }.get(op.tool)
     if expected is not None and result != expected:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from tests.faults.linearizability import verdict
+from tests.faults.mcp_tasks import TaskRpcError, settled
 from tests.faults.operations import CLIENTS, Recorder, agent_problems, run_clients, tally
 from tests.faults.stack import CALL_TIMEOUT, FaultStack
 from tests.support.convergence import (
@@ -23,7 +24,7 @@ from tests.support.convergence import (
     unpublished_positions,
     views_converge,
 )
-from tests.support.history import History, load_history, plan_statuses, problems_in
+from tests.support.history import History, load_history, plan_statuses, problems_in, unsettled_tasks
 from tests.support.load import wait_for
 
 WARM_SECONDS = 1.0
@@ -109,6 +110,19 @@ def _counts(history: History, published: set[str], calls: set[str]) -> tuple[int
     return lost, len(problems) - lost, problems
 
 
+async def _ask_unsettled(stack: FaultStack, history: History) -> list[str]:
+    """tasks/get, as an agent coming back would, for every task the store holds unsettled (one
+    whose start was answered but lost on the way, or whose waiting replica gave up): each must
+    settle within the call timeout plus the grace; what did not, and why."""
+    problems = []
+    for task_id in unsettled_tasks(history):
+        try:
+            await settled(stack.api.url, None, task_id, time.monotonic() + CALL_TIMEOUT + GRACE_SECONDS)
+        except (TaskRpcError, TimeoutError) as error:
+            problems.append(f"unsettled task {task_id}: {error}")
+    return problems
+
+
 async def check_after(stack: FaultStack, name: str, recorder: Recorder, recovery: float) -> Row:
     """Every check after a fault; the table row, printed.
 
@@ -120,6 +134,7 @@ async def check_after(stack: FaultStack, name: str, recorder: Recorder, recovery
     published, calls = await published_commands(env["LEDGER_BUS"], f"{topic}.commands")
     problems: list[str] = ["not checked yet"]
     history = await load_history(env, tenant)
+    unsettled = await _ask_unsettled(stack, history)
     try:
         async with asyncio.timeout(SETTLE_SECONDS):
             while True:
@@ -132,7 +147,10 @@ async def check_after(stack: FaultStack, name: str, recorder: Recorder, recovery
         pass
     row = Row(name, tally(recorder), lost, duplicated, recovery)
     seen = Counter(op.error[:90] for op in recorder.operations if op.outcome != "ok")
-    print(f"\n{table([row])}\nerrors the agents saw: {dict(seen)}")
+    tasks = Counter(op.outcome for op in recorder.operations if op.tool.startswith("task:"))
+    print(f"\n{table([row])}\nerrors the agents saw: {dict(seen)}\nMCP tasks: {dict(tasks)}")
+    assert tasks, "the load ran no MCP task"
+    assert not unsettled, unsettled
     assert not problems, f"history not exact after {SETTLE_SECONDS:.0f}s: {problems[:10]}"
     assert await unpublished_positions(env["LEDGER_BUS"], f"{topic}.events", history) == []
     assert agent_problems(recorder, CALL_TIMEOUT + GRACE_SECONDS) == []

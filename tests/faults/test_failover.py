@@ -12,6 +12,7 @@ no cooperative assignor; the session timeout (with a heartbeat well inside it) i
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -29,10 +30,19 @@ STALL_GOAL_SECONDS = 2.0
 REBALANCE_SLACK_SECONDS = 6.0
 ERRORS = re.compile(r"^.*\b(ERROR|CRITICAL|Traceback|CommitFailedError)\b.*$", re.M)
 TUNED = (1500, 300)
-"""(session timeout, heartbeat interval) in ms that meet the goal; (6000, 1500) are the defaults."""
+"""(session timeout, heartbeat interval) in ms measured beside the defaults (6000, 1500): it halves
+the stall but does not reach the goal (docs/reliability.md has the figures)."""
 
 
-@pytest.fixture(params=[(6000, 1500), TUNED], ids=["default-6s-session", "tuned-1.5s-session"])
+def _candidates() -> list[tuple[int, int]]:
+    """The settings measured: the defaults and TUNED, or those FAILOVER_CANDIDATES names
+    ("session_ms:heartbeat_ms,..."), to measure other candidates without editing the test."""
+    named = os.environ.get("FAILOVER_CANDIDATES", "")
+    pairs = [tuple(int(n) for n in pair.split(":")) for pair in named.split(",") if pair]
+    return [(p[0], p[1]) for p in pairs] or [(6000, 1500), TUNED]
+
+
+@pytest.fixture(params=_candidates(), ids=lambda pair: f"session-{pair[0]}ms-heartbeat-{pair[1]}ms")
 def stack(
     request: pytest.FixtureRequest,
     migrated: dict[str, str],

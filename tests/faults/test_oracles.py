@@ -1,5 +1,7 @@
 """The agent-side checks of the fault suite can fail: a wrong or foreign answer, a hang, and a
-stale or foreign note read are each reported (no services needed)."""
+stale or foreign note read are each reported; so are an MCP task answered with another's
+result, one settled twice or never, and a completed task whose command has no outcome (no
+services needed)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from mcp_types import ErrorData
 
 from tests.faults.linearizability import verdict
 from tests.faults.operations import Operation, Outcome, Recorder, agent_problems, register_problems
+from tests.support.history import History, Recorded, problems_in, unsettled_tasks
 
 
 def _op(
@@ -93,3 +96,32 @@ def test_porcupine_finds_a_foreign_value_and_a_lost_note_illegal() -> None:
     vanished = _op("note_get", {"key": "k"}, "ok", {"key": "k", "found": False}, 1.0)
     assert verdict([foreign]) == "Illegal"
     assert verdict([wrote, vanished]) == "Illegal"
+
+
+def test_a_task_answered_with_another_clients_echo_is_reported() -> None:
+    mine = _op("task:echo", {"text": "mine"}, "ok", {"text": "theirs"}, 0.0)
+    slept = _op("task:sleep", {"ms": 150}, "ok", {"slept_ms": 150}, 1.0)
+    assert agent_problems(Recorder([mine, slept]), 5.0) == [
+        "task:echo({'text': 'mine'}) answered {'text': 'theirs'}"
+    ]
+
+
+def _task_history(ends: list[str], outcome: str | None = "ToolSucceeded") -> History:
+    """One MCP task of command c1 with `ends` recorded on its stream, and c1's own outcome."""
+    stream, meta = "tenant:t:task:o:t1", {"task_id": "t1", "command_id": "c1"}
+    recorded = [Recorded(1, stream, 1, "McpTaskCreated", None, "c1", meta)]
+    recorded += [Recorded(2 + i, stream, 2 + i, end, None, "c1") for i, end in enumerate(ends)]
+    if outcome is not None:
+        recorded.append(Recorded(9, "tenant:t:session:s", 1, outcome, "c1", "c1"))
+    return History(recorded, {"c1": ("tenant:t:session:s", 9, 9)} if outcome else {})
+
+
+def test_a_task_settled_twice_or_never_is_reported_and_a_completed_one_needs_its_commands_outcome() -> None:
+    assert problems_in(_task_history(["McpTaskCompleted"]), {"c1"}, set()) == []
+    twice = problems_in(_task_history(["McpTaskCompleted", "McpTaskFailed"]), {"c1"}, set())
+    assert twice == ["MCP task t1 settled 2 times"]
+    never = _task_history([])
+    assert "MCP task t1 settled 0 times" in problems_in(never, {"c1"}, set())
+    assert unsettled_tasks(never) == ["t1"]
+    orphan = problems_in(_task_history(["McpTaskCompleted"], outcome=None), {"c0"}, set())
+    assert "MCP task t1 completed; command c1: {}" in orphan

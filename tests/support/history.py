@@ -6,7 +6,9 @@ never from the processes that wrote it:
   exactly one outcome: its terminal events, found by the command id every event names in its
   metadata, wherever they were appended; a tool call also has exactly one ToolCalled;
 - a command's events lie inside its one recorded append;
-- no task of a plan succeeded more than once, and every started plan ended exactly once.
+- no task of a plan succeeded more than once, and every started plan ended exactly once;
+- every MCP task (a McpTaskCreated stream) settled exactly once, and a task completed with
+  the tool's result has a command with exactly one outcome.
 
 What the topics and the views hold is compared by tests/support/convergence.py.
 """
@@ -134,6 +136,7 @@ def problems_in(history: History, published: set[str], calls: set[str]) -> list[
         + _append_problems(history)
         + _task_problems(history)
         + _plan_end_problems(history)
+        + _mcp_task_problems(history)
     )
 
 
@@ -208,3 +211,37 @@ def _plan_end_problems(history: History) -> list[str]:
     ends = Counter(e.stream_id for e in history.events if e.event_type == "PlanCompleted")
     started = sorted({e.stream_id for e in history.events if e.event_type == "PlanStarted"})
     return [f"plan stream {s} started but ended {ends[s]} times" for s in started if ends[s] != 1]
+
+
+MCP_TASK_ENDS = frozenset({"McpTaskCompleted", "McpTaskFailed", "McpTaskCancelled"})
+
+
+def unsettled_tasks(history: History) -> list[str]:
+    """The ids of the MCP tasks whose stream holds no terminal event."""
+    ended = {e.stream_id for e in history.events if e.event_type in MCP_TASK_ENDS}
+    return [
+        str(e.data["task_id"])
+        for e in history.events
+        if e.event_type == "McpTaskCreated" and e.stream_id not in ended
+    ]
+
+
+def _mcp_task_problems(history: History) -> list[str]:
+    created = {e.stream_id: e for e in history.events if e.event_type == "McpTaskCreated"}
+    ends: dict[str, list[Recorded]] = defaultdict(list)
+    kinds: dict[str, Counter[str]] = defaultdict(Counter)
+    for event in history.events:
+        if event.stream_id in created and event.event_type in MCP_TASK_ENDS:
+            ends[event.stream_id].append(event)
+        elif event.names and event.stream_id not in created:
+            kinds[event.names][event.event_type] += 1
+    problems = []
+    for stream_id, start in sorted(created.items()):
+        mine, command_id = ends[stream_id], str(start.data["command_id"])
+        if len(mine) != 1:
+            problems.append(f"MCP task {start.data['task_id']} settled {len(mine)} times")
+        elif mine[0].event_type == "McpTaskCompleted" and outcomes(kinds[command_id]) != 1:
+            problems.append(
+                f"MCP task {start.data['task_id']} completed; command {command_id}: {dict(kinds[command_id])}"
+            )
+    return problems
