@@ -29,9 +29,9 @@ FRONTED_STILL_FAILING: dict[str, frozenset[str]] = {
     "2026-07-28": frozenset({"input-required-result-non-tool-request/sep-2322-non-tool-incomplete"}),
 }
 """The scored checks the gateway fronting the everything server still fails, by key (measured:
-70 of 70 and 115 of 116 pass): an upstream's input_required rounds reach a 2026-07-28 agent
-for tools/call (docs/federation.md), not yet for prompts/get. Equality, so a fixed check must
-leave the list."""
+every 2025-11-25 check and 115 of 116 pass): an upstream's input_required rounds reach a
+2026-07-28 agent for tools/call (docs/federation.md), not yet for prompts/get. Equality, so a
+fixed check must leave the list."""
 GATEWAYS = [pytest.param("embedded"), pytest.param("distributed", marks=pytest.mark.integration)]
 """The gateway on its own: every protocol-level check."""
 CHECKS = [
