@@ -34,7 +34,13 @@ from mcp_ledger.mcp_api.auth.identity import (
     session_from_headers,
 )
 from mcp_ledger.mcp_api.backchannel.capabilities import agent_capabilities, refuse_missing_capability
-from mcp_ledger.mcp_api.backchannel.rounds import RoundCatcher, outcome_or_round, parse_state, wire_responses
+from mcp_ledger.mcp_api.backchannel.rounds import (
+    RoundCatcher,
+    RoundState,
+    outcome_or_round,
+    parse_state,
+    wire_responses,
+)
 from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.completions import SESSION_TEMPLATE, Completions
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
@@ -288,8 +294,9 @@ class LedgerMcp:
         problem = await check_arguments(spec.input_schema, arguments)
         if problem is not None:
             return _tool_error(problem)
-        if params.request_state is not None and not plan_tool and not pipeline_tool:
-            return await self._resume_call(ctx, params, spec, arguments)
+        state = parse_state(params.request_state) if params.request_state is not None else None
+        if state is not None and not plan_tool and not pipeline_tool:  # only a round's own state
+            return await self._resume_call(ctx, params, spec, arguments, state)
         as_task = self._tasks is not None and self._tasks.as_task(ctx, params, spec)
         if self._rate_guard is not None and not pipeline_tool:
             # Charged once every check passed; run_pipeline is charged stage by stage instead.
@@ -326,10 +333,10 @@ class LedgerMcp:
         params: types.CallToolRequestParams,
         spec: ToolSpec,
         arguments: dict[str, Any],
+        state: RoundState,
     ) -> types.CallToolResult | types.InputRequiredResult:
         """A 2026-07-28 agent's retry of a call waiting for its input (backchannel/rounds.py)."""
-        state = parse_state(params.request_state or "")
-        if state is None or state.tool != spec.name or self._progress is None:
+        if state.tool != spec.name or self._progress is None:
             raise MCPError(types.INVALID_PARAMS, "requestState does not name a call waiting for input")
         identity, hub = self._identity(ctx), self._progress
         command = CallTool(
