@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     upstream_max_sessions: int = Field(500, ge=1, description="upstream sessions one worker holds")
     upstream_breaker_failures: int = Field(5, ge=1, description="failures that open an upstream's circuit")
     upstream_breaker_cooldown: float = Field(30.0, gt=0, description="seconds an open circuit refuses")
+    upstream_input_wait: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="seconds a worker waits for a 2026-07-28 agent's retry of an input round "
+        "(the waiting call holds one of the worker's command slots)",
+    )
     grpc_host: str = Field("127.0.0.1", description="where `mcp-ledger grpc` listens")
     grpc_port: int = Field(50051, ge=0, le=65535, description="MCPToolService gRPC port")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from mcp_ledger.crypto.records import RecordSealer
@@ -132,12 +132,46 @@ class CommandGateway:
             CommandTimeoutError: no outcome within the timeout (the command may still run).
             BusError: the message could not be published.
         """
-        command_id = headers["command_id"]
+        return await self._await(
+            headers["command_id"],
+            tenant,
+            subject,
+            wait_s,
+            lambda: self._bus.publish(topic, key, payload, headers),
+        )
+
+    async def outcome(
+        self,
+        command: CallTool,
+        *,
+        wait_s: float | None = None,
+        first: Callable[[], Awaitable[None]] | None = None,
+    ) -> dict[str, object]:
+        """The terminal stored event of a command already sent (a 2026-07-28 agent's retry of
+        a call waiting for its input, on any replica), sealed fields opened; `first` runs
+        once the waiter is in place (the retry's answer to the worker, so no outcome is missed).
+
+        Raises:
+            CommandTimeoutError: no outcome within the timeout (the command may still run).
+            BusError: `first` could not publish.
+        """
+        event = await self._await(command.command_id, command.tenant, command.subject, wait_s, first)
+        return event if self._sealer is None else await self._sealer.open_wire(event)
+
+    async def _await(
+        self,
+        command_id: str,
+        tenant: str,
+        subject: str,
+        wait_s: float | None,
+        publish: Callable[[], Awaitable[None]] | None,
+    ) -> dict[str, object]:
         waiter = _Waiter(tenant, subject, asyncio.get_running_loop().create_future())
         timeout = max(self._timeout, wait_s or 0.0)
         self._waiters[command_id] = waiter
         try:
-            await self._bus.publish(topic, key, payload, headers)
+            if publish is not None:
+                await publish()
             return await asyncio.wait_for(waiter.outcome, timeout=timeout)
         except TimeoutError as error:
             raise CommandTimeoutError(

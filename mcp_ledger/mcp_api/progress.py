@@ -75,6 +75,17 @@ class ProgressHub:
         finally:
             self._listeners.pop(command.command_id, None)
 
+    async def answer(self, tenant: str, subject: str, request_id: str, result: Any) -> bool:
+        """A 2026-07-28 agent's inputResponses to a round, for the worker waiting on them;
+        False when there is no reply topic here.
+
+        Raises:
+            BusError: the bus refused it.
+        """
+        if self._replies is None:
+            return False
+        return await self._replies.answer(tenant, subject, {"id": request_id, "result": result})
+
     async def on_message(self, message: Message) -> None:
         """Broadcast handler of the progress topic."""
         listener = self._listeners.get(message.headers.get("command_id", ""))
@@ -134,11 +145,15 @@ class ProgressHub:
 
 
 def relaying(
-    hub: ProgressHub, ctx: ServerRequestContext[Any], command: CallTool
+    hub: ProgressHub,
+    ctx: ServerRequestContext[Any],
+    command: CallTool,
+    rounds: AskCallback | None = None,
 ) -> AbstractContextManager[None]:
     """The command's upstream progress and log notifications sent on this request's stream;
-    its upstream's requests too for a 2025-11-25 agent (a 2026-07-28 one may not be sent
-    requests: they are refused to the upstream at once, input_required rounds not being done)."""
+    its upstream's requests too for a 2025-11-25 agent. A 2026-07-28 one may not be sent
+    requests: its upstream's input_required rounds go to `rounds` (backchannel/rounds.py),
+    any single request is refused to the upstream at once."""
 
     async def relay(progress: float, total: float | None, message: str | None) -> None:
         await ctx.session.report_progress(progress, total, message)
@@ -157,4 +172,4 @@ def relaying(
         await write_request(ctx, request_id, method, params)
 
     legacy = not str(ctx.protocol_version).startswith("2026-")
-    return hub.listening(command, relay, log, on_stream if legacy else None)
+    return hub.listening(command, relay, log, on_stream if legacy else rounds)

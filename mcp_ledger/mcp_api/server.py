@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -34,6 +34,13 @@ from mcp_ledger.mcp_api.auth.identity import (
     session_from_headers,
 )
 from mcp_ledger.mcp_api.backchannel.capabilities import agent_capabilities, refuse_missing_capability
+from mcp_ledger.mcp_api.backchannel.rounds import (
+    RoundCatcher,
+    RoundState,
+    outcome_or_round,
+    parse_state,
+    wire_responses,
+)
 from mcp_ledger.mcp_api.blob_reads import BlobReader
 from mcp_ledger.mcp_api.completions import SESSION_TEMPLATE, Completions
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
@@ -289,6 +296,9 @@ class LedgerMcp:
         problem = await check_arguments(spec.input_schema, arguments)
         if problem is not None:
             return _tool_error(problem)
+        state = parse_state(params.request_state) if params.request_state is not None else None
+        if state is not None and not plan_tool and not pipeline_tool:  # only a round's own state
+            return await self._resume_call(ctx, params, spec, arguments, state)
         as_task = self._tasks is not None and self._tasks.as_task(ctx, params, spec)
         if self._rate_guard is not None and not pipeline_tool:
             # Charged once every check passed; run_pipeline is charged stage by stage instead.
@@ -315,9 +325,52 @@ class LedgerMcp:
         )
         if as_task and self._tasks is not None:
             return await self._start_task(ctx, params, identity, command)
+        catcher = RoundCatcher() if command.client_capabilities is not None else None
+        outcome = self._gateway.call(command, wait_s=spec.timeout_s)
+        return await self._answer(ctx, spec, command, outcome, catcher)
+
+    async def _resume_call(
+        self,
+        ctx: ServerRequestContext[Any],
+        params: types.CallToolRequestParams,
+        spec: ToolSpec,
+        arguments: dict[str, Any],
+        state: RoundState,
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """A 2026-07-28 agent's retry of a call waiting for its input (backchannel/rounds.py)."""
+        if state.tool != spec.name or self._progress is None:
+            raise MCPError(types.INVALID_PARAMS, "requestState does not name a call waiting for input")
+        identity, hub = self._identity(ctx), self._progress
+        command = CallTool(
+            command_id=state.command_id,
+            tenant=identity.tenant,
+            subject=identity.subject,
+            roles=identity.roles,
+            session_id=state.session_id,
+            tool_name=spec.name,
+            arguments=arguments,
+            client_capabilities=agent_capabilities(ctx),
+        )
+        responses = wire_responses(params.input_responses)
+
+        async def answer() -> None:
+            await hub.answer(identity.tenant, identity.subject, state.request_id, responses)
+
+        outcome = self._gateway.outcome(command, wait_s=spec.timeout_s, first=answer)
+        return await self._answer(ctx, spec, command, outcome, RoundCatcher())
+
+    async def _answer(
+        self,
+        ctx: ServerRequestContext[Any],
+        spec: ToolSpec,
+        command: CallTool,
+        outcome: Awaitable[dict[str, object]],
+        catcher: RoundCatcher | None,
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        """The call's result from its terminal event, or its upstream's next input round."""
         try:
-            with self._relaying(ctx, command):
-                event = await self._gateway.call(command, wait_s=spec.timeout_s)
+            with self._relaying(ctx, command, catcher):
+                answered = await outcome_or_round(outcome, catcher, command)
         except CommandTimeoutError as error:
             return _tool_error(str(error))
         except BusError as error:
@@ -325,12 +378,16 @@ class LedgerMcp:
         except KeyStoreError as error:  # e.g. this process's KEK cannot unwrap the caller's key
             log.error("tools/call %s: %s", spec.name, error)
             raise MCPError(types.INTERNAL_ERROR, str(error)) from error
-        refuse_missing_capability(event)
-        return result_from_event(event)
+        if isinstance(answered, types.InputRequiredResult):
+            return answered
+        refuse_missing_capability(answered)
+        return result_from_event(answered)
 
-    def _relaying(self, ctx: ServerRequestContext[Any], command: CallTool) -> AbstractContextManager[None]:
+    def _relaying(
+        self, ctx: ServerRequestContext[Any], command: CallTool, rounds: RoundCatcher | None = None
+    ) -> AbstractContextManager[None]:
         """Upstream progress and logs of this call, relayed onto the request's stream."""
-        return nullcontext() if self._progress is None else relaying(self._progress, ctx, command)
+        return nullcontext() if self._progress is None else relaying(self._progress, ctx, command, rounds)
 
     async def _start_task(
         self,

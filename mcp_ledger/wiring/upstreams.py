@@ -114,6 +114,7 @@ def upstream_calls(
         progress=progress,
         observe=observe,
         backchannel=backchannel,
+        input_wait_s=settings.upstream_input_wait,
     )
 
 

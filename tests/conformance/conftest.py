@@ -36,6 +36,10 @@ from tests.support.tasks_upstream import TASK_SUPPORT
 STARTUP_SECONDS = 120.0
 _UVICORN = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 NO_AUTH = {"LEDGER_NO_AUTH": "true", "LEDGER_KEK": TEST_KEK}
+FRONTED_ENV = {**NO_AUTH, "LEDGER_UPSTREAM_INPUT_WAIT": "2"}
+"""The suite's `*-incomplete` scenarios never retry an input round; each such call holds one
+of the worker's two command slots until the wait ends, so later scenarios' calls (10 s
+client timeout) would queue behind them."""
 
 
 @pytest.fixture(scope="session")
@@ -119,9 +123,9 @@ def embedded_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def fronted_target(everything_target: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The README's one command: the embedded gateway fronting the everything server."""
     tmp = tmp_path_factory.mktemp("fronted")
-    with ledger_processes(NO_AUTH, tmp) as started:
+    with ledger_processes(FRONTED_ENV, tmp) as started:
         serve = start_ledger(
-            started, NO_AUTH, tmp, "serve", "--no-auth", "--upstream", f"everything={everything_target}"
+            started, FRONTED_ENV, tmp, "serve", "--no-auth", "--upstream", f"everything={everything_target}"
         )
         serve.wait_healthy(timeout=STARTUP_SECONDS)
         yield serve.url
@@ -142,7 +146,7 @@ def fronted_distributed_target(
     (the operator's LEDGER_UPSTREAMS, registered by the API at start): the `fronted` and
     `tasks_fronted` runs against the distributed stack, on one stack to keep CI time small."""
     extra = {
-        **NO_AUTH,
+        **FRONTED_ENV,
         "LEDGER_UPSTREAMS": json.dumps([f"everything={everything_target}", f"fixture={tasks_upstream}"]),
         "LEDGER_UPSTREAM_TASK_SUPPORT": json.dumps({"fixture": TASK_SUPPORT}),
         "LEDGER_WORKER_CONCURRENCY": "8",

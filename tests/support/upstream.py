@@ -6,8 +6,9 @@ block); `fails` (an isError result); `headers` (which auth header reached it, ne
 agent's token); `whoami` (the user its bearer was issued for, with `bearers` set);
 `mutable`, whose description a test changes at runtime (the pinning "rug pull");
 `ask_model`, `ask_user` and `ask_roots`, which ask their client for sampling, elicitation and
-roots during the call (the back channel), and `needs_sampling` (-32021 for a client that did
-not declare sampling). Its resource `fixture://readme` can be subscribed to
+roots during the call (the back channel), `ask_name`, which asks for a name in an
+input_required round under its own key `user_name` (2026-07-28), and `needs_sampling`
+(-32021 for a client that did not declare sampling). Its resource `fixture://readme` can be subscribed to
 (resources/subscribe, 2025-11-25), and `announce` makes it send
 notifications/resources/updated to the sessions subscribed to a URI. With `bearers` set it
 refuses (401) every request without one of those bearer tokens, as a resource server behind
@@ -38,7 +39,11 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types import (
     Completion,
+    ElicitRequest,
+    ElicitRequestFormParams,
+    ElicitResult,
     ImageContent,
+    InputRequiredResult,
     ListRootsRequest,
     ListRootsResult,
     SamplingMessage,
@@ -246,6 +251,17 @@ def _add_asking(server: MCPServer, state: UpstreamState) -> None:
         state.calls["ask_user"] += 1
         answered = await ctx.elicit(question, Answer)
         return f"user said: {answered.data.answer}" if answered.action == "accept" else answered.action
+
+    @server.tool()
+    async def ask_name(ctx: Context) -> str | InputRequiredResult:
+        """Ask for the user's name in an input_required round, then greet them."""
+        state.calls["ask_name"] += 1
+        answer = (ctx.input_responses or {}).get("user_name")
+        if isinstance(answer, ElicitResult) and answer.content:
+            return f"hello {answer.content.get('name')}"
+        schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+        asked = ElicitRequest(params=ElicitRequestFormParams(message="Your name?", requested_schema=schema))
+        return InputRequiredResult(input_requests={"user_name": asked})
 
     @server.tool()
     def needs_sampling(ctx: Context) -> str:

@@ -26,6 +26,7 @@ from mcp_ledger.consumers.upstreams.auth.secrets import UpstreamSecrets
 from mcp_ledger.consumers.upstreams.connection import InputSink, LogSink, UpstreamTarget
 from mcp_ledger.consumers.upstreams.health import Breakers, HealthKey
 from mcp_ledger.consumers.upstreams.relay.backchannel import AgentRefusedError, BusBackChannel
+from mcp_ledger.consumers.upstreams.relay.rounds import AskRound, call_with_rounds
 from mcp_ledger.consumers.upstreams.sessions import SessionKey, UpstreamSessions
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.registry.bindings import McpBinding
@@ -34,6 +35,7 @@ from mcp_ledger.domain.upstreams.capabilities import (
     MISSING_REQUIRED_CLIENT_CAPABILITY,
     missing_message,
 )
+from mcp_ledger.domain.upstreams.events import INPUT_ROUND
 from mcp_ledger.domain.upstreams.model import UpstreamServer, definition_hash
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,9 @@ class UpstreamCalls:
         progress: ProgressRelay | None = None,
         observe: Callable[[str, str, str, float], None] | None = None,
         backchannel: BusBackChannel | None = None,
+        input_wait_s: float = 30.0,
     ) -> None:
+        self._input_wait_s = input_wait_s
         self._observe = observe
         self._backchannel = backchannel
         self._sessions = sessions
@@ -144,7 +148,18 @@ class UpstreamCalls:
             if relay_to is not None:
                 await relay_to.log(command, level, logger, data)
 
+        ask_round = self._rounds(command, binding.timeout_s)
+
         async def send(client: Client) -> Any:
+            if ask_round is not None:
+                return await call_with_rounds(
+                    client,
+                    binding.tool,
+                    command.arguments,
+                    timeout_s=binding.timeout_s,
+                    progress=callback,
+                    ask_round=ask_round,
+                )
             return await client.call_tool(
                 binding.tool,
                 command.arguments,
@@ -165,6 +180,24 @@ class UpstreamCalls:
             on_input=self._asking(command, binding.timeout_s),
         )
         return outcome_of(result)
+
+    def _rounds(self, command: CallTool, timeout_s: float) -> AskRound | None:
+        """For a 2026-07-28 agent (one that declared its capabilities with the call): each
+        input_required round of its upstream asked of it whole (relay/rounds.py), its retry
+        awaited at most input_wait_s (an abandoned round must not hold a command slot long)."""
+        channel = self._backchannel
+        if channel is None or command.client_capabilities is None:
+            return None
+        timeout_s = min(timeout_s, self._input_wait_s)
+
+        async def ask(requests: dict[str, Any]) -> dict[str, Any]:
+            try:
+                answer = await channel.ask(command, INPUT_ROUND, {"inputRequests": requests}, timeout_s)
+            except AgentRefusedError as refused:
+                raise MCPError(refused.code, refused.message, refused.data) from None
+            return answer if isinstance(answer, dict) else {}
+
+        return ask
 
     def _asking(self, command: CallTool, timeout_s: float) -> InputSink | None:
         """The upstream's requests to its client during this call, asked of the call's agent

@@ -111,6 +111,12 @@ class SessionToolsSelected(DomainEvent):
     patterns: Personal[list[str]]
 
 
+INPUT_ROUND = "input_required"
+"""The method of an UpstreamInputRequested carrying one whole input_required round of a
+2026-07-28 upstream (params: {"inputRequests": {key: request}}, the upstream's keys); its
+answer's result is the agent's inputResponses under the same keys."""
+
+
 class UpstreamInputRequested(DomainEvent):
     """An upstream asked the agent for input during a call (sampling, elicitation, roots):
     relayed to the API replica holding the call, never stored."""

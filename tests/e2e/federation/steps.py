@@ -28,6 +28,7 @@ FIXTURE_TOOLS = (
     "ask_model",
     "ask_user",
     "ask_roots",
+    "ask_name",
     "needs_sampling",
 )
 

@@ -18,7 +18,7 @@ async def test_serve_with_upstream_fronts_the_server_for_the_local_user(tmp_path
                 started, {}, tmp_path, "serve", "--no-auth", "--upstream", f"fx={upstream.url}"
             )
             await asyncio.to_thread(serve.wait_healthy, 120)
-            await asyncio.to_thread(serve.wait_for_output, "upstream fx: 12 tools", 60)
+            await asyncio.to_thread(serve.wait_for_output, "upstream fx: 13 tools", 60)
             async with mcp_client(serve.url) as client:
                 names = {tool.name for tool in (await client.list_tools()).tools}
                 said = await client.call_tool("say", {"text": "through the gateway"})

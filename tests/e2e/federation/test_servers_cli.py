@@ -32,7 +32,7 @@ async def test_servers_add_list_approve_and_remove_from_the_command_line(
     approved = await _cli(secured, "servers", "approve", "fixture")
     removed = await _cli(secured, "servers", "remove", "fixture")
     assert added.exit_code == 0, added.output
-    assert "11 tools exposed" in added.output
+    assert "12 tools exposed" in added.output
     assert "fixture" in listed.output
     assert "fx_echo" in names
     assert "fx_fails" not in names
