@@ -205,14 +205,14 @@ async def _updates_recorded(gw: RunningGateway) -> list[object]:
     return [e for e in await opened_events(gw) if e.data.get("tool_name") == "upstream_resource_updated"]
 
 
-async def test_subscribing_to_a_resource_of_a_2026_07_28_upstream_is_a_clear_error(
+async def test_a_2025_11_25_agent_s_subscription_to_a_dual_era_upstream_is_held_on_a_2025_11_25_session(
     secured: RunningGateway,
 ) -> None:
+    # A 2025-11-25 agent's calls meet an upstream in the 2025-11-25 era first (the back
+    # channel needs it), so an upstream that speaks both eras holds its subscription.
     async with upstream_server(legacy=False) as modern:
         structured(await register(secured, modern))
         async with _agent(secured, _Heard(), "erin") as client:
-            with pytest.raises(MCPError) as refused:
-                await client.subscribe_resource(URI)
-            assert "upstream_unsupported" in str(refused.value.error.message)
-            assert "has no resources/subscribe" in str(refused.value.error.message)
-            assert (await client.read_resource(URI)).contents  # the server is fine: only this is refused
+            await client.subscribe_resource(URI)
+            assert len(modern.state.subscribers.get(URI, {})) == 1
+            assert (await client.read_resource(URI)).contents
