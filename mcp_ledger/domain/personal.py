@@ -65,6 +65,8 @@ NOT_PERSONAL: Mapping[str, str] = MappingProxyType(
         "CallTool.kind": _KIND,
         "CallTool.tool_name": _TOOL,
         "CallTool.task_id": "a CSPRNG id the gateway made (streams.new_task_id): the task to watch",
+        "CallTool.client_capabilities": _CODE
+        + " (which of sampling, elicitation and roots the agent declared)",
         "PlanCommand.plan_id": _PLAN,
         "AcceptPlan.kind": _KIND,
         "AcceptPlan.execute": "a flag: start the plan once accepted",
@@ -189,6 +191,11 @@ NOT_PERSONAL: Mapping[str, str] = MappingProxyType(
         "UpstreamProgressed.total": _COUNT + " (by the upstream)",
         "UpstreamLogged.command_id": "the call's command id: the API's waiter matches on it",
         "UpstreamLogged.level": _CODE + " (an MCP logging level)",
+        "UpstreamInputRequested.command_id": "the call's command id: the API's waiter matches on it",
+        "UpstreamInputRequested.request_id": _ID + " (the back channel's request id)",
+        "UpstreamInputRequested.method": _CODE
+        + " (sampling/createMessage, elicitation/create or roots/list)",
+        "UpstreamInputAnswered.request_id": _ID + " (the back channel's request id)",
         # erasure stream (domain/compliance/erasure.py), written unsealed
         "ErasureStarted.erasure_id": _ERASURE,
         "ErasureStarted.requested_by": _ERASURE + " (an admin's subject or a job's name)",

@@ -14,7 +14,12 @@ from mcp_ledger.consumers.upstreams.tools import UpstreamTools
 from mcp_ledger.domain.registry.openapi import OpenApiError
 from mcp_ledger.domain.registry.registration import RegistrationError
 from mcp_ledger.domain.registry.tools import registry_tool_specs
-from mcp_ledger.domain.upstreams.tools import CATALOG_SPECS, UPSTREAM_READ_SPECS, upstream_tool_specs
+from mcp_ledger.domain.upstreams.tools import (
+    CATALOG_SPECS,
+    UPSTREAM_READ_SPECS,
+    UPSTREAM_SUBSCRIPTION_SPECS,
+    upstream_tool_specs,
+)
 
 
 def test_every_registry_tool_spec_has_a_runner_and_every_runner_a_spec() -> None:
@@ -23,7 +28,7 @@ def test_every_registry_tool_spec_has_a_runner_and_every_runner_a_spec() -> None
 
 
 def test_every_upstream_server_tool_spec_has_a_runner_and_every_runner_a_spec() -> None:
-    others = {spec.name for spec in (*UPSTREAM_READ_SPECS, *CATALOG_SPECS)}
+    others = {spec.name for spec in (*UPSTREAM_READ_SPECS, *UPSTREAM_SUBSCRIPTION_SPECS, *CATALOG_SPECS)}
     assert set(UpstreamTools.TOOLS) == set(upstream_tool_specs()) - others
     assert all(callable(getattr(UpstreamTools, name)) for name in UpstreamTools.TOOLS)
 
