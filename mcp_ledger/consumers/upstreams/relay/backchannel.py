@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_ledger.consumers.upstreams.relay.progress import Publish
+from mcp_ledger.consumers.upstreams.relay.progress import Publish, publish_frame
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.upstreams.events import (
@@ -79,7 +79,7 @@ class BusBackChannel:
             event = UpstreamInputRequested(
                 command_id=command.command_id, request_id=request_id, method=method, params=params
             )
-            await self._send(command, event)
+            await publish_frame(self._publish, self._topic, self._sealer, command, event, "request")
             try:
                 answer = await asyncio.wait_for(future, timeout=timeout_s)
             except TimeoutError:
@@ -97,19 +97,6 @@ class BusBackChannel:
                 error.get("data"),
             )
         return answer.result
-
-    async def _send(self, command: CallTool, event: UpstreamInputRequested) -> None:
-        data = event.model_dump(mode="json")
-        metadata = {"tenant": command.tenant, "subject": command.subject}
-        if self._sealer is not None:
-            data = await self._sealer.seal_event(type(event).__name__, data, metadata, command.stream_id)
-        headers = {
-            "command_id": command.command_id,
-            "tenant": command.tenant,
-            "subject": command.subject,
-            "kind": "request",
-        }
-        await self._publish(self._topic, command.stream_id, json.dumps(data).encode(), headers)
 
     async def on_reply(self, headers: Mapping[str, str], value: bytes) -> None:
         """Broadcast handler of the reply topic: an agent's answer, for an open request only."""

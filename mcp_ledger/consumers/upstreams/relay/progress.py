@@ -49,17 +49,31 @@ class BusProgressRelay:
         )
 
     async def _send(self, command: CallTool, event: DomainEvent, kind: str) -> None:
-        data = event.model_dump(mode="json")
-        metadata = {"tenant": command.tenant, "subject": command.subject}
-        if self._sealer is not None:
-            data = await self._sealer.seal_event(type(event).__name__, data, metadata, command.stream_id)
-        headers = {
-            "command_id": command.command_id,
-            "tenant": command.tenant,
-            "subject": command.subject,
-            "kind": kind,
-        }
         try:
-            await self._publish(self._topic, command.stream_id, json.dumps(data).encode(), headers)
+            await publish_frame(self._publish, self._topic, self._sealer, command, event, kind)
         except Exception as error:  # boundary: best effort, the call goes on
             log.info("%s of %s not relayed: %s", kind, command.command_id, error)
+
+
+async def publish_frame(
+    publish: Publish,
+    topic: str,
+    sealer: RecordSealer | None,
+    command: CallTool,
+    event: DomainEvent,
+    kind: str,
+) -> None:
+    """One relayed frame of a call (progress, log or an upstream's request): the event sealed
+    with the subject's key, keyed by the call's session stream, headed by the command id,
+    tenant, subject and kind the API replica matches on."""
+    data = event.model_dump(mode="json")
+    metadata = {"tenant": command.tenant, "subject": command.subject}
+    if sealer is not None:
+        data = await sealer.seal_event(type(event).__name__, data, metadata, command.stream_id)
+    headers = {
+        "command_id": command.command_id,
+        "tenant": command.tenant,
+        "subject": command.subject,
+        "kind": kind,
+    }
+    await publish(topic, command.stream_id, json.dumps(data).encode(), headers)
