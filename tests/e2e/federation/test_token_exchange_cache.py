@@ -75,3 +75,14 @@ async def test_forgetting_a_subject_drops_only_their_tokens_and_caching_off_keep
     await tokens.token(_target(server, "bob"))
     assert len(tokens) == 0
     assert server.exchanges == 4
+
+
+async def test_an_expired_token_is_dropped_when_another_subject_s_is_stored(
+    server: ExchangeServer,
+) -> None:
+    clock = Clock()
+    tokens = _tokens(clock)
+    await tokens.token(_target(server, "alice"))
+    clock.now += 91  # alice's token is past its 90 s and nobody asks for it again
+    await tokens.token(_target(server, "bob"))
+    assert len(tokens) == 1

@@ -126,7 +126,12 @@ class ExchangedTokens:
         generation = self._generation
         token, lifetime = await self._exchange(target)
         if self._caching and generation == self._generation:
-            self._tokens[key] = (token, self._clock() + lifetime)
+            now = self._clock()
+            # Expired tokens are dropped as new ones come: nothing else would remove a subject's
+            # token that is never asked for again, and the cache would grow with every subject.
+            for stale in [k for k, (_, until) in self._tokens.items() if until <= now]:
+                del self._tokens[stale]
+            self._tokens[key] = (token, now + lifetime)
         return token
 
     async def auth(self, target: UpstreamTarget) -> httpx2.Auth:
