@@ -36,7 +36,12 @@ class Settings(BaseSettings):
     state_prefix: str = Field("ledger:", description="prefix of every Redis key")
     worker_group: str = "ledger-workers"
     projection_group: str = "ledger-projections"
-    worker_concurrency: int = Field(2, ge=1, le=64, description="command partitions handled at once")
+    worker_concurrency: int = Field(
+        2, ge=1, le=64, description="command consumers per worker (each owns some partitions)"
+    )
+    worker_in_flight: int = Field(
+        8, ge=1, le=256, description="commands each command consumer handles at once, never two of one key"
+    )
     projection_concurrency: int = Field(1, ge=1, le=64, description="event partitions projected at once")
     call_timeout: float = Field(30.0, gt=0)
     kafka_session_timeout_ms: int = Field(

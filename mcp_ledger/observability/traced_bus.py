@@ -39,8 +39,16 @@ class TracedBus:
         self.running = False
         await self.inner.stop()
 
-    def subscribe(self, topic: str, handler: Handler, *, group: str | None, concurrency: int = 1) -> None:
-        self.inner.subscribe(topic, self._traced(topic, handler, group), group=group, concurrency=concurrency)
+    def subscribe(
+        self, topic: str, handler: Handler, *, group: str | None, concurrency: int = 1, in_flight: int = 1
+    ) -> None:
+        self.inner.subscribe(
+            topic,
+            self._traced(topic, handler, group),
+            group=group,
+            concurrency=concurrency,
+            in_flight=in_flight,
+        )
 
     async def publish(
         self, topic: str, key: str, value: bytes, headers: Mapping[str, str] | None = None

@@ -1,8 +1,9 @@
 """The embedded message bus: Kafka's delivery semantics on asyncio queues, in one process.
 
 Owns key partitioning (crc32 of the key), the division of a topic's partitions among the
-members of a group, redelivery of a failed message (with the schedule in redelivery.py that
-the Kafka adapter shares), and draining on stop. It does not persist anything: what is queued
+members of a group, key lanes for a subscription that asks for them (lanes.py), redelivery
+of a failed message (with the schedule in redelivery.py that the Kafka adapter shares), and
+draining on stop. It does not persist anything: what is queued
 when the process dies is lost, which only the single-process embedded deployment accepts.
 """
 
@@ -13,7 +14,9 @@ import logging
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
+from mcp_ledger.producers.lanes import KeyLanes
 from mcp_ledger.producers.ports import BusError, Handler, Message, Outgoing
 from mcp_ledger.producers.redelivery import deliver
 
@@ -31,6 +34,7 @@ class _Subscription:
     handler: Handler
     group: str | None
     slots: asyncio.Semaphore
+    lanes: KeyLanes | None
 
 
 class InProcessBus:
@@ -50,8 +54,11 @@ class InProcessBus:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def subscribe(self, topic: str, handler: Handler, *, group: str | None, concurrency: int = 1) -> None:
-        """Register a handler; see MessageBus.subscribe.
+    def subscribe(
+        self, topic: str, handler: Handler, *, group: str | None, concurrency: int = 1, in_flight: int = 1
+    ) -> None:
+        """Register a handler; see MessageBus.subscribe. With `in_flight` above 1, up to
+        concurrency x in_flight messages of different keys are handled at once.
 
         Raises:
             BusError: the bus has already started.
@@ -60,7 +67,11 @@ class InProcessBus:
             raise BusError("subscribe() must be called before start()")
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-        self._subscriptions.append(_Subscription(topic, handler, group, asyncio.Semaphore(concurrency)))
+        if in_flight < 1:
+            raise ValueError(f"in_flight must be at least 1, got {in_flight}")
+        at_once = concurrency * in_flight
+        lanes = KeyLanes(at_once) if in_flight > 1 else None
+        self._subscriptions.append(_Subscription(topic, handler, group, asyncio.Semaphore(at_once), lanes))
 
     async def start(self) -> None:
         """Give every partition of every consuming group a queue and a task.
@@ -90,7 +101,15 @@ class InProcessBus:
     async def _consume(self, member: _Subscription, queue: asyncio.Queue[Message]) -> None:
         while True:
             message = await queue.get()
+            if member.lanes is None:
+                await self._deliver(member, message)
+            else:
+                await member.lanes.submit(message.key, partial(self._deliver, member, message))
+
+    async def _deliver(self, member: _Subscription, message: Message) -> None:
+        try:
             await deliver(member.handler, message, member.slots)
+        finally:
             self._pending -= 1
             if not self._pending:
                 self._idle.set()
@@ -135,3 +154,6 @@ class InProcessBus:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        for subscription in self._subscriptions:
+            if subscription.lanes is not None:
+                await subscription.lanes.cancel()

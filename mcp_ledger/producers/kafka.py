@@ -3,8 +3,8 @@ a plain aiokafka consumer for each broadcast subscription.
 
 Owns the mapping of the MessageBus port onto Kafka: topics created with PARTITIONS partitions
 before anything uses them (so groups and broadcasts agree on partitioning), durable publishing
-(acks=all, idempotent), offsets committed only after the handler succeeded, redelivery of a
-failed message by seeking back to it with backoff, and broadcast consumers that start at the end
+(acks=all, idempotent), group members whose records run in key lanes with offsets committed
+in order (kafka_group.py), and broadcast consumers that start at the end
 of every partition. Does not own serialisation (values are bytes), retention, or cluster settings.
 """
 
@@ -16,26 +16,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiokafka import (  # type: ignore[import-untyped]
-    AIOKafkaConsumer,
-    ConsumerRebalanceListener,
-    ConsumerRecord,
-    TopicPartition,
-)
+from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from aiokafka.errors import (  # type: ignore[import-untyped]
-    CommitFailedError,
     KafkaError,
     TopicAlreadyExistsError,
     for_code,
 )
 from faststream import AckPolicy
 from faststream.exceptions import IncorrectState
-from faststream.kafka import KafkaBroker, KafkaMessage, Topic
+from faststream.kafka import KafkaBroker, Topic
 from faststream.message import StreamMessage
 
-from mcp_ledger.producers.ports import BusError, Handler, Message, Outgoing
-from mcp_ledger.producers.redelivery import deliver, retry_delay
+from mcp_ledger.producers.kafka_group import GroupMember, to_message
+from mcp_ledger.producers.ports import BusError, Handler, Outgoing
+from mcp_ledger.producers.redelivery import deliver
 
 _log = logging.getLogger(__name__)
 
@@ -46,9 +41,7 @@ REPLICATION_FACTOR = 1
 # broker refuses a timeout below its group.min.session.timeout.ms (ours: 1 s, Kafka's: 6 s).
 SESSION_TIMEOUT_MS = 6000
 HEARTBEAT_INTERVAL_MS = 1500
-# How long a rebalance waits for a member to finish the record in hand before moving its
-# partitions anyway; the group waits a little longer than that for the member to rejoin.
-REVOKE_WAIT = 10.0
+# The group waits a little longer than a member's REVOKE_WAIT (kafka_group.py) for it to rejoin.
 REBALANCE_TIMEOUT_MS = 15000
 METADATA_TIMEOUT = 10.0
 METADATA_POLL_INTERVAL = 0.05
@@ -86,7 +79,7 @@ class KafkaBus:
             # CPU per call); the decoder hands the handler the message itself instead.
             apply_types=False,
         )
-        self._members: list[tuple[str, str, _GroupMember]] = []  # (topic, group, member)
+        self._members: list[tuple[str, str, GroupMember]] = []  # (topic, group, member)
         self._broadcasts: list[_Broadcast] = []
         self._created: set[str] = set()
         self._admin: Any = None
@@ -117,9 +110,13 @@ class KafkaBus:
             heartbeat_interval_ms=heartbeat_interval_ms,
         )
 
-    def subscribe(self, topic: str, handler: Handler, *, group: str | None, concurrency: int = 1) -> None:
+    def subscribe(
+        self, topic: str, handler: Handler, *, group: str | None, concurrency: int = 1, in_flight: int = 1
+    ) -> None:
         """Register a handler; see MessageBus.subscribe. A group subscription becomes
-        `concurrency` members of the Kafka consumer group, each handling its partitions in order.
+        `concurrency` members of the Kafka consumer group, each handling up to `in_flight`
+        records of different keys of its partitions at once (kafka_group.py). A broadcast
+        handles up to `concurrency` partitions at once, each in order.
 
         Raises:
             BusError: the bus has already started.
@@ -128,13 +125,15 @@ class KafkaBus:
             raise BusError("subscribe() must be called before start()")
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if in_flight < 1:
+            raise ValueError(f"in_flight must be at least 1, got {in_flight}")
         if group is None:
             self._broadcasts.append(_Broadcast(topic, handler, concurrency))
         else:
             # One-consumer members rather than FastStream's max_workers: its concurrent subscriber
             # leaves the group before its in-flight handlers finish and commit, and shares one
             # rebalance listener among its consumers.
-            self._members += [(topic, group, _GroupMember(handler)) for _ in range(concurrency)]
+            self._members += [(topic, group, GroupMember(handler, in_flight)) for _ in range(concurrency)]
 
     async def start(self) -> None:
         """Create the subscribed topics, connect, and return once every group member has its
@@ -167,7 +166,7 @@ class KafkaBus:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    def _group_subscriber(self, topic: str, group: str, member: _GroupMember) -> Any:
+    def _group_subscriber(self, topic: str, group: str, member: GroupMember) -> Any:
         subscriber = self._broker.subscriber(
             Topic(topic, declare=False),  # created by start() with PARTITIONS partitions
             group_id=group,
@@ -254,6 +253,9 @@ class KafkaBus:
         await self._close(drain_timeout)
 
     async def _close(self, drain_timeout: float) -> None:
+        # The members' records run outside FastStream's handler calls, so they drain first,
+        # while their consumers can still commit.
+        await asyncio.gather(*(member.drain(drain_timeout) for _, _, member in self._members))
         # FastStream reads its graceful timeout when it stops, not when it is built.
         self._broker.config.broker_config.graceful_timeout = drain_timeout
         await asyncio.gather(
@@ -270,84 +272,10 @@ def _retrieved(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def _to_message(record: Any) -> Message:
-    headers = {
-        name: value.decode(errors="replace")
-        for name, value in record.headers
-        # FastStream marks a bytes body with an empty content-type: its envelope, not our header.
-        if not (name == "content-type" and not value)
-    }
-    return Message(record.topic, (record.key or b"").decode(errors="replace"), record.value or b"", headers)
-
-
 async def _undecoded(message: StreamMessage[Any]) -> Any:
     # FastStream would otherwise try json.loads on every value; without dependency injection
     # the decoded value is the handler's one argument, so it is the message itself.
     return message
-
-
-class _GroupMember(ConsumerRebalanceListener):  # type: ignore[misc]
-    """One member of a consumer group: one consumer, one record at a time.
-
-    Commits a record's offset only after its handler succeeded; on failure backs off, then
-    seeks back to the record, so it comes next again and its partition stays in order. When a
-    rebalance takes partitions away, it first lets the record in hand finish and commit:
-    otherwise the partition's next owner would handle that record at the same time.
-    """
-
-    def __init__(self, handler: Handler) -> None:
-        self._handler = handler
-        self._in_hand = asyncio.Lock()
-        self._failing: dict[int, tuple[int, int]] = {}  # partition -> (offset, failures in a row)
-
-    async def consume(self, message: KafkaMessage) -> None:
-        """FastStream's handler for this member (ack policy MANUAL: the acks are all here)."""
-        async with self._in_hand:
-            record: ConsumerRecord = message.raw_message
-            try:
-                await self._handler(_to_message(record))
-            except Exception:
-                await self._back_off(record)
-                await message.nack()
-            else:
-                self._failing.pop(record.partition, None)
-                await self._commit(message, record)
-
-    async def _commit(self, message: KafkaMessage, record: Any) -> None:
-        try:
-            await message.ack()
-        except CommitFailedError:
-            # Expected in a rebalance that moved the partition on (e.g. this member's session
-            # lapsed): its next owner handles the record again, and handlers are idempotent.
-            _log.warning(
-                "offset %d of %s partition %d not committed: the group rebalanced; the new owner redelivers",
-                record.offset,
-                record.topic,
-                record.partition,
-            )
-
-    async def _back_off(self, record: Any) -> None:
-        offset, failures = self._failing.get(record.partition, (record.offset, 0))
-        failures = failures + 1 if offset == record.offset else 1
-        self._failing[record.partition] = (record.offset, failures)
-        _log.exception(
-            "handler failed on %s partition %d offset %d (failure %d); redelivering",
-            record.topic,
-            record.partition,
-            record.offset,
-            failures,
-        )
-        await asyncio.sleep(retry_delay(failures))
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        try:
-            async with asyncio.timeout(REVOKE_WAIT), self._in_hand:
-                pass
-        except TimeoutError:
-            _log.warning("handing over partitions %s with a record still being handled", revoked)
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        pass
 
 
 class _Broadcast:
@@ -388,7 +316,7 @@ class _Broadcast:
 
     async def _handle(self, records: list[Any]) -> None:
         for record in records:
-            await deliver(self._handler, _to_message(record), self._slots)
+            await deliver(self._handler, to_message(record), self._slots)
 
     async def stop(self, drain_timeout: float) -> None:
         self._closing = True

@@ -47,9 +47,13 @@ class MessageBus(Protocol):
         """Stop subscriptions (letting in-flight handlers finish) and disconnect."""
         ...
 
-    def subscribe(self, topic: str, handler: Handler, *, group: str | None, concurrency: int = 1) -> None:
+    def subscribe(
+        self, topic: str, handler: Handler, *, group: str | None, concurrency: int = 1, in_flight: int = 1
+    ) -> None:
         """Register a handler before start(). Messages with the same key are handled in
-        order; up to `concurrency` different keys (partitions) are handled at once."""
+        order. A group subscription has `concurrency` members, each owning some partitions;
+        with `in_flight` 1 a member handles one message at a time, with more it handles up
+        to that many of different keys at once (so a slow message holds back only its key)."""
         ...
 
     async def publish(

@@ -250,6 +250,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         payload_handler(handler.handle_payload),
         group=settings.worker_group,
         concurrency=settings.worker_concurrency,
+        in_flight=settings.worker_in_flight,
     )
     purgers = erasure_purgers(
         settings, stack, views=runtime.views, plan_views=runtime.plan_views, blobs=blobs

@@ -208,6 +208,53 @@ class BusContract:
         assert attempts.values().count(b"3") == 2
         assert handled.values() == [str(i).encode() for i in range(10)]
 
+    async def test_a_slow_message_holds_back_only_its_own_key(self, make_bus: BusFactory, topic: str) -> None:
+        # One member owns every partition: without lanes, the others would queue behind "slow".
+        release, handled = asyncio.Event(), self.inbox()
+
+        async def slow_on_first(message: Message) -> None:
+            if message.value == b"slow-0":
+                await release.wait()
+            await handled(message)
+
+        bus = make_bus()
+        bus.subscribe(topic, slow_on_first, group=fresh("group"), in_flight=4)
+        await bus.start()
+        await bus.publish(topic, "slow", b"slow-0")
+        await bus.publish(topic, "slow", b"slow-1")
+        others = [f"other-{i}".encode() for i in range(30)]
+        for i, value in enumerate(others):
+            await bus.publish(topic, f"key-{i}", value)
+        await handled.wait_until(lambda: set(others) <= set(handled.values()))
+        assert b"slow-0" not in handled.values()
+        assert b"slow-1" not in handled.values()
+        release.set()
+        await handled.wait_until(lambda: b"slow-1" in handled.values())
+        assert first_seen(handled.values(key="slow")) == [b"slow-0", b"slow-1"]
+
+    async def test_with_lanes_one_key_is_never_handled_twice_at_once_and_keeps_its_order(
+        self, make_bus: BusFactory, topic: str
+    ) -> None:
+        handled, busy, overlaps = self.inbox(), set[str](), list[str]()
+
+        async def tracked(message: Message) -> None:
+            if message.key in busy:
+                overlaps.append(message.key)
+            busy.add(message.key)
+            await asyncio.sleep(0.001)
+            busy.discard(message.key)
+            await handled(message)
+
+        bus = make_bus()
+        bus.subscribe(topic, tracked, group=fresh("group"), concurrency=2, in_flight=8)
+        await bus.start()
+        keys = [f"key-{i}" for i in range(6)]
+        await bus.publish_many(topic, [Outgoing(keys[i % 6], str(i).encode()) for i in range(120)])
+        await handled.wait_until(lambda: len(set(handled.values())) == 120)
+        assert overlaps == []
+        for n, key in enumerate(keys):
+            assert first_seen(handled.values(key=key)) == [str(i).encode() for i in range(n, 120, 6)]
+
     async def test_publish_before_start_is_refused(self, make_bus: BusFactory, topic: str) -> None:
         bus = make_bus()
         with pytest.raises(BusError):

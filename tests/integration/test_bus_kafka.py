@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
 
-from mcp_ledger.producers.kafka import KafkaBus
+from mcp_ledger.producers.kafka import PARTITIONS, KafkaBus
 from mcp_ledger.producers.ports import BusError, Message
 from tests.contracts.bus_contract import BusContract, BusFactory, Inbox, fresh
 
@@ -110,6 +111,40 @@ class TestKafkaBus(BusContract):
         # The handler never finishes: after the drain timeout it is cancelled, nothing committed.
         await asyncio.wait_for(doomed_bus.stop(drain_timeout=0.5), CRASH_WAIT_SECONDS)
         await inbox.wait_until(lambda: stuck in inbox.values(member="survivor"))
+
+    async def test_a_partitions_offset_is_not_committed_past_a_record_still_in_hand(
+        self, kafka_buses: Callable[[], KafkaBus], topic: str
+    ) -> None:
+        # "slow" and the other keys share one partition; the others finish while "slow" is in
+        # hand, yet the commit must stop before it, so the next member of the group gets it.
+        slow_key = "slow"
+        partition = _partition(slow_key)
+        others = [key for key in (f"key-{i}" for i in range(500)) if _partition(key) == partition][:5]
+        doomed_bus, inbox, group = kafka_buses(), Inbox(CRASH_WAIT_SECONDS), fresh("group")
+        record_doomed = inbox.member("doomed")
+
+        async def slow_never_finishes(message: Message) -> None:
+            await record_doomed(message)
+            if message.key == slow_key:
+                await asyncio.Event().wait()
+
+        doomed_bus.subscribe(topic, slow_never_finishes, group=group, in_flight=4)
+        await doomed_bus.start()
+        await doomed_bus.publish(topic, slow_key, b"slow")
+        for key in others:
+            await doomed_bus.publish(topic, key, key.encode())
+        await inbox.wait_until(lambda: len(inbox.values(member="doomed")) == 1 + len(others))
+        await asyncio.wait_for(doomed_bus.stop(drain_timeout=0.5), CRASH_WAIT_SECONDS)
+        survivor_bus = kafka_buses()
+        survivor_bus.subscribe(topic, inbox.member("survivor"), group=group)
+        await survivor_bus.start()
+        await inbox.wait_until(lambda: b"slow" in inbox.values(member="survivor"))
+
+
+def _partition(key: str) -> int:
+    """Kafka's default partition of a key (murmur2, as the producer computes it)."""
+    hashed: int = murmur2(key.encode())
+    return (hashed & 0x7FFFFFFF) % PARTITIONS
 
 
 async def test_a_kafka_url_may_name_several_bootstrap_servers_and_any_reachable_one_serves(

@@ -356,7 +356,9 @@ class RecordingBus:
     async def stop(self) -> None:
         await self.inner.stop()
 
-    def subscribe(self, topic: str, handler: Handler, *, group: str | None, concurrency: int = 1) -> None:
+    def subscribe(
+        self, topic: str, handler: Handler, *, group: str | None, concurrency: int = 1, in_flight: int = 1
+    ) -> None:
         self.inner.subscribe(topic, handler, group=group, concurrency=concurrency)
 
     async def publish(

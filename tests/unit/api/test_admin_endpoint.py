@@ -22,7 +22,9 @@ class RecordingBus:
 
     async def stop(self) -> None: ...
 
-    def subscribe(self, topic: str, handler: Handler, *, group: str | None, concurrency: int = 1) -> None: ...
+    def subscribe(
+        self, topic: str, handler: Handler, *, group: str | None, concurrency: int = 1, in_flight: int = 1
+    ) -> None: ...
 
     async def publish(
         self, topic: str, key: str, value: bytes, headers: Mapping[str, str] | None = None
