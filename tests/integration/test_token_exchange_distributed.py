@@ -55,16 +55,9 @@ async def test_each_subject_reaches_the_upstream_as_themselves_through_any_repli
     tenant: str,
 ) -> None:
     stack = shared_distributed_stack
-    auth = {
-        "kind": "token_exchange",
-        "token_url": authorization.url,
-        "client_id": "gateway",
-        "secret": SECRET,
-        "audience": "fixture-api",
-    }
     admin = stack.token(tenant, "root", ("admin",))
     async with mcp_client(stack.urls[0], token=admin) as client:
-        body = {"name": "fixture", "url": upstream.url, "prefix": "fx", "auth": auth}
+        body = {"name": "fixture", "url": upstream.url, "prefix": "fx", "auth": authorization.auth()}
         structured(await client.call_tool("register_server", body))
     authorization.refused.add("mallory")
     seen: dict[str, str] = {}

@@ -65,6 +65,15 @@ class TokenServer:
     refused: set[str] = field(default_factory=set)
     exchanges: int = 0
 
+    def auth(self, **changes: Any) -> dict[str, Any]:
+        """The `auth` of a register_server entry whose tokens come from here."""
+        if self.exchange is None:
+            kind: dict[str, Any] = {"kind": "client_credentials"}
+        else:
+            kind = {"kind": "token_exchange", "audience": self.exchange.audience}
+        entry = {"token_url": self.url, "client_id": self.client_id, "secret": self.client_secret}
+        return {**kind, **entry, **changes}
+
     async def token(self, request: Request) -> JSONResponse:
         expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
         if request.headers.get("authorization") != f"Basic {expected}":

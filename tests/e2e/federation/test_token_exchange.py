@@ -38,15 +38,7 @@ async def authorization(secured: RunningGateway, upstream: RunningUpstream) -> A
 
 
 def _auth(server: TokenServer, **changes: Any) -> dict[str, Any]:
-    return {
-        "kind": "token_exchange",
-        "token_url": server.url,
-        "client_id": "gateway",
-        "secret": SECRET,
-        "audience": AUDIENCE,
-        "scope": "tools.call",
-        **changes,
-    }
+    return server.auth(scope="tools.call", **changes)
 
 
 async def _whoami(gw: RunningGateway, subject: str) -> tuple[str, str, bool]:

@@ -51,14 +51,7 @@ async def _whoami(gw: RunningGateway, subject: str, tool: str) -> str:
 async def test_a_token_exchange_upstream_registered_over_http_serves_each_user_as_themselves(
     secured: RunningGateway, upstream: RunningUpstream, authorization: TokenServer
 ) -> None:
-    auth = {
-        "kind": "token_exchange",
-        "token_url": authorization.url,
-        "client_id": "gateway",
-        "secret": SECRET,
-        "audience": "fixture-api",
-    }
-    body = {"name": "fixture", "url": upstream.url, "prefix": "fx", "auth": auth}
+    body = {"name": "fixture", "url": upstream.url, "prefix": "fx", "auth": authorization.auth()}
     async with httpx.AsyncClient(timeout=30, headers={"authorization": f"Bearer {token(secured)}"}) as http:
         created = await http.post(secured.url.removesuffix("/mcp") + "/v1/servers", json=body)
         listed = await http.get(secured.url.removesuffix("/mcp") + "/v1/servers")
