@@ -120,14 +120,14 @@ def charge_tasks(worker: PlanWorker, admission: RateAdmission | None) -> None:
         refusal = await admission.take(command.tenant, command.subject)
         return None if refusal is None else TaskResult(error_code="rate_limited", message=refusal.message)
 
-    worker.executor.gate = gate
+    worker.executor.attempts.gate = gate
 
 
 def attach_calls(worker: PlanWorker, calls: CommandHandler, registry: ToolCatalog | None = None) -> None:
     """Session-bound plan tasks go through the command handler (exactly-once call records),
     and so do tasks naming a registered or upstream tool of the plan's scope (`registry`)."""
-    worker.executor.calls = calls
-    worker.executor.registry = registry
+    worker.executor.attempts.calls = calls
+    worker.executor.attempts.registry = registry
     worker.commands.registry = registry
 
 

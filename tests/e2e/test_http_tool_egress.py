@@ -4,10 +4,8 @@ rebinding)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from mcp_ledger.consumers.bindings.http_runner import HttpRunnerConfig, HttpTool
 from mcp_ledger.consumers.tools import ToolExecutionError
 from mcp_ledger.domain.registry.bindings import HttpBinding
 from tests.support.certificates import Authority, Issued, authority, issue
+from tests.support.loopback import listening
 
 
 @dataclass(frozen=True)
@@ -38,12 +37,6 @@ class Service:
     port: int
     pki: Pki
     hosts: list[str]
-
-
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the test runner owns signals
-        yield
 
 
 @pytest.fixture
@@ -71,16 +64,8 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
         ssl_ca_certs=str(ca.path),
         ssl_cert_reqs=ssl.CERT_REQUIRED,
     )
-    server = _QuietServer(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.01)
-    try:
-        yield Service(server.servers[0].sockets[0].getsockname()[1], pki, hosts)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
+    async with listening(config) as port:
+        yield Service(port, pki, hosts)
 
 
 def binding(host: str, port: int, *, mtls: bool) -> HttpBinding:

@@ -3,21 +3,20 @@ server that answers chat completions: bad answers are re-asked with the problems
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.support.clients import mcp_client, structured, text_of
-from tests.support.embedded import _QuietServer, embedded_settings, gateway
+from tests.support.embedded import embedded_settings, gateway
+from tests.support.loopback import serving
 
 
 class ChatServer:
@@ -38,17 +37,8 @@ class ChatServer:
 async def chat() -> AsyncIterator[tuple[ChatServer, str]]:
     server = ChatServer([])
     app = Starlette(routes=[Route("/v1/chat/completions", server.complete, methods=["POST"])])
-    runner = _QuietServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    task = asyncio.create_task(runner.serve())
-    async with asyncio.timeout(10):
-        while not runner.started:
-            await asyncio.sleep(0.01)
-    port = runner.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield server, f"http://127.0.0.1:{port}/v1"
-    finally:
-        runner.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
+    async with serving(app) as base:
+        yield server, f"{base}/v1"
 
 
 async def test_the_endpoint_planner_is_reasked_until_its_plan_is_valid(

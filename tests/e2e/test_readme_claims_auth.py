@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,6 +32,7 @@ from mcp_ledger.mcp_api.auth.access_tokens import JwksKeys, JwtVerifier
 from mcp_ledger.settings import Settings
 from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, structured, text_of
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
+from tests.support.loopback import serving
 from tests.support.outages import stable_port
 from tests.support.tokens import claims_for, signed
 
@@ -61,12 +61,6 @@ class Jwks:
         return {"keys": jwks}
 
 
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the test runner owns signals
-        yield
-
-
 @asynccontextmanager
 async def jwks_server() -> AsyncIterator[Jwks]:
     """A JWKS endpoint on 127.0.0.1 and a free port, serving key "k1" until rotated."""
@@ -77,18 +71,9 @@ async def jwks_server() -> AsyncIterator[Jwks]:
         jwks.fetches += 1
         return JSONResponse(jwks.document())
 
-    app = Starlette(routes=[Route("/jwks.json", serve)])
-    server = _QuietServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.01)
-    jwks.url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/jwks.json"
-    try:
+    async with _serving(serve) as url:
+        jwks.url = url
         yield jwks
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
 
 
 def _trusting(tmp_path: Path, jwks_url: str) -> Settings:
@@ -203,17 +188,9 @@ async def test_a_jwks_that_cannot_be_fetched_refuses_every_token(tmp_path: Path,
 
 @asynccontextmanager
 async def _serving(endpoint: Any) -> AsyncIterator[str]:
-    app = Starlette(routes=[Route("/jwks.json", endpoint)])
-    server = _QuietServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/jwks.json"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
+    """`endpoint` at /jwks.json on a free loopback port; yields its URL."""
+    async with serving(Starlette(routes=[Route("/jwks.json", endpoint)])) as base:
+        yield f"{base}/jwks.json"
 
 
 def _custom(settings: Settings, custom_tenant: str, custom_roles: Any = None, **default_named: Any) -> str:

@@ -10,23 +10,17 @@ logging and resources/subscribe are deprecated as of 2026-07-28, and these tests
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client
-from mcp.client.session import IncomingMessage
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from mcp_ledger.mcp_api.transport.sessions import MAX_SUBSCRIPTIONS
 from tests.support.embedded import RunningGateway, embedded_settings, gateway
-
-WAIT_SECONDS = 20.0
-
+from tests.support.subscriptions import WAIT_SECONDS, Heard, legacy_client
 
 pytestmark = pytest.mark.filterwarnings(f"ignore::{MCPDeprecationWarning.__module__}.MCPDeprecationWarning")
 
@@ -35,40 +29,6 @@ pytestmark = pytest.mark.filterwarnings(f"ignore::{MCPDeprecationWarning.__modul
 async def local(tmp_path: Path) -> AsyncIterator[RunningGateway]:
     async with gateway(embedded_settings(tmp_path)) as running:
         yield running
-
-
-class _Heard:
-    def __init__(self) -> None:
-        self.notifications: list[types.ServerNotification] = []
-        self.changed = asyncio.Event()
-
-    async def __call__(self, message: IncomingMessage) -> None:
-        if not isinstance(message, Exception):
-            self.notifications.append(message)
-            self.changed.set()
-
-    def updates(self) -> list[str]:
-        return [
-            str(n.params.uri) for n in self.notifications if isinstance(n, types.ResourceUpdatedNotification)
-        ]
-
-    def logs(self) -> int:
-        return sum(isinstance(n, types.LoggingMessageNotification) for n in self.notifications)
-
-    async def until(self, check: Callable[[], bool]) -> None:
-        async with asyncio.timeout(WAIT_SECONDS):
-            while not check():
-                self.changed.clear()
-                await self.changed.wait()
-
-
-@asynccontextmanager
-async def _legacy_client(url: str, heard: _Heard) -> AsyncIterator[Client]:
-    async with (
-        httpx2.AsyncClient(timeout=30.0) as http,
-        Client(streamable_http_client(url, http_client=http), mode="legacy", message_handler=heard) as client,
-    ):
-        yield client
 
 
 async def _own_session_uri(client: Client) -> str:
@@ -81,8 +41,8 @@ async def _own_session_uri(client: Client) -> str:
 async def test_a_subscribed_session_hears_its_state_change_and_stops_hearing_it_after_unsubscribing(
     local: RunningGateway,
 ) -> None:
-    heard = _Heard()
-    async with _legacy_client(local.url, heard) as client:
+    heard = Heard()
+    async with legacy_client(local.url, heard) as client:
         assert client.server_capabilities is not None
         assert client.server_capabilities.resources is not None
         assert client.server_capabilities.resources.subscribe is True
@@ -102,8 +62,8 @@ async def test_a_subscribed_session_hears_its_state_change_and_stops_hearing_it_
 
 
 async def test_a_session_without_a_subscription_hears_no_resource_updates(local: RunningGateway) -> None:
-    heard = _Heard()
-    async with _legacy_client(local.url, heard) as client:
+    heard = Heard()
+    async with legacy_client(local.url, heard) as client:
         await client.set_logging_level("info")
         async with asyncio.timeout(WAIT_SECONDS):
             while not heard.logs():
@@ -113,7 +73,7 @@ async def test_a_session_without_a_subscription_hears_no_resource_updates(local:
 
 
 async def test_a_session_holds_a_bounded_number_of_subscriptions(local: RunningGateway) -> None:
-    async with _legacy_client(local.url, _Heard()) as client:
+    async with legacy_client(local.url, Heard()) as client:
         for index in range(MAX_SUBSCRIPTIONS):
             await client.subscribe_resource(f"test://watched/{index}")
         await client.subscribe_resource("test://watched/0")  # held already: not one more

@@ -16,8 +16,8 @@ import pytest
 
 from tests.support.clients import mcp_client, structured, text_of
 from tests.support.distributed import DistributedStack
-from tests.support.exchange_server import LEAKY_DESCRIPTION, ExchangeServer, exchange_server
 from tests.support.processes import run_ledger
+from tests.support.token_server import LEAKY_DESCRIPTION, TokenServer, exchange_server
 from tests.support.upstream import RunningUpstream, upstream_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -38,7 +38,7 @@ def tenant() -> str:
 @pytest.fixture
 async def authorization(
     shared_distributed_stack: DistributedStack, upstream: RunningUpstream, tenant: str
-) -> AsyncIterator[ExchangeServer]:
+) -> AsyncIterator[TokenServer]:
     printed = await asyncio.to_thread(run_ledger, shared_distributed_stack.env, "servers", "assertion-jwks")
     jwks = json.loads(printed[printed.index("{") :])
     async with exchange_server(
@@ -51,20 +51,13 @@ async def authorization(
 async def test_each_subject_reaches_the_upstream_as_themselves_through_any_replica_and_worker(
     shared_distributed_stack: DistributedStack,
     upstream: RunningUpstream,
-    authorization: ExchangeServer,
+    authorization: TokenServer,
     tenant: str,
 ) -> None:
     stack = shared_distributed_stack
-    auth = {
-        "kind": "token_exchange",
-        "token_url": authorization.url,
-        "client_id": "gateway",
-        "secret": SECRET,
-        "audience": "fixture-api",
-    }
     admin = stack.token(tenant, "root", ("admin",))
     async with mcp_client(stack.urls[0], token=admin) as client:
-        body = {"name": "fixture", "url": upstream.url, "prefix": "fx", "auth": auth}
+        body = {"name": "fixture", "url": upstream.url, "prefix": "fx", "auth": authorization.auth()}
         structured(await client.call_tool("register_server", body))
     authorization.refused.add("mallory")
     seen: dict[str, str] = {}

@@ -10,7 +10,6 @@ naming it verifies those tokens like production ones.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import secrets
@@ -21,15 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-import uvicorn
 from jwt.algorithms import ECAlgorithm
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.support.embedded import _QuietServer
 from tests.support.issuer import TokenIssuer
+from tests.support.loopback import serving
 
 
 @dataclass
@@ -125,16 +123,7 @@ class AuthorizationServer:
 async def authorization_server(audience: str) -> AsyncIterator[AuthorizationServer]:
     """Run the server on a free loopback port inside the test's event loop."""
     state = AuthorizationServer(audience=audience)
-    server = _QuietServer(uvicorn.Config(state.app(), host="127.0.0.1", port=0, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    state.url = f"http://127.0.0.1:{port}"
-    state.issuer = TokenIssuer(issuer=state.url, audience=audience)
-    try:
+    async with serving(state.app()) as base:
+        state.url = base
+        state.issuer = TokenIssuer(issuer=state.url, audience=audience)
         yield state
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)

@@ -7,19 +7,18 @@ and serves its own OpenAPI 3.1 description with x-mcp-tool extensions.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.loopback import serving
 
 
 @dataclass
@@ -148,27 +147,13 @@ def _app(service: PetService) -> Starlette:
     )
 
 
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the test runner owns signals
-        yield
-
-
 @asynccontextmanager
 async def pet_service() -> AsyncIterator[PetService]:
     """The service on 127.0.0.1 and a free port, for the duration of the block."""
     service = PetService()
-    server = _QuietServer(uvicorn.Config(_app(service), host="127.0.0.1", port=0, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.01)
-    service.base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    try:
+    async with serving(_app(service)) as base:
+        service.base_url = base
         yield service
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
 
 
 def count_words_tool(base_url: str, name: str = "count_words") -> dict[str, Any]:

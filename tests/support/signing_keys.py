@@ -4,15 +4,12 @@ counts its requests and can rotate its keys or fail, as authorization servers do
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
@@ -20,6 +17,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.loopback import serving
 
 
 @dataclass(frozen=True)
@@ -90,25 +89,10 @@ def _app(server: JwksServer) -> Starlette:
     return Starlette(routes=[Route("/.well-known/jwks.json", document)])
 
 
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the test runner owns signals
-        yield
-
-
 @asynccontextmanager
 async def jwks_server(keys: Sequence[SigningKey]) -> AsyncIterator[JwksServer]:
     """The JWKS of `keys` at `server.url` on 127.0.0.1, for the duration of the block."""
     published = JwksServer(list(keys))
-    server = _QuietServer(uvicorn.Config(_app(published), host="127.0.0.1", port=0, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    published.url = f"http://127.0.0.1:{port}/.well-known/jwks.json"
-    try:
+    async with serving(_app(published)) as base:
+        published.url = f"{base}/.well-known/jwks.json"
         yield published
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)

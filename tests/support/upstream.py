@@ -25,7 +25,7 @@ import contextlib
 import json
 import warnings
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +51,8 @@ from mcp_types import (
     ToolAnnotations,
 )
 from pydantic import BaseModel
+
+from tests.support.loopback import QuietServer
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -293,19 +295,13 @@ def change_mutable(running: RunningUpstream, description: str) -> None:
     _add_mutable(running.server, running.state)
 
 
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @dataclass
 class RunningUpstream:
     url: str
     port: int
     state: UpstreamState
     server: MCPServer
-    _uvicorn: _QuietServer | None = None
+    _uvicorn: QuietServer | None = None
     _task: asyncio.Task[None] | None = None
 
     async def stop(self, *, kill: bool = False) -> None:
@@ -389,7 +385,7 @@ def _recording(app: Any, state: UpstreamState) -> Any:
 async def _serve(running: RunningUpstream) -> None:
     app = _recording(running.server.streamable_http_app(), running.state)
     config = uvicorn.Config(app, host="127.0.0.1", port=running.port, log_level="warning", lifespan="on")
-    server = _QuietServer(config)
+    server = QuietServer(config)
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):
         while not server.started:

@@ -23,11 +23,13 @@ a call's stream) is relayed to the waiting worker and accepted with 202, on any 
 Requests without Mcp-Session-Id (the stateless 2026-07-28 protocol) pass straight through,
 except that any POST body nesting deeper than MAX_BODY_NESTING is refused here with -32600
 (before this layer's own parse, which would otherwise recurse past the stack).
+
+The body read ahead of the SDK lives in request_body.py, the headers this layer rewrites in
+session_headers.py.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -36,32 +38,46 @@ from typing import Any
 import mcp_types as types
 from mcp.server.streamable_http import check_accept_headers
 from mcp.shared.exceptions import MCPError
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp_ledger.checks.documents import MAX_NESTING, nests_deeper
+from mcp_ledger.checks.documents import nests_deeper
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.auth.access_tokens import UnauthenticatedError
-from mcp_ledger.mcp_api.auth.identity import SESSION_HEADER, Identity, IdentityResolver
+from mcp_ledger.mcp_api.auth.identity import Identity, IdentityResolver
 from mcp_ledger.mcp_api.backchannel.replies import is_response
 from mcp_ledger.mcp_api.rate_limits import RateGuard
 from mcp_ledger.mcp_api.transport.called_tool import ToolFinder, called_name, calling, task_name_mismatch
 from mcp_ledger.mcp_api.transport.notifications import NotificationHub
+from mcp_ledger.mcp_api.transport.request_body import (
+    MAX_BODY_NESTING,
+    asks_progress,
+    is_initialize,
+    parsed,
+    read_body,
+    replaying,
+)
+from mcp_ledger.mcp_api.transport.session_headers import (
+    TRANSPORT_SESSION_HEADER as TRANSPORT_SESSION_HEADER,  # server.py, subscriptions.py read it here
+)
+from mcp_ledger.mcp_api.transport.session_headers import (
+    Opening,
+    announcing,
+    with_session,
+    without_transport_header,
+)
 from mcp_ledger.mcp_api.transport.session_stream import MCP_SESSION_HEADER, SessionStream, TaskStatus
 from mcp_ledger.mcp_api.transport.sessions import TransportSession, TransportSessions
 
 log = logging.getLogger(__name__)
 
-TRANSPORT_SESSION_HEADER = "x-ledger-transport-session"
-"""Set by this layer only (a client's own is dropped): the live transport session's id."""
-MAX_PEEK_BYTES = 4 * 1024 * 1024
-MAX_BODY_NESTING = MAX_NESTING + 8
-"""Arguments may nest MAX_NESTING deep; the JSON-RPC envelope around them adds a few levels."""
-
 SessionOpener = Callable[[Identity], Awaitable[str]]
 SessionCloser = Callable[[Identity, str], Awaitable[None]]
+
+Answer = Callable[[Identity, dict[str, Any]], Awaitable[bool]]
+"""Relays a POSTed JSON-RPC response to the worker whose upstream asked for it (the back
+channel, mcp_api/backchannel/replies.py); False for one that answers nothing relayed."""
 
 
 class SessionOpenError(Exception):
@@ -71,116 +87,6 @@ class SessionOpenError(Exception):
 def _error(status: int, code: int, message: str, request_id: object = None) -> Response:
     body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
     return JSONResponse(body, status_code=status)
-
-
-def _with_headers(scope: Scope, session_id: str) -> Scope:
-    """The scope the SDK sees: no Mcp-Session-Id; the transport session as the ledger
-    session unless the client names one explicitly with Ledger-Session (a conversation it
-    resumes; the worker still refuses a session the caller does not own)."""
-    drop = {MCP_SESSION_HEADER.encode(), TRANSPORT_SESSION_HEADER.encode()}
-    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in drop]
-    if all(k.lower() != SESSION_HEADER.encode() for k, _ in headers):
-        headers.append((SESSION_HEADER.encode(), session_id.encode()))
-    headers.append((TRANSPORT_SESSION_HEADER.encode(), session_id.encode()))
-    return {**scope, "headers": headers}
-
-
-def _without_transport_header(scope: Scope) -> Scope:
-    headers = [(k, v) for k, v in scope["headers"] if k.lower() != TRANSPORT_SESSION_HEADER.encode()]
-    return {**scope, "headers": headers}
-
-
-def _naming_session(start: Message, session_id: str) -> Message:
-    headers = [*start.get("headers", []), (MCP_SESSION_HEADER.encode(), session_id.encode())]
-    return {**start, "headers": headers}
-
-
-def _announcing(send: Send, session_id: str) -> Send:
-    async def send_with_session(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message = _naming_session(message, session_id)
-        await send(message)
-
-    return send_with_session
-
-
-class _Opening:
-    """The send of a new session's `initialize`: the id goes out only with a success, so a
-    refusal after the layer's own checks (the SDK's) never hands out a usable session."""
-
-    def __init__(self, send: Send, session_id: str) -> None:
-        self._send = send
-        self._session_id = session_id
-        self.refused = False
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.refused = int(message["status"]) >= 300
-            if not self.refused:
-                message = _naming_session(message, self._session_id)
-        await self._send(message)
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    """The request body and whether it was read whole (False past MAX_PEEK_BYTES)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks), True
-        if size > MAX_PEEK_BYTES:
-            return b"".join(chunks), False
-
-
-def _replaying(body: bytes, complete: bool, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": not complete}
-        return await receive()
-
-    return replay
-
-
-def _parsed(body: bytes) -> dict[str, Any]:
-    try:
-        payload: Any = json.loads(body)
-    except ValueError:
-        return {}
-    return payload if isinstance(payload, dict) else {}
-
-
-def _is_initialize(body: bytes, protocol_header: str | None) -> bool:
-    """Whether the body is a well-formed handshake-era initialize request. Checked in full
-    before a ledger session is opened: the SDK refuses a malformed one (or one declaring a
-    stateless protocol version) after this layer, and a session opened for it would be an
-    orphan recorded in the store."""
-    if protocol_header is not None and protocol_header not in HANDSHAKE_PROTOCOL_VERSIONS:
-        return False
-    try:
-        request = types.JSONRPCRequest.model_validate_json(body)
-        types.InitializeRequest.model_validate({"method": request.method, "params": request.params})
-    except ValueError:
-        return False
-    return request.method == "initialize"
-
-
-Answer = Callable[[Identity, dict[str, Any]], Awaitable[bool]]
-"""Relays a POSTed JSON-RPC response to the worker whose upstream asked for it (the back
-channel, mcp_api/backchannel/replies.py); False for one that answers nothing relayed."""
-
-
-def _asks_progress(payload: dict[str, Any]) -> bool:
-    params = payload.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    return isinstance(meta, dict) and meta.get("progressToken") is not None
 
 
 class SessionLayer:
@@ -243,19 +149,19 @@ class SessionLayer:
             await self._sessions.end(session_id)
             await Response(status_code=204)(scope, receive, send)
         else:
-            scope = _with_headers(scope, session_id)
-            await self._forward(identity, scope, receive, _announcing(send, session_id))
+            scope = with_session(scope, session_id)
+            await self._forward(identity, scope, receive, announcing(send, session_id))
 
     async def _forward(self, identity: Identity, scope: Scope, receive: Receive, send: Send) -> None:
         """To the SDK: streamed for upstream tool calls and requests asking for progress,
         plain JSON otherwise; a tools/call with its tool found first, once: that one lookup
         serves the SDK, the call handler and the choice to stream (transport/called_tool.py)."""
-        body, complete = await _read_body(receive)
+        body, complete = await read_body(receive)
         if complete and nests_deeper(body, MAX_BODY_NESTING):
             refusal = f"the request nests deeper than {MAX_BODY_NESTING} levels"
             await _error(400, types.INVALID_REQUEST, refusal)(scope, receive, send)
             return
-        payload = _parsed(body) if complete else {}
+        payload = parsed(body) if complete else {}
         if self._answer is not None and is_response(payload):
             accepted = await self._answer(identity, payload)
             no = _error(400, types.INVALID_REQUEST, "not a response to a relayed request")
@@ -275,10 +181,10 @@ class SessionLayer:
         streamed = complete and self._streams(Request(scope), payload, spec)
         app = self._streaming_app if streamed else self._app
         if name is None or not found:
-            await app(scope, _replaying(body, complete, receive), send)
+            await app(scope, replaying(body, complete, receive), send)
             return
         with calling(name, spec):
-            await app(scope, _replaying(body, complete, receive), send)
+            await app(scope, replaying(body, complete, receive), send)
 
     @staticmethod
     def _streams(request: Request, payload: dict[str, Any], spec: ToolSpec | None) -> bool:
@@ -288,16 +194,16 @@ class SessionLayer:
         accept SSE, gets plain JSON (cheaper, and never a 406 after the checks passed)."""
         if not check_accept_headers(request)[1]:
             return False
-        return _asks_progress(payload) or (spec is not None and spec.listing is not None)
+        return asks_progress(payload) or (spec is not None and spec.listing is not None)
 
     async def _post_without_session(
         self, identity: Identity, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        body, complete = await _read_body(receive)
-        receive = _replaying(body, complete, receive)
+        body, complete = await read_body(receive)
+        receive = replaying(body, complete, receive)
         protocol = Request(scope).headers.get("mcp-protocol-version")
-        if not (complete and _is_initialize(body, protocol)):
-            await self._forward(identity, _without_transport_header(scope), receive, send)
+        if not (complete and is_initialize(body, protocol)):
+            await self._forward(identity, without_transport_header(scope), receive, send)
             return
         refusal = await self._refusal(identity)
         if refusal is not None:
@@ -311,8 +217,8 @@ class SessionLayer:
         await self._sessions.create(
             TransportSession(session_id, identity.tenant, identity.subject), self._ttl
         )
-        opening = _Opening(send, session_id)
-        await self._forward(identity, _with_headers(scope, session_id), receive, opening)
+        opening = Opening(send, session_id)
+        await self._forward(identity, with_session(scope, session_id), receive, opening)
         if opening.refused:
             await self._sessions.end(session_id)
             await self._close(identity, session_id)

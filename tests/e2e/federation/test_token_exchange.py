@@ -19,8 +19,8 @@ from mcp_ledger.wiring.upstreams import assertion_signer
 from tests.e2e.federation.steps import register, token
 from tests.support.clients import mcp_client, structured, text_of
 from tests.support.embedded import RunningGateway
-from tests.support.exchange_server import LEAKY_DESCRIPTION, ExchangeServer, exchange_server
 from tests.support.files import files_containing
+from tests.support.token_server import LEAKY_DESCRIPTION, TokenServer, exchange_server
 from tests.support.upstream import RunningUpstream
 
 AUDIENCE = "fixture-api"
@@ -28,7 +28,7 @@ SECRET = f"exchange-secret-{uuid.uuid4().hex}"
 
 
 @pytest.fixture
-async def authorization(secured: RunningGateway, upstream: RunningUpstream) -> AsyncIterator[ExchangeServer]:
+async def authorization(secured: RunningGateway, upstream: RunningUpstream) -> AsyncIterator[TokenServer]:
     signer = assertion_signer(secured.runtime.settings)
     async with exchange_server(
         tenant="acme", audience=AUDIENCE, issuer=signer.issuer, jwks=signer.jwks(), client_secret=SECRET
@@ -37,16 +37,8 @@ async def authorization(secured: RunningGateway, upstream: RunningUpstream) -> A
         yield server
 
 
-def _auth(server: ExchangeServer, **changes: Any) -> dict[str, Any]:
-    return {
-        "kind": "token_exchange",
-        "token_url": server.url,
-        "client_id": "gateway",
-        "secret": SECRET,
-        "audience": AUDIENCE,
-        "scope": "tools.call",
-        **changes,
-    }
+def _auth(server: TokenServer, **changes: Any) -> dict[str, Any]:
+    return server.auth(scope="tools.call", **changes)
 
 
 async def _whoami(gw: RunningGateway, subject: str) -> tuple[str, str, bool]:
@@ -58,7 +50,7 @@ async def _whoami(gw: RunningGateway, subject: str) -> tuple[str, str, bool]:
 
 
 async def test_two_subjects_reach_the_upstream_each_as_themselves_and_never_with_their_own_token(
-    secured: RunningGateway, upstream: RunningUpstream, authorization: ExchangeServer, tmp_path: Path
+    secured: RunningGateway, upstream: RunningUpstream, authorization: TokenServer, tmp_path: Path
 ) -> None:
     structured(await register(secured, upstream, auth=_auth(authorization)))
     alice, alice_token, _ = await _whoami(secured, "alice")
@@ -77,7 +69,7 @@ async def test_two_subjects_reach_the_upstream_each_as_themselves_and_never_with
 
 
 async def test_a_refused_exchange_is_a_clear_tool_error_naming_the_upstream_not_the_server_s_body(
-    secured: RunningGateway, upstream: RunningUpstream, authorization: ExchangeServer
+    secured: RunningGateway, upstream: RunningUpstream, authorization: TokenServer
 ) -> None:
     structured(await register(secured, upstream, auth=_auth(authorization)))
     authorization.refused.add("mallory")
@@ -90,7 +82,7 @@ async def test_a_refused_exchange_is_a_clear_tool_error_naming_the_upstream_not_
 
 
 async def test_a_wrong_audience_or_client_secret_refuses_registration_clearly(
-    secured: RunningGateway, upstream: RunningUpstream, authorization: ExchangeServer
+    secured: RunningGateway, upstream: RunningUpstream, authorization: TokenServer
 ) -> None:
     wrong_audience = await register(secured, upstream, auth=_auth(authorization, audience="other-api"))
     wrong_secret = await register(secured, upstream, auth=_auth(authorization, secret="nope"))
@@ -102,7 +94,7 @@ async def test_a_wrong_audience_or_client_secret_refuses_registration_clearly(
 
 
 async def test_an_upstream_401_exchanges_the_subject_s_token_again_once(
-    secured: RunningGateway, upstream: RunningUpstream, authorization: ExchangeServer
+    secured: RunningGateway, upstream: RunningUpstream, authorization: TokenServer
 ) -> None:
     structured(await register(secured, upstream, auth=_auth(authorization)))
     assert (await _whoami(secured, "carol"))[0] == "acme/carol"
@@ -115,7 +107,7 @@ async def test_an_upstream_401_exchanges_the_subject_s_token_again_once(
 
 
 async def test_erasing_a_subject_drops_their_exchanged_token_and_only_theirs(
-    secured: RunningGateway, upstream: RunningUpstream, authorization: ExchangeServer
+    secured: RunningGateway, upstream: RunningUpstream, authorization: TokenServer
 ) -> None:
     structured(await register(secured, upstream, auth=_auth(authorization)))
     assert (await _whoami(secured, "bob"))[0] == "acme/bob"
@@ -131,7 +123,7 @@ async def test_erasing_a_subject_drops_their_exchanged_token_and_only_theirs(
 
 
 async def test_a_refused_exchange_after_an_upstream_401_is_a_clear_error_and_nothing_ran(
-    secured: RunningGateway, upstream: RunningUpstream, authorization: ExchangeServer
+    secured: RunningGateway, upstream: RunningUpstream, authorization: TokenServer
 ) -> None:
     structured(await register(secured, upstream, auth=_auth(authorization)))
     assert (await _whoami(secured, "carol"))[0] == "acme/carol"

@@ -12,7 +12,7 @@ from mcp_ledger.consumers.upstreams.auth.assertions import AssertionSigner
 from mcp_ledger.consumers.upstreams.auth.exchange import ExchangedTokens
 from mcp_ledger.consumers.upstreams.connection import EgressPolicy, UpstreamTarget
 from mcp_ledger.domain.upstreams.model import UpstreamServer
-from tests.support.exchange_server import ExchangeServer, exchange_server
+from tests.support.token_server import TokenServer, exchange_server
 
 SECRET = "client-secret"
 
@@ -25,7 +25,7 @@ class Clock:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[ExchangeServer]:
+async def server() -> AsyncIterator[TokenServer]:
     signer = AssertionSigner(bytes(32), "https://gateway.example")
     async with exchange_server(
         tenant="acme", audience="api", issuer=signer.issuer, jwks=signer.jwks(), client_secret=SECRET
@@ -39,14 +39,14 @@ def _tokens(clock: Clock) -> ExchangedTokens:
     return ExchangedTokens(EgressPolicy(allowed_hosts=("127.0.0.1",)), signer, clock=clock)
 
 
-def _target(server: ExchangeServer, subject: str) -> UpstreamTarget:
+def _target(server: TokenServer, subject: str) -> UpstreamTarget:
     auth = {"kind": "token_exchange", "token_url": server.url, "client_id": "gateway", "audience": "api"}
     entry = UpstreamServer.model_validate({"name": "fx", "url": "http://127.0.0.1:1/mcp", "auth": auth})
     return UpstreamTarget(entry, SECRET, "acme", None, subject)
 
 
 async def test_tokens_are_per_subject_and_exchanged_again_shortly_before_they_expire(
-    server: ExchangeServer,
+    server: TokenServer,
 ) -> None:
     clock = Clock()
     tokens = _tokens(clock)
@@ -62,7 +62,7 @@ async def test_tokens_are_per_subject_and_exchanged_again_shortly_before_they_ex
 
 
 async def test_forgetting_a_subject_drops_only_their_tokens_and_caching_off_keeps_none(
-    server: ExchangeServer,
+    server: TokenServer,
 ) -> None:
     tokens = _tokens(Clock())
     alice = await tokens.token(_target(server, "alice"))
@@ -78,7 +78,7 @@ async def test_forgetting_a_subject_drops_only_their_tokens_and_caching_off_keep
 
 
 async def test_an_expired_token_is_dropped_when_another_subject_s_is_stored(
-    server: ExchangeServer,
+    server: TokenServer,
 ) -> None:
     clock = Clock()
     tokens = _tokens(clock)

@@ -19,14 +19,14 @@ from mcp_ledger.wiring.upstreams import assertion_signer
 from tests.e2e.federation.steps import token
 from tests.support.clients import mcp_client, text_of
 from tests.support.embedded import RunningGateway
-from tests.support.exchange_server import ExchangeServer, exchange_server
+from tests.support.token_server import TokenServer, exchange_server
 from tests.support.upstream import RunningUpstream
 
 SECRET = f"exchange-secret-{uuid.uuid4().hex}"
 
 
 @pytest.fixture
-async def authorization(secured: RunningGateway, upstream: RunningUpstream) -> AsyncIterator[ExchangeServer]:
+async def authorization(secured: RunningGateway, upstream: RunningUpstream) -> AsyncIterator[TokenServer]:
     settings = secured.runtime.settings
     printed = CliRunner().invoke(
         app,
@@ -49,16 +49,9 @@ async def _whoami(gw: RunningGateway, subject: str, tool: str) -> str:
 
 
 async def test_a_token_exchange_upstream_registered_over_http_serves_each_user_as_themselves(
-    secured: RunningGateway, upstream: RunningUpstream, authorization: ExchangeServer
+    secured: RunningGateway, upstream: RunningUpstream, authorization: TokenServer
 ) -> None:
-    auth = {
-        "kind": "token_exchange",
-        "token_url": authorization.url,
-        "client_id": "gateway",
-        "secret": SECRET,
-        "audience": "fixture-api",
-    }
-    body = {"name": "fixture", "url": upstream.url, "prefix": "fx", "auth": auth}
+    body = {"name": "fixture", "url": upstream.url, "prefix": "fx", "auth": authorization.auth()}
     async with httpx.AsyncClient(timeout=30, headers={"authorization": f"Bearer {token(secured)}"}) as http:
         created = await http.post(secured.url.removesuffix("/mcp") + "/v1/servers", json=body)
         listed = await http.get(secured.url.removesuffix("/mcp") + "/v1/servers")
@@ -69,7 +62,7 @@ async def test_a_token_exchange_upstream_registered_over_http_serves_each_user_a
 
 
 async def test_servers_add_registers_a_token_exchange_upstream_from_the_command_line(
-    secured: RunningGateway, upstream: RunningUpstream, authorization: ExchangeServer
+    secured: RunningGateway, upstream: RunningUpstream, authorization: TokenServer
 ) -> None:
     arguments = ["servers", "add", "fixture", upstream.url, "--prefix", "cx", "--auth", "token_exchange"]
     arguments += ["--secret-env", "FX_SECRET", "--token-url", authorization.url, "--client-id", "gateway"]

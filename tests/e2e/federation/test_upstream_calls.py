@@ -185,12 +185,7 @@ async def test_oauth_client_credentials_reach_the_upstream_cached_and_the_client
 ) -> None:
     secret = f"client-secret-{uuid.uuid4().hex}"
     async with token_server("gateway", secret) as issuer:
-        auth = {
-            "kind": "client_credentials",
-            "token_url": issuer.url,
-            "client_id": "gateway",
-            "secret": secret,
-        }
+        auth = issuer.auth()
         structured(await register(secured, upstream, auth=auth))
         async with mcp_client(secured.url, token=token(secured, roles=("viewer",))) as client:
             first = text_of(await client.call_tool("fx_headers", {}))

@@ -9,94 +9,54 @@ lifetime. resources/subscribe is 2025-11-25 only (the SDK warns; these tests mea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
-import httpx2
-import mcp_types as types
 import pytest
 from mcp import Client
-from mcp.client.session import IncomingMessage
-from mcp.client.streamable_http import streamable_http_client
-from mcp.client.subscriptions import Subscription
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
-from mcp.shared.subscriptions import ResourceUpdated, ServerEvent
 
 from tests.e2e.federation.steps import opened_events, register, token
 from tests.support.clients import mcp_client, structured
 from tests.support.embedded import RunningGateway
+from tests.support.subscriptions import (
+    Heard,
+    legacy_client,
+    listens_kept_apart,
+    subscribe_and_hear,
+    until_subscribed,
+)
 from tests.support.upstream import RunningUpstream, announce, upstream_server
 
 URI = "fixture://readme"
-WAIT_SECONDS = 20.0
 
 pytestmark = pytest.mark.filterwarnings(f"ignore::{MCPDeprecationWarning.__module__}.MCPDeprecationWarning")
 
 
-class _Heard:
-    def __init__(self) -> None:
-        self.notifications: list[types.ServerNotification] = []
-        self.changed = asyncio.Event()
-
-    async def __call__(self, message: IncomingMessage) -> None:
-        if not isinstance(message, Exception):
-            self.notifications.append(message)
-            self.changed.set()
-
-    def updates(self) -> list[str]:
-        return [
-            str(n.params.uri) for n in self.notifications if isinstance(n, types.ResourceUpdatedNotification)
-        ]
-
-    async def until(self, check: Callable[[], bool]) -> None:
-        async with asyncio.timeout(WAIT_SECONDS):
-            while not check():
-                self.changed.clear()
-                await self.changed.wait()
+def _agent(gw: RunningGateway, heard: Heard, subject: str) -> AbstractAsyncContextManager[Client]:
+    return legacy_client(gw.url, heard, bearer=token(gw, sub=subject, roles=("viewer",)))
 
 
 @asynccontextmanager
-async def _agent(gw: RunningGateway, heard: _Heard, subject: str) -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {token(gw, sub=subject, roles=('viewer',))}"}
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=30.0) as http,
-        Client(
-            streamable_http_client(gw.url, http_client=http), mode="legacy", message_handler=heard
-        ) as client,
-    ):
-        yield client
-
-
-async def _until_subscribed(upstream: RunningUpstream, count: int) -> None:
-    async with asyncio.timeout(WAIT_SECONDS):
-        while len(upstream.state.subscribers.get(URI, [])) != count:
-            await asyncio.sleep(0.05)
-
-
-async def _announce_until_heard(upstream: RunningUpstream, heard: _Heard) -> None:
-    """The GET stream opens beside the first requests: announce until one update arrives."""
-    async with asyncio.timeout(WAIT_SECONDS):
-        while URI not in heard.updates():
-            await announce(upstream, URI)
-            heard.changed.clear()
-            try:
-                async with asyncio.timeout(0.5):
-                    await heard.changed.wait()
-            except TimeoutError:
-                continue
+async def _subscribed_agent(
+    gw: RunningGateway, upstream: RunningUpstream, subject: str
+) -> AsyncIterator[tuple[Client, Heard]]:
+    """An agent subscribed to URI, held upstream, that heard its first update."""
+    heard = Heard()
+    async with _agent(gw, heard, subject) as client:
+        await subscribe_and_hear(client, upstream, URI, heard)
+        yield client, heard
 
 
 async def test_a_subscribed_agent_hears_the_upstream_s_update_and_another_subject_hears_nothing(
     secured: RunningGateway, upstream: RunningUpstream
 ) -> None:
     structured(await register(secured, upstream))
-    alice, bob = _Heard(), _Heard()
+    alice, bob = Heard(), Heard()
     async with _agent(secured, alice, "alice") as subscriber, _agent(secured, bob, "bob") as bystander:
         await bystander.list_resources()  # bob has a session and its GET stream, and no subscription
-        await subscriber.subscribe_resource(URI)
-        await _until_subscribed(upstream, 1)
-        await _announce_until_heard(upstream, alice)
+        await subscribe_and_hear(subscriber, upstream, URI, alice)
         await bystander.send_ping()
         await asyncio.sleep(0.5)  # what bob would hear has been delivered by now
     assert alice.updates().count(URI) >= 1
@@ -112,13 +72,9 @@ async def test_unsubscribing_drops_the_subscription_at_the_upstream_and_later_up
     secured: RunningGateway, upstream: RunningUpstream
 ) -> None:
     structured(await register(secured, upstream))
-    heard = _Heard()
-    async with _agent(secured, heard, "alice") as client:
-        await client.subscribe_resource(URI)
-        await _until_subscribed(upstream, 1)
-        await _announce_until_heard(upstream, heard)
+    async with _subscribed_agent(secured, upstream, "alice") as (client, heard):
         await client.unsubscribe_resource(URI)
-        await _until_subscribed(upstream, 0)
+        await until_subscribed(upstream, URI, 0)
         before = len(heard.updates())
         assert await announce(upstream, URI) == 0
         await client.send_ping()
@@ -130,11 +86,11 @@ async def test_subscribing_to_an_upstream_resource_needs_no_more_than_listing_it
     secured: RunningGateway, upstream: RunningUpstream
 ) -> None:
     structured(await register(secured, upstream))
-    async with _agent(secured, _Heard(), "carol") as client:
+    async with _agent(secured, Heard(), "carol") as client:
         listed = {str(r.uri) for r in (await client.list_resources()).resources}
         assert URI in listed
         await client.subscribe_resource(URI)
-        await _until_subscribed(upstream, 1)
+        await until_subscribed(upstream, URI, 1)
 
 
 MODERN = "2026-07-28"
@@ -143,10 +99,6 @@ MODERN = "2026-07-28"
 async def _modern_session(gw: RunningGateway, bearer: str) -> str:
     async with mcp_client(gw.url, mode=MODERN, token=bearer) as client:
         return str(structured(await client.call_tool("session_open", {}))["session_id"])
-
-
-async def _next(sub: Subscription) -> ServerEvent:
-    return await asyncio.wait_for(anext(sub), WAIT_SECONDS)
 
 
 async def test_a_listen_stream_naming_its_session_hears_the_upstream_s_update_and_another_subject_s_does_not(
@@ -159,15 +111,8 @@ async def test_a_listen_stream_naming_its_session_hears_the_upstream_s_update_an
     async with (
         mcp_client(secured.url, mode=MODERN, token=alice, session=alice_session) as alice_client,
         mcp_client(secured.url, mode=MODERN, token=bob, session=bob_session) as bob_client,
-        alice_client.listen(resource_subscriptions=[URI]) as alice_hears,
-        bob_client.listen(resource_subscriptions=[bob_uri]) as bob_hears,
     ):
-        await _until_subscribed(upstream, 1)
-        assert await announce(upstream, URI) == 1
-        assert await _next(alice_hears) == ResourceUpdated(uri=URI)
-        structured(await bob_client.call_tool("note_set", {"key": "k", "value": 1}))
-        assert await _next(bob_hears) == ResourceUpdated(uri=bob_uri)  # nothing of alice's before it
-    await _until_subscribed(upstream, 0)  # the stream ended: unsubscribed upstream
+        await listens_kept_apart(alice_client, bob_client, bob_uri, upstream, URI)
 
 
 async def test_a_listen_stream_for_an_upstream_resource_without_a_session_is_refused(
@@ -186,11 +131,8 @@ async def test_after_erasing_the_subscriber_an_upstream_update_records_nothing_m
     secured: RunningGateway, upstream: RunningUpstream
 ) -> None:
     structured(await register(secured, upstream))
-    heard = _Heard()
-    async with _agent(secured, heard, "dave") as client:
-        await client.subscribe_resource(URI)
-        await _until_subscribed(upstream, 1)
-        await _announce_until_heard(upstream, heard)
+    async with _subscribed_agent(secured, upstream, "dave"):
+        pass
     base = secured.url.removesuffix("/mcp")
     async with httpx.AsyncClient(timeout=30, headers={"authorization": f"Bearer {token(secured)}"}) as http:
         answer = await http.post(f"{base}/admin/erasures", json={"subject": "dave"})
@@ -212,7 +154,7 @@ async def test_a_2025_11_25_agent_s_subscription_to_a_dual_era_upstream_is_held_
     # channel needs it), so an upstream that speaks both eras holds its subscription.
     async with upstream_server(legacy=False) as modern:
         structured(await register(secured, modern))
-        async with _agent(secured, _Heard(), "erin") as client:
+        async with _agent(secured, Heard(), "erin") as client:
             await client.subscribe_resource(URI)
             assert len(modern.state.subscribers.get(URI, {})) == 1
             assert (await client.read_resource(URI)).contents

@@ -1,40 +1,21 @@
 """Upstream tools in durable plans on the real services (Kafka, PostgreSQL, Redis; API
 replicas and workers as processes, auth on): a plan created on one replica whose steps name
 an upstream tool runs on a worker, each step recorded once as a call, its status read from
-another replica; a step not annotated safe is not retried. The fixture upstream runs in the
-test's event loop on loopback, which the stack's workers may reach."""
+another replica; a step not annotated safe is not retried (fixtures: conftest.py)."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from tests.integration.test_upstreams_distributed import _outcomes, _register
+from tests.integration.federation.recorded import recorded_outcomes, register_fixture
 from tests.support.clients import mcp_client, structured, text_of
 from tests.support.distributed import DistributedStack
-from tests.support.upstream import RunningUpstream, upstream_server
+from tests.support.upstream import RunningUpstream
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 RETRY = {"max_attempts": 3, "initial": 0.01, "max": 0.02}
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[RunningUpstream]:
-    async with upstream_server() as running:
-        yield running
-
-
-@pytest.fixture
-def stack(shared_distributed_stack: DistributedStack) -> DistributedStack:
-    return shared_distributed_stack
-
-
-@pytest.fixture
-def tenant() -> str:
-    return f"fedplan-{secrets.token_hex(5)}"
 
 
 async def _plan(stack: DistributedStack, token: str, plan: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +30,7 @@ async def _plan(stack: DistributedStack, token: str, plan: dict[str, Any]) -> di
 async def test_a_plan_of_upstream_steps_runs_on_a_worker_each_step_recorded_once(
     stack: DistributedStack, tenant: str, upstream: RunningUpstream
 ) -> None:
-    await _register(stack, tenant, upstream)
+    await register_fixture(stack, tenant, upstream)
     user = stack.token(tenant, "carol", ("viewer",))
     plan = {
         "plan_id": "fed-chain",
@@ -61,7 +42,7 @@ async def test_a_plan_of_upstream_steps_runs_on_a_worker_each_step_recorded_once
     status = await _plan(stack, user, plan)
     assert status["status"] == "succeeded", status["tasks"]
     assert status["tasks"]["b"]["output"] == {"result": "through kafka"}
-    outcomes = await _outcomes(stack.store_url, tenant, "fx_echo")
+    outcomes = await recorded_outcomes(stack.store_url, tenant, "fx_echo")
     assert sorted(outcomes.values()) == [["ToolSucceeded"], ["ToolSucceeded"]]
     assert upstream.state.calls["echo"] == 2
 
@@ -69,11 +50,13 @@ async def test_a_plan_of_upstream_steps_runs_on_a_worker_each_step_recorded_once
 async def test_a_failing_upstream_step_not_annotated_safe_runs_once_on_the_real_services(
     stack: DistributedStack, tenant: str, upstream: RunningUpstream
 ) -> None:
-    await _register(stack, tenant, upstream)
+    await register_fixture(stack, tenant, upstream)
     user = stack.token(tenant, "carol", ("viewer",))
     plan = {"plan_id": "fed-fails", "tasks": [{"id": "f", "tool_name": "fx_fails", "retry": RETRY}]}
     status = await _plan(stack, user, plan)
     assert status["status"] == "failed", status
     assert status["tasks"]["f"]["attempts"] == 1
-    assert list((await _outcomes(stack.store_url, tenant, "fx_fails")).values()) == [["ToolSucceeded"]]
+    assert list((await recorded_outcomes(stack.store_url, tenant, "fx_fails")).values()) == [
+        ["ToolSucceeded"]
+    ]
     assert upstream.state.calls["fails"] == 1

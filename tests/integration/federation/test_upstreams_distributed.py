@@ -1,53 +1,25 @@
 """Upstream MCP servers on the real services (Kafka, PostgreSQL, Redis), API replicas and
 workers as processes, auth on: a call recorded with exactly one outcome, the upstream dying
 mid-call and coming back, its sessions expiring (404), and a worker killed mid-call leaving
-exactly one recorded outcome. The fixture upstream runs in the test's event loop on
-loopback, which the stack's workers may reach."""
+exactly one recorded outcome (fixtures: conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
+import mcp_types as types
 import pytest
 
-from mcp_ledger.eventstore.sql import open_event_store
+from tests.integration.federation.recorded import recorded_outcomes, register_fixture
 from tests.support.clients import INITIALIZE, JSON_RPC_HEADERS, mcp_client, structured, text_of
 from tests.support.distributed import DistributedStack, distributed_stack
-from tests.support.upstream import RunningUpstream, upstream_server
+from tests.support.upstream import RunningUpstream
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-TERMINAL = {"ToolSucceeded", "ToolFailed", "ToolCallDenied"}
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[RunningUpstream]:
-    async with upstream_server() as running:
-        yield running
-
-
-@pytest.fixture
-def stack(shared_distributed_stack: DistributedStack) -> DistributedStack:
-    return shared_distributed_stack
-
-
-@pytest.fixture
-def tenant() -> str:
-    return f"fed-{secrets.token_hex(5)}"
-
-
-async def _register(stack: DistributedStack, tenant: str, upstream: RunningUpstream) -> None:
-    admin = stack.token(tenant, "root", ("admin",))
-    async with mcp_client(stack.urls[0], token=admin) as client:
-        structured(
-            await client.call_tool(
-                "register_server", {"name": "fixture", "url": upstream.url, "prefix": "fx"}
-            )
-        )
 
 
 async def _session(url: str, token: str) -> str:
@@ -55,48 +27,40 @@ async def _session(url: str, token: str) -> str:
         return str(structured(await client.call_tool("session_open", {}))["session_id"])
 
 
-async def _outcomes(store_url: str, tenant: str, tool: str) -> dict[str, list[str]]:
-    """Terminal event types per command of this tenant's calls of `tool`."""
-    store = await open_event_store(store_url)
-    try:
-        events = await store.read_all(limit=100_000)
-    finally:
-        await store.close()
-    outcomes: dict[str, list[str]] = {}
-    for event in events:
-        if event.metadata.get("tenant") != tenant or event.data.get("tool_name") != tool:
-            continue
-        if event.event_type in TERMINAL:
-            outcomes.setdefault(str(event.data["command_id"]), []).append(event.event_type)
-    return outcomes
+async def _slow_call_under_way(
+    url: str, user: str, session: str, upstream: RunningUpstream
+) -> asyncio.Task[types.CallToolResult]:
+    """A call of fx_slow held by the upstream (until its release), once the upstream has it."""
 
-
-async def test_an_upstream_call_through_another_replica_is_recorded_with_exactly_one_outcome(
-    stack: DistributedStack, tenant: str, upstream: RunningUpstream
-) -> None:
-    await _register(stack, tenant, upstream)
-    user = stack.token(tenant, "bob", ("viewer",))
-    async with mcp_client(stack.urls[-1], token=user) as client:
-        assert text_of(await client.call_tool("fx_echo", {"text": "via kafka"})) == "via kafka"
-    assert list((await _outcomes(stack.store_url, tenant, "fx_echo")).values()) == [["ToolSucceeded"]]
-    assert upstream.state.calls["echo"] == 1
-
-
-async def test_an_upstream_killed_mid_call_gives_a_clear_error_then_sessions_recover(
-    stack: DistributedStack, tenant: str, upstream: RunningUpstream
-) -> None:
-    await _register(stack, tenant, upstream)
-    user = stack.token(tenant, "bob", ("viewer",))
-    session = await _session(stack.urls[0], user)
-
-    async def slow() -> Any:
-        async with mcp_client(stack.urls[0], token=user, session=session) as client:
+    async def slow() -> types.CallToolResult:
+        async with mcp_client(url, token=user, session=session) as client:
             return await client.call_tool("fx_slow", {"steps": 1, "wait_for_release": True})
 
     call = asyncio.create_task(slow())
     async with asyncio.timeout(60):
         while upstream.state.calls["slow"] == 0:
             await asyncio.sleep(0.05)
+    return call
+
+
+async def test_an_upstream_call_through_another_replica_is_recorded_with_exactly_one_outcome(
+    stack: DistributedStack, tenant: str, upstream: RunningUpstream
+) -> None:
+    await register_fixture(stack, tenant, upstream)
+    user = stack.token(tenant, "bob", ("viewer",))
+    async with mcp_client(stack.urls[-1], token=user) as client:
+        assert text_of(await client.call_tool("fx_echo", {"text": "via kafka"})) == "via kafka"
+    assert list((await recorded_outcomes(stack.store_url, tenant, "fx_echo")).values()) == [["ToolSucceeded"]]
+    assert upstream.state.calls["echo"] == 1
+
+
+async def test_an_upstream_killed_mid_call_gives_a_clear_error_then_sessions_recover(
+    stack: DistributedStack, tenant: str, upstream: RunningUpstream
+) -> None:
+    await register_fixture(stack, tenant, upstream)
+    user = stack.token(tenant, "bob", ("viewer",))
+    session = await _session(stack.urls[0], user)
+    call = await _slow_call_under_way(stack.urls[0], user, session, upstream)
     await upstream.stop(kill=True)
     failed = await asyncio.wait_for(call, timeout=60)
     assert failed.is_error
@@ -105,7 +69,7 @@ async def test_an_upstream_killed_mid_call_gives_a_clear_error_then_sessions_rec
     async with mcp_client(stack.urls[1], token=user, session=session) as client:
         assert text_of(await client.call_tool("fx_echo", {"text": "back"})) == "back"
     assert len(upstream.state.sessions) >= 2
-    outcomes = await _outcomes(stack.store_url, tenant, "fx_slow")
+    outcomes = await recorded_outcomes(stack.store_url, tenant, "fx_slow")
     assert list(outcomes.values()) == [["ToolFailed"]]
 
 
@@ -120,20 +84,12 @@ async def test_a_worker_killed_mid_call_leaves_exactly_one_recorded_outcome(
     private_stack: DistributedStack, upstream: RunningUpstream
 ) -> None:
     stack, tenant = private_stack, f"fed-{secrets.token_hex(5)}"
-    await _register(stack, tenant, upstream)
+    await register_fixture(stack, tenant, upstream)
     user = stack.token(tenant, "bob", ("viewer",))
     session = await _session(stack.urls[0], user)
-
-    async def slow() -> Any:
-        async with mcp_client(stack.urls[0], token=user, session=session) as client:
-            return await client.call_tool("fx_slow", {"steps": 1, "wait_for_release": True})
-
-    call = asyncio.create_task(slow())
-    async with asyncio.timeout(60):
-        while upstream.state.calls["slow"] == 0:
-            await asyncio.sleep(0.05)
+    call = await _slow_call_under_way(stack.urls[0], user, session, upstream)
     await asyncio.to_thread(stack.workers[0].kill)  # mid-call: nothing recorded yet
-    assert await _outcomes(stack.store_url, tenant, "fx_slow") == {}
+    assert await recorded_outcomes(stack.store_url, tenant, "fx_slow") == {}
     replacement = await asyncio.to_thread(stack.start_worker)
     async with asyncio.timeout(240):  # the command is redelivered to the new worker, which calls again
         while upstream.state.calls["slow"] < 2:
@@ -143,7 +99,7 @@ async def test_a_worker_killed_mid_call_leaves_exactly_one_recorded_outcome(
     result = await asyncio.wait_for(call, timeout=180)
     assert text_of(result) == "done after 1 steps"
     async with asyncio.timeout(60):
-        while not (outcomes := await _outcomes(stack.store_url, tenant, "fx_slow")):
+        while not (outcomes := await recorded_outcomes(stack.store_url, tenant, "fx_slow")):
             await asyncio.sleep(0.2)
     assert list(outcomes.values()) == [["ToolSucceeded"]]
 
