@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -20,6 +22,8 @@ from mcp_ledger.wiring.upstreams import front_upstreams, with_upstream_hosts
 from tests.e2e.test_mcp_tasks import Caller, _events
 from tests.support import tasks_upstream
 from tests.support.embedded import RunningGateway, _QuietServer, embedded_settings, gateway
+from tests.support.files import files_containing
+from tests.support.tokens import good_token
 
 DONE = {"completed", "failed", "cancelled"}
 
@@ -185,3 +189,22 @@ async def test_the_wait_for_input_is_bounded_and_its_end_is_recorded(tmp_path: P
         assert "within 1s" in done["error"]["message"]
         kinds = [kind for kind, _ in await _events(gw, created["taskId"])]
         assert kinds == ["McpTaskCreated", "McpTaskInputRequired", "McpTaskFailed"]
+
+
+async def test_erasure_leaves_nothing_of_a_parked_task_s_requests_readable(
+    gw: RunningGateway, tmp_path: Path
+) -> None:
+    marker = f"marker-{uuid.uuid4().hex}"
+    alice = Caller(gw, "alice")
+    created = await start(alice, "confirm_delete", {"path": f"/tmp/{marker}"})
+    assert marker in json.dumps(await parked(alice, created["taskId"]))
+    assert files_containing(tmp_path, marker) == []  # sealed from the start
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.post(
+            f"{gw.url.removesuffix('/mcp')}/admin/erasures",
+            json={"subject": "alice"},
+            headers={"authorization": f"Bearer {good_token(gw.runtime.settings, sub='alice')}"},
+        )
+    assert answer.json()["status"] == "completed", answer.text
+    assert marker not in json.dumps(await alice.task("tasks/get", created["taskId"]))
+    assert files_containing(tmp_path, marker) == []

@@ -23,7 +23,6 @@ from mcp_ledger.domain.events import DomainEvent
 from mcp_ledger.domain.streams import new_task_id
 from mcp_ledger.domain.tasks.events import (
     McpTaskCancelled,
-    McpTaskCompleted,
     McpTaskCreated,
     McpTaskFailed,
     McpTaskInputAnswered,
@@ -31,35 +30,19 @@ from mcp_ledger.domain.tasks.events import (
 from mcp_ledger.domain.tasks.state import TaskState, fold
 from mcp_ledger.mcp_api.auth.identity import Identity
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
-from mcp_ledger.mcp_api.tasks.inputs import abandoned, answerable
+from mcp_ledger.mcp_api.tasks.inputs import answerable
+from mcp_ledger.mcp_api.tasks.outcomes import INTERNAL_ERROR, abandoned, completion
 from mcp_ledger.mcp_api.tasks.plans import PlanRuns, plan_end, progress, refused
 from mcp_ledger.mcp_api.tasks.ports import InputReplies, TaskConflictError, TaskLog
-from mcp_ledger.mcp_api.tools.results import result_from_event
 from mcp_ledger.producers.ports import BusError
 
 log = logging.getLogger(__name__)
 
-INTERNAL_ERROR = -32603
 _RETRIES = 5
 
 
 class UnknownTaskError(LookupError):
     """No task of that id for this caller (never theirs, another subject's, or purged)."""
-
-
-def completion(event: Mapping[str, Any], now: float) -> McpTaskCompleted | McpTaskFailed:
-    """The task's end from its command's terminal event: a tool error is still `completed`;
-    an upstream that never produced a tool result (a JSON-RPC error, unreachable, timed out)
-    is `failed`, as SEP-2663 reserves that status for protocol-level errors."""
-    data = event["data"]
-    if event["event_type"] == "ToolFailed" and str(data.get("error_code", "")).startswith("upstream_"):
-        return McpTaskFailed(
-            code=INTERNAL_ERROR, message=f"{data['error_code']}: {data['message']}", failed_at=now
-        )
-    result = result_from_event(event)
-    wire = result.model_dump(mode="json", by_alias=True, exclude_none=True)
-    wire.pop("_meta", None)
-    return McpTaskCompleted(result=wire, is_error=bool(result.is_error), completed_at=now)
 
 
 def _owner(identity: Identity) -> tuple[str, str]:

@@ -14,7 +14,7 @@ The wait is bounded by `wait_s` (LEDGER_TASK_INPUT_WAIT_S): past it the task is 
 failed with that reason, and the upstream hears an error. A worker that dies while parked
 takes its open requests with it; the redelivered command finds its task parked and fails it
 (`taken_over`) instead of running the tool again under stale keys, and a task nobody fails
-is failed by the next tasks/get once its deadline is past (mcp_api/tasks/inputs.py).
+is failed by the next tasks/get once its deadline is past (mcp_api/tasks/outcomes.py).
 """
 
 from __future__ import annotations
