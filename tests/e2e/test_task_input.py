@@ -19,13 +19,25 @@ import pytest
 import uvicorn
 
 from mcp_ledger.wiring.upstreams import front_upstreams, with_upstream_hosts
-from tests.e2e.test_mcp_tasks import Caller, _events
+from tests.e2e.federation.steps import register
+from tests.e2e.test_mcp_tasks import Caller as TasksCaller
+from tests.e2e.test_mcp_tasks import _events
 from tests.support import tasks_upstream
 from tests.support.embedded import RunningGateway, _QuietServer, embedded_settings, gateway
 from tests.support.files import files_containing
 from tests.support.tokens import good_token
+from tests.support.upstream import RunningUpstream, upstream_server
 
 DONE = {"completed", "failed", "cancelled"}
+
+
+class Caller(TasksCaller):
+    """A 2026-07-28 caller negotiating tasks that may also declare elicitation."""
+
+    def __init__(self, gw: RunningGateway, subject: str, *, elicitation: bool = False) -> None:
+        super().__init__(gw, subject)
+        if elicitation:
+            self._capabilities = {**self._capabilities, "elicitation": {}}
 
 
 @contextlib.asynccontextmanager
@@ -208,3 +220,36 @@ async def test_erasure_leaves_nothing_of_a_parked_task_s_requests_readable(
     assert answer.json()["status"] == "completed", answer.text
     assert marker not in json.dumps(await alice.task("tasks/get", created["taskId"]))
     assert files_containing(tmp_path, marker) == []
+
+
+@pytest.fixture
+async def legacy_upstream(tmp_path: Path) -> AsyncIterator[tuple[RunningGateway, RunningUpstream]]:
+    settings = embedded_settings(tmp_path, no_auth=False).model_copy(
+        update={"registry_allowed_hosts": "127.0.0.1"}
+    )
+    async with upstream_server(legacy=True) as upstream, gateway(settings) as running:
+        registered = await register(running, upstream, task_support={"ask_user": "optional"})
+        assert not registered.is_error, registered
+        yield running, upstream
+
+
+async def test_a_2025_11_25_upstream_s_elicitation_request_parks_a_2026_07_28_agent_s_task(
+    legacy_upstream: tuple[RunningGateway, RunningUpstream],
+) -> None:
+    """The upstream speaks 2025-11-25 only, so it asks by a request to its client (the
+    worker), which parks it on the task like a round."""
+    gw, upstream = legacy_upstream
+    alice = Caller(gw, "alice", elicitation=True)
+    created = await start(alice, "fx_ask_user", {"question": "Launch?"})
+    task = await parked(alice, created["taskId"])
+    assert "inputRequests" in task, task.get("error")
+    [(key, request)] = task["inputRequests"].items()
+    assert request == {
+        "method": "elicitation/create",
+        "params": request["params"] | {"message": "Launch?"},
+    }
+    await update(alice, created["taskId"], {key: {"action": "accept", "content": {"answer": "yes"}}})
+    done = await alice.settled(created["taskId"])
+    assert done["status"] == "completed", done
+    assert done["result"]["content"][0]["text"] == "user said: yes"
+    assert upstream.state.calls["ask_user"] == 1

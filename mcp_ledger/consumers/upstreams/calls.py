@@ -190,8 +190,11 @@ class UpstreamCalls:
         return outcome_of(result)
 
     def _parking(self, command: CallTool) -> TaskInputs | None:
-        """Where a task's upstream input waits for tasks/update (relay/parking.py)."""
-        return self._task_inputs if command.task_id is not None else None
+        """Where a task's upstream input waits for tasks/update (relay/parking.py): for tasks
+        of 2026-07-28 agents only, as a 2025-11-25 session's (SEP-1686) has no tasks/update."""
+        if command.task_id is None or command.client_capabilities is None:
+            return None
+        return self._task_inputs
 
     def _rounds(self, command: CallTool, timeout_s: float) -> AskRound | None:
         """For a 2026-07-28 agent (one that declared its capabilities with the call): each
