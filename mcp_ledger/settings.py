@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         le=60_000,
         description="how often a worker running a task's tool checks for its cancellation",
     )
+    task_input_wait_s: float = Field(
+        600.0,
+        gt=0,
+        le=86_400,
+        description="seconds a task parked as input_required waits for tasks/update before it fails",
+    )
     pointer_ttl: float = Field(600.0, ge=300, le=900, description="lifetime of signed blob pointers")
     secret_key: str = Field("", description="base64 secret (>= 32 bytes) for pointers and sealed state")
     blobs: str = Field("", description="blob store: empty for files in data_dir/blobs, or 'store'")

@@ -194,6 +194,7 @@ def _task_methods(
     runtime: Runtime,
     gateway: CommandGateway,
     stack: AsyncExitStack,
+    replies: ReplyPublisher | None = None,
 ) -> TaskMethods | None:
     """MCP tasks need the event store: their streams live there."""
     if runtime.store is None:
@@ -203,6 +204,7 @@ def _task_methods(
         gateway,
         ttl_ms=settings.task_ttl_ms,
         plans=PlanRuns(runtime.plan_views),
+        replies=replies,
     )
     stack.push_async_callback(service.close)
     audit = SqlAuditLog(create_store_engine(settings.store_url), owns_engine=True)  # tasks/list
@@ -262,7 +264,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     )
     runtime.verifier = auth.verifier if auth is not None else None
     registration = RegistrationHttp(runtime.tool_service, identities)
-    tasks = _task_methods(settings, runtime, gateway, stack)
+    tasks = _task_methods(settings, runtime, gateway, stack, replies)
     ledger = LedgerMcp(
         tool_specs(settings),
         gateway,

@@ -204,6 +204,7 @@ async def _start_worker(settings: Settings, runtime: Runtime, stack: AsyncExitSt
         metrics=runtime.metrics,
         connector=connector,
         backchannel=backchannel,
+        task_log=stored_task_log(store, runtime.sealer),
     )
     runtime.upstream_health = upstreams.breakers.overview
     runtime.caches.register(upstreams.sessions)  # an erasure closes the subject's upstream sessions

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.mapping import EventMapper
 from mcp_ledger.consumers.registry.writer import RegistryWriter
+from mcp_ledger.consumers.tasks.log import StoredTaskLog
 from mcp_ledger.consumers.tools import ToolRunner
 from mcp_ledger.consumers.upstreams.auth.assertions import AssertionSigner
 from mcp_ledger.consumers.upstreams.auth.exchange import ExchangedTokens
@@ -25,6 +26,7 @@ from mcp_ledger.consumers.upstreams.health import Breakers
 from mcp_ledger.consumers.upstreams.reads import UpstreamReads
 from mcp_ledger.consumers.upstreams.registrar import CatalogRefresher, UpstreamRegistrar
 from mcp_ledger.consumers.upstreams.relay.backchannel import BusBackChannel
+from mcp_ledger.consumers.upstreams.relay.parking import TaskInputs
 from mcp_ledger.consumers.upstreams.sessions import UpstreamSessions
 from mcp_ledger.consumers.upstreams.subscriptions.resources import UpstreamSubscriptions
 from mcp_ledger.consumers.upstreams.tools import UpstreamTools
@@ -89,6 +91,7 @@ def upstream_calls(
     metrics: LedgerMetrics | None = None,
     connector: UpstreamConnector | None = None,
     backchannel: BusBackChannel | None = None,
+    task_log: StoredTaskLog | None = None,
 ) -> UpstreamCalls:
     sessions = UpstreamSessions(
         (connector or upstream_connector(settings)).open,
@@ -106,6 +109,9 @@ def upstream_calls(
                 server if tenant == settings.local_tenant else "tenant", outcome, seconds
             )
 
+    parking = None  # a task's upstream input waits on the task for tasks/update
+    if backchannel is not None and task_log is not None:
+        parking = TaskInputs(task_log, backchannel, wait_s=settings.task_input_wait_s)
     return UpstreamCalls(
         sessions,
         secrets,
@@ -115,6 +121,7 @@ def upstream_calls(
         observe=observe,
         backchannel=backchannel,
         input_wait_s=settings.upstream_input_wait,
+        task_inputs=parking,
     )
 
 

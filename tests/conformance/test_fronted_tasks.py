@@ -77,24 +77,21 @@ PASSING = frozenset(
         "tasks-required-task-error/sep-2663-server-returns-missing-capability-data-shape",
         "tasks-required-task-error/wire-schema-valid",
         "tasks-mrtr-composition/wire-schema-valid",
+        "tasks-mrtr-input/sep-2663-tasks-get-status-input-required",
+        "tasks-mrtr-input/tasks-mrtr-tasks-update-resumes",
+        "tasks-mrtr-input/tasks-mrtr-partial-fulfillment",
+        "tasks-dispatch-and-envelope/tasks-result-type-complete-on-non-task-responses",
     }
 )
 """Every check the run must pass, by `scenario/check-id`."""
 
-BACK_CHANNEL = "an upstream's elicitation does not park the gateway's task as input_required yet"
 EXPECTED_FAILING: dict[str, str] = {
-    "tasks-mrtr-input/sep-2663-tasks-get-status-input-required": BACK_CHANNEL,
-    "tasks-mrtr-input/tasks-mrtr-tasks-update-resumes": BACK_CHANNEL,
-    "tasks-mrtr-input/tasks-mrtr-partial-fulfillment": BACK_CHANNEL,
-    "tasks-dispatch-and-envelope/tasks-result-type-complete-on-non-task-responses": (
-        f"its tasks/update ack needs confirm_delete parked for input: {BACK_CHANNEL}"
-    ),
     "tasks-mrtr-composition/sep-2663-mrtr-synchronous-before-task-creation": (
-        "round 1 must be an input_required result before the task: upstream input_required rounds"
+        "round 1 must be an input_required result before any task exists, but the gateway "
+        "answers a task-supporting call of a negotiating client with a task at once"
     ),
 }
-"""Checks that fail today, each with why: the back channel (upstream elicitation relayed to
-the agent, being built). Equality: a fixed check must leave the list."""
+"""Checks that fail today, each with why. Equality: a fixed check must leave the list."""
 NOT_SCORED = frozenset({"tasks-status-notifications/tasks-status-notifications"})
 """Reported SKIPPED by the suite itself (its harness for notifications/tasks is pending)."""
 

@@ -8,8 +8,9 @@ MCPServer. The gateway in front of it decides which of them run as tasks (its
 gateway's. Tools, as the scenarios describe them: `greet` (`Hello, {name}!`),
 `slow_compute` (sleeps `seconds`, then answers), `failing_job` (a tool error after about a
 second), `protocol_error_job` (a JSON-RPC error, not a tool result), `confirm_delete` and
-`multi_input` (ask the client through elicitation), `test_tool_with_task` (elicits a
-`user_name` and answers with it).
+`multi_input` (ask the client through elicitation: requests on a 2025-11-25 session, an
+input_required round on 2026-07-28, where a server sends no requests), `test_tool_with_task`
+(elicits a `user_name`, or the scenario's `name`, and answers with it).
 
 `--max-seconds` caps `slow_compute`'s sleep. A cancelled task's upstream call is not yet
 stopped on its worker, so a cancelled 60-second `slow_compute` would hold a worker slot
@@ -21,11 +22,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.shared.exceptions import MCPError
-from mcp_types import INTERNAL_ERROR
+from mcp.shared.exceptions import MCPError, NoBackChannelError
+from mcp_types import (
+    INTERNAL_ERROR,
+    ElicitRequest,
+    ElicitRequestFormParams,
+    ElicitResult,
+    InputRequest,
+    InputRequiredResult,
+)
 from pydantic import BaseModel
 
 server = MCPServer("tasks-fixture")
@@ -51,7 +60,8 @@ class Confirmation(BaseModel):
 
 
 class UserName(BaseModel):
-    user_name: str
+    user_name: str = ""
+    name: str = ""
 
 
 @server.tool()
@@ -80,29 +90,74 @@ async def protocol_error_job() -> str:
     raise MCPError(INTERNAL_ERROR, "protocol_error_job: internal failure")
 
 
+Asked = dict[str, tuple[str, type[BaseModel]]]
+"""What a tool asks its client: key -> (message, the answer's schema)."""
+
+
+async def ask(ctx: Context, asked: Asked) -> dict[str, tuple[str, dict[str, Any]]] | InputRequiredResult:
+    """The client's answers (action, content) to every question, asked at once: as requests
+    on a session that can send them (2025-11-25), else as one input_required round whose
+    answers come with the retry (2026-07-28, where the server may send no requests)."""
+    given = ctx.input_responses or {}
+    if all(isinstance(given.get(key), ElicitResult) for key in asked):
+        return {key: _answer(given[key]) for key in asked}
+    try:
+        answers = await asyncio.gather(*(ctx.elicit(message, model) for message, model in asked.values()))
+    except NoBackChannelError:
+        requests: dict[str, InputRequest] = {
+            key: ElicitRequest(
+                params=ElicitRequestFormParams(message=message, requested_schema=model.model_json_schema())
+            )
+            for key, (message, model) in asked.items()
+        }
+        return InputRequiredResult(input_requests=requests)
+    return {key: _elicited(answer) for key, answer in zip(asked, answers, strict=True)}
+
+
+def _elicited(answer: Any) -> tuple[str, dict[str, Any]]:
+    data = getattr(answer, "data", None)
+    return str(answer.action), {} if data is None else data.model_dump()
+
+
+def _answer(response: Any) -> tuple[str, dict[str, Any]]:
+    content = response.content if isinstance(response.content, dict) else {}
+    return str(response.action), dict(content)
+
+
 @server.tool()
-async def confirm_delete(ctx: Context, path: str = "/tmp/example") -> str:
+async def confirm_delete(
+    ctx: Context, path: str = "/tmp/example", filename: str = ""
+) -> str | InputRequiredResult:
     """Ask the client to confirm, then say what happened."""
-    answer = await ctx.elicit(f"Delete {path}?", Confirmation)
-    confirmed = answer.action == "accept" and answer.data is not None and answer.data.confirm
-    return f"deleted {path}" if confirmed else f"kept {path}"
+    target = filename or path
+    answers = await ask(ctx, {"confirm": (f"Delete {target}?", Confirmation)})
+    if isinstance(answers, InputRequiredResult):
+        return answers
+    action, content = answers["confirm"]
+    return f"deleted {target}" if action == "accept" and content.get("confirm") else f"kept {target}"
 
 
 @server.tool()
-async def multi_input(ctx: Context) -> str:
+async def multi_input(ctx: Context) -> str | InputRequiredResult:
     """Ask the client two questions at once."""
-    first, second = await asyncio.gather(
-        ctx.elicit("First confirmation?", Confirmation), ctx.elicit("Second confirmation?", Confirmation)
+    answers = await ask(
+        ctx,
+        {"first": ("First confirmation?", Confirmation), "second": ("Second confirmation?", Confirmation)},
     )
-    return f"answers: {first.action}, {second.action}"
+    if isinstance(answers, InputRequiredResult):
+        return answers
+    return f"answers: {answers['first'][0]}, {answers['second'][0]}"
 
 
 @server.tool()
-async def test_tool_with_task(ctx: Context) -> str:
+async def test_tool_with_task(ctx: Context) -> str | InputRequiredResult:
     """Ask for a user name, then greet it."""
-    answer = await ctx.elicit("What is your name?", UserName)
-    name = answer.data.user_name if answer.action == "accept" and answer.data is not None else "nobody"
-    return f"Hello, {name}!"
+    answers = await ask(ctx, {"user_name": ("What is your name?", UserName)})
+    if isinstance(answers, InputRequiredResult):
+        return answers
+    action, content = answers["user_name"]
+    name = content.get("user_name") or content.get("name") if action == "accept" else None
+    return f"Hello, {name or 'nobody'}!"
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from mcp_ledger.consumers.upstreams.auth.secrets import UpstreamSecrets
 from mcp_ledger.consumers.upstreams.connection import InputSink, LogSink, UpstreamTarget
 from mcp_ledger.consumers.upstreams.health import Breakers, HealthKey
 from mcp_ledger.consumers.upstreams.relay.backchannel import AgentRefusedError, BusBackChannel
+from mcp_ledger.consumers.upstreams.relay.parking import TAKEN_OVER, TaskInputs
 from mcp_ledger.consumers.upstreams.relay.rounds import AskRound, call_with_rounds
 from mcp_ledger.consumers.upstreams.sessions import SessionKey, UpstreamSessions
 from mcp_ledger.domain.commands import CallTool
@@ -85,7 +86,9 @@ class UpstreamCalls:
         observe: Callable[[str, str, str, float], None] | None = None,
         backchannel: BusBackChannel | None = None,
         input_wait_s: float = 30.0,
+        task_inputs: TaskInputs | None = None,
     ) -> None:
+        self._task_inputs = task_inputs
         self._input_wait_s = input_wait_s
         self._observe = observe
         self._backchannel = backchannel
@@ -148,6 +151,11 @@ class UpstreamCalls:
             if relay_to is not None:
                 await relay_to.log(command, level, logger, data)
 
+        parking = self._parking(command)
+        if parking is not None and await parking.taken_over(command):
+            raise ToolExecutionError("upstream_input_lost", TAKEN_OVER)
+        # A task's call may wait for its owner's input on top of its own timeout.
+        timeout_s = binding.timeout_s + (parking.wait_s if parking is not None else 0.0)
         ask_round = self._rounds(command, binding.timeout_s)
 
         async def send(client: Client) -> Any:
@@ -156,14 +164,14 @@ class UpstreamCalls:
                     client,
                     binding.tool,
                     command.arguments,
-                    timeout_s=binding.timeout_s,
+                    timeout_s=timeout_s,
                     progress=callback,
                     ask_round=ask_round,
                 )
             return await client.call_tool(
                 binding.tool,
                 command.arguments,
-                read_timeout_seconds=binding.timeout_s,
+                read_timeout_seconds=timeout_s,
                 progress_callback=callback,
             )
 
@@ -173,13 +181,20 @@ class UpstreamCalls:
             server,
             scope,
             send,
-            timeout_s=binding.timeout_s,
+            timeout_s=timeout_s,
             idempotent=binding.idempotent,
             what=what,
             on_log=log if relay_to is not None else None,
             on_input=self._asking(command, binding.timeout_s),
         )
         return outcome_of(result)
+
+    def _parking(self, command: CallTool) -> TaskInputs | None:
+        """Where a task's upstream input waits for tasks/update (relay/parking.py): for tasks
+        of 2026-07-28 agents only, as a 2025-11-25 session's (SEP-1686) has no tasks/update."""
+        if command.task_id is None or command.client_capabilities is None:
+            return None
+        return self._task_inputs
 
     def _rounds(self, command: CallTool, timeout_s: float) -> AskRound | None:
         """For a 2026-07-28 agent (one that declared its capabilities with the call): each
@@ -188,6 +203,9 @@ class UpstreamCalls:
         channel = self._backchannel
         if channel is None or command.client_capabilities is None:
             return None
+        parking = self._parking(command)
+        if parking is not None:
+            return parking.round_asker(command)
         timeout_s = min(timeout_s, self._input_wait_s)
 
         async def ask(requests: dict[str, Any]) -> dict[str, Any]:
@@ -205,6 +223,9 @@ class UpstreamCalls:
         channel = self._backchannel
         if channel is None:
             return None
+        parking = self._parking(command)
+        if parking is not None:
+            return parking.request_asker(command)
 
         async def ask(method: str, params: dict[str, Any] | None) -> dict[str, Any] | ErrorData:
             try:

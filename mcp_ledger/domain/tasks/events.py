@@ -37,9 +37,21 @@ class McpTaskStatusChanged(DomainEvent):
 
 
 class McpTaskInputRequired(DomainEvent):
-    """The task waits for the client's answers (elicitation or sampling requests)."""
+    """The task's upstream asked for input: `requests` (key -> the request, `method` and
+    `params`) are added to what the task waits for, answered through tasks/update until
+    `expires_at`. Keys are minted by the worker that holds the call (unguessable), so
+    requests of concurrent rounds never collide and the events commute."""
 
     requests: Personal[JSON]
+    expires_at: float = 0.0
+    changed_at: float
+
+
+class McpTaskInputAnswered(DomainEvent):
+    """The owner's tasks/update answered these keys (the answers went to the worker, never
+    into the store); the task is working again once no request is left."""
+
+    keys: list[str]
     changed_at: float
 
 
@@ -79,6 +91,7 @@ TASK_EVENT_TYPES: dict[str, type[DomainEvent]] = {
         McpTaskCreated,
         McpTaskStatusChanged,
         McpTaskInputRequired,
+        McpTaskInputAnswered,
         McpTaskCompleted,
         McpTaskFailed,
         McpTaskCancelled,

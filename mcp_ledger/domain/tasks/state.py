@@ -17,6 +17,7 @@ from mcp_ledger.domain.tasks.events import (
     McpTaskCompleted,
     McpTaskCreated,
     McpTaskFailed,
+    McpTaskInputAnswered,
     McpTaskInputRequired,
     McpTaskPurged,
     McpTaskStatusChanged,
@@ -54,6 +55,7 @@ class TaskState:
     result: JSON | None = None
     error: JSON | None = None
     input_requests: JSON | None = None
+    input_deadline: float | None = None
     cancellations: int = 0
     purged: bool = False
 
@@ -94,9 +96,9 @@ def apply(state: TaskState, event: DomainEvent) -> TaskState:
             status: TaskStatus = "input_required" if event.status == "input_required" else "working"
             return replace(state, status=status, status_message=event.message, updated_at=event.changed_at)
         case McpTaskInputRequired():
-            return replace(
-                state, status="input_required", input_requests=event.requests, updated_at=event.changed_at
-            )
+            return _waiting(state, event)
+        case McpTaskInputAnswered():
+            return _answered(state, event)
         case McpTaskCompleted():
             return replace(
                 state,
@@ -120,6 +122,34 @@ def apply(state: TaskState, event: DomainEvent) -> TaskState:
                 cancellations=state.cancellations + 1,
             )
     return state
+
+
+def _pending(state: TaskState) -> dict[str, JSON]:
+    return dict(state.input_requests) if isinstance(state.input_requests, dict) else {}
+
+
+def _waiting(state: TaskState, event: McpTaskInputRequired) -> TaskState:
+    """Requests are added to those still open; the wait ends with the latest deadline."""
+    requests = event.requests if isinstance(event.requests, dict) else {}
+    pending = {**_pending(state), **requests}
+    deadline = max(state.input_deadline or 0.0, event.expires_at) or None
+    return replace(
+        state,
+        status="input_required",
+        input_requests=pending,
+        input_deadline=deadline,
+        updated_at=event.changed_at,
+    )
+
+
+def _answered(state: TaskState, event: McpTaskInputAnswered) -> TaskState:
+    """The answered keys leave; with none left the task is working again."""
+    pending = {key: value for key, value in _pending(state).items() if key not in set(event.keys)}
+    if pending:
+        return replace(state, input_requests=pending, updated_at=event.changed_at)
+    return replace(
+        state, status="working", input_requests=None, input_deadline=None, updated_at=event.changed_at
+    )
 
 
 def fold(events: Iterable[DomainEvent]) -> TaskState | None:

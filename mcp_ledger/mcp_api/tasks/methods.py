@@ -25,6 +25,7 @@ from mcp_ledger.domain.commands import CallTool, ExecutePlan
 from mcp_ledger.domain.tasks.state import TaskRequiredError, runs_as_task
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.auth.identity import BadSessionHeaderError, Identity, session_from_headers
+from mcp_ledger.mcp_api.tasks.inputs import InvalidResponsesError
 from mcp_ledger.mcp_api.tasks.legacy import (
     TASK_CALL,
     LegacyTasks,
@@ -205,12 +206,13 @@ class TaskMethods:
         return await self.legacy.list(self._identity(ctx), params.cursor if params is not None else None)
 
     async def _update(self, ctx: ServerRequestContext[Any], params: UpdateTaskRequestParams) -> types.Result:
+        """The owner's answers to a task parked as input_required, carried to the worker that
+        holds its call; acked empty, as tasks/cancel (the state shows on the next tasks/get)."""
         identity = self._gate(ctx, params.meta, "tasks/update")
         try:
-            state = await self._service.get(identity, params.task_id)
+            await self._service.update(identity, params.task_id, params.input_responses)
         except UnknownTaskError as error:
             raise _unknown(params.task_id) from error
-        if state.status != "input_required":
-            # No gateway tool parks a task for input yet (docs/tasks.md): nothing to answer.
-            raise MCPError(types.INVALID_PARAMS, f"task is {state.status}, not waiting for input")
-        raise MCPError(types.INVALID_PARAMS, "this task takes no input responses")
+        except InvalidResponsesError as error:
+            raise MCPError(types.INVALID_PARAMS, str(error)) from error
+        return types.EmptyResult(result_type="complete")

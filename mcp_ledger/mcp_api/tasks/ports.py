@@ -3,7 +3,7 @@ event-store adapter (consumers/tasks/log.py), so the API never imports the store
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from mcp_ledger.domain.events import DomainEvent
@@ -47,4 +47,17 @@ class TaskIndex(Protocol):
     async def created(self, tenant: str, subject: str, after: int, limit: int) -> list[tuple[int, str]]:
         """(global position, task id) of the subject's task creations after `after`, oldest
         first, at most `limit`."""
+        ...
+
+
+class InputReplies(Protocol):
+    """Where tasks/update sends the owner's answers: the reply topic the worker holding the
+    call hears (mcp_api/backchannel/replies.py), headed by the owner's tenant and subject."""
+
+    async def answer(self, tenant: str, subject: str, payload: Mapping[str, Any]) -> bool:
+        """Relay one JSON-RPC response (`id` the request's key, `result` the answer).
+
+        Raises:
+            BusError: the bus refused it.
+        """
         ...

@@ -21,38 +21,28 @@ from mcp_ledger.crypto.ports import KeyStoreError
 from mcp_ledger.domain.commands import CallTool, CancelPlan, ExecutePlan
 from mcp_ledger.domain.events import DomainEvent
 from mcp_ledger.domain.streams import new_task_id
-from mcp_ledger.domain.tasks.events import McpTaskCancelled, McpTaskCompleted, McpTaskCreated, McpTaskFailed
+from mcp_ledger.domain.tasks.events import (
+    McpTaskCancelled,
+    McpTaskCreated,
+    McpTaskFailed,
+    McpTaskInputAnswered,
+)
 from mcp_ledger.domain.tasks.state import TaskState, fold
 from mcp_ledger.mcp_api.auth.identity import Identity
 from mcp_ledger.mcp_api.gateway import CommandGateway, CommandTimeoutError
+from mcp_ledger.mcp_api.tasks.inputs import answerable
+from mcp_ledger.mcp_api.tasks.outcomes import INTERNAL_ERROR, abandoned, completion
 from mcp_ledger.mcp_api.tasks.plans import PlanRuns, plan_end, progress, refused
-from mcp_ledger.mcp_api.tasks.ports import TaskConflictError, TaskLog
-from mcp_ledger.mcp_api.tools.results import result_from_event
+from mcp_ledger.mcp_api.tasks.ports import InputReplies, TaskConflictError, TaskLog
 from mcp_ledger.producers.ports import BusError
 
 log = logging.getLogger(__name__)
 
-INTERNAL_ERROR = -32603
 _RETRIES = 5
 
 
 class UnknownTaskError(LookupError):
     """No task of that id for this caller (never theirs, another subject's, or purged)."""
-
-
-def completion(event: Mapping[str, Any], now: float) -> McpTaskCompleted | McpTaskFailed:
-    """The task's end from its command's terminal event: a tool error is still `completed`;
-    an upstream that never produced a tool result (a JSON-RPC error, unreachable, timed out)
-    is `failed`, as SEP-2663 reserves that status for protocol-level errors."""
-    data = event["data"]
-    if event["event_type"] == "ToolFailed" and str(data.get("error_code", "")).startswith("upstream_"):
-        return McpTaskFailed(
-            code=INTERNAL_ERROR, message=f"{data['error_code']}: {data['message']}", failed_at=now
-        )
-    result = result_from_event(event)
-    wire = result.model_dump(mode="json", by_alias=True, exclude_none=True)
-    wire.pop("_meta", None)
-    return McpTaskCompleted(result=wire, is_error=bool(result.is_error), completed_at=now)
 
 
 def _owner(identity: Identity) -> tuple[str, str]:
@@ -71,7 +61,9 @@ class TaskService:
         poll_interval_ms: int = 500,
         clock: Callable[[], float] = time.time,
         plans: PlanRuns | None = None,
+        replies: InputReplies | None = None,
     ) -> None:
+        self._replies = replies
         self._plans = plans
         self._log = log_
         self._gateway = gateway
@@ -221,6 +213,9 @@ class TaskService:
         _, state = await self._load(identity, task_id)
         if state.terminal:
             return state
+        stopped = abandoned(state, self._clock())
+        if stopped is not None:  # its worker stopped while it waited: nobody else ends it
+            return await self._settle(identity, task_id, stopped)
         outcome = await self._log.outcome(identity.tenant, identity.subject, state.command_id)
         if outcome is None:
             return state
@@ -242,6 +237,24 @@ class TaskService:
             if end is None:
                 return replace(state, status_message=progress(view))
         return await self._settle(identity, state.task_id, end)
+
+    async def update(self, identity: Identity, task_id: str, responses: Mapping[str, Any]) -> None:
+        """Carry the owner's answers to the worker holding the task's call and record which
+        keys they answered; keys the task is not waiting for are ignored.
+
+        Raises:
+            UnknownTaskError: no such task for this caller.
+            InvalidResponsesError: an answer to a waiting request is not a result object.
+            BusError: the answers could not be published (nothing is recorded).
+        """
+        state = await self.get(identity, task_id)
+        answers = answerable(state, responses)
+        if not answers or self._replies is None:
+            return
+        for key, answer in answers.items():
+            await self._replies.answer(identity.tenant, identity.subject, {"id": key, "result": answer})
+        answered = McpTaskInputAnswered(keys=list(answers), changed_at=self._clock())
+        await self._settle(identity, task_id, answered)
 
     async def cancel(self, identity: Identity, task_id: str, reason: str = "") -> TaskState:
         """Cancel the caller's task if it has not ended (a second cancel records nothing).

@@ -32,7 +32,14 @@ QUEUE_LIMIT = 1000
 _STATE_EVENTS = frozenset({"SessionNoteWritten", "SessionNoteDeleted", "SessionClosed", "ToolSucceeded"})
 TOOL_SET_EVENTS = frozenset({"ToolRegistered", "ToolUpdated", "ToolRemoved"})
 TASK_STATUS_EVENTS = frozenset(
-    {"McpTaskStatusChanged", "McpTaskInputRequired", "McpTaskCompleted", "McpTaskFailed", "McpTaskCancelled"}
+    {
+        "McpTaskStatusChanged",
+        "McpTaskInputRequired",
+        "McpTaskInputAnswered",
+        "McpTaskCompleted",
+        "McpTaskFailed",
+        "McpTaskCancelled",
+    }
 )
 TASK_CHANGED = "notifications/tasks"
 

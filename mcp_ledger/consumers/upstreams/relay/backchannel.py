@@ -54,6 +54,23 @@ class _Open:
     answer: asyncio.Future[UpstreamInputAnswered]
 
 
+def result_of(answer: UpstreamInputAnswered) -> Any:
+    """The agent's result of a relayed request.
+
+    Raises:
+        AgentRefusedError: the agent answered with a JSON-RPC error.
+    """
+    if answer.error is not None:
+        error = answer.error if isinstance(answer.error, dict) else {}
+        code = error.get("code")
+        raise AgentRefusedError(
+            code if isinstance(code, int) else NOT_ANSWERED,
+            str(error.get("message", "the agent refused")),
+            error.get("data"),
+        )
+    return answer.result
+
+
 class BusBackChannel:
     """Asks the agent of a call for what its upstream asked, and hears the answers."""
 
@@ -73,8 +90,7 @@ class BusBackChannel:
             AgentRefusedError: the agent answered with an error, or not within timeout_s.
         """
         request_id = secrets.token_urlsafe(24)
-        future: asyncio.Future[UpstreamInputAnswered] = asyncio.get_running_loop().create_future()
-        self._open[request_id] = _Open(command.tenant, command.subject, command.stream_id, future)
+        future = self.expect(command, request_id)
         try:
             event = UpstreamInputRequested(
                 command_id=command.command_id, request_id=request_id, method=method, params=params
@@ -87,16 +103,19 @@ class BusBackChannel:
                     NOT_ANSWERED, f"the agent did not answer {method} within {timeout_s:g}s"
                 ) from None
         finally:
-            self._open.pop(request_id, None)
-        if answer.error is not None:
-            error = answer.error if isinstance(answer.error, dict) else {}
-            code = error.get("code")
-            raise AgentRefusedError(
-                code if isinstance(code, int) else NOT_ANSWERED,
-                str(error.get("message", "the agent refused")),
-                error.get("data"),
-            )
-        return answer.result
+            self.forget(request_id)
+        return result_of(answer)
+
+    def expect(self, command: CallTool, request_id: str) -> asyncio.Future[UpstreamInputAnswered]:
+        """Open `request_id` for an answer of the command's tenant and subject (the caller
+        publishes the request itself, and must `forget` it)."""
+        future: asyncio.Future[UpstreamInputAnswered] = asyncio.get_running_loop().create_future()
+        self._open[request_id] = _Open(command.tenant, command.subject, command.stream_id, future)
+        return future
+
+    def forget(self, request_id: str) -> None:
+        """Close a request: a late answer to it is dropped."""
+        self._open.pop(request_id, None)
 
     async def on_reply(self, headers: Mapping[str, str], value: bytes) -> None:
         """Broadcast handler of the reply topic: an agent's answer, for an open request only."""
