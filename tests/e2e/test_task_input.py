@@ -16,15 +16,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from mcp_ledger.wiring.upstreams import front_upstreams, with_upstream_hosts
 from tests.e2e.federation.steps import register
 from tests.e2e.test_mcp_tasks import Caller as TasksCaller
 from tests.e2e.test_mcp_tasks import _events
 from tests.support import tasks_upstream
-from tests.support.embedded import RunningGateway, _QuietServer, embedded_settings, gateway
+from tests.support.embedded import RunningGateway, embedded_settings, gateway
 from tests.support.files import files_containing
+from tests.support.loopback import serving
 from tests.support.tokens import good_token
 from tests.support.upstream import RunningUpstream, upstream_server
 
@@ -43,19 +43,8 @@ class Caller(TasksCaller):
 @contextlib.asynccontextmanager
 async def fixture_upstream() -> AsyncIterator[str]:
     """tests/support/tasks_upstream.py served in this process on a free port."""
-    config = uvicorn.Config(
-        tasks_upstream.server.streamable_http_app(), host="127.0.0.1", port=0, log_level="warning"
-    )
-    server = _QuietServer(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/mcp"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
+    async with serving(tasks_upstream.server.streamable_http_app()) as base:
+        yield f"{base}/mcp"
 
 
 @contextlib.asynccontextmanager
