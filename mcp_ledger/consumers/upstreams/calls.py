@@ -148,7 +148,7 @@ class UpstreamCalls:
             if relay_to is not None:
                 await relay_to.log(command, level, logger, data)
 
-        ask_round = self._rounds(command, binding.timeout_s)
+        ask_round = self.rounds(command, binding.timeout_s)
 
         async def send(client: Client) -> Any:
             if ask_round is not None:
@@ -181,8 +181,8 @@ class UpstreamCalls:
         )
         return outcome_of(result)
 
-    def _rounds(self, command: CallTool, timeout_s: float) -> AskRound | None:
-        """For a 2026-07-28 agent (one that declared its capabilities with the call): each
+    def rounds(self, command: CallTool, timeout_s: float) -> AskRound | None:
+        """For a 2026-07-28 agent (one that declared its capabilities with the request): each
         input_required round of its upstream asked of it whole (relay/rounds.py), its retry
         awaited at most input_wait_s (an abandoned round must not hold a command slot long)."""
         channel = self._backchannel
