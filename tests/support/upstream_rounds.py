@@ -1,8 +1,8 @@
 """The fixture upstream's parts for input_required rounds outside tools/call and for per-call
 log routing: the prompt `ask_context` and the resource template `fixture://asked/{topic}`
 answer a 2026-07-28 request with an InputRequiredResult under the key `user_context` until
-the retry brings it; the tool `chatty` logs its label before and after every concurrent
-`chatty` call has started (so their logs overlap) and reports progress meanwhile."""
+the retry brings it; the tool `chatty` logs its label before and after the other call of its
+pair has started (so their logs overlap) and reports progress meanwhile."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tests.support.upstream import RunningUpstream, UpstreamState, _serve, build
 
 CHATTY_TOGETHER = 2
 """How many `chatty` calls meet before any of them logs its second line."""
+CHATTY_WAIT_S = 2.0
 _SCHEMA = {"type": "object", "properties": {"context": {"type": "string"}}, "required": ["context"]}
 
 
@@ -57,23 +58,39 @@ def add_rounds(server: MCPServer, calls: Counter[str]) -> None:
         return _round() if context is None else f"{topic} in the context {context}"
 
 
+async def _info(ctx: Context, text: str) -> None:
+    """Log at info on the request's stream (as ctx.info does). Logging is deprecated in
+    2026-07-28 and this server still logs; the warning is raised when the call is made, so only
+    that is inside catch_warnings, which is not safe across awaits of concurrent calls."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        logged = ctx.request_context.session.send_log_message(
+            level="info", data=text, logger=None, related_request_id=ctx.request_id
+        )
+    await logged
+
+
 def add_chatty(server: MCPServer, calls: Counter[str]) -> None:
-    """`chatty`: logs and progress of several calls in flight at once."""
-    started = asyncio.Event()
+    """`chatty`: logs and progress of two calls in flight at once. Calls meet in pairs (the
+    first and second call, the third and fourth, ...); one whose partner does not come within
+    CHATTY_WAIT_S goes on alone and counts under "chatty_alone" (the bus ran them in turn)."""
+    met: dict[int, asyncio.Event] = {}
 
     @server.tool()
     async def chatty(label: str, ctx: Context) -> str:
-        """Log the label, wait for the other chatty calls, report progress, log it again."""
+        """Log the label, wait for the other call of its pair, report progress, log it again."""
         calls["chatty"] += 1
+        pair = met.setdefault((calls["chatty"] - 1) // CHATTY_TOGETHER, asyncio.Event())
         if calls["chatty"] % CHATTY_TOGETHER == 0:
-            started.set()
-        with warnings.catch_warnings():  # logging is deprecated in 2026-07-28; this server still logs
-            warnings.simplefilter("ignore", MCPDeprecationWarning)
-            await ctx.info(f"{label} before")
-            await asyncio.wait_for(started.wait(), timeout=5)
-            await ctx.report_progress(1, 2, f"{label} halfway")
-            await asyncio.sleep(0.05)
-            await ctx.info(f"{label} after")
+            pair.set()
+        await _info(ctx, f"{label} before")
+        try:
+            await asyncio.wait_for(pair.wait(), timeout=CHATTY_WAIT_S)
+        except TimeoutError:
+            calls["chatty_alone"] += 1
+        await ctx.report_progress(1, 2, f"{label} halfway")
+        await asyncio.sleep(0.05)
+        await _info(ctx, f"{label} after")
         return label
 
 

@@ -23,10 +23,11 @@ from mcp_types import CONNECTION_CLOSED, ErrorData
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome
 from mcp_ledger.consumers.upstreams.auth.secrets import UpstreamSecrets
-from mcp_ledger.consumers.upstreams.connection import InputSink, LogSink, UpstreamTarget
+from mcp_ledger.consumers.upstreams.connection import UpstreamTarget
 from mcp_ledger.consumers.upstreams.health import Breakers, HealthKey
 from mcp_ledger.consumers.upstreams.relay.backchannel import AgentRefusedError, BusBackChannel
 from mcp_ledger.consumers.upstreams.relay.rounds import AskRound, call_with_rounds
+from mcp_ledger.consumers.upstreams.relay.routing import InputSink, LogSink
 from mcp_ledger.consumers.upstreams.sessions import SessionKey, UpstreamSessions
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.registry.bindings import McpBinding
