@@ -1,8 +1,9 @@
 """The fixture upstream's parts for input_required rounds outside tools/call and for per-call
-log routing: the prompt `ask_context` and the resource template `fixture://asked/{topic}`
-answer a 2026-07-28 request with an InputRequiredResult under the key `user_context` until
-the retry brings it; the tool `chatty` logs its label before and after the other call of its
-pair has started (so their logs overlap) and reports progress meanwhile."""
+log routing: the prompt `ask_context`, the resource template `fixture://asked/{topic}` and
+the tool `late_ask` (after a delay) answer a 2026-07-28 request with an InputRequiredResult
+under the key `user_context` until the retry brings it; the tool `chatty` logs its label
+before and after the other call of its pair has started (so their logs overlap) and reports
+progress meanwhile."""
 
 from __future__ import annotations
 
@@ -49,6 +50,16 @@ def add_rounds(server: MCPServer, calls: Counter[str]) -> None:
         if context is None:
             return _round()
         return [UserMessage(content=TextContent(type="text", text=f"use the context {context}"))]
+
+    @server.tool()
+    async def late_ask(delay: float, ctx: Context) -> str | InputRequiredResult:
+        """Work for `delay` seconds, then ask for a context (an input_required round)."""
+        calls["late_ask"] += 1
+        context = _asked(ctx)
+        if context is None:
+            await asyncio.sleep(delay)
+            return _round()
+        return f"worked in the context {context}"
 
     @server.resource("fixture://asked/{topic}", mime_type="text/plain")
     def asked(topic: str, ctx: Context) -> str | InputRequiredResult:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from typing import Any, Protocol, TypeVar
 
 from mcp import Client
@@ -245,10 +246,12 @@ class UpstreamCalls:
         )
         started = asyncio.get_running_loop().time()
         outcome = "error"
+        channel = self._backchannel
         try:
-            result = await self._attempt(
-                command, server, scope, send, target, timeout_s, idempotent, what, on_log, on_input
-            )
+            with nullcontext() if channel is None else channel.running(command):
+                result = await self._attempt(
+                    command, server, scope, send, target, timeout_s, idempotent, what, on_log, on_input
+                )
             outcome = "ok"
         except ToolExecutionError as error:
             outcome = error.code.removeprefix("upstream_")
