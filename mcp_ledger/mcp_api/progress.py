@@ -11,6 +11,7 @@ request with the worker's unguessable id (backchannel/), or refused to the worke
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -57,6 +58,7 @@ class ProgressHub:
         self._sealer = sealer
         self._replies = replies
         self._listeners: dict[str, _Listener] = {}
+        self._telling: set[asyncio.Task[None]] = set()
 
     @contextlib.contextmanager
     def listening(
@@ -67,13 +69,35 @@ class ProgressHub:
         ask: AskCallback | None = None,
     ) -> Iterator[None]:
         """Deliver the command's progress to `callback` (logs to `log`, upstream requests to
-        `ask`) while the block runs."""
+        `ask`) while the block runs. A block that ends by an exception (the agent disconnected
+        and its request was cancelled, or the wait gave up) leaves nobody to answer the
+        command's upstream requests: the worker is told so (`abandon`)."""
         listener = _Listener(command.tenant, command.subject, command.stream_id, callback, log, ask)
         self._listeners[command.command_id] = listener
         try:
             yield
+        except BaseException:
+            self._abandon(command)
+            raise
         finally:
-            self._listeners.pop(command.command_id, None)
+            if self._listeners.get(command.command_id) is listener:
+                del self._listeners[command.command_id]
+
+    def _abandon(self, command: CallTool) -> None:
+        """Tell the worker in the background: the request's task may be being cancelled."""
+        replies = self._replies
+        if replies is None:
+            return
+
+        async def tell() -> None:
+            try:
+                await replies.abandon(command.tenant, command.subject, command.command_id)
+            except Exception as error:  # best effort: the worker's wait still ends at its timeout
+                log.info("abandonment of %s not published: %r", command.command_id, error)
+
+        task = asyncio.get_running_loop().create_task(tell(), name="upstream-request-abandoned")
+        self._telling.add(task)
+        task.add_done_callback(self._telling.discard)
 
     async def answer(self, tenant: str, subject: str, request_id: str, result: Any) -> bool:
         """A 2026-07-28 agent's inputResponses to a round, for the worker waiting on them;

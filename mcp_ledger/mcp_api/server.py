@@ -456,7 +456,7 @@ class LedgerMcp:
 
     async def _read_resource(
         self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
-    ) -> types.ReadResourceResult:
+    ) -> types.ReadResourceResult | types.InputRequiredResult:
         uri = str(params.uri)
         identity = self._identity(ctx)
         if self._audit is not None and self._audit.handles(uri):
@@ -473,7 +473,8 @@ class LedgerMcp:
             )
         if not uri.startswith(SESSION_URI_PREFIX):
             session_id = await self._own_session(ctx.request, identity.tenant, identity.subject)
-            found = None if self._upstreams is None else await self._upstreams.read(identity, session_id, uri)
+            upstreams = self._upstreams
+            found = None if upstreams is None else await upstreams.read(identity, session_id, params, ctx)
             if found is None:
                 raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri}", data={"uri": uri})
             return found
@@ -511,12 +512,12 @@ class LedgerMcp:
 
     async def _get_prompt(
         self, ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
-    ) -> types.GetPromptResult:
+    ) -> types.GetPromptResult | types.InputRequiredResult:
         arguments = dict(params.arguments or {})
         if self._upstreams is not None and params.name not in {prompt.name for prompt in PROMPTS}:
             identity = self._identity(ctx)
             session_id = await self._own_session(ctx.request, identity.tenant, identity.subject)
-            found = await self._upstreams.get_prompt(identity, session_id, params.name, arguments)
+            found = await self._upstreams.get_prompt(identity, session_id, params, ctx)
             if found is not None:
                 return found
         return render_prompt(params.name, arguments)

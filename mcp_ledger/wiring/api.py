@@ -227,7 +227,6 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     runtime.bus.subscribe(settings.events_topic, hub.on_event, group=None)
     runtime.tools_changed.append(_notify_clients(hub))
     catalog = ToolCatalog(tool_specs(settings), runtime.registry_views)
-    upstreams = UpstreamSurface(catalog, gateway)
     watcher = RegistryWatcher(
         RegistryProjector(runtime.registry_views), catalog, runtime.notify_tools_changed
     )
@@ -238,6 +237,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     runtime.bus.subscribe(settings.events_topic, watch, group=None)
     replies = ReplyPublisher(runtime.bus.publish, settings.reply_topic, runtime.sealer)
     progress = ProgressHub(runtime.sealer, replies)
+    upstreams = UpstreamSurface(catalog, gateway, progress)
     runtime.bus.subscribe(settings.progress_topic, progress.on_message, group=None)
     auth, identities = _auth(settings)
     replays = runtime.replays

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from typing import Any, Protocol, TypeVar
 
 from mcp import Client
@@ -23,11 +24,12 @@ from mcp_types import CONNECTION_CLOSED, ErrorData
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome
 from mcp_ledger.consumers.upstreams.auth.secrets import UpstreamSecrets
-from mcp_ledger.consumers.upstreams.connection import InputSink, LogSink, UpstreamTarget
+from mcp_ledger.consumers.upstreams.connection import UpstreamTarget
 from mcp_ledger.consumers.upstreams.health import Breakers, HealthKey
 from mcp_ledger.consumers.upstreams.relay.backchannel import AgentRefusedError, BusBackChannel
 from mcp_ledger.consumers.upstreams.relay.parking import TAKEN_OVER, TaskInputs
 from mcp_ledger.consumers.upstreams.relay.rounds import AskRound, call_with_rounds
+from mcp_ledger.consumers.upstreams.relay.routing import InputSink, LogSink
 from mcp_ledger.consumers.upstreams.sessions import SessionKey, UpstreamSessions
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.registry.bindings import McpBinding
@@ -156,7 +158,7 @@ class UpstreamCalls:
             raise ToolExecutionError("upstream_input_lost", TAKEN_OVER)
         # A task's call may wait for its owner's input on top of its own timeout.
         timeout_s = binding.timeout_s + (parking.wait_s if parking is not None else 0.0)
-        ask_round = self._rounds(command, binding.timeout_s)
+        ask_round = self.rounds(command, binding.timeout_s)
 
         async def send(client: Client) -> Any:
             if ask_round is not None:
@@ -196,8 +198,8 @@ class UpstreamCalls:
             return None
         return self._task_inputs
 
-    def _rounds(self, command: CallTool, timeout_s: float) -> AskRound | None:
-        """For a 2026-07-28 agent (one that declared its capabilities with the call): each
+    def rounds(self, command: CallTool, timeout_s: float) -> AskRound | None:
+        """For a 2026-07-28 agent (one that declared its capabilities with the request): each
         input_required round of its upstream asked of it whole (relay/rounds.py), its retry
         awaited at most input_wait_s (an abandoned round must not hold a command slot long)."""
         channel = self._backchannel
@@ -265,10 +267,12 @@ class UpstreamCalls:
         )
         started = asyncio.get_running_loop().time()
         outcome = "error"
+        channel = self._backchannel
         try:
-            result = await self._attempt(
-                command, server, scope, send, target, timeout_s, idempotent, what, on_log, on_input
-            )
+            with nullcontext() if channel is None else channel.running(command):
+                result = await self._attempt(
+                    command, server, scope, send, target, timeout_s, idempotent, what, on_log, on_input
+                )
             outcome = "ok"
         except ToolExecutionError as error:
             outcome = error.code.removeprefix("upstream_")

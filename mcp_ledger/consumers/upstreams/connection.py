@@ -29,6 +29,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from mcp_ledger.consumers.bindings.egress import resolve_destination
 from mcp_ledger.consumers.tools import ToolExecutionError
+from mcp_ledger.consumers.upstreams.relay.routing import InFlightCalls, outside_every_call
 from mcp_ledger.domain.registry.registration import endpoint_problem
 from mcp_ledger.domain.upstreams.model import UpstreamServer
 
@@ -129,11 +130,10 @@ class UpstreamConnection:
     close_event: asyncio.Event
     task: asyncio.Task[None]
     last_used: float = field(default_factory=lambda: asyncio.get_running_loop().time())
-    log_sinks: list[LogSink] = field(default_factory=list)
-    """Where the upstream's log notifications go: the calls in flight on this session."""
-    input_sinks: list[InputSink] = field(default_factory=list)
-    """Who answers the upstream's sampling, elicitation and roots requests: the agents of the
-    calls in flight on this session (the latest first)."""
+    calls: InFlightCalls = field(default_factory=InFlightCalls)
+    """The calls in flight on this session: each hears its own log notifications, and its
+    agent answers the upstream's sampling, elicitation and roots requests of that call
+    (relay/routing.py)."""
 
     @property
     def modern(self) -> bool:
@@ -154,14 +154,10 @@ class UpstreamConnection:
 
 
 Connector = Callable[[UpstreamTarget], Awaitable[UpstreamConnection]]
-LogSink = Callable[[str, str | None, Any], Awaitable[None]]
-InputSink = Callable[[str, dict[str, Any] | None], Awaitable[dict[str, Any] | types.ErrorData]]
-"""(method, params) of one upstream request to its client: the agent's result, or an error."""
 ListChanged = Callable[["UpstreamTarget"], Awaitable[None]]
 """Called when an upstream says its tools, prompts or resources changed."""
 ResourceUpdated = Callable[[Client, str], Awaitable[None]]
 """Called with the held client an upstream sent notifications/resources/updated on, and the URI."""
-"""(level, logger, data) of one upstream log notification."""
 
 
 class UpstreamConnector:
@@ -269,8 +265,7 @@ class UpstreamConnector:
         transport = await self._transport(target)
         ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
         close_event = asyncio.Event()
-        sinks: list[LogSink] = []
-        inputs: list[InputSink] = []
+        calls = InFlightCalls()
 
         async def on_message(message: Any) -> None:
             changed = (
@@ -284,10 +279,12 @@ class UpstreamConnector:
                 await self._resource_updated(ready, str(message.params.uri))
 
         async def on_log(params: types.LoggingMessageNotificationParams) -> None:
-            for sink in list(sinks):
-                await sink(params.level, params.logger, params.data)
+            owner = calls.owner()  # the call whose request stream it came on (relay/routing.py)
+            if owner is not None and owner.log is not None:
+                await owner.log(params.level, params.logger, params.data)
 
         async def own() -> None:
+            outside_every_call()
             try:
                 async with AsyncExitStack() as stack:
                     client = Client(
@@ -295,7 +292,7 @@ class UpstreamConnector:
                         mode=mode,
                         cache=None,
                         logging_callback=on_log,
-                        **_input_callbacks(inputs, target.offers),
+                        **_input_callbacks(calls, target.offers),
                         message_handler=on_message,
                         log_level="debug",
                     )
@@ -322,19 +319,20 @@ class UpstreamConnector:
             raise ToolExecutionError(
                 "upstream_unreachable", f"cannot connect to upstream {server.name!r}: {_reason(error)}"
             ) from None
-        return UpstreamConnection(client, close_event, task, log_sinks=sinks, input_sinks=inputs)
+        return UpstreamConnection(client, close_event, task, calls=calls)
 
 
-def _input_callbacks(inputs: list[InputSink], offers: tuple[str, ...] | None) -> dict[str, Any]:
+def _input_callbacks(calls: InFlightCalls, offers: tuple[str, ...] | None) -> dict[str, Any]:
     """The client's sampling, elicitation and roots callbacks (those offered: a callback is
-    what declares the capability), each asking the agent of the call in flight (the back
-    channel); with none in flight the upstream hears an error."""
+    what declares the capability), each asking the agent of the call the request came with
+    (the back channel, relay/routing.py); with no such call the upstream hears an error."""
 
     async def ask(method: str, params: Any, result: type[types.Result]) -> Any:
-        if not inputs:
+        owner = calls.owner()
+        if owner is None or owner.ask is None:
             return types.ErrorData(code=types.METHOD_NOT_FOUND, message=f"no agent to ask for {method}")
         wire = None if params is None else params.model_dump(mode="json", by_alias=True, exclude_none=True)
-        answer = await inputs[-1](method, wire)
+        answer = await owner.ask(method, wire)
         if isinstance(answer, types.ErrorData):
             return answer
         try:

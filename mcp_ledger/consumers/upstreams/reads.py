@@ -3,8 +3,11 @@ for an upstream's resources and prompts, run by a worker and recorded like tool 
 
 The server is found again from the command's scope (projections/registry/upstream_routes),
 the server's minimum role applies, and the request goes through the same held session,
-breaker and timeout as tool calls. The result is kept whole in structured content (the
-upstream's ReadResourceResult or GetPromptResult, wire form) so the API answers with it.
+breaker and timeout as tool calls. A 2026-07-28 agent's prompts/get and resources/read meet
+the upstream statelessly and get its input_required rounds as tools/call does
+(relay/rounds.py): asked of the agent whole, the upstream's requestState kept here. The
+result is kept whole in structured content (the upstream's ReadResourceResult or
+GetPromptResult, wire form) so the API answers with it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from mcp import Client
 
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome, ToolRunner
 from mcp_ledger.consumers.upstreams.calls import UpstreamCalls
+from mcp_ledger.consumers.upstreams.relay.rounds import prompt_with_rounds, read_with_rounds
 from mcp_ledger.domain.access import access_problem
 from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.projections.registry.upstream_routes import (
@@ -57,8 +61,11 @@ class UpstreamReads:
         upstreams = await self._catalog.upstreams(command.tenant, command.session_id)
         route = await self._route(call, resource_route(upstreams, uri), f"the resource {uri!r}")
         server = route.upstream.server
+        ask_round = self._calls.rounds(command, server.timeout_s)
 
         async def send(client: Client) -> Any:
+            if ask_round is not None:
+                return await read_with_rounds(client, uri, ask_round)
             return await client.read_resource(uri, cache_mode="bypass")
 
         result = await self._calls.request(
@@ -73,8 +80,11 @@ class UpstreamReads:
         route = await self._route(call, prompt_route(upstreams, exposed), f"the prompt {exposed!r}")
         server = route.upstream.server
         arguments = {str(k): str(v) for k, v in dict(command.arguments.get("arguments") or {}).items()}
+        ask_round = self._calls.rounds(command, server.timeout_s)
 
         async def send(client: Client) -> Any:
+            if ask_round is not None:
+                return await prompt_with_rounds(client, route.name, arguments, ask_round)
             return await client.get_prompt(route.name, arguments)
 
         result = await self._calls.request(

@@ -25,13 +25,8 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED
 
-from mcp_ledger.consumers.upstreams.connection import (
-    Connector,
-    InputSink,
-    LogSink,
-    UpstreamConnection,
-    UpstreamTarget,
-)
+from mcp_ledger.consumers.upstreams.connection import Connector, UpstreamConnection, UpstreamTarget
+from mcp_ledger.consumers.upstreams.relay.routing import CallSinks, InputSink, LogSink
 
 log = logging.getLogger(__name__)
 
@@ -144,19 +139,10 @@ class UpstreamSessions:
         on_log: LogSink | None,
         on_input: InputSink | None = None,
     ) -> T:
-        """`run`, with the session's log notifications going to `on_log` and its requests to
-        the client to `on_input` meanwhile."""
-        if on_log is not None:
-            held.log_sinks.append(on_log)
-        if on_input is not None:
-            held.input_sinks.append(on_input)
-        try:
+        """`run`, with the log notifications and requests to the client that come with its
+        requests going to `on_log` and `on_input` (relay/routing.py: not another call's)."""
+        with held.calls.call(CallSinks(on_log, on_input)):
             return await run(held.client)
-        finally:
-            if on_log is not None and on_log in held.log_sinks:
-                held.log_sinks.remove(on_log)
-            if on_input is not None and on_input in held.input_sinks:
-                held.input_sinks.remove(on_input)
 
     async def _drop(self, key: SessionKey) -> None:
         held = self._held.pop(key, None)

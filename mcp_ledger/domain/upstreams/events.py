@@ -117,6 +117,12 @@ INPUT_ROUND = "input_required"
 answer's result is the agent's inputResponses under the same keys."""
 
 
+ABANDONED_HEADER = "abandoned"
+"""The reply-topic header naming a command whose agent's request ended unanswered (the agent
+disconnected, or the API stopped waiting): nobody can answer that command's upstream
+requests any more. Headed by the request's authenticated tenant and subject; no body."""
+
+
 class UpstreamInputRequested(DomainEvent):
     """An upstream asked the agent for input during a call (sampling, elicitation, roots):
     relayed to the API replica holding the call, never stored."""

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from mcp_ledger.crypto.records import RecordSealer
-from mcp_ledger.domain.upstreams.events import UpstreamInputAnswered, input_answer_scope
+from mcp_ledger.domain.upstreams.events import ABANDONED_HEADER, UpstreamInputAnswered, input_answer_scope
 from mcp_ledger.mcp_api.auth.identity import Identity
 
 Publish = Callable[[str, str, bytes, Mapping[str, str]], Awaitable[None]]
@@ -68,3 +68,13 @@ class ReplyPublisher:
         headers = {"request_id": request_id, "tenant": tenant, "subject": subject}
         await self._publish(self._topic, request_id, json.dumps(data).encode(), headers)
         return True
+
+    async def abandon(self, tenant: str, subject: str, command_id: str) -> None:
+        """Tell the worker running `command_id` that its agent's request ended unanswered, so
+        it stops waiting for answers nobody can give (relay/backchannel.py).
+
+        Raises:
+            BusError: the bus refused it.
+        """
+        headers = {ABANDONED_HEADER: command_id, "tenant": tenant, "subject": subject}
+        await self._publish(self._topic, command_id, b"{}", headers)

@@ -3,7 +3,8 @@
 A 2026-07-28 agent may not be sent requests; when its call's upstream needs input, the
 worker keeps the upstream call waiting and publishes the whole round (method
 "input_required", consumers/upstreams/relay/rounds.py). The replica holding the agent's
-tools/call answers it with an InputRequiredResult: the round's inputRequests under the
+tools/call (or prompts/get, resources/read of an upstream: mcp_api/upstreams.py) answers it
+with an InputRequiredResult: the round's inputRequests under the
 upstream's own keys and a requestState naming the running command and the worker's request
 id (sealed by the SDK's RequestStateBoundary the gateway installs: AES-GCM, bound to the
 caller's tenant and token subject, the method and an expiry). The agent's retry, on any
@@ -90,6 +91,19 @@ def parse_state(text: str) -> RoundState | None:
     if session is not None and not isinstance(session, str):
         return None
     return RoundState(str(fields[0]), session, str(fields[1]), str(fields[2]))
+
+
+def round_state_for(text: str | None, tool: str) -> RoundState | None:
+    """The round a retry's requestState (as the boundary opened it) names, for a command of
+    `tool`; None for a request that continues no round.
+
+    Raises:
+        MCPError: the state names a round of another kind of command.
+    """
+    state = None if text is None else parse_state(text)
+    if state is not None and state.tool != tool:
+        raise MCPError(types.INVALID_PARAMS, "requestState does not name a request waiting for input")
+    return state
 
 
 def wire_responses(responses: types.InputResponses | None) -> dict[str, Any]:

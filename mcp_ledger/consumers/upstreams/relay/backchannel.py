@@ -8,16 +8,24 @@ the answer, bounded by the call's timeout. Answers arrive on the reply topic, wh
 worker hears (broadcast): one is taken only for an open request of this worker, published
 for the tenant and subject that request was asked for, and only once. It does not decide
 what the agent may be asked (the API checks the agent's capabilities) nor hold any state
-beyond the requests in flight: a worker that dies loses them with its call.
+beyond the requests and calls in flight: a worker that dies loses them with its call.
+
+When the API replica's request for a command ends unanswered (the agent disconnected before
+the request or round reached it, or the API stopped waiting), it says so on the reply topic
+(ABANDONED_HEADER): the worker running that command, for that tenant and subject, ends the
+command's open requests at once and refuses its later ones, instead of waiting out the
+timeout. A round already delivered has no such signal (the agent may retry or not; the
+protocol has no "abandon"), so its wait still ends only at LEDGER_UPSTREAM_INPUT_WAIT.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +33,7 @@ from mcp_ledger.consumers.upstreams.relay.progress import Publish, publish_frame
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.upstreams.events import (
+    ABANDONED_HEADER,
     UpstreamInputAnswered,
     UpstreamInputRequested,
     input_answer_scope,
@@ -34,6 +43,7 @@ log = logging.getLogger(__name__)
 
 NOT_ANSWERED = -32001
 """The JSON-RPC error the upstream gets when the agent did not answer in time."""
+GONE = "the agent's request ended: nobody is left to answer"
 
 
 class AgentRefusedError(Exception):
@@ -52,6 +62,16 @@ class _Open:
     subject: str
     stream_id: str
     answer: asyncio.Future[UpstreamInputAnswered]
+    command_id: str = ""
+
+
+@dataclass(eq=False, slots=True)
+class _Running:
+    """A command whose upstream call runs on this worker, and whether its agent is gone."""
+
+    tenant: str
+    subject: str
+    gone: bool = False
 
 
 def result_of(answer: UpstreamInputAnswered) -> Any:
@@ -79,9 +99,21 @@ class BusBackChannel:
         self._topic = request_topic
         self._sealer = sealer
         self._open: dict[str, _Open] = {}
+        self._running: dict[str, _Running] = {}
 
     def __len__(self) -> int:
         return len(self._open)
+
+    @contextlib.contextmanager
+    def running(self, command: CallTool) -> Iterator[None]:
+        """While the block runs the command's upstream call here, hear that its agent is gone."""
+        entry = _Running(command.tenant, command.subject)
+        self._running[command.command_id] = entry
+        try:
+            yield
+        finally:
+            if self._running.get(command.command_id) is entry:
+                del self._running[command.command_id]
 
     async def ask(self, command: CallTool, method: str, params: Any, timeout_s: float) -> Any:
         """The agent's result for one upstream request of this command's call.
@@ -89,6 +121,9 @@ class BusBackChannel:
         Raises:
             AgentRefusedError: the agent answered with an error, or not within timeout_s.
         """
+        running = self._running.get(command.command_id)
+        if running is not None and running.gone:
+            raise AgentRefusedError(NOT_ANSWERED, f"{GONE} {method}")
         request_id = secrets.token_urlsafe(24)
         future = self.expect(command, request_id)
         try:
@@ -110,7 +145,9 @@ class BusBackChannel:
         """Open `request_id` for an answer of the command's tenant and subject (the caller
         publishes the request itself, and must `forget` it)."""
         future: asyncio.Future[UpstreamInputAnswered] = asyncio.get_running_loop().create_future()
-        self._open[request_id] = _Open(command.tenant, command.subject, command.stream_id, future)
+        self._open[request_id] = _Open(
+            command.tenant, command.subject, command.stream_id, future, command.command_id
+        )
         return future
 
     def forget(self, request_id: str) -> None:
@@ -118,7 +155,12 @@ class BusBackChannel:
         self._open.pop(request_id, None)
 
     async def on_reply(self, headers: Mapping[str, str], value: bytes) -> None:
-        """Broadcast handler of the reply topic: an agent's answer, for an open request only."""
+        """Broadcast handler of the reply topic: an agent's answer, for an open request only;
+        or word that a command's agent is gone."""
+        abandoned = headers.get(ABANDONED_HEADER)
+        if abandoned is not None:
+            self._abandon(abandoned, headers.get("tenant"), headers.get("subject"))
+            return
         request_id = headers.get("request_id", "")
         waiting = self._open.get(request_id)
         if waiting is None or waiting.answer.done():
@@ -138,3 +180,15 @@ class BusBackChannel:
         answer = UpstreamInputAnswered.model_validate(data)
         if answer.request_id == request_id and not waiting.answer.done():
             waiting.answer.set_result(answer)
+
+    def _abandon(self, command_id: str, tenant: str | None, subject: str | None) -> None:
+        """End the open requests of a command running here whose agent is gone, and refuse its
+        later ones; only from the tenant and subject the command runs for."""
+        running = self._running.get(command_id)
+        if running is None or (tenant, subject) != (running.tenant, running.subject):
+            return
+        running.gone = True
+        for request_id, waiting in list(self._open.items()):
+            if waiting.command_id == command_id and not waiting.answer.done():
+                error = {"code": NOT_ANSWERED, "message": GONE}
+                waiting.answer.set_result(UpstreamInputAnswered(request_id=request_id, error=error))

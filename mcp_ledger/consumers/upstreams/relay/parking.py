@@ -30,7 +30,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import ErrorData
 
 from mcp_ledger.consumers.tasks.log import StoredTaskLog
-from mcp_ledger.consumers.upstreams.connection import InputSink
+from mcp_ledger.consumers.upstreams.relay.routing import InputSink
 from mcp_ledger.consumers.upstreams.relay.backchannel import AgentRefusedError, BusBackChannel, result_of
 from mcp_ledger.consumers.upstreams.relay.rounds import AskRound
 from mcp_ledger.domain.commands import CallTool

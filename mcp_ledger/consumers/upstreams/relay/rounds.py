@@ -1,6 +1,7 @@
-"""A 2026-07-28 agent's upstream call with input_required rounds, driven by the worker.
+"""A 2026-07-28 agent's upstream request with input_required rounds, driven by the worker.
 
-When the upstream answers a 2026-07-28 agent's tools/call with an InputRequiredResult, the
+When the upstream answers a 2026-07-28 agent's tools/call, prompts/get or resources/read
+with an InputRequiredResult (SEP-2322 lets all three carry rounds), the
 worker keeps the call open and asks the agent for that round's inputs, all of them at once
 under the upstream's own keys (the SDK client's automatic driver answers them one callback
 at a time and the keys never reach the agent). The agent's inputResponses come back over
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import mcp_types as types
 from mcp import Client
@@ -28,8 +29,13 @@ MAX_ROUNDS = 10
 STATE_ONLY_DELAY_S = 0.05
 """How long to wait before retrying a round that carries only the upstream's requestState."""
 
+R = TypeVar("R")
+
 AskRound = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 """One round's inputRequests (wire form, the upstream's keys) to the agent's inputResponses."""
+
+Retry = Callable[[types.InputResponses | None, str | None], Awaitable[R | types.InputRequiredResult]]
+"""Sends the request again with one round's inputResponses and the upstream's requestState."""
 
 _RESPONSES: TypeAdapter[types.InputResponses] = TypeAdapter(types.InputResponses)
 
@@ -80,16 +86,64 @@ async def call_with_rounds(
         return await client.call_tool(
             tool, arguments, read_timeout_seconds=timeout_s, progress_callback=progress
         )
+    return await drive_rounds(current, send, ask_round, tool)
+
+
+async def drive_rounds(
+    current: R | types.InputRequiredResult, retry: Retry[R], ask_round: AskRound, what: str
+) -> R:
+    """The upstream's final result: while it answers input_required, each round is asked of
+    the agent by `ask_round` and the request sent again with the answers.
+
+    Raises:
+        MCPError: the upstream refused a round, or asked for more than MAX_ROUNDS.
+    """
     rounds = 0
     while isinstance(current, types.InputRequiredResult):
         rounds += 1
         if rounds > MAX_ROUNDS:
-            raise MCPError(types.INTERNAL_ERROR, f"{tool} asked for input more than {MAX_ROUNDS} times")
+            raise MCPError(types.INTERNAL_ERROR, f"{what} asked for input more than {MAX_ROUNDS} times")
         responses: types.InputResponses | None = None
         if current.input_requests:
             answered = await ask_round(wire_requests(current))
             responses = _RESPONSES.validate_python(answered)
         else:
             await asyncio.sleep(STATE_ONLY_DELAY_S)
-        current = await send(responses, current.request_state)
+        current = await retry(responses, current.request_state)
     return current
+
+
+async def prompt_with_rounds(
+    client: Client, name: str, arguments: dict[str, str], ask_round: AskRound
+) -> types.GetPromptResult:
+    """The upstream's prompt, each of its input rounds answered by `ask_round`.
+
+    Raises:
+        MCPError: the upstream refused, or asked for more than MAX_ROUNDS.
+    """
+
+    async def send(
+        responses: types.InputResponses | None, state: str | None
+    ) -> types.GetPromptResult | types.InputRequiredResult:
+        return await client.session.get_prompt(
+            name, arguments, input_responses=responses, request_state=state, allow_input_required=True
+        )
+
+    return await drive_rounds(await send(None, None), send, ask_round, f"the prompt {name}")
+
+
+async def read_with_rounds(client: Client, uri: str, ask_round: AskRound) -> types.ReadResourceResult:
+    """The upstream's resource, each of its input rounds answered by `ask_round`.
+
+    Raises:
+        MCPError: the upstream refused, or asked for more than MAX_ROUNDS.
+    """
+
+    async def send(
+        responses: types.InputResponses | None, state: str | None
+    ) -> types.ReadResourceResult | types.InputRequiredResult:
+        return await client.session.read_resource(
+            uri, input_responses=responses, request_state=state, allow_input_required=True
+        )
+
+    return await drive_rounds(await send(None, None), send, ask_round, f"the resource {uri}")
