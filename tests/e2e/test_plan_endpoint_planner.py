@@ -6,39 +6,18 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
+from tests.support.chat_server import ChatServer, chat_server
 from tests.support.clients import mcp_client, structured, text_of
 from tests.support.embedded import embedded_settings, gateway
-from tests.support.loopback import serving
-
-
-class ChatServer:
-    """Answers POST /v1/chat/completions with the next canned content; keeps the requests."""
-
-    def __init__(self, answers: list[str]) -> None:
-        self.answers = answers
-        self.requests: list[dict[str, Any]] = []
-
-    async def complete(self, request: Request) -> JSONResponse:
-        body = await request.json()
-        self.requests.append({"body": body, "auth": request.headers.get("authorization")})
-        content = self.answers.pop(0)
-        return JSONResponse({"choices": [{"message": {"role": "assistant", "content": content}}]})
 
 
 @pytest.fixture
 async def chat() -> AsyncIterator[tuple[ChatServer, str]]:
-    server = ChatServer([])
-    app = Starlette(routes=[Route("/v1/chat/completions", server.complete, methods=["POST"])])
-    async with serving(app) as base:
-        yield server, f"{base}/v1"
+    async with chat_server() as served:
+        yield served
 
 
 async def test_the_endpoint_planner_is_reasked_until_its_plan_is_valid(

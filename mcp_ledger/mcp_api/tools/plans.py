@@ -168,17 +168,33 @@ class PlanTools:
             lambda seen: self._status(identity, plan_id, float(arguments.get("wait_seconds", 0)), seen, ctx),
         )
 
-    def visible_tools(self, identity: Identity) -> list[ToolSpec]:
-        """Catalog tools a plan of this caller may use (planners see only these)."""
+    def visible_tools(
+        self, identity: Identity, registered: Mapping[str, ToolSpec] | None = None
+    ) -> list[ToolSpec]:
+        """Tools a plan of this caller may use (planners see only these): the built-ins and
+        `registered` (the caller's scope: scope_tools), those its roles allow."""
+        catalog = {**registered, **self._catalog} if registered else self._catalog
         return [
             spec
-            for spec in self._catalog.values()
+            for spec in catalog.values()
             if not spec.opens_session
             and access_problem(identity.roles, spec.minimum_role, spec.allowed_roles) is None
         ]
 
+    async def scope_tools(self, identity: Identity, session_id: str | None) -> dict[str, ToolSpec]:
+        """The registered and upstream tools of the caller's scope (tenant-wide and the
+        session's), besides the built-ins: what a planner may be offered and a plan may name."""
+        if self._registry is None:
+            return {}
+        listed = await self._registry.visible(identity.tenant, session_id)
+        return {spec.name: spec for spec in listed if spec.name not in self._catalog}
+
     async def make_plan(
-        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, identity: Identity
+        self,
+        ctx: ServerRequestContext[Any],
+        params: types.CallToolRequestParams,
+        identity: Identity,
+        registered: Mapping[str, ToolSpec] | None = None,
     ) -> dict[str, Any] | types.InputRequiredResult:
         """The raw plan of a create_plan call: given, YAML text, or from a planner; or the
         input_required result asking the client's LLM.
@@ -197,10 +213,10 @@ class PlanTools:
             goal = str(arguments.get("goal", "")).strip()
             if not goal:
                 raise PlannerError("give a plan, or a goal for the planner")
-            tools = self.visible_tools(identity)
+            tools = self.visible_tools(identity, registered)
 
             def problems_of(candidate: dict[str, Any]) -> list[str]:
-                return self.check(candidate, identity)[1]
+                return self.check(candidate, identity, registered)[1]
 
             if self._planner is not None:
                 return await self._planner.plan(goal, tools, problems_of)
@@ -223,18 +239,6 @@ class PlanTools:
         problems = problems or plan_parameter_problems(plan, catalog)
         return (None, problems) if problems else (plan, [])
 
-    async def registered_in(
-        self, raw: dict[str, Any], identity: Identity, session_id: str | None
-    ) -> dict[str, ToolSpec]:
-        """The registered and upstream tools `raw` names in the caller's scope."""
-        if self._registry is None:
-            return {}
-        try:
-            names = normalise_plan(raw, plan_id="plan-lookup").tool_names - set(self._catalog)
-        except PlanFormError:
-            return {}
-        return await self._registry.registered_specs(identity.tenant, session_id, names)
-
     async def _create(
         self,
         ctx: ServerRequestContext[Any],
@@ -243,13 +247,14 @@ class PlanTools:
         session_id: str | None,
     ) -> types.CallToolResult | types.InputRequiredResult:
         arguments = dict(params.arguments or {})
+        registered = await self.scope_tools(identity, session_id)
         try:
-            raw = await self.make_plan(ctx, params, identity)
+            raw = await self.make_plan(ctx, params, identity, registered)
         except PlannerError as error:
             return _text(f"invalid_plan: {error}", error=True)
         if isinstance(raw, types.InputRequiredResult):
             return raw
-        plan, problems = self.check(raw, identity, await self.registered_in(raw, identity, session_id))
+        plan, problems = self.check(raw, identity, registered)
         if plan is None:
             return _text("invalid_plan: " + "; ".join(problems), error=True)
         return await self.accept(plan, identity, session_id, execute=bool(arguments.get("execute", False)))

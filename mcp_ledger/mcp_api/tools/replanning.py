@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import mcp_types as types
@@ -36,9 +37,15 @@ class PlanDesk(Protocol):
     views: PlanViewStore
     planner: EndpointPlanner | None
 
-    def visible_tools(self, identity: Identity) -> list[ToolSpec]: ...
+    def visible_tools(
+        self, identity: Identity, registered: Mapping[str, ToolSpec] | None = None
+    ) -> list[ToolSpec]: ...
 
-    def check(self, raw: dict[str, Any], identity: Identity) -> tuple[Plan | None, list[str]]: ...
+    async def scope_tools(self, identity: Identity, session_id: str | None) -> dict[str, ToolSpec]: ...
+
+    def check(
+        self, raw: dict[str, Any], identity: Identity, registered: Mapping[str, ToolSpec] | None = None
+    ) -> tuple[Plan | None, list[str]]: ...
 
     async def accept(
         self, plan: Plan, identity: Identity, session_id: str | None, *, execute: bool
@@ -91,11 +98,12 @@ async def replan(
     if view.status not in REPLANNABLE:
         return _error(f"not_replannable: only a plan that failed can be replanned; this one is {view.status}")
     allowed = {task.tool_name for task in view.tasks.values()} | set(arguments.get("approve_new_tools", []))
-    tools = [spec for spec in plans.visible_tools(identity) if spec.name in allowed]
+    registered = await plans.scope_tools(identity, session_id)
+    tools = [spec for spec in plans.visible_tools(identity, registered) if spec.name in allowed]
     new_id = f"{plan_id[:100]}-r{uuid.uuid4().hex[:8]}"
 
     def problems_of(raw: dict[str, Any]) -> list[str]:
-        plan, problems = plans.check({**raw, "plan_id": new_id}, identity)
+        plan, problems = plans.check({**raw, "plan_id": new_id}, identity, registered)
         return problems if plan is None else tools_outside(plan, allowed)
 
     try:
@@ -104,7 +112,7 @@ async def replan(
         return _error(f"invalid_plan: {error}")
     if isinstance(raw, types.InputRequiredResult):
         return raw
-    plan, problems = plans.check({**raw, "plan_id": new_id}, identity)
+    plan, problems = plans.check({**raw, "plan_id": new_id}, identity, registered)
     if plan is None:
         return _error("invalid_plan: " + "; ".join(problems))
     return await plans.accept(plan, identity, session_id, execute=bool(arguments.get("execute", False)))

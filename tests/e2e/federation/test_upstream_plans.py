@@ -6,12 +6,15 @@ policy only when the upstream annotated its tool read-only or idempotent."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.federation.steps import opened_events, register, token
+from tests.support.chat_server import chat_server
 from tests.support.clients import mcp_client, structured, text_of
-from tests.support.embedded import RunningGateway
+from tests.support.embedded import RunningGateway, embedded_settings, gateway
 from tests.support.upstream import RunningUpstream
 
 RETRY = {"max_attempts": 3, "initial": 0.01, "max": 0.02}
@@ -96,3 +99,57 @@ async def test_a_failing_read_only_upstream_step_is_retried_by_the_plans_policy(
     assert status["status"] == "failed", status
     assert status["tasks"]["e"]["attempts"] == 3
     assert status["tasks"]["e"]["error_code"] == "upstream_unreachable"
+
+
+async def test_a_planner_is_offered_the_callers_upstream_tools_and_its_plan_runs_them(
+    tmp_path: Path, upstream: RunningUpstream
+) -> None:
+    marker = f"planned-{uuid.uuid4().hex}"
+    planned = {"tasks": [{"id": "up", "tool_name": "fx_echo", "parameters": {"text": marker}}]}
+    async with chat_server() as (chat, url):
+        settings = embedded_settings(tmp_path, no_auth=False).model_copy(
+            update={"registry_allowed_hosts": "127.0.0.1", "planner_url": url}
+        )
+        async with gateway(settings) as gw:
+            structured(await register(gw, upstream, tool_roles={"fails": "admin"}))
+            chat.answers.append(json.dumps(planned))
+            async with mcp_client(gw.url, token=token(gw, sub="planner", roles=("viewer",))) as client:
+                created = await client.call_tool("create_plan", {"goal": "echo the marker", "execute": True})
+                assert not created.is_error, text_of(created)
+                plan_id = structured(created)["plan_id"]
+                status = structured(
+                    await client.call_tool("plan_status", {"plan_id": plan_id, "wait_seconds": 20})
+                )
+    assert status["status"] == "succeeded", status
+    assert status["tasks"]["up"]["output"] == {"result": marker}
+    (asked,) = chat.requests
+    offered = asked["body"]["messages"][1]["content"]
+    assert "fx_echo" in offered
+    assert "fx_fails" not in offered  # needs admin: a viewer's planner is not offered it
+
+
+async def test_a_failed_plan_of_upstream_steps_is_replanned_with_them(
+    tmp_path: Path, upstream: RunningUpstream
+) -> None:
+    failing = {"plan_id": "up-flaky", "tasks": [{"id": "f", "tool_name": "fx_fails"}]}
+    fixed = {"tasks": [{"id": "e", "tool_name": "fx_echo", "parameters": {"text": "again"}}]}
+    async with chat_server() as (chat, url):
+        settings = embedded_settings(tmp_path, no_auth=False).model_copy(
+            update={"registry_allowed_hosts": "127.0.0.1", "planner_url": url}
+        )
+        async with gateway(settings) as gw:
+            structured(await register(gw, upstream))
+            chat.answers.append(json.dumps(fixed))
+            failed = await _run(gw, failing, roles=("viewer",))
+            assert failed["status"] == "failed", failed
+            async with mcp_client(gw.url, token=token(gw, roles=("viewer",))) as client:
+                replanned = await client.call_tool(
+                    "replan_plan", {"plan_id": "up-flaky", "execute": True, "approve_new_tools": ["fx_echo"]}
+                )
+                assert not replanned.is_error, text_of(replanned)
+                plan_id = structured(replanned)["plan_id"]
+                status = structured(
+                    await client.call_tool("plan_status", {"plan_id": plan_id, "wait_seconds": 20})
+                )
+    assert status["status"] == "succeeded", status
+    assert status["tasks"]["e"]["output"] == {"result": "again"}
