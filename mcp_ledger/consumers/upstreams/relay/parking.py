@@ -30,9 +30,9 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import ErrorData
 
 from mcp_ledger.consumers.tasks.log import StoredTaskLog
-from mcp_ledger.consumers.upstreams.relay.routing import InputSink
 from mcp_ledger.consumers.upstreams.relay.backchannel import AgentRefusedError, BusBackChannel, result_of
 from mcp_ledger.consumers.upstreams.relay.rounds import AskRound
+from mcp_ledger.consumers.upstreams.relay.routing import InputSink
 from mcp_ledger.domain.commands import CallTool
 from mcp_ledger.domain.events import DomainEvent
 from mcp_ledger.domain.tasks.events import McpTaskFailed, McpTaskInputRequired
