@@ -195,6 +195,7 @@ def _task_methods(
     gateway: CommandGateway,
     stack: AsyncExitStack,
     replies: ReplyPublisher | None = None,
+    sessions: TransportSessions | None = None,
 ) -> TaskMethods | None:
     """MCP tasks need the event store: their streams live there."""
     if runtime.store is None:
@@ -209,7 +210,7 @@ def _task_methods(
     stack.push_async_callback(service.close)
     audit = SqlAuditLog(create_store_engine(settings.store_url), owns_engine=True)  # tasks/list
     stack.push_async_callback(audit.close)
-    return TaskMethods(service, AuditedTaskIndex(audit))
+    return TaskMethods(service, AuditedTaskIndex(audit), sessions)
 
 
 async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack) -> Starlette:
@@ -264,7 +265,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
     )
     runtime.verifier = auth.verifier if auth is not None else None
     registration = RegistrationHttp(runtime.tool_service, identities)
-    tasks = _task_methods(settings, runtime, gateway, stack, replies)
+    tasks = _task_methods(settings, runtime, gateway, stack, replies, sessions)
     ledger = LedgerMcp(
         tool_specs(settings),
         gateway,

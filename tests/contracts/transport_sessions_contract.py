@@ -118,3 +118,23 @@ class TransportSessionsContract:
         await TransportSessionPurger(sessions).purge("acme", "alice")
         await sessions.create(ALICE, ttl=60)
         assert await sessions.subscribed(ALICE.session_id, "test://r") is False
+
+    async def test_declared_extensions_are_kept_for_live_sessions_only_and_end_with_them(
+        self, sessions: TransportSessions
+    ) -> None:
+        tasks = frozenset({"io.modelcontextprotocol/tasks"})
+        await sessions.set_extensions(ALICE.session_id, tasks)  # not created yet: nothing kept
+        assert await sessions.extensions(ALICE.session_id) == frozenset()
+        await sessions.create(ALICE, ttl=60)
+        assert await sessions.extensions(ALICE.session_id) == frozenset()
+        await sessions.set_extensions(ALICE.session_id, tasks)
+        assert await sessions.extensions(ALICE.session_id) == tasks
+        assert await sessions.extensions("sess-bob-0001") == frozenset()
+        await sessions.end(ALICE.session_id)
+        assert await sessions.extensions(ALICE.session_id) == frozenset()
+
+    async def test_erasure_ends_the_subjects_declared_extensions(self, sessions: TransportSessions) -> None:
+        await sessions.create(ALICE, ttl=60)
+        await sessions.set_extensions(ALICE.session_id, frozenset({"io.modelcontextprotocol/tasks"}))
+        await TransportSessionPurger(sessions).purge("acme", "alice")
+        assert await sessions.extensions(ALICE.session_id) == frozenset()

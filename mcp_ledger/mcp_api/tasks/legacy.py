@@ -23,12 +23,14 @@ from mcp.server.context import CallNext, HandlerResult
 from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import REQUEST_TIMEOUT
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from mcp_types.methods import serialize_server_result
+from pydantic import BaseModel
 
 from mcp_ledger.domain.streams import subject_tag
 from mcp_ledger.domain.tasks.state import TaskState
 from mcp_ledger.domain.tools import ToolSpec
 from mcp_ledger.mcp_api.auth.identity import Identity
+from mcp_ledger.mcp_api.tasks.negotiation import handshake_era, negotiated
 from mcp_ledger.mcp_api.tasks.ports import TaskIndex
 from mcp_ledger.mcp_api.tasks.service import TaskService, UnknownTaskError
 from mcp_ledger.mcp_api.tasks.wire import iso
@@ -64,22 +66,31 @@ class HandshakeTasksServer(Server[Any]):
         return options.model_copy(update={"capabilities": capabilities})
 
 
-def handshake_era(ctx: ServerRequestContext[Any]) -> bool:
-    """Whether the request comes from a 2025-11-25 (initialize) session."""
-    return ctx.session.protocol_version not in MODERN_PROTOCOL_VERSIONS
-
-
 TASK_CALL = "ledger/tools/call-as-task"
-"""Where a 2025-11-25 tools/call with `params.task` is routed (the same tools/call handler):
-the SDK holds a 2025-11-25 tools/call answer to CallToolResult, and SEP-1686's answer to
-it is a CreateTaskResult, which a method outside the SDK's per-version surface may return."""
+"""Where a 2025-11-25 tools/call that may be answered with a task is routed (the same
+tools/call handler): the SDK holds a 2025-11-25 tools/call answer to CallToolResult, and the
+answer may be SEP-1686's or SEP-2663's CreateTaskResult, which a method outside the SDK's
+per-version surface may return (`call_answer` gives a plain result tools/call's own shape)."""
 
 
 async def route_task_calls(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-    """Server middleware: a 2025-11-25 tools/call that asks for a task goes to TASK_CALL."""
-    params = ctx.params
-    asks = ctx.method == "tools/call" and isinstance(params, dict) and params.get("task") is not None
-    return await call_next(replace(ctx, method=TASK_CALL) if asks and handshake_era(ctx) else ctx)
+    """Server middleware: a 2025-11-25 tools/call that asks for a task (`params.task`), or
+    whose request or session negotiated the extension, goes to TASK_CALL."""
+    if ctx.method != "tools/call" or not handshake_era(ctx):
+        return await call_next(ctx)
+    asks = isinstance(ctx.params, dict) and ctx.params.get("task") is not None
+    may_be_task = asks or negotiated(ctx, ctx.meta)
+    return await call_next(replace(ctx, method=TASK_CALL) if may_be_task else ctx)
+
+
+def call_answer(answer: BaseModel, protocol_version: str) -> BaseModel | dict[str, Any]:
+    """TASK_CALL's answer: a task as it is; a tool result as tools/call of that protocol
+    version answers it (the SDK's own shaping, which the internal method skips)."""
+    if not isinstance(answer, types.CallToolResult):
+        return answer
+    dumped = answer.model_dump(by_alias=True, mode="json", exclude_none=True)
+    shaped: dict[str, Any] = serialize_server_result("tools/call", protocol_version, dumped)
+    return shaped
 
 
 def legacy_runs_as_task(spec: ToolSpec, *, asked: bool) -> bool:

@@ -6,9 +6,11 @@ HTTP 400 on 2026-07-28). tasks/result and tasks/list are not registered: SEP-266
 them, so the SDK answers -32601. An unknown, purged or foreign task id answers -32602 with
 the same message, so nobody learns whether another subject's task exists.
 
-A 2025-11-25 session that did not declare the extension gets the experimental tasks of its
-own spec instead (SEP-1686, mcp_api/tasks/legacy.py): tasks/result and tasks/list are served
-to it alone, and a call is a task when it asks with `params.task`.
+A 2025-11-25 session negotiates for all its requests at `initialize` or for one request in
+its `_meta` (mcp_api/tasks/negotiation.py) and then gets the same SEP-2663 surface. One that
+did not gets the experimental tasks of its own spec instead (SEP-1686,
+mcp_api/tasks/legacy.py): tasks/result and tasks/list are served to it alone, and a call is a
+task when it asks with `params.task`.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from mcp_ledger.mcp_api.tasks.inputs import InvalidResponsesError
 from mcp_ledger.mcp_api.tasks.legacy import (
     TASK_CALL,
     LegacyTasks,
+    call_answer,
     created,
-    handshake_era,
     legacy_runs_as_task,
     route_task_calls,
 )
+from mcp_ledger.mcp_api.tasks.negotiation import SessionNegotiation, handshake_era, negotiated
 from mcp_ledger.mcp_api.tasks.ports import TaskIndex
 from mcp_ledger.mcp_api.tasks.service import TaskService, UnknownTaskError
 from mcp_ledger.mcp_api.tasks.wire import (
@@ -44,9 +47,9 @@ from mcp_ledger.mcp_api.tasks.wire import (
     UpdateTaskRequestParams,
     created_result,
     detailed,
-    negotiated,
     task_notification,
 )
+from mcp_ledger.mcp_api.transport.sessions import TransportSessions
 
 IdentityOf = Callable[[ServerRequestContext[Any]], Identity]
 CallHandler = Callable[[ServerRequestContext[Any], types.CallToolRequestParams], Awaitable[Any]]
@@ -72,17 +75,28 @@ def _removed(method: str) -> MCPError:
 class TaskMethods:
     """tasks/get, tasks/update, tasks/cancel, and the decision whether a call is a task."""
 
-    def __init__(self, service: TaskService, index: TaskIndex | None = None) -> None:
+    def __init__(
+        self,
+        service: TaskService,
+        index: TaskIndex | None = None,
+        sessions: TransportSessions | None = None,
+    ) -> None:
         self._service = service
         self.legacy = LegacyTasks(service, index)
+        self._negotiation = SessionNegotiation(sessions)
         self._identity_of: IdentityOf | None = None
 
     def register(self, server: Server[Any], identity_of: IdentityOf, call_tool: CallHandler) -> None:
-        """Advertise the extension and serve its methods (callers named by `identity_of`);
-        a 2025-11-25 tools/call asking for a task reaches `call_tool` by TASK_CALL."""
+        """Advertise the extension and serve its methods (callers named by `identity_of`); a
+        2025-11-25 tools/call that may be answered with a task reaches `call_tool` by TASK_CALL."""
         self._identity_of = identity_of
-        server.middleware.append(route_task_calls)
-        server.add_request_handler(TASK_CALL, types.CallToolRequestParams, call_tool)
+
+        async def task_call(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> Any:
+            return call_answer(await call_tool(ctx, params), ctx.session.protocol_version)
+
+        # The session's own declaration first: the routing below decides by it.
+        server.middleware.extend([self._negotiation, route_task_calls])
+        server.add_request_handler(TASK_CALL, types.CallToolRequestParams, task_call)
         server.extensions[TASKS_EXTENSION] = {}
         server.add_request_handler("tasks/get", types.GetTaskRequestParams, self._get)
         server.add_request_handler("tasks/cancel", types.CancelTaskRequestParams, self._cancel)

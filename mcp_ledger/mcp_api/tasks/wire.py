@@ -1,5 +1,5 @@
 """The task shapes on the wire (SEP-2663): the flat `CreateTaskResult` a tools/call returns,
-the `DetailedTask` tasks/get returns, and the client's negotiation of the extension."""
+the `DetailedTask` tasks/get returns (the negotiation is in negotiation.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import mcp_types as types
-from mcp.server import ServerRequestContext
 
 from mcp_ledger.domain.tasks.state import TaskState
 
 TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
-CLIENT_CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
-_TASKS_CAPABILITY = types.ClientCapabilities(extensions={TASKS_EXTENSION: {}})
 
 
 class TaskFields(types.Result):
@@ -105,15 +102,3 @@ def detailed(state: TaskState) -> DetailedTask:
     return DetailedTask(
         **_fields(state), result=state.result, error=state.error, input_requests=state.input_requests
     )
-
-
-def negotiated(ctx: ServerRequestContext[Any], meta: types.RequestParamsMeta | None) -> bool:
-    """Whether this request may use tasks: the session declared the extension, or this
-    request's `_meta` declares it (the per-request opt-in of SEP-2575)."""
-    if ctx.session.check_client_capability(_TASKS_CAPABILITY):
-        return True
-    declared = (meta or {}).get(CLIENT_CAPABILITIES_META)
-    if not isinstance(declared, dict):
-        return False
-    extensions = declared.get("extensions")
-    return isinstance(extensions, dict) and TASKS_EXTENSION in extensions

@@ -3,7 +3,9 @@
 The id is the ledger session's id, minted at `initialize` for the authenticated caller
 (a client-chosen id is never adopted: no fixation). Records expire after the idle TTL and
 every use slides it. A session also holds the resource URIs its client subscribed to
-(resources/subscribe, at most MAX_SUBSCRIPTIONS), which end with it. Sessions are indexed
+(resources/subscribe, at most MAX_SUBSCRIPTIONS) and the extensions its client declared at
+`initialize` that the server serves (the SDK runs stateless and forgets them), which end with
+it. Sessions are indexed
 per subject, so erasure can end all of a subject's sessions (`end_subject`;
 TransportSessionPurger is the erasure's purger). The Redis adapter
 (transport/sessions_redis.py) lets any API replica serve any session;
@@ -48,6 +50,14 @@ class TransportSessions(Protocol):
         """The level the client asked for, None when it never asked."""
         ...
 
+    async def set_extensions(self, session_id: str, extensions: frozenset[str]) -> None:
+        """Remember the extensions the client declared at `initialize` (a live session only)."""
+        ...
+
+    async def extensions(self, session_id: str) -> frozenset[str]:
+        """The extensions the session's client declared at `initialize` (none: empty)."""
+        ...
+
     async def subscribe(self, session_id: str, uri: str) -> bool:
         """Subscribe the session to `uri`; False when the session is gone or holds
         MAX_SUBSCRIPTIONS others already."""
@@ -85,6 +95,7 @@ class MemoryTransportSessions:
     def __init__(self, max_sessions: int = 100_000) -> None:
         self._sessions: dict[str, tuple[TransportSession, float]] = {}
         self._levels: dict[str, str] = {}
+        self._extensions: dict[str, frozenset[str]] = {}
         self._subscriptions: dict[str, set[str]] = {}
         self._max_sessions = max_sessions
 
@@ -93,6 +104,7 @@ class MemoryTransportSessions:
         if len(self._sessions) >= self._max_sessions:
             self._sessions = {k: v for k, v in self._sessions.items() if v[1] > now}
             self._subscriptions = {k: v for k, v in self._subscriptions.items() if k in self._sessions}
+            self._extensions = {k: v for k, v in self._extensions.items() if k in self._sessions}
         self._sessions[session.session_id] = (session, now + ttl)
 
     async def touch(self, session_id: str, ttl: float) -> TransportSession | None:
@@ -108,6 +120,7 @@ class MemoryTransportSessions:
         self._sessions.pop(session_id, None)
         self._levels.pop(session_id, None)
         self._subscriptions.pop(session_id, None)
+        self._extensions.pop(session_id, None)
 
     async def set_log_level(self, session_id: str, level: str) -> None:
         if session_id in self._sessions:
@@ -115,6 +128,13 @@ class MemoryTransportSessions:
 
     async def log_level(self, session_id: str) -> str | None:
         return self._levels.get(session_id)
+
+    async def set_extensions(self, session_id: str, extensions: frozenset[str]) -> None:
+        if session_id in self._sessions:
+            self._extensions[session_id] = extensions
+
+    async def extensions(self, session_id: str) -> frozenset[str]:
+        return self._extensions.get(session_id, frozenset())
 
     async def subscribe(self, session_id: str, uri: str) -> bool:
         entry = self._sessions.get(session_id)
@@ -143,6 +163,7 @@ class MemoryTransportSessions:
         for session_id in ended:
             self._levels.pop(session_id, None)
             self._subscriptions.pop(session_id, None)
+            self._extensions.pop(session_id, None)
         return live
 
     async def close(self) -> None:

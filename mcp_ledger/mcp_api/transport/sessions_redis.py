@@ -1,7 +1,8 @@
 """Transport sessions in Redis: a hash per session whose key expires after the idle TTL, and
 a set per subject naming its sessions (for erasure).
 
-Keys: {prefix}mcp-session:{id} (fields tenant, subject, log_level, and `sub:{uri}` per
+Keys: {prefix}mcp-session:{id} (fields tenant, subject, log_level, extensions (a JSON list of
+the extension ids declared at initialize), and `sub:{uri}` per
 resource subscription, so subscriptions expire and end with their session) and
 {prefix}mcp-subject:{tenant}:{subject}. The index expires with the subject's most recently
 used session (every touch slides both), so it never outlives what it lists for long.
@@ -9,6 +10,7 @@ used session (every touch slides both), so it never outlives what it lists for l
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -101,6 +103,17 @@ class RedisTransportSessions:
         if value is None:
             return None
         return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def set_extensions(self, session_id: str, extensions: frozenset[str]) -> None:
+        listed = json.dumps(sorted(extensions))
+        await self._client.eval(_SET_IF_LIVE, 1, self._key(session_id), "extensions", listed)
+
+    async def extensions(self, session_id: str) -> frozenset[str]:
+        value = await self._client.hget(self._key(session_id), "extensions")
+        if value is None:
+            return frozenset()
+        listed = json.loads(value)
+        return frozenset(str(item) for item in listed) if isinstance(listed, list) else frozenset()
 
     async def subscribe(self, session_id: str, uri: str) -> bool:
         held = await self._subscribe(keys=[self._key(session_id)], args=[f"sub:{uri}", MAX_SUBSCRIPTIONS])
