@@ -20,10 +20,16 @@ from mcp_ledger.mcp_api.server import tool_listing
 ECHO = builtin_catalog()["echo"]
 TOOL_NAME = sys.argv[2] if len(sys.argv) > 2 else "echo"
 """Another name when the server plays an upstream behind the gateway (echo is a built-in there)."""
+BENCH_TOOL: dict[str, Any] = {
+    "description": "benchmark tool",
+    "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}},
+    "output_schema": None,
+}
+"""Shaped like the tools `bench history` registers on the gateway (bench/calls/listing.py)."""
 LISTED = [
     tool_listing(ECHO.model_copy(update={"name": TOOL_NAME})),
     *(
-        tool_listing(ECHO.model_copy(update={"name": f"tool_{index}", "description": "benchmark tool"}))
+        tool_listing(ECHO.model_copy(update={"name": f"tool_{index}", **BENCH_TOOL}))
         for index in range(int(sys.argv[3]) if len(sys.argv) > 3 else 0)
     ),
 ]
