@@ -54,6 +54,8 @@ class ListingRequest:
 
 def listing_request(body: bytes) -> ListingRequest | None:
     """The request if the body is a plain tools/list the cache may answer, else None."""
+    if b"tools/list" not in body:  # every other request, without parsing it a second time
+        return None
     try:
         payload: Any = json.loads(body)
     except ValueError:
