@@ -17,7 +17,14 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp_ledger.bench.calls.listing import plain_listing, raw_listing, register, summary, timed
+from mcp_ledger.bench.calls.listing import (
+    plain_listing,
+    raw_listing,
+    register,
+    settled_count,
+    summary,
+    timed,
+)
 from mcp_ledger.bench.calls.paths import Progress
 from mcp_ledger.bench.calls.processes import running_gateway
 from mcp_ledger.bench.calls.store_size import bench_store_size
@@ -81,11 +88,11 @@ async def session_history(url: str, token: str, earlier: int, samples: int) -> d
 
 async def tool_listing(url: str, token: str, tools: int, samples: int) -> dict[str, Any]:
     """p50 of tools/list before and after registering `tools` tools tenant-wide, through the
-    SDK client and as a bare POST (listing.py)."""
+    SDK client and as a bare POST (listing.py), once the registry has settled."""
     async with _Agent(url, token) as client:
         before = await timed(samples, lambda: client.list_tools(cache_mode="bypass"))
         registering, refused = await register(client, tools)
-        listed = len((await client.list_tools(cache_mode="bypass")).tools)
+        listed = await settled_count(client)
         after = await timed(samples, lambda: client.list_tools(cache_mode="bypass"))
     raw, size = await raw_listing(url, {"Authorization": f"Bearer {token}"}, samples)
     return {

@@ -8,6 +8,7 @@ of the same run is a plain official-SDK server listing the same number of tools.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import sys
 import time
@@ -98,6 +99,21 @@ async def register(client: Client, tools: int) -> tuple[list[float], str | None]
             # Reported, not raised: how registration slows as the registry grows is a finding.
             return registering, str(result.content)[:300]
     return registering, None
+
+
+async def settled_count(client: Client, *, quiet_s: float = 5.0, within_s: float = 180.0) -> int:
+    """The number of tools listed once the listing stopped changing for `quiet_s` (a batch that
+    was accepted but not answered in time is still being projected), or when `within_s` ran out."""
+    deadline = time.monotonic() + within_s
+    listed, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = len((await client.list_tools(cache_mode="bypass")).tools)
+        if now != listed:
+            listed, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            break
+        await asyncio.sleep(0.5)
+    return listed
 
 
 async def plain_listing(tools: int, samples: int, work: Path) -> dict[str, Any]:
