@@ -133,6 +133,36 @@ def bench_scale(
     console.print(f"written to {output}")
 
 
+def _listing_table(plain: dict[str, Any], tools: int) -> Table:
+    columns = (
+        "target",
+        "tools listed",
+        "SDK client p50 ms",
+        "x plain",
+        "bare POST p50 ms",
+        "p99 ms",
+        "x plain",
+    )
+    table = Table(
+        *columns, title=f"tools/list with {tools} registered (plain: an SDK server listing as many)"
+    )
+    _listing_row(table, "plain SDK server", {**plain, "with_registered": plain["sdk_client"]}, plain)
+    return table
+
+
+def _listing_row(table: Table, target: str, listed: dict[str, Any], plain: dict[str, Any]) -> None:
+    sdk, raw = listed["with_registered"]["p50_ms"], listed["raw_http"]["p50_ms"]
+    table.add_row(
+        target,
+        str(listed["listed"]),
+        f"{sdk:.2f}",
+        f"{sdk / plain['sdk_client']['p50_ms']:.2f}",
+        f"{raw:.2f}",
+        f"{listed['raw_http']['p99_ms']:.2f}",
+        f"{raw / plain['raw_http']['p50_ms']:.2f}",
+    )
+
+
 def bench_history(
     earlier: Annotated[int, typer.Option(min=10, max=100_000, help="calls before the measured ones")] = 1000,
     tools: Annotated[int, typer.Option(min=10, max=10_000, help="registered tools for tools/list")] = 1000,
@@ -155,9 +185,7 @@ def bench_history(
     table = Table(
         "target", "new session p50", f"after {earlier} calls p50", "ratio", title="call cost with history"
     )
-    listing = Table(
-        "target", "tools listed", "tools/list p50 ms", "p99 ms", title=f"tools/list with {tools} registered"
-    )
+    listing = _listing_table(report["plain_listing"], tools)
     for row in report["calls"]:
         history, tools_list = row["session_history"], row["tools_list"]
         table.add_row(
@@ -166,12 +194,7 @@ def bench_history(
             f"{history['long_session']['p50_ms']:.2f}",
             f"{history['p50_ratio']:.2f}",
         )
-        listing.add_row(
-            row["target"],
-            str(tools_list["listed"]),
-            f"{tools_list['with_registered']['p50_ms']:.2f}",
-            f"{tools_list['with_registered']['p99_ms']:.2f}",
-        )
+        _listing_row(listing, row["target"], tools_list, report["plain_listing"])
     appends = Table(
         "store", "empty p50 ms", f"{events:,} events p50 ms", "ratio", title="append cost with a full store"
     )

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from mcp_ledger.eventstore.chain import GENESIS
 from mcp_ledger.eventstore.ports import AppendResult, CommandKey, ConcurrencyError, NewEvent, StoredEvent
+from mcp_ledger.eventstore.postgres_append import write_append
 from mcp_ledger.eventstore.rows import audit_rows
 from mcp_ledger.eventstore.statements import (
     CHECK,
@@ -40,7 +41,6 @@ from mcp_ledger.eventstore.statements import (
     COMMAND_EVENTS,
     INSERT_COMMAND,
     INSERT_EVENTS,
-    INSERT_EVENTS_ORDERED,
     INSERT_OUTBOX,
     key_params,
 )
@@ -156,6 +156,8 @@ class SqlEventStore:
         recorded_at = datetime.now(UTC)
         command_id = command.command_id if command is not None else None
         rows = audit_rows(tip or GENESIS, stream_id, expected_version, new, command_id, recorded_at)
+        if self._postgres:  # events, outbox rows and the command's record: one statement
+            return AppendResult(await write_append(conn, stream_id, rows, new, recorded_at, command))
         stored = await self._insert_events(conn, stream_id, rows, new, recorded_at)
         if command is not None:
             record = {
@@ -189,8 +191,9 @@ class SqlEventStore:
     ) -> tuple[StoredEvent, ...]:
         if not new:
             return ()
-        statement = INSERT_EVENTS_ORDERED if self._postgres else INSERT_EVENTS
-        position_of = {version: position for version, position in (await conn.execute(statement, rows)).all()}
+        position_of = {
+            version: position for version, position in (await conn.execute(INSERT_EVENTS, rows)).all()
+        }
         return tuple(
             StoredEvent(
                 position=position_of[row["version"]],

@@ -44,13 +44,9 @@ TIP = select(events.c.chain_hash).order_by(events.c.position.desc()).limit(1)
 # CHECK and TIP in one trip: an append reads the tip whenever it writes, and a round trip
 # (under the global append lock, on PostgreSQL) costs more than the index probe.
 CHECK_AND_TIP = select(*CHECK.selected_columns, TIP.scalar_subquery())
-# RETURNING order is unspecified, so rows are matched by version. On PostgreSQL the ordered
-# form is an INSERT ... SELECT ... ORDER BY that draws positions in version order; SQLite
-# assigns rowids in VALUES order, and the ordered form would cost it one INSERT per row.
+# RETURNING order is unspecified, so rows are matched by version. SQLite assigns rowids in
+# VALUES order; PostgreSQL writes an append in one statement of its own (postgres_append.py).
 INSERT_EVENTS = insert(events).returning(events.c.version, events.c.position)
-INSERT_EVENTS_ORDERED = insert(events).returning(
-    events.c.version, events.c.position, sort_by_parameter_order=True
-)
 INSERT_COMMAND = insert(commands)
 INSERT_OUTBOX = insert(outbox).from_select(
     ["position"],

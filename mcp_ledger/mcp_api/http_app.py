@@ -35,6 +35,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from mcp_ledger.crypto.sealed import MAX_SEALED_BYTES
 from mcp_ledger.mcp_api.auth.access_tokens import JwtVerifier, UnauthenticatedError
@@ -115,7 +116,10 @@ def _transport_security(host: str) -> TransportSecuritySettings | None:
 
 
 def _mcp_app(
-    server: Server[Any], host: str, session_layer: dict[str, Any]
+    server: Server[Any],
+    host: str,
+    session_layer: dict[str, Any],
+    wrap_json: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> tuple[SessionLayer, tuple[StreamableHTTPSessionManager, StreamableHTTPSessionManager]]:
     security = _transport_security(host)
     manager = StreamableHTTPSessionManager(
@@ -124,8 +128,11 @@ def _mcp_app(
     streaming = StreamableHTTPSessionManager(
         app=server, stateless=True, json_response=False, security_settings=security
     )
+    json_app: ASGIApp = StreamableHTTPASGIApp(manager)
     layer = SessionLayer(
-        StreamableHTTPASGIApp(manager), streaming_app=StreamableHTTPASGIApp(streaming), **session_layer
+        json_app if wrap_json is None else wrap_json(json_app),
+        streaming_app=StreamableHTTPASGIApp(streaming),
+        **session_layer,
     )
     return layer, (manager, streaming)
 
@@ -160,14 +167,16 @@ def build_http_app(
     routes: Sequence[BaseRoute],
     transport: TransportPolicy,
     own_gates: Sequence[str] = (),
+    wrap_json: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> Starlette:
     """The Starlette app serving /mcp, the RFC 9728 metadata and `routes`.
 
     `session_layer` holds SessionLayer's keyword arguments except the wrapped apps. Every
     route but PUBLIC_PATHS and the metadata needs a verified token when `auth` is given;
     routes under `own_gates` (the console) authenticate every request themselves.
+    `wrap_json` wraps the SDK's JSON transport (the tools/list cache, tools/listing_shortcut.py).
     """
-    mcp_app, (manager, streaming) = _mcp_app(server, host, session_layer)
+    mcp_app, (manager, streaming) = _mcp_app(server, host, session_layer, wrap_json)
     # Outermost: /mcp's transport checks come before authentication and everything else.
     middleware = [Middleware(TransportChecks, policy=transport, paths=frozenset({MCP_PATH}))]
     all_routes: list[BaseRoute] = [Route(MCP_PATH, endpoint=mcp_app, methods=["GET", "POST", "DELETE"])]

@@ -47,6 +47,7 @@ from mcp_ledger.mcp_api.server import LedgerMcp
 from mcp_ledger.mcp_api.tasks.methods import TaskMethods
 from mcp_ledger.mcp_api.tasks.plans import PlanRuns
 from mcp_ledger.mcp_api.tasks.service import TaskService
+from mcp_ledger.mcp_api.tools.listing_shortcut import ListingScopes
 from mcp_ledger.mcp_api.tools.pipelines import PipelineTool
 from mcp_ledger.mcp_api.tools.service import ToolService
 from mcp_ledger.mcp_api.transport.checks import TransportPolicy
@@ -68,7 +69,7 @@ from mcp_ledger.wiring import ops as ops_wiring
 from mcp_ledger.wiring.console import OWN_GATES, console
 from mcp_ledger.wiring.plans import plan_tools
 from mcp_ledger.wiring.protection import KekProbe, KeyUnits, evict_on_erasure, sql_keys
-from mcp_ledger.wiring.registry import tool_specs
+from mcp_ledger.wiring.registry import listing_shortcut, tool_specs
 from mcp_ledger.wiring.runtime import (
     ConfigurationError,
     Runtime,
@@ -329,6 +330,7 @@ async def build_api(settings: Settings, runtime: Runtime, stack: AsyncExitStack)
         routes=routes,
         transport=transport_policy(settings),
         own_gates=OWN_GATES,
+        wrap_json=listing_shortcut(runtime, ListingScopes(identities, runtime.views, catalog)),
     )
     app.add_middleware(KeyUnits, keys=runtime.keys)
     return app

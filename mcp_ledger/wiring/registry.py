@@ -1,9 +1,12 @@
-"""Wiring of the tool registry: its views, the tool catalog, and the runners of registered
-tools (HTTP, SQL) with their policies."""
+"""Wiring of the tool registry: its views, the tool catalog, the runners of registered tools
+(HTTP, SQL) with their policies, and the tools/list cache."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+
+from starlette.types import ASGIApp
 
 from mcp_ledger.consumers.bindings.http_runner import HttpRunnerConfig, HttpToolRunner
 from mcp_ledger.consumers.bindings.pointer_inputs import PointerInputs
@@ -22,6 +25,8 @@ from mcp_ledger.domain.registry.tools import registry_tool_specs
 from mcp_ledger.domain.tools import ToolSpec, builtin_catalog
 from mcp_ledger.domain.upstreams.tools import upstream_tool_specs
 from mcp_ledger.eventstore.ports import EventStore
+from mcp_ledger.mcp_api.tools.listing_cache import ListingCache
+from mcp_ledger.mcp_api.tools.listing_shortcut import ListingScopes, ListingShortcut
 from mcp_ledger.producers.outbox import OutboxRelay
 from mcp_ledger.projections.registry.catalog import ToolCatalog
 from mcp_ledger.projections.registry.memory import MemoryRegistryViewStore
@@ -29,7 +34,7 @@ from mcp_ledger.projections.registry.ports import RegistryViewStore
 from mcp_ledger.projections.registry.projector import RegistryProjector
 from mcp_ledger.projections.registry.redis import RedisRegistryViewStore
 from mcp_ledger.settings import Settings
-from mcp_ledger.wiring.runtime import publishing
+from mcp_ledger.wiring.runtime import Runtime, publishing
 
 log = logging.getLogger(__name__)
 
@@ -93,3 +98,13 @@ def registry_tools(settings: Settings, writer: RegistryWriter) -> RegistryTools:
         sqlite_dir=settings.data_source_sqlite_dir,
     )
     return RegistryTools(writer, settings.allowed_hosts, sources)
+
+
+def listing_shortcut(runtime: Runtime, scopes: ListingScopes) -> Callable[[ASGIApp], ASGIApp]:
+    """tools/list answered from its cache (mcp_api/tools/listing_cache.py), one of the
+    subject caches the erasure barrier crosses."""
+    cache = ListingCache()
+    runtime.caches.register(cache)
+    runtime.listings = cache
+    seconds = runtime.metrics.request_seconds.labels(method="tools/list", tool="")
+    return lambda app: ListingShortcut(app, cache, scopes, observe=seconds.observe)

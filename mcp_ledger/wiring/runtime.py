@@ -29,6 +29,7 @@ from mcp_ledger.limits.admission import RateAdmission
 from mcp_ledger.mcp_api.auth.access_tokens import (
     JwtVerifier,
 )
+from mcp_ledger.mcp_api.tools.listing_cache import ListingCache
 from mcp_ledger.mcp_api.tools.service import ToolService
 from mcp_ledger.mcp_api.transport.notifications import NotificationHub
 from mcp_ledger.observability.metrics import LedgerMetrics
@@ -85,6 +86,8 @@ class Runtime:
     """Where this process serves /metrics (LEDGER_METRICS_PORT; None: nowhere)."""
     rates: RateAdmission | None = None
     console: ConsoleDeps | None = None
+    listings: ListingCache | None = None
+    """The API's tools/list answers (mcp_api/tools/listing_cache.py)."""
     """What the web console reads and sends through; set `console.upstreams` to list upstream
     servers and their pending approvals there."""
     """Charges executions to callers (None: no limits); one per process, shared by API and worker."""

@@ -59,3 +59,15 @@ class RegistryViewStoreContract:
         await registry.clear()
         assert await registry.get("acme", None) is None
         assert await registry.get("acme", "s1") is None
+
+    async def test_the_version_alone_follows_the_stored_view_in_its_scope(
+        self, registry: RegistryViewStore
+    ) -> None:
+        assert await registry.version("acme", None) == 0
+        await registry.compare_and_set(view(1, "t"), 0)
+        await registry.compare_and_set(view(2, "t", "u"), 1)
+        await registry.compare_and_set(view(1, "s", session_id="s1"), 0)
+        assert await registry.version("acme", None) == 2
+        assert await registry.version("acme", "s1") == 1
+        assert await registry.version("acme", "s2") == 0
+        assert await registry.version("globex", None) == 0

@@ -36,6 +36,12 @@ def test_bench_history_reports_the_session_the_listing_and_the_full_store(tmp_pa
     assert history["long_session"]["p50_ms"] > 0
     assert listing["registration_refused"] is None
     assert listing["listed"] >= listing["registered"] == 10
+    assert listing["raw_http"]["p50_ms"] > 0
+    assert listing["answer_bytes"] > 0
+    plain = report["plain_listing"]
+    assert plain["listed"] == 11  # echo and the ten more asked for
+    assert plain["sdk_client"]["p50_ms"] > 0
+    assert plain["raw_http"]["p50_ms"] > 0
     (store,) = report["stores"]
     assert store["store"] == "sqlite"
     assert store["stored_events"] == 1000

@@ -7,11 +7,9 @@ the services are configured), each in its own process started for the measuremen
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,29 +17,17 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp_ledger.bench.calls.paths import Progress, _percentile
+from mcp_ledger.bench.calls.listing import (
+    plain_listing,
+    raw_listing,
+    register,
+    settled_count,
+    summary,
+    timed,
+)
+from mcp_ledger.bench.calls.paths import Progress
 from mcp_ledger.bench.calls.processes import running_gateway
 from mcp_ledger.bench.calls.store_size import bench_store_size
-
-# Half the registration policy's bound on one registration (200): 1,000 tools take ten.
-_PER_REGISTRATION = 100
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": round(statistics.median(values), 3),
-        "p99_ms": round(_percentile(values, 0.99), 3),
-        "mean_ms": round(statistics.mean(values), 3),
-    }
-
-
-async def _timed(samples: int, call: Callable[[], Awaitable[Any]]) -> list[float]:
-    latencies = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        await call()
-        latencies.append((time.perf_counter() - started) * 1000)
-    return latencies
 
 
 class _Agent:
@@ -89,8 +75,8 @@ async def session_history(url: str, token: str, earlier: int, samples: int) -> d
     async with _Agent(url, token, session) as client:
         for index in range(earlier):
             await _echo(client, f"earlier {index}")
-        long = await _timed(samples, lambda: _echo(client, "after history"))
-    new, old = _summary(fresh), _summary(long)
+        long = await timed(samples, lambda: _echo(client, "after history"))
+    new, old = summary(fresh), summary(long)
     return {
         "earlier_calls": earlier,
         "new_session": new,
@@ -100,42 +86,24 @@ async def session_history(url: str, token: str, earlier: int, samples: int) -> d
     }
 
 
-def _definition(name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "description": "benchmark tool",
-        "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}},
-        "binding": {"kind": "http", "method": "GET", "base_url": "http://127.0.0.1:9", "path": "/"},
-    }
-
-
 async def tool_listing(url: str, token: str, tools: int, samples: int) -> dict[str, Any]:
-    """p50 of tools/list before and after registering `tools` tools tenant-wide."""
+    """p50 of tools/list before and after registering `tools` tools tenant-wide, through the
+    SDK client and as a bare POST (listing.py), once the registry has settled."""
     async with _Agent(url, token) as client:
-        before = await _timed(samples, client.list_tools)
-        tag = uuid.uuid4().hex[:6]
-        registering: list[float] = []
-        refused: str | None = None
-        for start in range(0, tools, _PER_REGISTRATION):
-            batch = [
-                _definition(f"bench_{tag}_{i}") for i in range(start, min(tools, start + _PER_REGISTRATION))
-            ]
-            started = time.perf_counter()
-            result = await client.call_tool("register_tools", {"tools": batch})
-            registering.append(round((time.perf_counter() - started) * 1000, 1))
-            if result.is_error:
-                # Reported, not raised: how registration slows as the registry grows is a finding.
-                refused = str(result.content)[:300]
-                break
-        listed = len((await client.list_tools()).tools)
-        after = await _timed(samples, client.list_tools)
+        before = await timed(samples, lambda: client.list_tools(cache_mode="bypass"))
+        registering, refused = await register(client, tools)
+        listed = await settled_count(client)
+        after = await timed(samples, lambda: client.list_tools(cache_mode="bypass"))
+    raw, size = await raw_listing(url, {"Authorization": f"Bearer {token}"}, samples)
     return {
         "registered": tools,
         "listed": listed,
         "registration_ms": registering,
         "registration_refused": refused,
-        "without_registered": _summary(before),
-        "with_registered": _summary(after),
+        "without_registered": summary(before),
+        "with_registered": summary(after),
+        "raw_http": raw,
+        "answer_bytes": size,
     }
 
 
@@ -162,6 +130,8 @@ async def run_history_bench(
     calls, stores = [], []
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
         work = Path(tmp)
+        progress(f"plain SDK server listing {tools} tools (the tools/list baseline)")
+        plain = await plain_listing(tools, samples, work)
         progress(f"embedded: {earlier} calls in one session, {tools} tools registered")
         embedded = {"LEDGER_BUS": "memory://", "LEDGER_STORE": "", "LEDGER_STATE": "memory://"}
         calls.append(
@@ -187,4 +157,4 @@ async def run_history_bench(
     if distributed_env is not None:
         progress(f"PostgreSQL: appends on an empty store and on one with {events:,} events")
         stores.append(await bench_store_size(distributed_env["LEDGER_STORE"], events, samples * 3))
-    return {"benchmark": "history", "calls": calls, "stores": stores}
+    return {"benchmark": "history", "plain_listing": plain, "calls": calls, "stores": stores}

@@ -46,6 +46,16 @@ class ToolCatalog:
             return (None, await self._views.get(tenant, None))
         return tuple(await asyncio.gather(self._views.get(tenant, session_id), self._views.get(tenant, None)))
 
+    async def versions(self, tenant: str, session_id: str | None) -> tuple[int, int]:
+        """The versions of the scope's two registries (the session's, 0 without one; the
+        tenant's): every registration, update, removal and approval changes one of them."""
+        if session_id is None:
+            return (0, await self._views.version(tenant, None))
+        own, tenant_wide = await asyncio.gather(
+            self._views.version(tenant, session_id), self._views.version(tenant, None)
+        )
+        return (own, tenant_wide)
+
     async def visible(self, tenant: str, session_id: str | None) -> list[ToolSpec]:
         """Every tool this scope sees, built-ins first, each name once."""
         specs = dict(self._builtins)

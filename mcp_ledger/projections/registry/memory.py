@@ -14,6 +14,10 @@ class MemoryRegistryViewStore:
     async def get(self, tenant: str, session_id: str | None) -> RegistryView | None:
         return self._views.get((tenant, session_id))
 
+    async def version(self, tenant: str, session_id: str | None) -> int:
+        view = self._views.get((tenant, session_id))
+        return 0 if view is None else view.version
+
     async def compare_and_set(self, view: RegistryView, expected_version: int) -> bool:
         key = (view.tenant, view.session_id)
         current = self._views.get(key)

@@ -18,6 +18,11 @@ class RegistryViewStore(Protocol):
         """The view, or None when nothing was ever registered in that scope."""
         ...
 
+    async def version(self, tenant: str, session_id: str | None) -> int:
+        """The view's version alone (0: nothing registered), without reading its tools: what a
+        cache of something derived from the view compares against."""
+        ...
+
     async def compare_and_set(self, view: RegistryView, expected_version: int) -> bool:
         """Store the view if the stored one is still at expected_version (0: none stored)."""
         ...

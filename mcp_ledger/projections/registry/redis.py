@@ -42,6 +42,10 @@ class RedisRegistryViewStore:
         raw = await self._redis.hget(self._key(tenant, session_id), "view")
         return None if raw is None else RegistryView.model_validate_json(raw)
 
+    async def version(self, tenant: str, session_id: str | None) -> int:
+        raw = await self._redis.hget(self._key(tenant, session_id), "ver")
+        return 0 if raw is None else int(raw)
+
     async def compare_and_set(self, view: RegistryView, expected_version: int) -> bool:
         keys = [self._key(view.tenant, view.session_id)]
         args = [str(expected_version), str(view.version), view.model_dump_json()]
