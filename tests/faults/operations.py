@@ -2,9 +2,10 @@
 (invoke, then ok, fail or timeout, with the answer) and the checks of those answers.
 
 Owns the load (each client opens a ledger session, then echoes a text only it uses, writes and
-reads its session notes, client 0 creates plans, and clients 1 to 7 run every other echo as an
-MCP task, an echo or a short sleep: tests/faults/mcp_tasks.py) and the agent-side checks: an answer is the
-true one (the echo of its own text, the note key it wrote), a failure is a clear, retryable error
+reads its session notes, client 0 creates plans and every client reads the newest plan's status
+once in six steps, and clients 1 to 7 run every other echo as an MCP task, an echo or a short
+sleep: tests/faults/mcp_tasks.py) and the agent-side checks: an answer is the true one (the echo
+of its own text, the note key it wrote, the plan it asked about), a failure is a clear, retryable error
 (a tool error, a JSON-RPC error or a transport error), no call outlived its timeout, and the
 notes behave as a register (a small linearizability check). The store-side checks are
 tests/support/history.py's.
@@ -147,6 +148,8 @@ async def _client(
             )
         else:
             await recorder.call(url, session, index, "note_get", {"key": f"k{step % 2}"})
+        if step % 6 == 5 and recorder.plans:  # the newest plan's status, read by every client
+            await recorder.call(url, session, index, "plan_status", {"plan_id": recorder.plans[-1]})
         if recorder.operations[-1].outcome != "ok":
             await asyncio.sleep(0.2)  # an outage: do not spin
 
@@ -160,12 +163,26 @@ async def _task(url: str, session: str | None, index: int, text: str, recorder: 
         await recorder.task(url, session, index, "sleep", {"ms": 150 + index})
 
 
+async def _echoer(url: str, index: int, tag: str, recorder: Recorder, stop: asyncio.Event, echo: str) -> None:
+    """A client that only calls `echo` (no session), each time with a text of its own."""
+    for step in itertools.count():
+        if stop.is_set():
+            return
+        op = await recorder.call(url, None, index, echo, {"text": f"{tag}-c{index}-s{step}"})
+        if op.outcome != "ok":
+            await asyncio.sleep(0.2)  # an outage: do not spin
+
+
 async def run_clients(
-    url: str, tag: str, recorder: Recorder, stop: asyncio.Event, echo: str = "echo"
+    url: str, tag: str, recorder: Recorder, stop: asyncio.Event, echo: str = "echo", echoers: int = 0
 ) -> None:
     """CLIENTS clients calling tools into `recorder` until `stop` is set; `echo` names the echo
-    tool they call (an upstream server's, prefixed, in the upstream faults)."""
-    await asyncio.gather(*(_client(url, index, tag, recorder, stop, echo) for index in range(CLIENTS)))
+    tool they call (an upstream server's, prefixed, in the upstream faults), and `echoers` more
+    clients (numbered from CLIENTS) call only that."""
+    await asyncio.gather(
+        *(_client(url, index, tag, recorder, stop, echo) for index in range(CLIENTS)),
+        *(_echoer(url, index, tag, recorder, stop, echo) for index in range(CLIENTS, CLIENTS + echoers)),
+    )
 
 
 def _wrong_answer(op: Operation) -> str | None:
@@ -180,8 +197,8 @@ def _wrong_answer(op: Operation) -> str | None:
     }.get(op.tool)
     if expected is not None and result != expected:
         return f"{op.tool}({arguments}) answered {result}"
-    if op.tool == "note_get" and result.get("key") != arguments["key"]:
-        return f"note_get({arguments}) answered {result}"
+    if op.tool in {"note_get", "plan_status"} and any(result.get(k) != arguments[k] for k in arguments):
+        return f"{op.tool}({arguments}) answered {result}"
     return None
 
 
