@@ -2,13 +2,13 @@
 (invoke, then ok, fail or timeout, with the answer) and the checks of those answers.
 
 Owns the load (each client opens a ledger session, then echoes a text only it uses, writes and
-reads its session notes, client 0 creates plans and every client reads the newest plan's status
-once in six steps, and clients 1 to 7 run every other echo as an MCP task, an echo or a short
-sleep: tests/faults/mcp_tasks.py) and the agent-side checks: an answer is the true one (the echo
-of its own text, the note key it wrote, the plan it asked about), a failure is a clear, retryable error
-(a tool error, a JSON-RPC error or a transport error), no call outlived its timeout, and the
-notes behave as a register (a small linearizability check). The store-side checks are
-tests/support/history.py's.
+reads its session notes; client 0 creates plans and reads the new plan's status at once, every
+client reads the newest plan's status once in three steps; clients 1 to 7 run every other echo as
+an MCP task, an echo or a short sleep: tests/faults/mcp_tasks.py) and the agent-side checks: an
+answer is the true one (the echo of its own text, the note key it wrote, the plan it asked
+about), a failure is a clear, retryable error (a tool error, a JSON-RPC error or a transport
+error), no call outlived its timeout, and the notes behave as a register (a small
+linearizability check). The store-side checks are tests/support/history.py's.
 """
 
 from __future__ import annotations
@@ -134,10 +134,11 @@ async def _client(
         elif index == 0 and step % 6 == 1:
             plan_id = f"{tag}-{step}"
             done = await recorder.call(
-                url, session, index, "create_plan", {"plan": _plan(plan_id), "execute": True}
+                url, session, index, "create_plan", {"plan": _running_plan(plan_id), "execute": True}
             )
             if done.outcome == "ok":
                 recorder.plans.append(plan_id)
+                await _read_status(url, session, index, recorder)  # most likely still running
         elif step % 6 == 3 and index != 0:
             await _task(url, session, index, f"{tag}-c{index}-s{step}", recorder, step)
         elif step % 3 == 0:
@@ -148,10 +149,29 @@ async def _client(
             )
         else:
             await recorder.call(url, session, index, "note_get", {"key": f"k{step % 2}"})
-        if step % 6 == 5 and recorder.plans:  # the newest plan's status, read by every client
-            await recorder.call(url, session, index, "plan_status", {"plan_id": recorder.plans[-1]})
+        if step % 3 == 2 and recorder.plans:  # soon after client 0 creates it, and later
+            await _read_status(url, session, index, recorder)
         if recorder.operations[-1].outcome != "ok":
             await asyncio.sleep(0.2)  # an outage: do not spin
+
+
+async def _read_status(url: str, session: str | None, index: int, recorder: Recorder) -> None:
+    """The newest plan's status, as any client of the subject may read it."""
+    await recorder.call(url, session, index, "plan_status", {"plan_id": recorder.plans[-1]})
+
+
+PLAN_SLEEP_MS = 2000
+"""The plan's middle task: long enough that status reads see it running, not only settled."""
+
+
+def _running_plan(plan_id: str) -> dict[str, Any]:
+    """The load's three-task plan (tests/support/load.py) with its sleep made PLAN_SLEEP_MS."""
+    plan: dict[str, Any] = _plan(plan_id)
+    plan["tasks"] = [
+        {**task, "parameters": {"ms": PLAN_SLEEP_MS}} if task["tool_name"] == "sleep" else task
+        for task in plan["tasks"]
+    ]
+    return plan
 
 
 async def _task(url: str, session: str | None, index: int, text: str, recorder: Recorder, step: int) -> None:
