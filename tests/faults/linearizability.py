@@ -1,11 +1,15 @@
-"""The session notes checked for linearizability by porcupine (github.com/anishathalye/porcupine),
-the checker the field uses, beside the small Python register check in operations.py.
+"""The session notes and the plans' statuses checked for linearizability by porcupine
+(github.com/anishathalye/porcupine), the checker the field uses, beside the small Python
+register check in operations.py.
 
-Owns building tests/faults/porcupine (a Go command around porcupine's register model) with the
+Owns building tests/faults/porcupine (a Go command around two porcupine models) with the
 machine's Go, once per version of its source, into a cache directory, and turning a recorded
-load into its history: each note (a client's session and key) is a register; a write the agent
-got no answer for stays pending to the end (it may have taken effect); a read that failed says
-nothing and is left out. Timestamps are the agent's monotonic clock in nanoseconds.
+load into its histories. Notes: each note (a client's session and key) is a register; a write
+the agent got no answer for stays pending to the end (it may have taken effect); a read that
+failed says nothing and is left out. Plans: each plan's status is a monotone register the
+gateway moves (accepted -> running -> settled); an acknowledged create_plan starts it and every
+plan_status read answered ok must see it at or past what the reads before it saw. Timestamps
+are the agent's monotonic clock in nanoseconds.
 """
 
 from __future__ import annotations
@@ -87,15 +91,32 @@ def history(operations: list[Operation]) -> list[dict[str, Any]]:
     return entries
 
 
-def verdict(operations: list[Operation]) -> str:
-    """porcupine's result for the notes: "Ok", "Illegal" or "Unknown" (its check timed out).
+def plan_history(operations: list[Operation]) -> list[dict[str, Any]]:
+    """The acknowledged create_plan calls and the plan_status reads answered ok, as porcupine's
+    input (the create answer's own status is not a read of the view, so it only starts the
+    register)."""
+    entries = []
+    for op in operations:
+        if op.outcome != "ok" or op.tool not in {"create_plan", "plan_status"}:
+            continue
+        plan_id = str((op.arguments.get("plan") or {}).get("plan_id") or op.arguments.get("plan_id"))
+        entry: dict[str, Any] = {
+            "client": op.client,
+            "register": plan_id,
+            "call": int(op.invoked * 1e9),
+            "return": int(op.completed * 1e9),
+            "op": "create" if op.tool == "create_plan" else "status",
+        }
+        if op.tool == "plan_status":
+            entry["value"] = str((op.result or {}).get("status"))
+        entries.append(entry)
+    return entries
 
-    Raises:
-        PorcupineUnavailableError: the checker could not be built.
-    """
+
+def _check(model: str, entries: list[dict[str, Any]]) -> str:
     done = subprocess.run(
         [str(checker())],
-        input=json.dumps({"operations": history(operations)}),
+        input=json.dumps({"model": model, "operations": entries}),
         capture_output=True,
         text=True,
         timeout=CHECK_SECONDS,
@@ -104,3 +125,21 @@ def verdict(operations: list[Operation]) -> str:
     if done.returncode not in (0, 1, 2):
         raise PorcupineUnavailableError(f"the checker failed: {done.stderr[-2000:]}")
     return str(json.loads(done.stdout)["result"])
+
+
+def verdict(operations: list[Operation]) -> str:
+    """porcupine's result for the notes: "Ok", "Illegal" or "Unknown" (its check timed out).
+
+    Raises:
+        PorcupineUnavailableError: the checker could not be built.
+    """
+    return _check("notes", history(operations))
+
+
+def plan_verdict(operations: list[Operation]) -> str:
+    """porcupine's result for the plans' statuses: "Ok", "Illegal" or "Unknown".
+
+    Raises:
+        PorcupineUnavailableError: the checker could not be built.
+    """
+    return _check("plans", plan_history(operations))

@@ -2,12 +2,13 @@
 (invoke, then ok, fail or timeout, with the answer) and the checks of those answers.
 
 Owns the load (each client opens a ledger session, then echoes a text only it uses, writes and
-reads its session notes, client 0 creates plans, and clients 1 to 7 run every other echo as an
-MCP task, an echo or a short sleep: tests/faults/mcp_tasks.py) and the agent-side checks: an answer is the
-true one (the echo of its own text, the note key it wrote), a failure is a clear, retryable error
-(a tool error, a JSON-RPC error or a transport error), no call outlived its timeout, and the
-notes behave as a register (a small linearizability check). The store-side checks are
-tests/support/history.py's.
+reads its session notes; client 0 creates plans and reads the new plan's status at once, every
+client reads the newest plan's status once in three steps; clients 1 to 7 run every other echo as
+an MCP task, an echo or a short sleep: tests/faults/mcp_tasks.py) and the agent-side checks: an
+answer is the true one (the echo of its own text, the note key it wrote, the plan it asked
+about), a failure is a clear, retryable error (a tool error, a JSON-RPC error or a transport
+error), no call outlived its timeout, and the notes behave as a register (a small
+linearizability check). The store-side checks are tests/support/history.py's.
 """
 
 from __future__ import annotations
@@ -133,10 +134,11 @@ async def _client(
         elif index == 0 and step % 6 == 1:
             plan_id = f"{tag}-{step}"
             done = await recorder.call(
-                url, session, index, "create_plan", {"plan": _plan(plan_id), "execute": True}
+                url, session, index, "create_plan", {"plan": _running_plan(plan_id), "execute": True}
             )
             if done.outcome == "ok":
                 recorder.plans.append(plan_id)
+                await _read_status(url, session, index, recorder)  # most likely still running
         elif step % 6 == 3 and index != 0:
             await _task(url, session, index, f"{tag}-c{index}-s{step}", recorder, step)
         elif step % 3 == 0:
@@ -147,8 +149,29 @@ async def _client(
             )
         else:
             await recorder.call(url, session, index, "note_get", {"key": f"k{step % 2}"})
+        if step % 3 == 2 and recorder.plans:  # soon after client 0 creates it, and later
+            await _read_status(url, session, index, recorder)
         if recorder.operations[-1].outcome != "ok":
             await asyncio.sleep(0.2)  # an outage: do not spin
+
+
+async def _read_status(url: str, session: str | None, index: int, recorder: Recorder) -> None:
+    """The newest plan's status, as any client of the subject may read it."""
+    await recorder.call(url, session, index, "plan_status", {"plan_id": recorder.plans[-1]})
+
+
+PLAN_SLEEP_MS = 2000
+"""The plan's middle task: long enough that status reads see it running, not only settled."""
+
+
+def _running_plan(plan_id: str) -> dict[str, Any]:
+    """The load's three-task plan (tests/support/load.py) with its sleep made PLAN_SLEEP_MS."""
+    plan: dict[str, Any] = _plan(plan_id)
+    plan["tasks"] = [
+        {**task, "parameters": {"ms": PLAN_SLEEP_MS}} if task["tool_name"] == "sleep" else task
+        for task in plan["tasks"]
+    ]
+    return plan
 
 
 async def _task(url: str, session: str | None, index: int, text: str, recorder: Recorder, step: int) -> None:
@@ -160,12 +183,26 @@ async def _task(url: str, session: str | None, index: int, text: str, recorder: 
         await recorder.task(url, session, index, "sleep", {"ms": 150 + index})
 
 
+async def _echoer(url: str, index: int, tag: str, recorder: Recorder, stop: asyncio.Event, echo: str) -> None:
+    """A client that only calls `echo` (no session), each time with a text of its own."""
+    for step in itertools.count():
+        if stop.is_set():
+            return
+        op = await recorder.call(url, None, index, echo, {"text": f"{tag}-c{index}-s{step}"})
+        if op.outcome != "ok":
+            await asyncio.sleep(0.2)  # an outage: do not spin
+
+
 async def run_clients(
-    url: str, tag: str, recorder: Recorder, stop: asyncio.Event, echo: str = "echo"
+    url: str, tag: str, recorder: Recorder, stop: asyncio.Event, echo: str = "echo", echoers: int = 0
 ) -> None:
     """CLIENTS clients calling tools into `recorder` until `stop` is set; `echo` names the echo
-    tool they call (an upstream server's, prefixed, in the upstream faults)."""
-    await asyncio.gather(*(_client(url, index, tag, recorder, stop, echo) for index in range(CLIENTS)))
+    tool they call (an upstream server's, prefixed, in the upstream faults), and `echoers` more
+    clients (numbered from CLIENTS) call only that."""
+    await asyncio.gather(
+        *(_client(url, index, tag, recorder, stop, echo) for index in range(CLIENTS)),
+        *(_echoer(url, index, tag, recorder, stop, echo) for index in range(CLIENTS, CLIENTS + echoers)),
+    )
 
 
 def _wrong_answer(op: Operation) -> str | None:
@@ -180,8 +217,8 @@ def _wrong_answer(op: Operation) -> str | None:
     }.get(op.tool)
     if expected is not None and result != expected:
         return f"{op.tool}({arguments}) answered {result}"
-    if op.tool == "note_get" and result.get("key") != arguments["key"]:
-        return f"note_get({arguments}) answered {result}"
+    if op.tool in {"note_get", "plan_status"} and any(result.get(k) != arguments[k] for k in arguments):
+        return f"{op.tool}({arguments}) answered {result}"
     return None
 
 

@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from tests.faults.linearizability import verdict
+from tests.faults.linearizability import plan_verdict, verdict
 from tests.faults.mcp_tasks import TaskRpcError, settled
-from tests.faults.operations import CLIENTS, Recorder, agent_problems, run_clients, tally
+from tests.faults.operations import CLIENTS, Operation, Recorder, agent_problems, run_clients, tally
 from tests.faults.stack import CALL_TIMEOUT, FaultStack
 from tests.support.convergence import (
     plan_views_converge,
@@ -32,7 +32,18 @@ RECOVERY_SECONDS = 60.0
 SETTLE_SECONDS = 90.0
 GRACE_SECONDS = 6.0
 """How long past the gateway's call timeout an answer may take (a reconnect, a slow close)."""
-COLUMNS = ("fault", "attempted", "answered", "errors", "timeouts", "lost", "duplicated", "recovery s")
+COLUMNS = (
+    "fault",
+    "attempted",
+    "answered",
+    "errors",
+    "timeouts",
+    "lost",
+    "duplicated",
+    "recovery s",
+    "MCP tasks ok / failed",
+    "plan_status reads",
+)
 
 Fault = Callable[[FaultStack], Awaitable[None]]
 """Injects a fault and returns once it is over (every toxic removed)."""
@@ -45,6 +56,10 @@ class Row:
     lost: int
     duplicated: int
     recovery: float
+    tasks: Counter[str]
+    """The MCP tasks' outcomes (ok, fail, timeout)."""
+    plan_reads: int
+    """plan_status reads answered ok (each checked by porcupine's plan model)."""
 
     def cells(self) -> tuple[str, ...]:
         c = self.counts
@@ -54,6 +69,8 @@ class Row:
             str(self.lost),
             str(self.duplicated),
             f"{self.recovery:.1f}",
+            f"{self.tasks['ok']} / {self.tasks['fail'] + self.tasks['timeout']}",
+            str(self.plan_reads),
         )
 
 
@@ -85,15 +102,25 @@ async def _recovered(recorder: Recorder, healed: float) -> float:
     return max(float(first_ok(c) or 0.0) for c in range(CLIENTS)) - healed
 
 
+def _warm(recorder: Recorder) -> bool:
+    return recorder.ok_since(0.0) >= 2 * CLIENTS
+
+
 async def under_fault(
-    stack: FaultStack, name: str, fault: Fault, echo: str = "echo"
+    stack: FaultStack,
+    name: str,
+    fault: Fault,
+    echo: str = "echo",
+    warmed: Callable[[Recorder], bool] = _warm,
+    echoers: int = 0,
 ) -> tuple[Recorder, float]:
-    """Run the load, inject `fault` in the middle; (the recorded load, recovery s)."""
+    """Run the load (with `echoers` clients calling only `echo`), inject `fault` in the middle
+    (once `warmed` holds, and a second more); (the recorded load, recovery s)."""
     recorder, stop = Recorder(), asyncio.Event()
     tag = f"f{secrets.token_hex(3)}"
-    load = asyncio.create_task(run_clients(stack.api.url, tag, recorder, stop, echo))
+    load = asyncio.create_task(run_clients(stack.api.url, tag, recorder, stop, echo, echoers))
     try:
-        await wait_for(lambda: recorder.ok_since(0.0) >= 2 * CLIENTS, "the load warms up", 60)
+        await wait_for(lambda: warmed(recorder), "the load warms up", 60)
         await asyncio.sleep(WARM_SECONDS)
         await fault(stack)
         healed = time.monotonic()
@@ -123,6 +150,10 @@ async def _ask_unsettled(stack: FaultStack, history: History) -> list[str]:
     return problems
 
 
+def _plan_read(op: Operation) -> bool:
+    return op.tool == "plan_status" and op.outcome == "ok"
+
+
 async def check_after(stack: FaultStack, name: str, recorder: Recorder, recovery: float) -> Row:
     """Every check after a fault; the table row, printed.
 
@@ -145,16 +176,20 @@ async def check_after(stack: FaultStack, name: str, recorder: Recorder, recovery
                 await asyncio.sleep(0.5)
     except TimeoutError:
         pass
-    row = Row(name, tally(recorder), lost, duplicated, recovery)
     seen = Counter(op.error[:90] for op in recorder.operations if op.outcome != "ok")
-    tasks = Counter(op.outcome for op in recorder.operations if op.tool.startswith("task:"))
+    tasks = Counter(str(op.outcome) for op in recorder.operations if op.tool.startswith("task:"))
+    reads = Counter(str((op.result or {}).get("status")) for op in recorder.operations if _plan_read(op))
+    row = Row(name, tally(recorder), lost, duplicated, recovery, tasks, reads.total())
     print(f"\n{table([row])}\nerrors the agents saw: {dict(seen)}\nMCP tasks: {dict(tasks)}")
+    print(f"plan_status reads answered: {dict(reads)}")
     assert tasks, "the load ran no MCP task"
     assert not unsettled, unsettled
     assert not problems, f"history not exact after {SETTLE_SECONDS:.0f}s: {problems[:10]}"
     assert await unpublished_positions(env["LEDGER_BUS"], f"{topic}.events", history) == []
     assert agent_problems(recorder, CALL_TIMEOUT + GRACE_SECONDS) == []
     assert verdict(recorder.operations) == "Ok", "porcupine: the session notes are not linearizable"
+    assert reads, "the load read no plan's status"
+    assert plan_verdict(recorder.operations) == "Ok", "porcupine: a plan's status went back"
     statuses = plan_statuses(history)
     assert all(statuses.get(plan_id) == ["succeeded"] for plan_id in recorder.plans), statuses
     assert await views_converge(env, tenant, f"rebuilt-{secrets.token_hex(4)}:", 60) > 0

@@ -1,7 +1,7 @@
 """The agent-side checks of the fault suite can fail: a wrong or foreign answer, a hang, and a
-stale or foreign note read are each reported; so are an MCP task answered with another's
-result, one settled twice or never, and a completed task whose command has no outcome (no
-services needed)."""
+stale or foreign note read are each reported; so are a plan status read going back or naming
+another plan, an MCP task answered with another's result, one settled twice or never, and a
+completed task whose command has no outcome (no services needed)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from mcp_types import ErrorData
 
-from tests.faults.linearizability import verdict
+from tests.faults.linearizability import plan_verdict, verdict
 from tests.faults.operations import Operation, Outcome, Recorder, agent_problems, register_problems
 from tests.support.history import History, Recorded, problems_in, unsettled_tasks
 
@@ -125,3 +125,37 @@ def test_a_task_settled_twice_or_never_is_reported_and_a_completed_one_needs_its
     assert unsettled_tasks(never) == ["t1"]
     orphan = problems_in(_task_history(["McpTaskCompleted"], outcome=None), {"c0"}, set())
     assert "MCP task t1 completed; command c1: {}" in orphan
+
+
+def _status(client: int, status: str, at: float, plan_id: str = "p1") -> Operation:
+    result = {"plan_id": plan_id, "status": status}
+    return Operation(client, "plan_status", {"plan_id": plan_id}, at, at + 0.1, "ok", result)
+
+
+def _created(plan_id: str = "p1") -> Operation:
+    return _op("create_plan", {"plan": {"plan_id": plan_id}}, "ok", {"status": "running"}, 0.0)
+
+
+def test_porcupine_accepts_plan_statuses_that_only_move_forward_across_clients() -> None:
+    ops = [_created(), _status(1, "accepted", 1.0), _status(2, "running", 2.0), _status(3, "succeeded", 3.0)]
+    assert plan_verdict([*ops, _status(4, "succeeded", 4.0)]) == "Ok"
+    concurrent = [_status(5, "running", 3.05)]  # overlaps the succeeded read: either order
+    assert plan_verdict([*ops, *concurrent]) == "Ok"
+
+
+def test_porcupine_finds_a_plan_status_going_back_or_settling_twice_illegal() -> None:
+    ops = [_created(), _status(1, "running", 1.0), _status(2, "succeeded", 2.0)]
+    assert plan_verdict([*ops, _status(3, "running", 3.0)]) == "Illegal"  # after another's settled read
+    assert plan_verdict([*ops, _status(3, "failed", 3.0)]) == "Illegal"  # a second terminal status
+    assert plan_verdict([_created(), _status(1, "running", 1.0), _status(1, "accepted", 2.0)]) == "Illegal"
+    other_plan = [*ops, _created("p2"), _status(3, "accepted", 3.0, "p2")]
+    assert plan_verdict(other_plan) == "Ok"  # one register per plan
+
+
+def test_a_plan_status_answered_for_another_plan_is_reported() -> None:
+    foreign = Operation(
+        1, "plan_status", {"plan_id": "p1"}, 0.0, 0.1, "ok", {"plan_id": "p2", "status": "running"}
+    )
+    assert agent_problems(Recorder([foreign]), 5.0) == [
+        "plan_status({'plan_id': 'p1'}) answered {'plan_id': 'p2', 'status': 'running'}"
+    ]

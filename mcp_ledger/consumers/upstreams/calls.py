@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 from mcp import Client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
-from mcp_types import CONNECTION_CLOSED, ErrorData
+from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT, ErrorData
 
 from mcp_ledger.consumers.compliance.privacy import PrivacyChoices
 from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolOutcome
@@ -260,13 +260,13 @@ class UpstreamCalls:
         if self._privacy is not None:
             await self._privacy.check_sharing(command, server.data_recipient, f"tool:{command.tool_name}")
         key: HealthKey = (command.tenant, scope, server.name)
-        self._breakers.admit(key)
         era = "legacy" if command.client_capabilities is None else "auto"
         target = await self.target(
             command.tenant, scope, server, command.client_capabilities, era, command.subject
         )
+        probe = self._breakers.admit(key)
         started = asyncio.get_running_loop().time()
-        outcome = "error"
+        outcome: str | None = None  # None to the end: cancelled, so neither answer nor failure
         channel = self._backchannel
         try:
             with nullcontext() if channel is None else channel.running(command):
@@ -279,12 +279,9 @@ class UpstreamCalls:
             raise
         finally:
             elapsed = asyncio.get_running_loop().time() - started
-            if outcome in {"ok", "error"}:
-                self._breakers.succeeded(key, elapsed)  # the upstream answered
-            else:
-                self._breakers.failed(key, outcome)
+            self._breakers.settle(key, probe, outcome, elapsed)
             if self._observe is not None:
-                self._observe(command.tenant, server.name, outcome, elapsed)
+                self._observe(command.tenant, server.name, outcome or "cancelled", elapsed)
         return result
 
     async def _attempt(
@@ -311,6 +308,9 @@ class UpstreamCalls:
                     on_input=on_input,
                 )
         except MCPError as error:
+            if error.code == REQUEST_TIMEOUT:
+                # The SDK's own read timeout: no answer of the upstream, so a failure (a hang).
+                raise ToolExecutionError("upstream_timeout", f"{server.name}: {what}") from None
             if error.code == CONNECTION_CLOSED:
                 raise ToolExecutionError(
                     "upstream_unreachable", f"{server.name}: the connection broke: {error.error.message}"

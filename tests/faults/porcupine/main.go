@@ -1,9 +1,15 @@
-// Command notes-linearizability checks a recorded history of session-note operations with
-// porcupine: each note (a client's session and key) is a register; a write whose answer was
-// lost stays pending to the end of the history (it may or may not have taken effect).
+// Command notes-linearizability checks a recorded history with porcupine, under one of two
+// models. "notes": each session note (a client's session and key) is a register; a write whose
+// answer was lost stays pending to the end of the history (it may or may not have taken
+// effect). "plans": each plan's status is a monotone register that only the gateway moves,
+// accepted -> running -> settled (one terminal status, never left): an acknowledged
+// create_plan puts it at accepted at least, and every plan_status read must see the status
+// at or past the last one any read saw before it (never back to running after a settled read,
+// never a second terminal status).
 //
-// It reads {"operations": [...]} as JSON on standard input and prints {"result": ...}:
-// "Ok" (exit 0), "Illegal" (exit 1) or "Unknown" (the check timed out; exit 2).
+// It reads {"model": "notes" | "plans", "operations": [...]} as JSON on standard input (no
+// model: notes) and prints {"result": ...}: "Ok" (exit 0), "Illegal" (exit 1) or "Unknown"
+// (the check timed out; exit 2).
 package main
 
 import (
@@ -19,7 +25,7 @@ import (
 type operation struct {
 	Client   int     `json:"client"`
 	Register string  `json:"register"`
-	Op       string  `json:"op"` // "set" or "get"
+	Op       string  `json:"op"` // notes: "set" or "get"; plans: "create" or "status"
 	Value    *string `json:"value"`
 	Found    bool    `json:"found"`
 	Call     int64   `json:"call"`
@@ -31,24 +37,64 @@ type note struct {
 	Value   string
 }
 
-var model = porcupine.Model{
-	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-		byRegister := map[string][]porcupine.Operation{}
-		var order []string
-		for _, op := range history {
-			key := op.Input.(operation).Register
-			if _, seen := byRegister[key]; !seen {
-				order = append(order, key)
-			}
-			byRegister[key] = append(byRegister[key], op)
+// A plan's status as its reads saw it: a rank (0 accepted, 1 running, 2 settled) and, once
+// settled, which terminal status.
+type plan struct {
+	Rank     int
+	Terminal string
+}
+
+func rank(status string) int {
+	switch status {
+	case "accepted":
+		return 0
+	case "running", "paused", "cancelling":
+		return 1
+	default:
+		return 2
+	}
+}
+
+var planModel = porcupine.Model{
+	Partition: byRegister,
+	Init:      func() interface{} { return plan{Rank: -1} },
+	Step: func(state, input, _ interface{}) (bool, interface{}) {
+		current, op := state.(plan), input.(operation)
+		if op.Op == "create" {
+			return current.Rank == -1, plan{Rank: 0}
 		}
-		parts := make([][]porcupine.Operation, 0, len(order))
-		for _, key := range order {
-			parts = append(parts, byRegister[key])
+		seen := rank(*op.Value)
+		if seen < current.Rank || (current.Rank == 2 && current.Terminal != *op.Value) {
+			return false, current
 		}
-		return parts
+		next := plan{Rank: seen}
+		if seen == 2 {
+			next.Terminal = *op.Value
+		}
+		return true, next
 	},
-	Init: func() interface{} { return note{} },
+}
+
+func byRegister(history []porcupine.Operation) [][]porcupine.Operation {
+	byRegister := map[string][]porcupine.Operation{}
+	var order []string
+	for _, op := range history {
+		key := op.Input.(operation).Register
+		if _, seen := byRegister[key]; !seen {
+			order = append(order, key)
+		}
+		byRegister[key] = append(byRegister[key], op)
+	}
+	parts := make([][]porcupine.Operation, 0, len(order))
+	for _, key := range order {
+		parts = append(parts, byRegister[key])
+	}
+	return parts
+}
+
+var model = porcupine.Model{
+	Partition: byRegister,
+	Init:      func() interface{} { return note{} },
 	Step: func(state, input, _ interface{}) (bool, interface{}) {
 		current, op := state.(note), input.(operation)
 		if op.Op == "set" {
@@ -63,6 +109,7 @@ var model = porcupine.Model{
 
 func main() {
 	var input struct {
+		Model      string      `json:"model"`
 		Operations []operation `json:"operations"`
 	}
 	if err := json.NewDecoder(os.Stdin).Decode(&input); err != nil {
@@ -79,7 +126,11 @@ func main() {
 			ClientId: op.Client, Input: op, Call: op.Call, Output: nil, Return: returned,
 		})
 	}
-	result := porcupine.CheckOperationsTimeout(model, history, 30*time.Second)
+	chosen := model
+	if input.Model == "plans" {
+		chosen = planModel
+	}
+	result := porcupine.CheckOperationsTimeout(chosen, history, 30*time.Second)
 	fmt.Printf("{\"result\": %q, \"operations\": %d}\n", result, len(history))
 	switch result {
 	case porcupine.Ok:

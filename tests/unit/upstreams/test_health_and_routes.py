@@ -36,6 +36,42 @@ def test_the_breaker_opens_after_the_threshold_and_lets_one_call_through_after_t
     assert breakers.overview() == {"tracked": 1, "open_circuits": 0, "failing": 0}
 
 
+def test_half_open_lets_exactly_one_probe_through_and_a_failed_probe_reopens() -> None:
+    clock = Clock()
+    breakers = Breakers(threshold=2, cooldown_s=10, clock=clock)
+    key = ("t", None, "up")
+    assert breakers.admit(key) is False  # closed: not a probe
+    breakers.failed(key, "timeout")
+    breakers.failed(key, "timeout")
+    clock.now = 10
+    assert breakers.admit(key) is True  # the probe
+    with pytest.raises(ToolExecutionError, match="circuit is open"):
+        breakers.admit(key)  # while the probe is in flight, the others fail at once
+    clock.now = 12
+    breakers.failed(key, "timeout")  # the probe failed: open again for a whole cooldown
+    with pytest.raises(ToolExecutionError, match="circuit is open, retry in 10s"):
+        breakers.admit(key)
+    assert breakers.summary(key)["breaker"] == "open"
+    clock.now = 22
+    assert breakers.admit(key) is True
+    breakers.abandoned(key, probe=True)  # cancelled: nothing counted, the next call probes
+    assert breakers.summary(key)["consecutive_failures"] == 3
+    assert breakers.admit(key) is True
+    breakers.succeeded(key, 0.01)
+    assert breakers.admit(key) is False
+    assert breakers.summary(key)["breaker"] == "closed"
+
+
+def test_a_failure_below_the_threshold_is_forgotten_after_an_answer() -> None:
+    breakers = Breakers(threshold=2, cooldown_s=10, clock=Clock())
+    key = ("t", None, "up")
+    breakers.failed(key, "timeout")
+    breakers.succeeded(key, 0.01)
+    breakers.failed(key, "timeout")
+    assert breakers.admit(key) is False  # not two in a row
+    assert breakers.overview() == {"tracked": 1, "open_circuits": 0, "failing": 1}
+
+
 def _view(name: str, prefix: str | None = None) -> UpstreamView:
     return UpstreamView(
         server=UpstreamServer(name=name, url="http://u/mcp", prefix=prefix),
