@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mcp_ledger.eventstore.ports import CommandKey, NewEvent, StoredEvent
+from mcp_ledger.eventstore.rows import stored_events
 
 _ARRAYS = (
     ("version", "integer"),
@@ -89,16 +90,4 @@ async def write_append(
     """Insert the events, their outbox rows and the command's record; the stored events."""
     result = await conn.execute(APPEND_WRITES, _params(stream_id, rows, recorded_at, command))
     position_of = {version: position for version, position in result.all()}
-    return tuple(
-        StoredEvent(
-            position=position_of[row["version"]],
-            stream_id=stream_id,
-            version=row["version"],
-            event_type=item.event_type,
-            schema_version=item.schema_version,
-            data=item.data,
-            metadata=item.metadata,
-            recorded_at=recorded_at,
-        )
-        for row, item in zip(rows, new, strict=True)
-    )
+    return stored_events(stream_id, rows, new, recorded_at, position_of)

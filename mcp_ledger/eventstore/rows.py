@@ -1,8 +1,8 @@
 """The rows an append inserts: the event, its audit columns and its link in the hash chain.
 
 Owns how audit columns are taken from an event's metadata and data (tenant, subject,
-correlation id, tool name) and the chaining of one append's rows. Does not talk to the
-database (sql.py does).
+correlation id, tool name), the chaining of one append's rows and the stored events they
+become once the database numbered them. Does not talk to the database (sql.py does).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from mcp_ledger.eventstore.chain import canonical_row, link
-from mcp_ledger.eventstore.ports import NewEvent
+from mcp_ledger.eventstore.ports import NewEvent, StoredEvent
 
 
 def _text(value: object) -> str | None:
@@ -61,3 +61,26 @@ def audit_rows(
             }
         )
     return rows
+
+
+def stored_events(
+    stream_id: str,
+    rows: Sequence[dict[str, Any]],
+    new: Sequence[NewEvent],
+    recorded_at: datetime,
+    position_of: dict[int, int],
+) -> tuple[StoredEvent, ...]:
+    """The appended events as stored, given the position the database gave each version."""
+    return tuple(
+        StoredEvent(
+            position=position_of[row["version"]],
+            stream_id=stream_id,
+            version=row["version"],
+            event_type=item.event_type,
+            schema_version=item.schema_version,
+            data=item.data,
+            metadata=item.metadata,
+            recorded_at=recorded_at,
+        )
+        for row, item in zip(rows, new, strict=True)
+    )

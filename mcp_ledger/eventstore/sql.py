@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from mcp_ledger.eventstore.chain import GENESIS
 from mcp_ledger.eventstore.ports import AppendResult, CommandKey, ConcurrencyError, NewEvent, StoredEvent
 from mcp_ledger.eventstore.postgres_append import write_append
-from mcp_ledger.eventstore.rows import audit_rows
+from mcp_ledger.eventstore.rows import audit_rows, stored_events
 from mcp_ledger.eventstore.statements import (
     CHECK,
     CHECK_AND_TIP,
@@ -194,19 +194,7 @@ class SqlEventStore:
         position_of = {
             version: position for version, position in (await conn.execute(INSERT_EVENTS, rows)).all()
         }
-        return tuple(
-            StoredEvent(
-                position=position_of[row["version"]],
-                stream_id=stream_id,
-                version=row["version"],
-                event_type=item.event_type,
-                schema_version=item.schema_version,
-                data=item.data,
-                metadata=item.metadata,
-                recorded_at=recorded_at,
-            )
-            for row, item in zip(rows, new, strict=True)
-        )
+        return stored_events(stream_id, rows, new, recorded_at, position_of)
 
     async def _command_events(self, conn: AsyncConnection, command: CommandKey) -> list[StoredEvent] | None:
         """The command's events, [] if it appended none, None if it was never recorded."""
