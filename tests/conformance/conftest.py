@@ -38,8 +38,8 @@ _UVICORN = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 NO_AUTH = {"LEDGER_NO_AUTH": "true", "LEDGER_KEK": TEST_KEK}
 FRONTED_ENV = {**NO_AUTH, "LEDGER_UPSTREAM_INPUT_WAIT": "2"}
 """The suite's `*-incomplete` scenarios never retry an input round; each such call holds one
-of the worker's two command slots until the wait ends, so later scenarios' calls (10 s
-client timeout) would queue behind them."""
+of its worker consumer's places in flight (LEDGER_WORKER_IN_FLIGHT) until the wait ends, and a
+short wait keeps them from piling up over the run."""
 
 
 @pytest.fixture(scope="session")
