@@ -71,6 +71,10 @@ class CallTool(Command):
     client_capabilities: tuple[str, ...] | None = None
     """Which of sampling, elicitation and roots the agent declared for this call (an upstream
     is offered only those); None when not known (a 2025-11-25 session): all are offered."""
+    input_responses: Personal[dict[str, Any] | None] = None
+    """inputResponses a 2026-07-28 agent sent with its first request (no requestState): an
+    upstream is given them with the call, under the agent's keys (SEP-2322: it ignores any it
+    did not ask for)."""
 
 
 class PlanCommand(Command):

@@ -287,8 +287,9 @@ class LedgerMcp:
         if spec is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         arguments = dict(params.arguments or {})
+        unsolicited = wire_responses(params.input_responses) if params.request_state is None else {}
         size, limit = (
-            argument_size(arguments),
+            argument_size(arguments) + (argument_size(unsolicited) if unsolicited else 0),
             self._max_argument_bytes * (PLAN_SIZE_FACTOR if plan_tool else 1),
         )
         if size > limit:
@@ -313,7 +314,7 @@ class LedgerMcp:
             session_id = new_session_id() if spec.opens_session else session_from_headers(ctx.request)
         except BadSessionHeaderError as error:
             raise MCPError(types.INVALID_PARAMS, str(error)) from error
-        identity = self._identity(ctx)
+        identity, capabilities = self._identity(ctx), agent_capabilities(ctx)
         command = CallTool(
             tenant=identity.tenant,
             subject=identity.subject,
@@ -321,7 +322,9 @@ class LedgerMcp:
             session_id=session_id,
             tool_name=spec.name,
             arguments=arguments,
-            client_capabilities=agent_capabilities(ctx),
+            client_capabilities=capabilities,
+            # Only a 2026-07-28 agent's own inputResponses go along (its upstream may use them).
+            input_responses=(unsolicited or None) if capabilities is not None else None,
         )
         if as_task and self._tasks is not None:
             return await self._start_task(ctx, params, identity, command)

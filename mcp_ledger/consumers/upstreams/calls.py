@@ -169,6 +169,7 @@ class UpstreamCalls:
                     timeout_s=timeout_s,
                     progress=callback,
                     ask_round=ask_round,
+                    first_responses=command.input_responses,
                 )
             return await client.call_tool(
                 binding.tool,

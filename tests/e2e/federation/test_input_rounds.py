@@ -99,3 +99,19 @@ async def test_a_tampered_request_state_is_refused(modern: tuple[RunningGateway,
     assert isinstance(refused, MCPError)
     assert refused.error.code == types.INVALID_PARAMS
     assert upstream.state.calls["ask_name"] == 1
+
+
+async def test_input_responses_sent_with_the_first_request_reach_the_upstream_extra_keys_ignored(
+    modern: tuple[RunningGateway, RunningUpstream],
+) -> None:
+    # SEP-2322: a client may send inputResponses without a round; the upstream ignores keys it
+    # did not ask for, and the gateway passes them through rather than starting a round.
+    gw, upstream = modern
+    extra = {**NAME, "unknown_extra_key": types.ElicitResult(action="accept", content={"foo": "bar"})}
+    async with mcp_client(gw.url, token=token(gw), mode=MODERN, elicitation_callback=elicit) as client:
+        result = await client.session.call_tool(
+            "fx_ask_name", {}, input_responses=extra, allow_input_required=True
+        )
+    assert isinstance(result, types.CallToolResult), result
+    assert text_of(result) == "hello Ada"
+    assert upstream.state.calls["ask_name"] == 1  # answered on the first request, no round

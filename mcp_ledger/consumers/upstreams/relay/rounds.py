@@ -56,8 +56,10 @@ async def call_with_rounds(
     timeout_s: float,
     progress: ProgressFnT | None,
     ask_round: AskRound,
+    first_responses: dict[str, Any] | None = None,
 ) -> types.CallToolResult:
-    """The upstream's final result, each of its input rounds answered by `ask_round`.
+    """The upstream's final result, each of its input rounds answered by `ask_round`;
+    `first_responses` (the agent's own, wire form) go with the first request.
 
     Raises:
         MCPError: the upstream refused a round, or asked for more than MAX_ROUNDS.
@@ -78,7 +80,7 @@ async def call_with_rounds(
         return result
 
     try:
-        current = await send(None, None)
+        current = await send(_RESPONSES.validate_python(first_responses) if first_responses else None, None)
     except MCPError as error:
         if error.code != HEADER_MISMATCH:
             raise
