@@ -26,7 +26,11 @@ from mcp_ledger.consumers.tools import ToolExecutionError, ToolInvocation, ToolO
 from mcp_ledger.consumers.upstreams.auth.secrets import UpstreamSecrets
 from mcp_ledger.consumers.upstreams.connection import UpstreamTarget
 from mcp_ledger.consumers.upstreams.health import Breakers, HealthKey
-from mcp_ledger.consumers.upstreams.relay.backchannel import AgentRefusedError, BusBackChannel
+from mcp_ledger.consumers.upstreams.relay.backchannel import (
+    AgentRefusedError,
+    AgentRoundError,
+    BusBackChannel,
+)
 from mcp_ledger.consumers.upstreams.relay.parking import TAKEN_OVER, TaskInputs
 from mcp_ledger.consumers.upstreams.relay.rounds import AskRound, call_with_rounds
 from mcp_ledger.consumers.upstreams.relay.routing import InputSink, LogSink
@@ -215,7 +219,7 @@ class UpstreamCalls:
             try:
                 answer = await channel.ask(command, INPUT_ROUND, {"inputRequests": requests}, timeout_s)
             except AgentRefusedError as refused:
-                raise MCPError(refused.code, refused.message, refused.data) from None
+                raise AgentRoundError(refused.code, refused.message, refused.data) from None
             return answer if isinstance(answer, dict) else {}
 
         return ask
@@ -309,7 +313,7 @@ class UpstreamCalls:
                     on_input=on_input,
                 )
         except MCPError as error:
-            if error.code == REQUEST_TIMEOUT:
+            if error.code == REQUEST_TIMEOUT and not isinstance(error, AgentRoundError):
                 # The SDK's own read timeout: no answer of the upstream, so a failure (a hang).
                 raise ToolExecutionError("upstream_timeout", f"{server.name}: {what}") from None
             if error.code == CONNECTION_CLOSED:

@@ -29,6 +29,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mcp.shared.exceptions import MCPError
+
 from mcp_ledger.consumers.upstreams.relay.progress import Publish, publish_frame
 from mcp_ledger.crypto.records import RecordSealer
 from mcp_ledger.domain.commands import CallTool
@@ -54,6 +56,12 @@ class AgentRefusedError(Exception):
         self.code = code
         self.message = message
         self.data = data
+
+
+class AgentRoundError(MCPError):
+    """An input round or request the agent refused or never answered, raised into the
+    upstream call's own code (not the SDK's): its code may be -32001 like the SDK's read
+    timeout, yet the upstream did not time out, so it must not be taken for one."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,11 +26,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mcp.shared.exceptions import MCPError
 from mcp_types import ErrorData
 
 from mcp_ledger.consumers.tasks.log import StoredTaskLog
-from mcp_ledger.consumers.upstreams.relay.backchannel import AgentRefusedError, BusBackChannel, result_of
+from mcp_ledger.consumers.upstreams.relay.backchannel import (
+    AgentRefusedError,
+    AgentRoundError,
+    BusBackChannel,
+    result_of,
+)
 from mcp_ledger.consumers.upstreams.relay.rounds import AskRound
 from mcp_ledger.consumers.upstreams.relay.routing import InputSink
 from mcp_ledger.domain.commands import CallTool
@@ -114,9 +118,9 @@ class TaskInputs:
             try:
                 return await self.ask(command, requests)
             except TaskInputError as error:
-                raise MCPError(NOT_ANSWERED, str(error)) from None
+                raise AgentRoundError(NOT_ANSWERED, str(error)) from None
             except AgentRefusedError as refused:
-                raise MCPError(refused.code, refused.message, refused.data) from None
+                raise AgentRoundError(refused.code, refused.message, refused.data) from None
 
         return ask
 
