@@ -26,7 +26,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 _SSL_OR_GSS = (80877103, 80877104)
-_INSERT_COMMAND = re.compile(r'^\s*INSERT\s+INTO\s+"?commands"?\s', re.IGNORECASE)
+# Anywhere in the statement: PostgreSQL's append is one statement (WITH ... INSERT INTO commands).
+_INSERT_COMMAND = re.compile(r'\bINSERT\s+INTO\s+"?commands"?\s', re.IGNORECASE)
 START_SECONDS = 10.0
 
 
@@ -107,7 +108,7 @@ class CommitCutter:
         elif kind == b"P":
             name, rest = body.split(b"\0", 1)
             conn.statements[name] = rest.split(b"\0", 1)[0].decode(errors="replace")
-        elif kind == b"B" and _INSERT_COMMAND.match(conn.statements.get(_bind_statement(body), "")):
+        elif kind == b"B" and _INSERT_COMMAND.search(conn.statements.get(_bind_statement(body), "")):
             conn.command_params = _bind_strings(body)
 
     async def _from_server(
