@@ -24,6 +24,8 @@ from mcp_ledger.producers.ports import Message, MessageBus
 
 log = logging.getLogger(__name__)
 
+Command = CallTool | AcceptPlan | ExecutePlan | CancelPlan
+
 
 class CommandTimeoutError(Exception):
     """The command was accepted but its outcome did not arrive in time."""
@@ -72,21 +74,26 @@ class CommandGateway:
             return
         waiter.outcome.set_result(event)
 
+    async def envelope(self, command: Command) -> bytes:
+        """The command as it goes on the bus, every field off the allowlist sealed (the
+        subject's key may be looked up in the store: a store outage raises here)."""
+        if self._sealer is None:
+            return CommandEnvelope(command=command).model_dump_json().encode()
+        sealed = await self._sealer.seal_command(command)
+        return json.dumps({"command": sealed}, separators=(",", ":")).encode()
+
     async def call(
-        self, command: CallTool | AcceptPlan | ExecutePlan | CancelPlan, *, wait_s: float | None = None
+        self, command: Command, *, wait_s: float | None = None, envelope: bytes | None = None
     ) -> dict[str, object]:
-        """Publish the command (every field off the allowlist sealed) and return its terminal
-        stored event (wire form, sealed fields opened).
+        """Publish the command (its `envelope`, made here when not given) and return its
+        terminal stored event (wire form, sealed fields opened).
 
         Raises:
             CommandTimeoutError: no outcome within the timeout (the command may still run).
             BusError: the command could not be published.
         """
-        if self._sealer is None:
-            envelope = CommandEnvelope(command=command).model_dump_json().encode()
-        else:
-            sealed = await self._sealer.seal_command(command)
-            envelope = json.dumps({"command": sealed}, separators=(",", ":")).encode()
+        if envelope is None:
+            envelope = await self.envelope(command)
         headers = {"command_id": command.command_id, "correlation_id": command.correlation_id}
         with command_log_context(command):
             event = await self.submit(

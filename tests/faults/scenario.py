@@ -146,8 +146,17 @@ async def _ask_unsettled(stack: FaultStack, history: History) -> list[str]:
         try:
             await settled(stack.api.url, None, task_id, time.monotonic() + CALL_TIMEOUT + GRACE_SECONDS)
         except (TaskRpcError, TimeoutError) as error:
-            problems.append(f"unsettled task {task_id}: {error}")
+            problems.append(f"unsettled task {task_id}: {error}; {_trail(history, task_id)}")
     return problems
+
+
+def _trail(history: History, task_id: str) -> str:
+    """What the store holds of an unsettled task and of its command (for the failure message)."""
+    streams = {e.stream_id for e in history.events if e.data.get("task_id") == task_id}
+    mine = [e for e in history.events if e.stream_id in streams]
+    command = next((str(e.data.get("command_id")) for e in mine if e.event_type == "McpTaskCreated"), "")
+    ran = [e.event_type for e in history.events if command and command in (e.command_id, e.names)]
+    return f"task events {[e.event_type for e in mine]}, its command {command}: {ran}"
 
 
 def _plan_read(op: Operation) -> bool:

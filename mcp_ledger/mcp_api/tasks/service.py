@@ -62,7 +62,9 @@ class TaskService:
         clock: Callable[[], float] = time.time,
         plans: PlanRuns | None = None,
         replies: InputReplies | None = None,
+        settle_s: float = 60.0,
     ) -> None:
+        self._settle_s = settle_s
         self._replies = replies
         self._plans = plans
         self._log = log_
@@ -80,19 +82,21 @@ class TaskService:
         """
         task_id = new_task_id()
         command = command.model_copy(update={"task_id": task_id})  # its worker watches the task
+        envelope = await self._gateway.envelope(command)  # a store outage fails the call, no task
         state = await self._create(
             identity, command.tool_name, command.command_id, command.session_id, task_id=task_id
         )
-        self._spawn(state.task_id, self._run(identity, state.task_id, command))
+        self._spawn(state.task_id, self._run(identity, state.task_id, command, envelope))
         return state
 
     async def start_plan(self, identity: Identity, command: ExecutePlan, tool_name: str) -> TaskState:
         """Record a task that follows the plan run `command` starts, then publish it; a
         refused start ends the task with the refusal, the plan's own end ends it otherwise."""
+        envelope = await self._gateway.envelope(command)
         state = await self._create(
             identity, tool_name, command.command_id, command.session_id, plan_id=command.plan_id
         )
-        self._spawn(state.task_id, self._start_plan(identity, state.task_id, command))
+        self._spawn(state.task_id, self._start_plan(identity, state.task_id, command, envelope))
         return state
 
     async def _create(
@@ -118,9 +122,20 @@ class TaskService:
             poll_interval_ms=self._poll_ms,
             created_at=self._clock(),
         )
-        await self._log.append(
-            identity.tenant, identity.subject, task_id, 0, [created], command_id=command_id
-        )
+        try:
+            await self._log.append(
+                identity.tenant, identity.subject, task_id, 0, [created], command_id=command_id
+            )
+        except Exception as error:
+            # It may have been written all the same (the acknowledgement lost): its command is
+            # never sent, so end it, or it would stay working with nobody to end it.
+            unconfirmed = McpTaskFailed(
+                code=INTERNAL_ERROR,
+                message=f"the task's start was not confirmed: {error!r}",
+                failed_at=created.created_at,
+            )
+            self._spawn(task_id, self._settle_quietly(identity, task_id, unconfirmed))
+            raise
         state = fold([created])
         assert state is not None
         return state
@@ -130,14 +145,19 @@ class TaskService:
         self._running[task_id] = runner
         runner.add_done_callback(lambda _: self._running.pop(task_id, None))
 
-    async def _start_plan(self, identity: Identity, task_id: str, command: ExecutePlan) -> None:
+    async def _start_plan(
+        self, identity: Identity, task_id: str, command: ExecutePlan, envelope: bytes
+    ) -> None:
         try:
-            event = await self._gateway.call(command)
+            event = await self._gateway.call(command, envelope=envelope)
         except CommandTimeoutError:
             return  # tasks/get finds the start (or refusal) by the command's key
         except (BusError, KeyStoreError) as error:
             log.error("plan task %s: %s", task_id, error)
             await self._settle_quietly(identity, task_id, self._failure(error))
+            return
+        except Exception:  # the outcome arrived but could not be opened: tasks/get settles it
+            log.exception("plan task %s: its start's outcome", task_id)
             return
         end = refused(event, self._clock())
         if end is not None:
@@ -164,19 +184,36 @@ class TaskService:
         return McpTaskFailed(code=INTERNAL_ERROR, message=str(error), failed_at=self._clock())
 
     async def _settle_quietly(self, identity: Identity, task_id: str, end: DomainEvent) -> None:
-        try:
-            await self._settle(identity, task_id, end)
-        except (UnknownTaskError, TaskConflictError) as error:  # expired meanwhile, or contended
-            log.warning("task %s not settled here: %r", task_id, error)
+        """Record `end`, trying again through a store outage for a bounded time: when the
+        command never reached the bus, nobody else can end the task."""
+        pause = 0.1
+        deadline = time.monotonic() + self._settle_s
+        while True:
+            try:
+                await self._settle(identity, task_id, end)
+                return
+            except (UnknownTaskError, TaskConflictError) as error:  # expired meanwhile, or contended
+                log.warning("task %s not settled here: %r", task_id, error)
+                return
+            except Exception as error:
+                if time.monotonic() + pause > deadline:
+                    log.error("task %s: its end could not be recorded: %r", task_id, error)
+                    return
+                log.warning("task %s: recording its end failed, trying again: %r", task_id, error)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
-    async def _run(self, identity: Identity, task_id: str, command: CallTool) -> None:
+    async def _run(self, identity: Identity, task_id: str, command: CallTool, envelope: bytes) -> None:
         try:
-            event = await self._gateway.call(command)
+            event = await self._gateway.call(command, envelope=envelope)
         except CommandTimeoutError:
             return  # still running somewhere: tasks/get finds the outcome by the command's key
         except (BusError, KeyStoreError) as error:
             log.error("task %s: %s", task_id, error)
             end: DomainEvent = self._failure(error)
+        except Exception:  # the outcome arrived but could not be opened: tasks/get settles it
+            log.exception("task %s: its outcome", task_id)
+            return
         else:
             end = completion(event, self._clock())
         await self._settle_quietly(identity, task_id, end)
