@@ -128,10 +128,12 @@ class TaskService:
             )
         except Exception as error:
             # It may have been written all the same (the acknowledgement lost): its command is
-            # never sent, so end it, or it would stay working with nobody to end it.
+            # never sent, so end it, or it would stay working with nobody to end it. The error's
+            # text (statement, host) stays in the log, as for every outage.
+            log.warning("task %s: its creation was not confirmed: %r", task_id, error)
             unconfirmed = McpTaskFailed(
                 code=INTERNAL_ERROR,
-                message=f"the task's start was not confirmed: {error!r}",
+                message="the task's start was not confirmed",
                 failed_at=created.created_at,
             )
             self._spawn(task_id, self._settle_quietly(identity, task_id, unconfirmed))
@@ -156,7 +158,7 @@ class TaskService:
             log.error("plan task %s: %s", task_id, error)
             await self._settle_quietly(identity, task_id, self._failure(error))
             return
-        except Exception:  # the outcome arrived but could not be opened: tasks/get settles it
+        except Exception:  # sent, its outcome unread (not opened): tasks/get settles it
             log.exception("plan task %s: its start's outcome", task_id)
             return
         end = refused(event, self._clock())
@@ -211,7 +213,7 @@ class TaskService:
         except (BusError, KeyStoreError) as error:
             log.error("task %s: %s", task_id, error)
             end: DomainEvent = self._failure(error)
-        except Exception:  # the outcome arrived but could not be opened: tasks/get settles it
+        except Exception:  # sent, its outcome unread (not opened): tasks/get settles it
             log.exception("task %s: its outcome", task_id)
             return
         else:

@@ -162,5 +162,6 @@ async def test_a_task_whose_creation_was_written_but_not_acknowledged_ends_faile
     ended = await stack.service.get(ALICE, task_id)
     assert ended.status == "failed", ended
     assert "not confirmed" in str(ended.error)
+    assert "reset by peer" not in str(ended.error), "the outage's text reached the task"
     await asyncio.sleep(0.1)
     assert stack.published == [], "the command of a task the agent was told failed was sent"
