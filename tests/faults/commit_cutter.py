@@ -3,7 +3,9 @@
 It forwards both directions byte for byte and reads the PostgreSQL wire protocol just enough
 (message type and length; the SQL of Parse and simple Query messages; the parameters of Bind)
 to know, per connection, whether the open transaction inserted a command's idempotency record
-(`INSERT INTO commands`): an event store append. When armed, it lets the server's
+(`INSERT INTO commands`, with a command named: PostgreSQL's one append statement carries that
+INSERT for every append, and an append of no command, such as a task's, writes no record):
+an event store append of a command. When armed, it lets the server's
 CommandComplete for that transaction's COMMIT through and then closes the connection before
 the ReadyForQuery that would end the exchange. The append is committed; the writer sees a
 dropped connection in the middle of its COMMIT and must retry without recording twice.
@@ -28,6 +30,11 @@ from dataclasses import dataclass, field
 _SSL_OR_GSS = (80877103, 80877104)
 # Anywhere in the statement: PostgreSQL's append is one statement (WITH ... INSERT INTO commands).
 _INSERT_COMMAND = re.compile(r'\bINSERT\s+INTO\s+"?commands"?\s', re.IGNORECASE)
+# That statement writes the record only when a command is named: the first value its SELECT
+# casts (the command's tenant) is then set; for an append of no command it is NULL.
+_RECORDED_TENANT = re.compile(
+    r'\bINSERT\s+INTO\s+"?commands"?\s*\([^)]*\)\s*SELECT\s+CAST\(\$(\d+)', re.IGNORECASE
+)
 START_SECONDS = 10.0
 
 
@@ -108,7 +115,7 @@ class CommitCutter:
         elif kind == b"P":
             name, rest = body.split(b"\0", 1)
             conn.statements[name] = rest.split(b"\0", 1)[0].decode(errors="replace")
-        elif kind == b"B" and _INSERT_COMMAND.search(conn.statements.get(_bind_statement(body), "")):
+        elif kind == b"B" and _records_a_command(conn.statements.get(_bind_statement(body), ""), body):
             conn.command_params = _bind_strings(body)
 
     async def _from_server(
@@ -157,22 +164,43 @@ def _bind_statement(body: bytes) -> bytes:
     return statement
 
 
-def _bind_strings(body: bytes) -> list[str]:
-    """The Bind message's parameters that decode as text (text and varchar are UTF-8 in both
-    formats), in order."""
+def _records_a_command(sql: str, bind: bytes) -> bool:
+    """Whether the statement bound by `bind` writes a command's idempotency record (an append
+    of a command; a task's or a registry's own append names none and is not one)."""
+    if not _INSERT_COMMAND.search(sql):
+        return False
+    tenant = _RECORDED_TENANT.search(sql)
+    if tenant is None:  # a plain INSERT of the record
+        return True
+    values = _bind_values(bind)
+    index = int(tenant.group(1)) - 1
+    return index < len(values) and values[index] is not None
+
+
+def _bind_values(body: bytes) -> list[bytes | None]:
+    """The Bind message's parameters, in order (None for a NULL)."""
     _portal, _statement, rest = body.split(b"\0", 2)
     (formats,) = struct.unpack_from("!h", rest)
     offset = 2 + 2 * formats
     (count,) = struct.unpack_from("!h", rest, offset)
     offset += 2
-    values = []
+    values: list[bytes | None] = []
     for _ in range(count):
         (size,) = struct.unpack_from("!i", rest, offset)
         offset += 4
-        if size > 0:
+        values.append(None if size < 0 else rest[offset : offset + size])
+        offset += max(size, 0)
+    return values
+
+
+def _bind_strings(body: bytes) -> list[str]:
+    """The Bind message's parameters that decode as text (text and varchar are UTF-8 in both
+    formats), in order."""
+    values = []
+    for value in _bind_values(body):
+        if value:
             with suppress(UnicodeDecodeError):
-                values.append(rest[offset : offset + size].decode())
-            offset += size
+                values.append(value.decode())
     return values
 
 
